@@ -1,0 +1,429 @@
+// The `shewhart` command: parses the command line and wires engine and connectors.
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "shewhart/connectors/file/file_source.h"
+#include "shewhart/connectors/zmq/zmq_connectors.h"
+#include "shewhart/engine/config.h"
+#include "shewhart/engine/engine.h"
+#include "shewhart/engine/http_server.h"
+#include "shewhart/engine/json_out.h"
+#include "shewhart/engine/time_format.h"
+
+namespace {
+
+using namespace shewhart;
+using engine::Json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFinding = 1;
+constexpr int kExitUsage = 2;
+
+void SetUpLogging(bool verbose) {
+  auto logger = spdlog::stderr_color_mt("shewhart");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+}
+
+// Loads a config, printing every problem. Returns nullopt with `exit_code` set on failure.
+std::optional<engine::Config> Load(const std::string& path, int& exit_code) {
+  engine::ConfigLoad load = engine::LoadConfigFile(path);
+  if (!load.io_status.ok()) {
+    std::fprintf(stderr, "shewhart: %s\n", load.io_status.message().c_str());
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  for (const auto& p : load.problems) std::fprintf(stderr, "%s\n", p.ToString().c_str());
+  if (!load.config) {
+    std::fprintf(stderr, "%zu problem%s in %s\n", load.problems.size(), load.problems.size() == 1 ? "" : "s", path.c_str());
+    exit_code = kExitFinding;
+    return std::nullopt;
+  }
+  return std::move(load.config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+int Check(const std::string& path) {
+  int code = kExitOk;
+  auto config = Load(path, code);
+  if (!config) return code;
+  std::printf("%s: ok (%zu characteristic%s, %zu source%s)\n", path.c_str(), config->characteristics.size(),
+              config->characteristics.size() == 1 ? "" : "s", config->sources.size(),
+              config->sources.size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// replay
+
+// Writes replay JSON lines in event order and keeps per-characteristic summaries.
+class ReplayWriter : public engine::EngineListener {
+ public:
+  explicit ReplayWriter(const engine::Config& config) : config_(config) {}
+
+  void OnPoint(const std::string& characteristic, const rules::ChartPoint& p) override {
+    Write(engine::PointJson(characteristic, p));
+    auto& s = summaries_[characteristic];
+    if (p.chart == rules::ChartKind::kIndividuals) {
+      s.points++;
+      s.cl = p.cl;
+      s.ucl = p.ucl;
+      s.lcl = p.lcl;
+    }
+  }
+  void OnSignal(const std::string& characteristic, const engine::Signal& sig) override {
+    Write(engine::SignalJson(characteristic, sig, config_.characteristics[sig.characteristic].scope));
+    summaries_[characteristic].signals++;
+  }
+  void OnAlarm(const engine::AlarmRecord& a, bool) override { Write(engine::AlarmJson(a)); }
+  void OnHold(const engine::HoldRecord& h, const std::vector<engine::HeldUnit>& added) override {
+    Write(engine::HoldJson(h, added, /*added=*/true));
+  }
+  void WriteReject(const engine::RejectRecord& r) { Write(engine::RejectJson(r)); }
+
+  void WriteSummaries() {
+    for (std::size_t i = 0; i < config_.characteristics.size(); ++i) {
+      const auto& spec = config_.characteristics[i];
+      auto it = summaries_.find(spec.id);
+      Summary s = it == summaries_.end() ? Summary{} : it->second;
+      Json j{{"type", "summary"}, {"characteristic", spec.id}, {"chart", "individuals"}, {"points", s.points},
+             {"signals", s.signals}};
+      if (s.points > 0) {
+        j["cl"] = s.cl;
+        j["ucl"] = s.ucl;
+        j["lcl"] = s.lcl;
+        j["sigma"] = (s.ucl - s.cl) / spec.chart.k_sigma;
+      }
+      Write(j);
+    }
+  }
+
+ private:
+  struct Summary {
+    std::int64_t points = 0, signals = 0;
+    double cl = 0, ucl = 0, lcl = 0;
+  };
+  void Write(const Json& j) {
+    std::string line = j.dump();
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
+  const engine::Config& config_;
+  std::map<std::string, Summary> summaries_;
+};
+
+// An IngestSink wrapper that also writes reject lines to the replay output.
+class ReplaySink : public engine::IngestSink {
+ public:
+  ReplaySink(engine::IngestSink& inner, ReplayWriter& writer) : inner_(inner), writer_(writer) {}
+  bool OnMeasurement(const engine::Measurement& m) override { return inner_.OnMeasurement(m); }
+  void OnUnitEvent(const engine::UnitEvent& e) override { inner_.OnUnitEvent(e); }
+  void OnReject(const engine::RejectRecord& r) override {
+    writer_.WriteReject(r);
+    inner_.OnReject(r);
+  }
+  void OnTransportDrop(std::uint64_t n) override { inner_.OnTransportDrop(n); }
+
+ private:
+  engine::IngestSink& inner_;
+  ReplayWriter& writer_;
+};
+
+int Replay(const std::string& config_path, const std::vector<std::string>& inputs, const std::string& store) {
+  int code = kExitOk;
+  auto config = Load(config_path, code);
+  if (!config) return code;
+  ReplayWriter writer(*config);
+  engine::EngineOptions opts;
+  opts.threaded = false;
+  opts.listener = &writer;
+  opts.want_points = true;
+  opts.store_path = store;
+  engine::Engine eng(*config, opts);
+  Status st = eng.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "shewhart replay: %s\n", st.message().c_str());
+    return kExitUsage;
+  }
+  for (const auto& input : inputs) {
+    engine::FileSourceSpec spec;
+    spec.path = input;
+    if (input.size() > 4 && input.substr(input.size() - 4) == ".csv") spec.format = engine::FileSourceSpec::Format::kCsv;
+    ReplaySink sink(eng.RegisterSource(input), writer);
+    auto stats = connectors::file::ReadFile(spec, input, eng.index(), config->max_message_bytes, sink);
+    if (!stats.ok()) {
+      std::fprintf(stderr, "shewhart replay: %s\n", stats.status().message().c_str());
+      eng.Stop();
+      return kExitUsage;
+    }
+    std::fprintf(stderr, "%s: %lld lines, %lld measurements, %lld unit events, %lld rejected\n", input.c_str(),
+                 static_cast<long long>(stats->lines), static_cast<long long>(stats->measurements),
+                 static_cast<long long>(stats->unit_events), static_cast<long long>(stats->rejects));
+  }
+  eng.Stop();
+  writer.WriteSummaries();
+  std::fflush(stdout);
+  std::fprintf(stderr, "replay: %llu measurements, %llu signals, %llu alarms, %llu rejects\n",
+               static_cast<unsigned long long>(eng.measurements()), static_cast<unsigned long long>(eng.signals()),
+               static_cast<unsigned long long>(eng.alarms_opened()), static_cast<unsigned long long>(eng.rejects()));
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// run
+
+// Prints alarms and held serials for people, as they happen.
+class LivePrinter : public engine::EngineListener {
+ public:
+  void OnAlarm(const engine::AlarmRecord& a, bool opened) override {
+    if (!opened) return;
+    std::lock_guard lock(mu_);
+    std::printf("ALARM  #%lld  %-16s tier %d  %-9s on %-11s %s  suspect since %s\n", static_cast<long long>(a.id),
+                a.characteristic.c_str(), a.tier, a.rule.c_str(), a.chart.c_str(), engine::FormatScope(a.scope).c_str(),
+                engine::FormatRfc3339(a.window_start).c_str());
+    std::fflush(stdout);
+  }
+  void OnHold(const engine::HoldRecord& h, const std::vector<engine::HeldUnit>& added) override {
+    if (added.empty()) return;
+    std::lock_guard lock(mu_);
+    std::printf("HOLD   #%lld  alarm #%lld  %s  %lld held  +%zu:", static_cast<long long>(h.id),
+                static_cast<long long>(h.alarm_id), engine::FormatScope(h.scope).c_str(),
+                static_cast<long long>(h.units), added.size());
+    constexpr std::size_t kShown = 8;
+    for (std::size_t i = 0; i < added.size() && i < kShown; ++i) std::printf(" %s", added[i].serial.c_str());
+    if (added.size() > kShown) std::printf(" ... %s", added.back().serial.c_str());
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+int Run(const std::string& config_path, double duration_s, const std::string& listen_override) {
+  int code = kExitOk;
+  auto config = Load(config_path, code);
+  if (!config) return code;
+  if (!listen_override.empty()) config->http_listen = listen_override;
+
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::vector<std::unique_ptr<connectors::zmq::ZmqPubSink>> pubs;
+  engine::EngineOptions opts;
+  LivePrinter printer;
+  opts.listener = &printer;
+  for (const auto& [name, hook] : config->hooks) {
+    if (hook.kind != engine::HookSpec::Kind::kZmqPub) continue;
+    auto pub = std::make_unique<connectors::zmq::ZmqPubSink>();
+    Status st = pub->Bind(hook.endpoint);
+    if (!st.ok()) {
+      spdlog::error("hook {}: {}", name, st.message());
+      return kExitUsage;
+    }
+    spdlog::info("hook {}: publishing alarms on {}", name, hook.endpoint);
+    opts.sinks[name] = pub.get();
+    pubs.push_back(std::move(pub));
+  }
+  engine::Engine eng(*config, opts);
+  Status st = eng.Start();
+  if (!st.ok()) {
+    spdlog::error("{}", st.message());
+    return kExitUsage;
+  }
+
+  std::vector<std::unique_ptr<engine::Source>> sources;
+  for (const auto& spec : config->sources) {
+    std::unique_ptr<engine::Source> src;
+    if (spec.kind == engine::SourceSpec::Kind::kZmq) {
+      src = std::make_unique<connectors::zmq::ZmqSource>(spec, eng.index(), config->max_message_bytes);
+    } else {
+      src = std::make_unique<connectors::file::FileSource>(spec, eng.index(), config->max_message_bytes);
+    }
+    engine::Source* raw = src.get();
+    eng.RegisterHealth("source " + spec.name, [raw] { return raw->status(); });
+    st = src->Start(eng.RegisterSource(spec.name));
+    if (!st.ok()) {
+      spdlog::error("{}", st.message());
+      for (auto& s : sources) s->Stop();
+      eng.Stop();
+      return kExitUsage;
+    }
+    spdlog::info("source {}: {} {}", spec.name,
+                 spec.kind == engine::SourceSpec::Kind::kZmq ? (spec.zmq.bind ? "bound" : "connected to") : "reading",
+                 spec.kind == engine::SourceSpec::Kind::kZmq ? spec.zmq.endpoint : spec.file.path);
+    sources.push_back(std::move(src));
+  }
+
+  std::unique_ptr<engine::HttpServer> http;
+  if (!config->http_listen.empty()) {
+    http = std::make_unique<engine::HttpServer>(config->http_listen, [&eng](const engine::HttpRequest& req) {
+      auto r = eng.HandleApi(req.method, req.target, req.query);
+      engine::HttpResponse resp;
+      resp.status = r.status;
+      resp.content_type = r.content_type;
+      resp.body = std::move(r.body);
+      return resp;
+    });
+    st = http->Start();
+    if (!st.ok()) {
+      spdlog::error("{}", st.message());
+      for (auto& s : sources) s->Stop();
+      eng.Stop();
+      return kExitUsage;
+    }
+    std::string host = config->http_listen.substr(0, config->http_listen.rfind(':'));
+    spdlog::info("metrics at http://{}:{}/metrics (also /health, /api/alarms, /api/holds, /api/rejects)", host, http->port());
+  }
+  spdlog::info("running: {} characteristic(s), store {}", config->characteristics.size(), config->store_path);
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(duration_s * 1000));
+  for (;;) {
+    timespec ts{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("{}: draining and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (duration_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+      spdlog::info("--duration reached: draining and stopping");
+      break;
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto& s : sources) s->Stop();
+  eng.Stop();
+  if (http) http->Stop();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("stopped in {} ms: {} measurements, {} rejects, {} signals, {} alarms opened", ms, eng.measurements(),
+               eng.rejects(), eng.signals(), eng.alarms_opened());
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// holds list
+int HoldsList(const std::string& config_path, const std::string& store_path, bool json) {
+  std::string path = store_path;
+  if (path.empty()) {
+    int code = kExitOk;
+    auto config = Load(config_path, code);
+    if (!config) return code;
+    path = config->store_path;
+  }
+  if (std::FILE* f = std::fopen(path.c_str(), "rb"); f) {
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "shewhart holds: no store at '%s'\n", path.c_str());
+    return kExitUsage;
+  }
+  auto store = engine::Store::Open(path);
+  if (!store.ok()) {
+    std::fprintf(stderr, "shewhart holds: %s\n", store.status().message().c_str());
+    return kExitUsage;
+  }
+  auto holds = (*store)->ListHolds();
+  auto units = (*store)->ListHeldUnits(0);
+  if (!holds.ok() || !units.ok()) {
+    std::fprintf(stderr, "shewhart holds: %s\n", (!holds.ok() ? holds.status() : units.status()).message().c_str());
+    return kExitUsage;
+  }
+  std::map<std::int64_t, const engine::HoldRecord*> by_id;
+  for (const auto& h : *holds) by_id[h.id] = &h;
+  if (json) {
+    for (const auto& u : *units) {
+      const auto* h = by_id[u.hold_id];
+      Json j{{"hold", u.hold_id}, {"alarm", h ? h->alarm_id : 0}, {"characteristic", h ? h->characteristic : ""},
+             {"scope", h ? engine::ScopeJson(h->scope) : Json::object()}, {"serial", u.serial}, {"state", u.state},
+             {"since", engine::FormatRfc3339(u.since)}};
+      std::printf("%s\n", j.dump().c_str());
+    }
+    return kExitOk;
+  }
+  std::printf("%-5s %-6s %-20s %-20s %-16s %-8s %s\n", "HOLD", "ALARM", "CHARACTERISTIC", "SCOPE", "SERIAL", "STATE",
+              "SINCE");
+  for (const auto& u : *units) {
+    const auto* h = by_id[u.hold_id];
+    std::printf("%-5lld %-6lld %-20s %-20s %-16s %-8s %s\n", static_cast<long long>(u.hold_id),
+                static_cast<long long>(h ? h->alarm_id : 0), h ? h->characteristic.c_str() : "",
+                h ? engine::FormatScope(h->scope).c_str() : "", u.serial.c_str(), u.state.c_str(),
+                engine::FormatRfc3339(u.since).c_str());
+  }
+  for (const auto& h : *holds) {
+    std::printf("hold #%lld (alarm #%lld, %s, %s): %lld unit%s held since %s\n", static_cast<long long>(h.id),
+                static_cast<long long>(h.alarm_id), h.characteristic.c_str(), engine::FormatScope(h.scope).c_str(),
+                static_cast<long long>(h.units), h.units == 1 ? "" : "s", engine::FormatRfc3339(h.from_ts).c_str());
+  }
+  std::printf("%zu unit%s held in %zu hold%s\n", units->size(), units->size() == 1 ? "" : "s", holds->size(),
+              holds->size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Shewhart: a real-time statistical process control and alerting engine.\n"
+               "Exit codes: 0 success, 1 a finding (invalid config), 2 a usage or environment error."};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
+
+  std::string config_path, store_path, listen;
+  double duration = 0;
+  auto* run = app.add_subcommand("run", "Run the engine: sources -> shards -> responder -> actions, with HTTP /metrics and /api");
+  run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  run->add_option("--duration", duration, "Stop after this many seconds (default: until SIGINT/SIGTERM)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--listen", listen, "Override http.listen (host:port)");
+
+  auto* check = app.add_subcommand("check", "Validate a configuration; print every problem as file:line:col: path: message");
+  check->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+
+  std::vector<std::string> inputs;
+  auto* replay = app.add_subcommand("replay", "Run the pipeline deterministically over CSV / JSONL files; JSON lines on stdout");
+  replay->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  replay->add_option("inputs", inputs, "Input files (.csv is CSV, anything else JSON lines), in order")->required();
+  std::string replay_store = ":memory:";
+  replay->add_option("--store", replay_store, "SQLite store for the replay (default: in memory)");
+
+  auto* holds = app.add_subcommand("holds", "Held units (quarantine)");
+  holds->require_subcommand(1);
+  bool json = false;
+  auto* holds_list = holds->add_subcommand("list", "List every held unit with its hold and alarm");
+  holds_list->add_option("-c,--config", config_path, "Configuration file (its store is read)");
+  holds_list->add_option("--store", store_path, "SQLite store to read (instead of the config's)");
+  holds_list->add_flag("--json", json, "JSON lines instead of a table");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  SetUpLogging(verbose);
+  if (*run) return Run(config_path, duration, listen);
+  if (*check) return Check(config_path);
+  if (*replay) return Replay(config_path, inputs, replay_store);
+  if (*holds_list) {
+    if (config_path.empty() && store_path.empty()) {
+      std::fprintf(stderr, "shewhart holds list: give -c CONFIG or --store PATH\n");
+      return kExitUsage;
+    }
+    return HoldsList(config_path, store_path, json);
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,115 @@
+#include "shewhart/connectors/zmq/zmq_connectors.h"
+
+#include <chrono>
+#include <zmq.hpp>
+
+namespace shewhart::connectors::zmq {
+
+using engine::Decoded;
+using engine::DecodedKind;
+
+ZmqSource::ZmqSource(engine::SourceSpec spec, const engine::CharacteristicIndex& index, std::size_t max_message_bytes)
+    : spec_(std::move(spec)), index_(index), max_bytes_(max_message_bytes) {}
+
+ZmqSource::~ZmqSource() { Stop(); }
+
+Status ZmqSource::Start(engine::IngestSink& sink) {
+  const auto& z = spec_.zmq;
+  try {
+    context_ = std::make_unique<::zmq::context_t>(1);
+    socket_ = std::make_unique<::zmq::socket_t>(*context_, z.subscribe ? ::zmq::socket_type::sub : ::zmq::socket_type::pull);
+    socket_->set(::zmq::sockopt::rcvhwm, z.receive_hwm);
+    socket_->set(::zmq::sockopt::linger, 0);
+    socket_->set(::zmq::sockopt::rcvtimeo, 100);
+    if (z.subscribe) socket_->set(::zmq::sockopt::subscribe, "");
+    if (z.bind) socket_->bind(z.endpoint);
+    else socket_->connect(z.endpoint);
+  } catch (const ::zmq::error_t& e) {
+    socket_.reset();
+    context_.reset();
+    return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " + e.what());
+  }
+  thread_ = std::thread([this, &sink] { Run(sink); });
+  return Status::Ok();
+}
+
+void ZmqSource::Run(engine::IngestSink& sink) {
+  engine::Decoder decoder(index_, max_bytes_);
+  Decoded d;
+  engine::RejectRecord reject;
+  ::zmq::message_t msg;
+  std::int64_t position = 0;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    try {
+      auto got = socket_->recv(msg, ::zmq::recv_flags::none);
+      if (!got) continue;  // timeout: look at the stop flag
+    } catch (const ::zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      std::lock_guard lock(mu_);
+      status_ = Unavailable("source " + spec_.name + ": receive failed: " + e.what());
+      return;
+    }
+    ++position;
+    received_.fetch_add(1, std::memory_order_relaxed);
+    std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
+    auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    switch (decoder.DecodeJson(bytes, engine::EventTime(now.time_since_epoch()), d)) {
+      case DecodedKind::kMeasurement:
+        if (!sink.OnMeasurement(d.measurement)) return;
+        break;
+      case DecodedKind::kUnitEvent:
+        sink.OnUnitEvent(d.unit_event);
+        break;
+      case DecodedKind::kReject:
+        engine::MakeRejectRecord(d, spec_.name, position, bytes, reject);
+        sink.OnReject(reject);
+        break;
+    }
+  }
+}
+
+void ZmqSource::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  socket_.reset();
+  context_.reset();
+}
+
+Status ZmqSource::status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+ZmqPubSink::ZmqPubSink() = default;
+ZmqPubSink::~ZmqPubSink() {
+  socket_.reset();
+  context_.reset();
+}
+
+Status ZmqPubSink::Bind(const std::string& endpoint) {
+  try {
+    context_ = std::make_unique<::zmq::context_t>(1);
+    socket_ = std::make_unique<::zmq::socket_t>(*context_, ::zmq::socket_type::pub);
+    socket_->set(::zmq::sockopt::linger, 1000);
+    socket_->bind(endpoint);
+    endpoint_ = endpoint;
+  } catch (const ::zmq::error_t& e) {
+    socket_.reset();
+    context_.reset();
+    return Unavailable("zmq_pub: cannot bind " + endpoint + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Status ZmqPubSink::Publish(std::string_view topic, std::string_view json) {
+  if (!socket_) return FailedPrecondition("zmq_pub: not bound");
+  try {
+    socket_->send(::zmq::buffer(topic.data(), topic.size()), ::zmq::send_flags::sndmore);
+    socket_->send(::zmq::buffer(json.data(), json.size()), ::zmq::send_flags::none);
+  } catch (const ::zmq::error_t& e) {
+    return Unavailable("zmq_pub " + endpoint_ + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace shewhart::connectors::zmq

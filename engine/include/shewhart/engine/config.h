@@ -1,0 +1,108 @@
+#pragma once
+// The engine's configuration: YAML mapped onto typed specs (docs/CONFIG.md is the reference).
+//
+// LoadConfigFile / LoadConfigText collect every problem they find, each with the file, line
+// and column of the offending node, its key path (`characteristics[3].limits.sigma`) and a
+// message naming what was expected and what was found. Unknown and duplicate keys are
+// problems. Nothing is clamped or defaulted silently: a value out of range is a problem.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shewhart/base/status.h"
+#include "shewhart/rules/individuals_chart.h"
+
+namespace shewhart::engine {
+
+struct ConfigProblem {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the problem has no position
+  int column = 0;  // 1-based
+  std::string path;
+  std::string message;
+  // "file:line:col: path: message"
+  std::string ToString() const;
+};
+
+struct ZmqSourceSpec {
+  std::string endpoint;
+  bool bind = true;           // `bind:` or `connect:`
+  bool subscribe = false;     // pattern: pull (default) | sub
+  int receive_hwm = 100000;   // ZMQ_RCVHWM
+};
+
+struct FileSourceSpec {
+  std::string path;
+  enum class Format { kJsonl, kCsv } format = Format::kJsonl;
+};
+
+struct SourceSpec {
+  std::string name;  // the source label in metrics and reject records, e.g. "zmq0", "file1"
+  enum class Kind { kZmq, kFile } kind = Kind::kZmq;
+  ZmqSourceSpec zmq;
+  FileSourceSpec file;
+};
+
+// Context labels a suspect window can be scoped by.
+enum class ScopeKey { kStation, kMachine, kLot, kOperator };
+inline constexpr int kMaxScopeKeys = 4;
+const char* ScopeKeyName(ScopeKey key);
+
+struct CharacteristicSpec {
+  std::string id;
+  std::string unit;
+  rules::IndividualsChartSpec chart;
+  std::vector<ScopeKey> scope{ScopeKey::kStation};
+  std::string response;  // a key of Config::responses; empty = the built-in "default" policy
+};
+
+struct TierSpec {
+  int tier = 1;
+  std::vector<std::string> actions;  // hook names; "log" is built in
+};
+
+struct ResponseSpec {
+  std::string name;
+  std::vector<TierSpec> tiers;
+};
+
+struct HookSpec {
+  std::string name;
+  enum class Kind { kLog, kZmqPub } kind = Kind::kLog;
+  std::string endpoint;  // kZmqPub: bind address
+};
+
+struct Config {
+  std::string file;  // where it was loaded from
+  std::vector<SourceSpec> sources;
+  std::string store_path = "shewhart.db";
+  std::string http_listen;          // empty: no HTTP server
+  int shards = 0;                   // 0: one per hardware thread
+  std::size_t queue_capacity = 16384;
+  std::size_t max_message_bytes = 65536;
+  std::vector<CharacteristicSpec> characteristics;
+  std::map<std::string, ResponseSpec> responses;
+  std::map<std::string, HookSpec> hooks;
+
+  // The characteristic with `id`, or -1.
+  int FindCharacteristic(std::string_view id) const;
+  // The policy for characteristic `index` (its own, or the built-in default: tier 1 → log).
+  const ResponseSpec& ResponseFor(std::size_t index) const;
+
+ private:
+  ResponseSpec default_response_{"default", {TierSpec{1, {"log"}}}};
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;           // set iff problems is empty
+  std::vector<ConfigProblem> problems;
+  Status io_status;                       // non-OK when the file could not be read at all
+};
+
+ConfigLoad LoadConfigFile(const std::string& path);
+ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name);
+
+}  // namespace shewhart::engine

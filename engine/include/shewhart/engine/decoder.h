@@ -1,0 +1,75 @@
+#pragma once
+// Decoding of wire messages (DESIGN.md "Wire format") into Measurement / UnitEvent.
+//
+// One Decoder per thread: it owns a reused simdjson parser and padded buffer and allocates
+// nothing per message in steady state (a reject allocates its record). Not thread-safe.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "shewhart/engine/measurement.h"
+#include "shewhart/engine/reject.h"
+
+namespace shewhart::engine {
+
+// Interned characteristic ids by name; built once at config load, read-only afterwards.
+class CharacteristicIndex {
+ public:
+  CharacteristicIndex() = default;
+  explicit CharacteristicIndex(const std::vector<std::string>& ids);
+  // The id of `name`, or -1.
+  std::int64_t Find(std::string_view name) const;
+  std::size_t size() const { return names_.size(); }
+  const std::string& name(CharacteristicId id) const { return names_[id]; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, CharacteristicId, Hash, std::equal_to<>> ids_;
+};
+
+enum class DecodedKind { kMeasurement, kUnitEvent, kReject };
+
+// What one message decoded to. Only the member named by `kind` is meaningful.
+struct Decoded {
+  DecodedKind kind = DecodedKind::kReject;
+  Measurement measurement;
+  UnitEvent unit_event;
+  RejectReason reason = RejectReason::kMalformed;
+  std::string field;    // on reject
+  std::string message;  // on reject
+};
+
+class Decoder {
+ public:
+  // `index` must outlive the decoder. Messages larger than `max_message_bytes` are rejected
+  // with reason kOversize.
+  Decoder(const CharacteristicIndex& index, std::size_t max_message_bytes);
+  ~Decoder();
+
+  // Decodes one JSON object. `default_ts` is used when the message has no "ts".
+  // Fills `out` (reusing its storage) and returns out.kind.
+  DecodedKind DecodeJson(std::string_view bytes, EventTime default_ts, Decoded& out);
+
+  // Sets the CSV header (column names). Returns false and fills `error` for a bad header.
+  bool SetCsvHeader(std::string_view header_line, std::string& error);
+  // Decodes one CSV row against the header. Lots in a "lots" column are separated by ';'.
+  DecodedKind DecodeCsv(std::string_view row, EventTime default_ts, Decoded& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Fills `rec` from a rejected Decoded: reason, field, message, and the raw bytes capped.
+void MakeRejectRecord(const Decoded& d, std::string_view source, std::int64_t position, std::string_view raw,
+                      RejectRecord& rec);
+
+}  // namespace shewhart::engine

@@ -1,0 +1,124 @@
+#pragma once
+// The engine: router → shards → responder, with the trace writer and the store.
+//
+//   source threads ──decode──▶ IngestSink (per source) ──hash(characteristic)──▶ shard queue
+//   shard threads: Shard::Process ──signals──▶ responder queue
+//   responder thread: alarms, holds, actions
+//   trace writer thread: genealogy batches into the store
+//
+// In inline mode (replay, tests) there are no threads: a measurement is processed to its
+// alarms and holds before OnMeasurement returns, which makes output deterministic.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shewhart/engine/bounded_queue.h"
+#include "shewhart/engine/config.h"
+#include "shewhart/engine/decoder.h"
+#include "shewhart/engine/metrics.h"
+#include "shewhart/engine/shard.h"
+#include "shewhart/engine/source.h"
+#include "shewhart/engine/store.h"
+
+namespace shewhart::engine {
+
+// Observes what the engine produces. OnPoint and OnSignal are called on shard threads (or the
+// caller's thread in inline mode); OnAlarm and OnHold on the responder thread.
+class EngineListener {
+ public:
+  virtual ~EngineListener() = default;
+  virtual void OnPoint(const std::string& characteristic, const rules::ChartPoint& point) {
+    (void)characteristic, (void)point;
+  }
+  virtual void OnSignal(const std::string& characteristic, const Signal& signal) {
+    (void)characteristic, (void)signal;
+  }
+  // `opened` is true for a new alarm.
+  virtual void OnAlarm(const AlarmRecord& alarm, bool opened) { (void)alarm, (void)opened; }
+  // `added` lists the units that joined the hold with this call.
+  virtual void OnHold(const HoldRecord& hold, const std::vector<HeldUnit>& added) { (void)hold, (void)added; }
+};
+
+struct EngineOptions {
+  bool threaded = true;                       // false: inline mode
+  EngineListener* listener = nullptr;         // optional; must outlive the engine
+  bool want_points = false;                   // call listener->OnPoint (replay)
+  std::map<std::string, AlarmSink*> sinks;    // hook name → sink (e.g. zmq_pub hooks)
+  std::string store_path;                     // overrides config.store_path when set
+};
+
+class Engine {
+ public:
+  // `config` must have loaded without problems and outlive the engine.
+  Engine(const Config& config, EngineOptions options);
+  ~Engine();
+
+  // Opens the store, reloads open alarms, starts the threads (threaded mode).
+  Status Start();
+  // Drains every queue, flushes genealogy, joins the threads. Idempotent. Sources must be
+  // stopped first.
+  void Stop();
+
+  // An ingest sink bound to a source name (its metrics label). Owned by the engine; valid
+  // until the engine is destroyed. Call before Start() or from one thread.
+  IngestSink& RegisterSource(const std::string& name);
+  // Makes `status` of a source visible on /health.
+  void RegisterHealth(const std::string& name, std::function<Status()> status);
+
+  const Config& config() const { return config_; }
+  const CharacteristicIndex& index() const { return index_; }
+  MetricsRegistry& metrics() { return metrics_; }
+  Store& store() { return *store_; }
+
+  // Health as JSON: {"status":"ok"|"degraded","checks":[...]}; `healthy` set accordingly.
+  std::string HealthJson(bool& healthy) const;
+  // Answers GET /metrics, /health, /api/alarms, /api/holds, /api/rejects.
+  struct ApiResponse {
+    int status;
+    std::string content_type;
+    std::string body;
+  };
+  ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query);
+
+  // Statistics for summaries.
+  std::uint64_t measurements() const;
+  std::uint64_t rejects() const;
+  std::uint64_t signals() const;
+  std::uint64_t alarms_opened() const;
+
+ private:
+  class SourceSink;
+  class Responder;
+  class TraceWriter;
+  struct ShardRunner;
+
+  void Route(const Measurement& m);
+  void HandleSignal(const Signal& s);
+
+  const Config& config_;
+  EngineOptions options_;
+  CharacteristicIndex index_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<TraceWriter> trace_;
+  std::unique_ptr<Responder> responder_;
+  std::vector<std::unique_ptr<ShardRunner>> shards_;
+  std::vector<std::unique_ptr<SourceSink>> sources_;
+  std::vector<std::pair<std::string, std::function<Status()>>> health_;
+  std::unique_ptr<BoundedQueue<Signal>> signal_queue_;
+  std::thread responder_thread_;
+  Counter* measurements_total_ = nullptr;
+  Counter* signals_total_ = nullptr;
+  Counter* alarms_total_ = nullptr;
+  std::atomic<std::uint64_t> reject_count_{0};
+  bool started_ = false;
+  bool stopped_ = false;
+  mutable std::mutex stop_mu_;
+};
+
+}  // namespace shewhart::engine

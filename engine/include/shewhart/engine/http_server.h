@@ -1,0 +1,96 @@
+#pragma once
+// A small HTTP/1.1 server (Boost.Beast) for the engine's API and /metrics.
+//
+// One background thread runs an io_context with the accept loop and every connection. The
+// handler is called on that thread only, one request at a time across all connections, so a
+// slow handler delays every client; it needs no locking against other handler calls, but must
+// synchronise with the rest of the engine itself. Method and path routing is the handler's job.
+// Boost types stay out of this header.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "shewhart/base/status.h"
+
+namespace shewhart::engine {
+
+// Requests whose body is larger than this are answered with 413 and the connection is closed;
+// the handler is not called.
+inline constexpr std::size_t kMaxHttpRequestBodyBytes = std::size_t{1} << 20;  // 1 MiB
+
+// One request as the handler sees it. Nothing is percent-decoded.
+struct HttpRequest {
+  std::string method;         // "GET", "POST", ... exactly as sent
+  std::string target;         // path without query string, e.g. "/api/alarms"
+  std::string query;          // raw query string after '?', may be empty
+  std::string body;           // at most kMaxHttpRequestBodyBytes
+  std::string authorization;  // value of the Authorization header, may be empty
+};
+
+// What the handler answers. The server adds Content-Length, `Server: shewhart` and, when the
+// client asked for it or the request could not be read, `Connection: close`.
+struct HttpResponse {
+  // Must be 200..599; anything else is answered as 500 with a JSON error naming the value.
+  // For 204 and 304 the body is not sent (HTTP forbids it), nor a Content-Length.
+  int status = 200;
+  std::string content_type = "application/json";
+  // For a HEAD request the body is not sent, but its size is given as Content-Length.
+  std::string body;
+};
+
+// Called on the server thread for every complete request. An exception it throws is caught
+// and answered with 500 and {"error":"..."}; the connection stays usable.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Owns the listening socket, the server thread and every open connection.
+//
+// Start(), Stop() and port() are called by the owner, from one thread at a time (not
+// concurrently with each other), and never from inside the handler. Not copyable or movable:
+// the server thread refers to this object.
+//
+// Connections: keep-alive is supported; a connection idle (or slow to send a request) for
+// 30 s is closed. A request that cannot be parsed gets 400 (431 for headers over 8 KiB) and
+// the connection is closed.
+class HttpServer {
+ public:
+  // Stores the arguments; does not parse `listen` or bind yet. `listen` is "host:port", e.g.
+  // "127.0.0.1:9464", "0.0.0.0:9464", "[::1]:9464" or "localhost:9464"; port 0 asks the OS
+  // for an ephemeral port (see port()).
+  HttpServer(std::string listen, HttpHandler handler);
+  // Calls Stop().
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Parses `listen`, binds, listens and starts the server thread. Errors (no exception escapes):
+  //   InvalidArgument     `listen` is malformed (message names it), or the handler is empty;
+  //   Unavailable         the host does not resolve, or open/bind/listen failed (message names
+  //                       the address and the OS error, e.g. "Address already in use"), or the
+  //                       thread could not be started;
+  //   FailedPrecondition  already started.
+  // On error nothing is left running and Start() may be called again. After Stop() the server
+  // may be started again.
+  Status Start();
+
+  // Closes the listening socket and every open connection (a request being answered is cut
+  // off), waits for the handler call in progress, if any, to return, and joins the server
+  // thread. Idempotent; does nothing if never started. Must not be called from the handler
+  // (that would join the calling thread: checked, aborts).
+  void Stop() noexcept;
+
+  // The bound port (the OS's choice when `listen` asked for 0) while started; 0 otherwise.
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+
+  const std::string listen_;
+  const HttpHandler handler_;
+  std::unique_ptr<Impl> impl_;  // non-null exactly while started
+  int port_ = 0;
+};
+
+}  // namespace shewhart::engine

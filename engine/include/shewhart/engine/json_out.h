@@ -1,0 +1,27 @@
+#pragma once
+// JSON documents the engine writes: replay lines, API bodies, alarm messages. Keys keep the
+// order given here (a public format; DESIGN.md "Replay output"). Numbers are written as the
+// shortest decimal that round-trips, independent of locale.
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "shewhart/engine/reject.h"
+#include "shewhart/engine/shard.h"
+#include "shewhart/engine/store.h"
+
+namespace shewhart::engine {
+
+using Json = nlohmann::ordered_json;
+
+Json PointJson(const std::string& characteristic, const rules::ChartPoint& p);
+Json SignalJson(const std::string& characteristic, const Signal& s, const std::vector<ScopeKey>& scope_keys);
+Json AlarmJson(const AlarmRecord& a);
+// `units` are the hold's units (API) or the units just added (replay, with `added` true).
+Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added = false);
+Json RejectJson(const RejectRecord& r);
+Json ScopeJson(const ScopeLabels& scope);
+
+}  // namespace shewhart::engine

@@ -1,0 +1,71 @@
+#pragma once
+// The measurement model: what sources decode and shards consume.
+//
+// Measurement is trivially copyable with its context labels held inline (FixedString), so that
+// it travels through the bounded shard queues without allocating. A label longer than its
+// capacity is a decode error (reason "oversize"), never silently truncated.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "shewhart/rules/types.h"
+
+namespace shewhart::engine {
+
+using rules::EventTime;
+
+// Characteristic id interned at config load: its position in Config::characteristics.
+using CharacteristicId = std::uint32_t;
+
+template <std::size_t Capacity>
+class FixedString {
+ public:
+  static constexpr std::size_t kCapacity = Capacity;
+  // Returns false (and leaves the string unchanged) if `s` does not fit.
+  bool Assign(std::string_view s) {
+    if (s.size() > Capacity) return false;
+    std::memcpy(data_, s.data(), s.size());
+    size_ = static_cast<std::uint8_t>(s.size());
+    return true;
+  }
+  std::string_view view() const { return {data_, size_}; }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  void clear() { size_ = 0; }
+
+ private:
+  static_assert(Capacity < 256);
+  char data_[Capacity];
+  std::uint8_t size_ = 0;
+};
+
+using Label = FixedString<63>;
+
+struct Measurement {
+  CharacteristicId characteristic = 0;
+  bool has_value = false;    // variables data
+  double value = 0;
+  bool has_count = false;    // attribute data: count nonconforming / defects in a sample of n
+  std::int64_t count = 0;
+  std::int64_t n = 0;
+  EventTime ts{};
+  std::int64_t arrival_seq = 0;  // position in the engine's input order (for determinism)
+  Label serial, station, machine, op, lot, model, subgroup;
+};
+
+inline constexpr std::size_t kMaxLotsPerUnit = 8;
+
+// A genealogy record: unit processed at a station at a time, with the lots it consumed.
+// Also made from a measurement's context (from_measurement), so that measured units are in
+// the genealogy even when no unit event names them. Trivially copyable, like Measurement.
+struct UnitEvent {
+  Label unit, station, machine, op, model, parent;
+  EventTime ts{};
+  std::array<Label, kMaxLotsPerUnit> lots;
+  std::uint8_t lot_count = 0;
+  bool from_measurement = false;
+};
+
+}  // namespace shewhart::engine

@@ -1,0 +1,49 @@
+#pragma once
+// A shard owns the chart state of its characteristics outright: one thread calls Process,
+// nothing locks, nothing allocates per measurement in steady state.
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "shewhart/engine/config.h"
+#include "shewhart/engine/measurement.h"
+#include "shewhart/rules/individuals_chart.h"
+
+namespace shewhart::engine {
+
+// A rule hit with the characteristic it belongs to and the values of the characteristic's
+// scope keys (Config's `scope`) taken from the measurement of the hit's last implicated point.
+struct Signal {
+  CharacteristicId characteristic = 0;
+  rules::RuleHit hit{};
+  std::array<Label, kMaxScopeKeys> scope_values{};
+  std::uint8_t scope_count = 0;
+};
+
+// Receives what a shard produces, on the shard's thread.
+class ShardObserver {
+ public:
+  virtual ~ShardObserver() = default;
+  virtual void OnPoint(CharacteristicId characteristic, const rules::ChartPoint& point) = 0;
+  virtual void OnSignal(const Signal& signal) = 0;
+};
+
+class Shard {
+ public:
+  // Creates state for every characteristic of `config` whose id % shard_count == shard_index.
+  // `config` must outlive the shard.
+  Shard(const Config& config, std::size_t shard_index, std::size_t shard_count);
+  ~Shard();
+
+  // Feeds one measurement of a characteristic this shard owns. The measurement must carry a
+  // value (the decoder guarantees it for variables characteristics).
+  void Process(const Measurement& m, ShardObserver& observer);
+
+ private:
+  struct State;
+  const Config& config_;
+  std::vector<std::unique_ptr<State>> states_;  // indexed by characteristic id (null if not ours)
+};
+
+}  // namespace shewhart::engine

@@ -1,0 +1,102 @@
+#pragma once
+// The embedded store (SQLite, WAL mode): genealogy, rejects, alarms, holds.
+//
+// Everything a user or a regulator needs survives a restart: alarms and holds are committed
+// here before they are reported. One connection guarded by a mutex: every method is
+// thread-safe. Errors come back as Status (Unavailable for the database, NotFound for ids).
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shewhart/base/status.h"
+#include "shewhart/engine/config.h"
+#include "shewhart/engine/measurement.h"
+#include "shewhart/engine/reject.h"
+
+struct sqlite3;
+
+namespace shewhart::engine {
+
+using ScopeLabels = std::vector<std::pair<ScopeKey, std::string>>;
+
+struct AlarmRecord {
+  std::int64_t id = 0;
+  std::string characteristic;
+  std::string policy;
+  std::string state = "open";  // open | acknowledged | resolved
+  int tier = 1;
+  std::string rule;            // the rule of the signal that opened it
+  std::string chart;
+  EventTime opened_ts{};       // event time of the opening signal
+  EventTime last_signal_ts{};
+  EventTime window_start{};    // start of the suspect window
+  std::int64_t signals = 0;
+  ScopeLabels scope;
+  std::int64_t hold_id = 0;    // 0: none
+};
+
+struct HoldRecord {
+  std::int64_t id = 0;
+  std::int64_t alarm_id = 0;
+  std::string characteristic;
+  ScopeLabels scope;
+  EventTime from_ts{};
+  std::string state = "open";
+  std::int64_t units = 0;      // filled by ListHolds
+};
+
+struct HeldUnit {
+  std::int64_t hold_id = 0;
+  std::string serial;
+  std::string state = "held";
+  EventTime since{};           // event time the unit was processed in scope (its first such event)
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Appends genealogy records in one transaction.
+  Status AppendTrace(const std::vector<UnitEvent>& events);
+  Status InsertReject(const RejectRecord& reject);
+  Result<std::vector<RejectRecord>> ListRejects(int limit);
+  Result<std::int64_t> CountRejects();
+
+  Result<std::int64_t> InsertAlarm(const AlarmRecord& alarm);
+  Status UpdateAlarm(const AlarmRecord& alarm);
+  // Alarms, newest first; `open_only` excludes resolved ones.
+  Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit);
+
+  Result<std::int64_t> CreateHold(const HoldRecord& hold);
+  // Adds units to a hold; returns those that were not already in it, in the given order.
+  Result<std::vector<HeldUnit>> AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units);
+  Result<std::vector<HoldRecord>> ListHolds();
+  // The units of one hold (or of every hold when hold_id is 0), ordered by hold, time, serial.
+  Result<std::vector<HeldUnit>> ListHeldUnits(std::int64_t hold_id);
+
+  // Distinct units with a genealogy record matching every scope label at or after `from`,
+  // each with its earliest such time, ordered by that time and serial.
+  Result<std::vector<HeldUnit>> UnitsInScope(const ScopeLabels& scope, EventTime from);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status Exec(const char* sql);
+
+  std::mutex mu_;
+  sqlite3* db_;
+  std::string path_;
+};
+
+// "station=st2,machine=M3"
+std::string FormatScope(const ScopeLabels& scope);
+
+}  // namespace shewhart::engine

@@ -1,0 +1,619 @@
+#include "shewhart/engine/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace shewhart::engine {
+
+const char* ScopeKeyName(ScopeKey key) {
+  switch (key) {
+    case ScopeKey::kStation: return "station";
+    case ScopeKey::kMachine: return "machine";
+    case ScopeKey::kLot: return "lot";
+    case ScopeKey::kOperator: return "operator";
+  }
+  return "unknown";
+}
+
+std::string ConfigProblem::ToString() const {
+  std::string s = file;
+  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  s += ": ";
+  if (!path.empty()) s += path + ": ";
+  s += message;
+  return s;
+}
+
+int Config::FindCharacteristic(std::string_view id) const {
+  for (std::size_t i = 0; i < characteristics.size(); ++i) {
+    if (characteristics[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const ResponseSpec& Config::ResponseFor(std::size_t index) const {
+  const auto& name = characteristics.at(index).response;
+  if (!name.empty()) {
+    auto it = responses.find(name);
+    if (it != responses.end()) return it->second;
+  }
+  return default_response_;
+}
+
+namespace {
+
+std::size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "an undefined node";
+  }
+}
+
+// Walks YAML nodes, collecting problems with their marks and key paths.
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  std::vector<ConfigProblem>& problems() { return problems_; }
+
+  void Problem(const YAML::Node& at, const std::string& path, const std::string& message) {
+    ConfigProblem p;
+    p.file = file_;
+    if (at.IsDefined()) {
+      p.line = at.Mark().line + 1;
+      p.column = at.Mark().column + 1;
+    }
+    p.path = path;
+    p.message = message;
+    problems_.push_back(std::move(p));
+  }
+
+  // Checks that `node` is a mapping whose keys are all in `allowed` and none repeated.
+  // Returns false (after recording the problem) when `node` is not a mapping.
+  // With `any_key`, every key is allowed and only repeats are reported.
+  bool CheckMap(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed,
+                bool any_key = false) {
+    if (!node.IsMap()) {
+      Problem(node, path, "expected a mapping, found " + Describe(node));
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node& key = it->first;
+      if (!key.IsScalar()) {
+        Problem(key, path, "expected a key, found " + Describe(key));
+        continue;
+      }
+      const std::string& k = key.Scalar();
+      const std::string key_path = Join(path, k);
+      if (!seen.insert(k).second) {
+        Problem(key, key_path, "duplicate key '" + k + "' (an earlier '" + k + "' in this mapping would be overridden)");
+        continue;
+      }
+      if (!any_key && std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+        std::string msg = "unknown key '" + k + "'";
+        std::string best;
+        std::size_t best_d = 3;
+        for (const auto& a : allowed) {
+          std::size_t d = EditDistance(k, a);
+          if (d < best_d) best_d = d, best = a;
+        }
+        if (!best.empty()) msg += "; did you mean '" + best + "'?";
+        else msg += "; expected one of: " + JoinList(allowed);
+        Problem(key, key_path, msg);
+      }
+    }
+    return true;
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  static std::string JoinList(const std::vector<std::string>& items) {
+    std::string s;
+    for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
+    return s;
+  }
+
+  bool String(const YAML::Node& node, const std::string& path, std::string& out) {
+    if (!node.IsScalar()) {
+      Problem(node, path, "expected a string, found " + Describe(node));
+      return false;
+    }
+    out = node.Scalar();
+    return true;
+  }
+
+  bool NonEmptyString(const YAML::Node& node, const std::string& path, std::string& out) {
+    if (!String(node, path, out)) return false;
+    if (out.empty()) {
+      Problem(node, path, "expected a non-empty string");
+      return false;
+    }
+    return true;
+  }
+
+  bool Double(const YAML::Node& node, const std::string& path, double& out) {
+    if (!node.IsScalar()) {
+      Problem(node, path, "expected a number, found " + Describe(node));
+      return false;
+    }
+    const std::string& s = node.Scalar();
+    double v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
+      Problem(node, path, "expected a number, found '" + s + "'");
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
+  bool Int(const YAML::Node& node, const std::string& path, long long min, long long max, long long& out) {
+    if (!node.IsScalar()) {
+      Problem(node, path, "expected an integer, found " + Describe(node));
+      return false;
+    }
+    const std::string& s = node.Scalar();
+    long long v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || ptr != s.data() + s.size()) {
+      Problem(node, path, "expected an integer, found '" + s + "'");
+      return false;
+    }
+    if (v < min || v > max) {
+      Problem(node, path,
+              "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " + s);
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
+  bool Choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices,
+              std::string& out) {
+    if (!String(node, path, out)) return false;
+    if (std::find(choices.begin(), choices.end(), out) == choices.end()) {
+      Problem(node, path, "expected one of " + JoinList(choices) + ", found '" + out + "'");
+      return false;
+    }
+    return true;
+  }
+
+  void LoadRoot(const YAML::Node& root, Config& config);
+
+ private:
+  void LoadSources(const YAML::Node& node, Config& config);
+  void LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadResponses(const YAML::Node& node, Config& config);
+  void LoadHooks(const YAML::Node& node, Config& config);
+  void CrossCheck(const YAML::Node& root, Config& config);
+
+  std::string file_;
+  std::vector<ConfigProblem> problems_;
+};
+
+void Loader::LoadRoot(const YAML::Node& root, Config& config) {
+  if (root.IsNull()) {
+    Problem(root, "", "the configuration is empty; expected at least 'characteristics'");
+    return;
+  }
+  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks"})) return;
+  if (auto n = root["sources"]) LoadSources(n, config);
+  if (auto n = root["store"]) {
+    if (CheckMap(n, "store", {"sqlite"}) && n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
+  }
+  if (auto n = root["http"]) {
+    if (CheckMap(n, "http", {"listen"}) && n["listen"]) {
+      if (NonEmptyString(n["listen"], "http.listen", config.http_listen) &&
+          config.http_listen.rfind(':') == std::string::npos) {
+        Problem(n["listen"], "http.listen", "expected host:port, found '" + config.http_listen + "'");
+      }
+    }
+  }
+  if (auto n = root["engine"]) {
+    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes"})) {
+      long long v;
+      if (n["shards"] && Int(n["shards"], "engine.shards", 0, 256, v)) config.shards = static_cast<int>(v);
+      if (n["queue_capacity"] && Int(n["queue_capacity"], "engine.queue_capacity", 16, 1 << 24, v)) {
+        config.queue_capacity = static_cast<std::size_t>(v);
+      }
+      if (n["max_message_bytes"] && Int(n["max_message_bytes"], "engine.max_message_bytes", 64, 16 << 20, v)) {
+        config.max_message_bytes = static_cast<std::size_t>(v);
+      }
+    }
+  }
+  auto chars = root["characteristics"];
+  if (!chars) {
+    Problem(root, "characteristics", "missing: at least one characteristic is required");
+  } else if (!chars.IsSequence()) {
+    Problem(chars, "characteristics", "expected a list, found " + Describe(chars));
+  } else {
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < chars.size(); ++i) {
+      CharacteristicSpec c;
+      const std::string path = "characteristics[" + std::to_string(i) + "]";
+      LoadCharacteristic(chars[i], path, c);
+      if (!c.id.empty() && !ids.insert(c.id).second) {
+        Problem(chars[i]["id"], path + ".id", "duplicate characteristic id '" + c.id + "'");
+      }
+      config.characteristics.push_back(std::move(c));
+    }
+  }
+  if (auto n = root["responses"]) LoadResponses(n, config);
+  if (auto n = root["hooks"]) LoadHooks(n, config);
+  CrossCheck(root, config);
+}
+
+void Loader::LoadSources(const YAML::Node& node, Config& config) {
+  if (!node.IsSequence()) {
+    Problem(node, "sources", "expected a list, found " + Describe(node));
+    return;
+  }
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string path = "sources[" + std::to_string(i) + "]";
+    const YAML::Node s = node[i];
+    if (!CheckMap(s, path, {"zmq", "file"})) continue;
+    if (s.size() != 1) {
+      Problem(s, path, "expected exactly one of 'zmq' or 'file'");
+      continue;
+    }
+    SourceSpec spec;
+    if (auto z = s["zmq"]) {
+      spec.kind = SourceSpec::Kind::kZmq;
+      spec.name = "zmq" + std::to_string(i);
+      const std::string zp = path + ".zmq";
+      if (!CheckMap(z, zp, {"bind", "connect", "pattern", "receive_hwm"})) continue;
+      if (z["bind"] && z["connect"]) {
+        Problem(z, zp, "give either 'bind' or 'connect', not both");
+      } else if (z["bind"]) {
+        NonEmptyString(z["bind"], zp + ".bind", spec.zmq.endpoint);
+      } else if (z["connect"]) {
+        spec.zmq.bind = false;
+        NonEmptyString(z["connect"], zp + ".connect", spec.zmq.endpoint);
+      } else {
+        Problem(z, zp, "missing 'bind' or 'connect' (e.g. bind: \"tcp://127.0.0.1:5555\")");
+      }
+      std::string pattern;
+      if (z["pattern"] && Choice(z["pattern"], zp + ".pattern", {"pull", "sub"}, pattern)) {
+        spec.zmq.subscribe = pattern == "sub";
+      }
+      long long hwm;
+      if (z["receive_hwm"] && Int(z["receive_hwm"], zp + ".receive_hwm", 0, 1 << 30, hwm)) {
+        spec.zmq.receive_hwm = static_cast<int>(hwm);
+      }
+    } else if (auto f = s["file"]) {
+      spec.kind = SourceSpec::Kind::kFile;
+      spec.name = "file" + std::to_string(i);
+      const std::string fp = path + ".file";
+      if (!CheckMap(f, fp, {"path", "format"})) continue;
+      if (!f["path"]) Problem(f, fp, "missing 'path'");
+      else NonEmptyString(f["path"], fp + ".path", spec.file.path);
+      std::string format;
+      if (f["format"]) {
+        if (Choice(f["format"], fp + ".format", {"jsonl", "csv"}, format) && format == "csv") {
+          spec.file.format = FileSourceSpec::Format::kCsv;
+        }
+      } else if (spec.file.path.size() > 4 && spec.file.path.substr(spec.file.path.size() - 4) == ".csv") {
+        spec.file.format = FileSourceSpec::Format::kCsv;
+      }
+    }
+    config.sources.push_back(std::move(spec));
+  }
+}
+
+void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response"})) return;
+  if (!node["id"]) Problem(node, path + ".id", "missing: every characteristic needs an id");
+  else NonEmptyString(node["id"], path + ".id", c.id);
+  if (node["unit"]) String(node["unit"], path + ".unit", c.unit);
+
+  auto& chart = c.chart;
+  if (auto s = node["spec"]) {
+    const std::string sp = path + ".spec";
+    if (CheckMap(s, sp, {"lsl", "target", "usl"})) {
+      double v;
+      if (s["lsl"] && Double(s["lsl"], sp + ".lsl", v)) chart.spec.lsl = v;
+      if (s["target"] && Double(s["target"], sp + ".target", v)) chart.spec.target = v;
+      if (s["usl"] && Double(s["usl"], sp + ".usl", v)) chart.spec.usl = v;
+      Status st = chart.spec.Validate();
+      if (!st.ok()) Problem(s, sp, st.message());
+    }
+  }
+  if (auto ch = node["chart"]) {
+    const std::string cp = path + ".chart";
+    if (CheckMap(ch, cp, {"type", "boundary", "k_sigma", "mr_rules"})) {
+      std::string type;
+      if (!ch["type"]) {
+        Problem(ch, cp + ".type", "missing: the chart type (individuals)");
+      } else if (String(ch["type"], cp + ".type", type) && type != "individuals") {
+        static const std::set<std::string> later = {"xbar_r", "xbar_s", "p", "np", "c", "u", "ewma", "cusum", "t2"};
+        if (later.count(type)) {
+          Problem(ch["type"], cp + ".type",
+                  "chart type '" + type + "' is not implemented in this version; supported: individuals");
+        } else {
+          Problem(ch["type"], cp + ".type", "unknown chart type '" + type + "'; supported: individuals");
+        }
+      }
+      std::string boundary;
+      if (ch["boundary"] && Choice(ch["boundary"], cp + ".boundary", {"strict", "inclusive"}, boundary)) {
+        chart.boundary = boundary == "inclusive" ? rules::Boundary::kInclusive : rules::Boundary::kStrict;
+      }
+      if (auto m = ch["mr_rules"]) {
+        std::string b;
+        if (Choice(m, cp + ".mr_rules", {"true", "false"}, b)) chart.mr_rules = b == "true";
+      }
+      double k;
+      if (ch["k_sigma"] && Double(ch["k_sigma"], cp + ".k_sigma", k)) {
+        if (k <= 0) Problem(ch["k_sigma"], cp + ".k_sigma", "expected a number > 0, found " + ch["k_sigma"].Scalar());
+        else chart.k_sigma = k;
+      }
+    }
+  } else {
+    Problem(node, path + ".chart", "missing: e.g. chart: { type: individuals }");
+  }
+  if (auto l = node["limits"]) {
+    const std::string lp = path + ".limits";
+    if (CheckMap(l, lp, {"phase1", "mean", "sigma"})) {
+      if (l["phase1"] && (l["mean"] || l["sigma"])) {
+        Problem(l, lp, "give either 'phase1' or 'mean' and 'sigma', not both");
+      } else if (auto p1 = l["phase1"]) {
+        chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
+        if (CheckMap(p1, lp + ".phase1", {"points"})) {
+          long long pts;
+          if (!p1["points"]) Problem(p1, lp + ".phase1.points", "missing: the number of baseline points");
+          else if (Int(p1["points"], lp + ".phase1.points", 2, 100000, pts)) chart.phase1_points = static_cast<int>(pts);
+        }
+      } else if (l["mean"] || l["sigma"]) {
+        chart.mode = rules::IndividualsChartSpec::LimitMode::kKnown;
+        if (!l["mean"]) Problem(l, lp + ".mean", "missing: known limits need both mean and sigma");
+        else Double(l["mean"], lp + ".mean", chart.mean);
+        if (!l["sigma"]) {
+          Problem(l, lp + ".sigma", "missing: known limits need both mean and sigma");
+        } else if (Double(l["sigma"], lp + ".sigma", chart.sigma) && chart.sigma <= 0) {
+          Problem(l["sigma"], lp + ".sigma", "expected a number > 0, found " + l["sigma"].Scalar());
+        }
+      } else {
+        Problem(l, lp, "expected 'phase1: { points: N }' or 'mean' and 'sigma'");
+      }
+    }
+  }
+  bool rules_given = false;
+  if (auto r = node["rules"]) {
+    const std::string rp = path + ".rules";
+    if (!r.IsSequence()) {
+      Problem(r, rp, "expected a list of rule names, found " + Describe(r));
+    } else {
+      rules_given = true;
+      chart.nelson1 = false;
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        const std::string ip = rp + "[" + std::to_string(i) + "]";
+        std::string name;
+        if (!String(r[i], ip, name)) continue;
+        if (!seen.insert(name).second) {
+          Problem(r[i], ip, "rule '" + name + "' is listed twice");
+          continue;
+        }
+        if (name == "nelson.1" || name == "we.1") {
+          chart.nelson1 = true;
+        } else if (name == "spec") {
+          chart.spec_lsl = chart.spec.lsl.has_value();
+          chart.spec_usl = chart.spec.usl.has_value();
+          if (!chart.spec_lsl && !chart.spec_usl) Problem(r[i], ip, "rule 'spec' needs spec.lsl or spec.usl");
+        } else if (name == "spec.lsl") {
+          chart.spec_lsl = true;
+          if (!chart.spec.lsl) Problem(r[i], ip, "rule 'spec.lsl' needs spec.lsl");
+        } else if (name == "spec.usl") {
+          chart.spec_usl = true;
+          if (!chart.spec.usl) Problem(r[i], ip, "rule 'spec.usl' needs spec.usl");
+        } else if ((name.rfind("nelson.", 0) == 0 && name.size() == 8 && name[7] >= '2' && name[7] <= '8') ||
+                   (name.rfind("we.", 0) == 0 && name.size() == 4 && name[3] >= '2' && name[3] <= '4') ||
+                   name == "threshold" || name == "rate" || name == "stale" || name == "count") {
+          Problem(r[i], ip, "rule '" + name + "' is not implemented in this version; supported: nelson.1, we.1, spec, spec.lsl, spec.usl");
+        } else {
+          Problem(r[i], ip, "unknown rule '" + name + "'; supported: nelson.1, we.1, spec, spec.lsl, spec.usl");
+        }
+      }
+    }
+  }
+  if (!rules_given) {
+    // Default: rule 1, and the spec limits that are given.
+    chart.nelson1 = true;
+    chart.spec_lsl = chart.spec.lsl.has_value();
+    chart.spec_usl = chart.spec.usl.has_value();
+  }
+  if (auto s = node["scope"]) {
+    const std::string sp = path + ".scope";
+    if (!s.IsSequence() || s.size() == 0) {
+      Problem(s, sp, "expected a non-empty list of station, machine, lot, operator; found " + Describe(s));
+    } else {
+      c.scope.clear();
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        std::string key;
+        if (!Choice(s[i], sp + "[" + std::to_string(i) + "]", {"station", "machine", "lot", "operator"}, key)) continue;
+        ScopeKey k = key == "station" ? ScopeKey::kStation
+                     : key == "machine" ? ScopeKey::kMachine
+                     : key == "lot"     ? ScopeKey::kLot
+                                        : ScopeKey::kOperator;
+        if (std::find(c.scope.begin(), c.scope.end(), k) != c.scope.end()) {
+          Problem(s[i], sp + "[" + std::to_string(i) + "]", "scope key '" + key + "' is listed twice");
+        } else {
+          c.scope.push_back(k);
+        }
+      }
+    }
+  }
+  if (node["response"]) NonEmptyString(node["response"], path + ".response", c.response);
+}
+
+void Loader::LoadResponses(const YAML::Node& node, Config& config) {
+  if (!node.IsMap()) {
+    Problem(node, "responses", "expected a mapping of policy names, found " + Describe(node));
+    return;
+  }
+  CheckMap(node, "responses", {}, /*any_key=*/true);
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string name = it->first.Scalar();
+    const std::string path = "responses." + name;
+    if (config.responses.count(name)) continue;  // a duplicate, reported above
+    ResponseSpec rs;
+    rs.name = name;
+    const YAML::Node p = it->second;
+    if (!CheckMap(p, path, {"tiers"})) continue;
+    auto tiers = p["tiers"];
+    if (!tiers || !tiers.IsSequence() || tiers.size() == 0) {
+      Problem(tiers ? tiers : p, path + ".tiers", "expected a non-empty list of tiers");
+      continue;
+    }
+    for (std::size_t i = 0; i < tiers.size(); ++i) {
+      const std::string tp = path + ".tiers[" + std::to_string(i) + "]";
+      const YAML::Node t = tiers[i];
+      if (!CheckMap(t, tp, {"tier", "when", "do"})) continue;
+      TierSpec ts;
+      long long tier = 0;
+      if (!t["tier"]) Problem(t, tp + ".tier", "missing: the tier number");
+      else if (Int(t["tier"], tp + ".tier", 1, 9, tier)) ts.tier = static_cast<int>(tier);
+      if (tier > 1) {
+        Problem(t["tier"], tp + ".tier",
+                "escalation beyond tier 1 is not implemented in this version; only tier 1 (signal: any) is supported");
+      }
+      if (auto w = t["when"]) {
+        if (CheckMap(w, tp + ".when", {"signal"}) && w["signal"]) {
+          std::string any;
+          Choice(w["signal"], tp + ".when.signal", {"any"}, any);
+        }
+      }
+      auto d = t["do"];
+      if (!d || !d.IsSequence()) {
+        Problem(d ? d : t, tp + ".do", "expected a list of hook names");
+      } else {
+        for (std::size_t j = 0; j < d.size(); ++j) {
+          std::string hook;
+          if (NonEmptyString(d[j], tp + ".do[" + std::to_string(j) + "]", hook)) ts.actions.push_back(hook);
+        }
+      }
+      rs.tiers.push_back(std::move(ts));
+    }
+    config.responses[name] = std::move(rs);
+  }
+}
+
+void Loader::LoadHooks(const YAML::Node& node, Config& config) {
+  if (!node.IsMap()) {
+    Problem(node, "hooks", "expected a mapping of hook names, found " + Describe(node));
+    return;
+  }
+  CheckMap(node, "hooks", {}, /*any_key=*/true);
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string name = it->first.Scalar();
+    const std::string path = "hooks." + name;
+    if (config.hooks.count(name)) continue;  // a duplicate, reported above
+    const YAML::Node h = it->second;
+    if (!CheckMap(h, path, {"log", "zmq_pub"})) continue;
+    if (h.size() != 1) {
+      Problem(h, path, "expected exactly one of 'log' or 'zmq_pub'");
+      continue;
+    }
+    HookSpec hs;
+    hs.name = name;
+    if (h["zmq_pub"]) {
+      hs.kind = HookSpec::Kind::kZmqPub;
+      if (CheckMap(h["zmq_pub"], path + ".zmq_pub", {"bind"})) {
+        if (!h["zmq_pub"]["bind"]) Problem(h["zmq_pub"], path + ".zmq_pub.bind", "missing: the address to bind");
+        else NonEmptyString(h["zmq_pub"]["bind"], path + ".zmq_pub.bind", hs.endpoint);
+      }
+    } else {
+      hs.kind = HookSpec::Kind::kLog;
+    }
+    config.hooks[name] = std::move(hs);
+  }
+}
+
+void Loader::CrossCheck(const YAML::Node& root, Config& config) {
+  auto chars = root["characteristics"];
+  for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
+    auto& c = config.characteristics[i];
+    const std::string path = "characteristics[" + std::to_string(i) + "]";
+    if (!c.response.empty() && !config.responses.count(c.response)) {
+      std::string known;
+      for (const auto& [k, v] : config.responses) known += (known.empty() ? "" : ", ") + k;
+      Problem(chars[i]["response"], path + ".response",
+              "unknown response policy '" + c.response + "'" + (known.empty() ? "; none are defined" : "; defined: " + known));
+    }
+  }
+  for (const auto& [name, rs] : config.responses) {
+    for (std::size_t i = 0; i < rs.tiers.size(); ++i) {
+      for (std::size_t j = 0; j < rs.tiers[i].actions.size(); ++j) {
+        const auto& a = rs.tiers[i].actions[j];
+        if (a != "log" && !config.hooks.count(a)) {
+          Problem(root["responses"][name]["tiers"][i]["do"][j],
+                  "responses." + name + ".tiers[" + std::to_string(i) + "].do[" + std::to_string(j) + "]",
+                  "unknown hook '" + a + "'; define it under 'hooks' ('log' is built in)");
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name) {
+  ConfigLoad out;
+  Loader loader(file_name);
+  Config config;
+  config.file = file_name;
+  try {
+    YAML::Node root = YAML::Load(text);
+    loader.LoadRoot(root, config);
+  } catch (const YAML::Exception& e) {
+    ConfigProblem p;
+    p.file = file_name;
+    p.line = e.mark.line + 1;
+    p.column = e.mark.column + 1;
+    p.message = "YAML syntax: " + e.msg;
+    loader.problems().push_back(std::move(p));
+  }
+  out.problems = std::move(loader.problems());
+  std::stable_sort(out.problems.begin(), out.problems.end(), [](const ConfigProblem& a, const ConfigProblem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  if (out.problems.empty()) out.config = std::move(config);
+  return out;
+}
+
+ConfigLoad LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigLoad out;
+    out.io_status = Unavailable("cannot read config file '" + path + "'");
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigText(ss.str(), path);
+}
+
+}  // namespace shewhart::engine

@@ -1,0 +1,518 @@
+#include "shewhart/engine/decoder.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "shewhart/engine/time_format.h"
+
+namespace shewhart::engine {
+
+std::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kMalformed: return "malformed";
+    case RejectReason::kMissingField: return "missing_field";
+    case RejectReason::kWrongType: return "wrong_type";
+    case RejectReason::kUnknownCharacteristic: return "unknown_characteristic";
+    case RejectReason::kOversize: return "oversize";
+  }
+  return "unknown";
+}
+
+CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids) : names_(ids) {
+  for (std::size_t i = 0; i < names_.size(); ++i) ids_.emplace(names_[i], static_cast<CharacteristicId>(i));
+}
+
+std::int64_t CharacteristicIndex::Find(std::string_view name) const {
+  auto it = ids_.find(name);
+  return it == ids_.end() ? -1 : static_cast<std::int64_t>(it->second);
+}
+
+namespace {
+
+// The fields of one message, as found, before interpretation. Views point into the parser's
+// buffers and live until the next message.
+enum class FieldType : std::uint8_t { kAbsent, kString, kNumber, kOther };
+struct RawField {
+  FieldType type = FieldType::kAbsent;
+  std::string_view text;  // string contents, or the number's token
+  double number = 0;
+  bool integral = false;
+  std::int64_t integer = 0;
+};
+
+enum Field : int {
+  kCharacteristic, kValue, kCount, kN, kTs, kSerial, kStation, kMachine, kOperator, kLot, kModel, kSubgroup,
+  kUnit, kParent, kLots, kFieldCount
+};
+constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
+    "characteristic", "value", "count", "n", "ts", "serial", "station", "machine", "operator", "lot", "model",
+    "subgroup", "unit", "parent", "lots"};
+
+int FieldIndex(std::string_view key) {
+  for (int i = 0; i < kFieldCount; ++i) {
+    if (kFieldNames[static_cast<std::size_t>(i)] == key) return i;
+  }
+  return -1;
+}
+
+constexpr std::size_t kMaxLots = kMaxLotsPerUnit;
+
+struct FieldSet {
+  std::array<RawField, kFieldCount> f;
+  std::array<std::string_view, kMaxLots> lots;
+  std::size_t lot_count = 0;
+  bool lots_overflow = false;
+  void Reset() {
+    for (auto& x : f) x = RawField{};
+    lot_count = 0;
+    lots_overflow = false;
+  }
+};
+
+DecodedKind Reject(Decoded& out, RejectReason reason, std::string_view field, std::string message) {
+  out.kind = DecodedKind::kReject;
+  out.reason = reason;
+  out.field.assign(field);
+  out.message = std::move(message);
+  return out.kind;
+}
+
+std::string Quote(std::string_view s) {
+  std::string q = "'";
+  q.append(s.substr(0, 64));
+  if (s.size() > 64) q += "...";
+  q += "'";
+  return q;
+}
+
+// Parses a whole token as a finite double.
+bool ParseDouble(std::string_view text, double& out) {
+  if (text.empty()) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size() && std::isfinite(out);
+}
+
+bool ParseInt(std::string_view text, std::int64_t& out) {
+  if (text.empty()) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+// Interprets a field set (from JSON or CSV). With `text_numbers`, string fields are parsed
+// as numbers where numbers are expected (CSV has no types).
+DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const CharacteristicIndex& index, EventTime default_ts,
+                      Decoded& out) {
+  const auto& f = fs.f;
+  auto number = [&](int field, double& v) -> int {  // 1 ok, 0 absent, -1 wrong
+    const RawField& r = f[static_cast<std::size_t>(field)];
+    if (r.type == FieldType::kAbsent) return 0;
+    if (r.type == FieldType::kNumber) {
+      v = r.number;
+      return std::isfinite(v) ? 1 : -1;
+    }
+    if (r.type == FieldType::kString && text_numbers) {
+      if (r.text.empty()) return 0;
+      return ParseDouble(r.text, v) ? 1 : -1;
+    }
+    return -1;
+  };
+  auto integer = [&](int field, std::int64_t& v) -> int {
+    const RawField& r = f[static_cast<std::size_t>(field)];
+    if (r.type == FieldType::kAbsent) return 0;
+    if (r.type == FieldType::kNumber) {
+      if (!r.integral) return -1;
+      v = r.integer;
+      return 1;
+    }
+    if (r.type == FieldType::kString && text_numbers) {
+      if (r.text.empty()) return 0;
+      return ParseInt(r.text, v) ? 1 : -1;
+    }
+    return -1;
+  };
+  auto type_error = [&](int field, std::string_view expected) {
+    const RawField& r = f[static_cast<std::size_t>(field)];
+    std::string found = r.type == FieldType::kString ? "string " + Quote(r.text)
+                        : r.type == FieldType::kNumber ? "number " + std::string(r.text)
+                                                       : std::string("an object, array or boolean");
+    return Reject(out, RejectReason::kWrongType, kFieldNames[static_cast<std::size_t>(field)],
+                  std::string(kFieldNames[static_cast<std::size_t>(field)]) + " must be " + std::string(expected) +
+                      ", found " + found);
+  };
+  // A label: string (or a number's token); empty / absent leaves it empty.
+  auto label = [&](int field, auto& dst) -> bool {
+    const RawField& r = f[static_cast<std::size_t>(field)];
+    dst.clear();
+    if (r.type == FieldType::kAbsent) return true;
+    if (r.type == FieldType::kOther) {
+      type_error(field, "a string");
+      return false;
+    }
+    if (!dst.Assign(r.text)) {
+      Reject(out, RejectReason::kOversize, kFieldNames[static_cast<std::size_t>(field)],
+             std::string(kFieldNames[static_cast<std::size_t>(field)]) + " is " + std::to_string(r.text.size()) +
+                 " bytes; at most " + std::to_string(Label::kCapacity) + " are allowed");
+      return false;
+    }
+    return true;
+  };
+  // ts: RFC 3339 text or integer epoch milliseconds.
+  auto timestamp = [&](EventTime& ts) -> bool {
+    const RawField& r = f[kTs];
+    if (r.type == FieldType::kAbsent || (r.type == FieldType::kString && r.text.empty())) {
+      ts = default_ts;
+      return true;
+    }
+    std::int64_t ms;
+    if (r.type == FieldType::kNumber && r.integral) {
+      ts = FromUnixMillis(r.integer);
+      return true;
+    }
+    if (r.type == FieldType::kString) {
+      if (auto t = ParseRfc3339(r.text)) {
+        ts = *t;
+        return true;
+      }
+      if (text_numbers && ParseInt(r.text, ms)) {
+        ts = FromUnixMillis(ms);
+        return true;
+      }
+    }
+    type_error(kTs, "an RFC 3339 time or integer epoch milliseconds");
+    return false;
+  };
+
+  const bool is_measurement = f[kCharacteristic].type != FieldType::kAbsent;
+  const bool is_unit = f[kUnit].type != FieldType::kAbsent &&
+                       !(f[kUnit].type == FieldType::kString && f[kUnit].text.empty());
+  if (is_measurement && is_unit && !(f[kCharacteristic].type == FieldType::kString && f[kCharacteristic].text.empty())) {
+    return Reject(out, RejectReason::kMalformed, "unit",
+                  "message has both 'characteristic' (a measurement) and 'unit' (a unit event)");
+  }
+  if (is_measurement && !(f[kCharacteristic].type == FieldType::kString && f[kCharacteristic].text.empty())) {
+    Measurement& m = out.measurement;
+    if (f[kCharacteristic].type != FieldType::kString) return type_error(kCharacteristic, "a string");
+    std::int64_t id = index.Find(f[kCharacteristic].text);
+    if (id < 0) {
+      return Reject(out, RejectReason::kUnknownCharacteristic, "characteristic",
+                    "unknown characteristic " + Quote(f[kCharacteristic].text));
+    }
+    m.characteristic = static_cast<CharacteristicId>(id);
+    int rv = number(kValue, m.value);
+    if (rv < 0) return type_error(kValue, "a finite number");
+    m.has_value = rv > 0;
+    int rc = integer(kCount, m.count);
+    if (rc < 0) return type_error(kCount, "an integer");
+    int rn = integer(kN, m.n);
+    if (rn < 0) return type_error(kN, "an integer");
+    m.has_count = rc > 0;
+    if (!m.has_value && !m.has_count) {
+      return Reject(out, RejectReason::kMissingField, "value",
+                    "measurement of " + Quote(f[kCharacteristic].text) + " has neither 'value' nor 'count'");
+    }
+    // Every characteristic of this version is charted from variables data (individuals).
+    if (!m.has_value) {
+      return Reject(out, RejectReason::kMissingField, "value",
+                    "measurement of " + Quote(f[kCharacteristic].text) +
+                        " has a 'count' but no 'value'; attribute charts are not implemented in this version");
+    }
+    if (m.has_count && rn == 0) m.n = 1;
+    if (!timestamp(m.ts)) return out.kind;
+    if (!label(kSerial, m.serial) || !label(kStation, m.station) || !label(kMachine, m.machine) ||
+        !label(kOperator, m.op) || !label(kLot, m.lot) || !label(kModel, m.model) || !label(kSubgroup, m.subgroup)) {
+      return out.kind;
+    }
+    out.kind = DecodedKind::kMeasurement;
+    return out.kind;
+  }
+  if (is_unit) {
+    UnitEvent& u = out.unit_event;
+    if (f[kUnit].type != FieldType::kString) return type_error(kUnit, "a string");
+    if (!label(kUnit, u.unit)) return out.kind;
+    if (f[kStation].type == FieldType::kAbsent || (f[kStation].type == FieldType::kString && f[kStation].text.empty())) {
+      return Reject(out, RejectReason::kMissingField, "station",
+                  "unit event of " + Quote(f[kUnit].text) + " has no 'station'");
+    }
+    if (!label(kStation, u.station) || !label(kMachine, u.machine) || !label(kOperator, u.op) ||
+        !label(kModel, u.model) || !label(kParent, u.parent)) {
+      return out.kind;
+    }
+    if (!timestamp(u.ts)) return out.kind;
+    if (fs.lots_overflow) {
+      return Reject(out, RejectReason::kOversize, "lots",
+                    "unit event lists more than " + std::to_string(kMaxLots) + " lots");
+    }
+    if (f[kLots].type == FieldType::kOther) return type_error(kLots, "a list of strings");
+    u.lot_count = 0;
+    for (std::size_t i = 0; i < fs.lot_count; ++i) {
+      if (!u.lots[i].Assign(fs.lots[i])) {
+        return Reject(out, RejectReason::kOversize, "lots",
+                      "lot id " + Quote(fs.lots[i]) + " is longer than " + std::to_string(Label::kCapacity) + " bytes");
+      }
+      ++u.lot_count;
+    }
+    // A single "lot" is accepted as a one-element "lots".
+    if (u.lot_count == 0 && f[kLot].type != FieldType::kAbsent) {
+      if (!label(kLot, u.lots[0])) return out.kind;
+      if (!u.lots[0].empty()) u.lot_count = 1;
+    }
+    u.from_measurement = false;
+    out.kind = DecodedKind::kUnitEvent;
+    return out.kind;
+  }
+  return Reject(out, RejectReason::kMissingField, "characteristic",
+                "message has neither 'characteristic' (a measurement) nor 'unit' (a unit event)");
+}
+
+}  // namespace
+
+struct Decoder::Impl {
+  const CharacteristicIndex& index;
+  std::size_t max_bytes;
+  simdjson::ondemand::parser parser;
+  std::vector<char> buffer;  // max_bytes + padding
+  FieldSet fields;
+  std::vector<std::string> csv_header;
+  std::vector<int> csv_columns;  // field index per column, -1 for ignored columns
+  std::vector<std::string_view> csv_cells;
+  std::string csv_unquoted;  // storage for unquoted CSV cells
+
+  Impl(const CharacteristicIndex& i, std::size_t m) : index(i), max_bytes(m), parser(m + 64), buffer(m + simdjson::SIMDJSON_PADDING) {}
+
+  DecodedKind ParseJson(std::string_view bytes, EventTime default_ts, Decoded& out);
+};
+
+Decoder::Decoder(const CharacteristicIndex& index, std::size_t max_message_bytes)
+    : impl_(std::make_unique<Impl>(index, max_message_bytes)) {
+  impl_->csv_unquoted.reserve(4096);
+}
+Decoder::~Decoder() = default;
+
+DecodedKind Decoder::DecodeJson(std::string_view bytes, EventTime default_ts, Decoded& out) {
+  return impl_->ParseJson(bytes, default_ts, out);
+}
+
+DecodedKind Decoder::Impl::ParseJson(std::string_view bytes, EventTime default_ts, Decoded& out) {
+  using namespace simdjson;
+  if (bytes.size() > max_bytes) {
+    return Reject(out, RejectReason::kOversize, "",
+                  "message is " + std::to_string(bytes.size()) + " bytes; at most " + std::to_string(max_bytes) +
+                      " are allowed");
+  }
+  std::memcpy(buffer.data(), bytes.data(), bytes.size());
+  std::memset(buffer.data() + bytes.size(), 0, SIMDJSON_PADDING);
+  fields.Reset();
+  ondemand::document doc;
+  auto malformed = [&](error_code e) {
+    return Reject(out, RejectReason::kMalformed, "", std::string("malformed JSON: ") + error_message(e));
+  };
+  error_code err = parser.iterate(buffer.data(), bytes.size(), buffer.size()).get(doc);
+  if (err) return malformed(err);
+  ondemand::object obj;
+  err = doc.get_object().get(obj);
+  if (err) return malformed(err);
+  for (auto field_result : obj) {
+    if ((err = field_result.error())) return malformed(err);
+    ondemand::field field = field_result.value_unsafe();
+    std::string_view key;
+    if ((err = field.unescaped_key().get(key))) return malformed(err);
+    int idx = FieldIndex(key);
+    ondemand::value value = field.value();
+    ondemand::json_type type;
+    if ((err = value.type().get(type))) return malformed(err);
+    if (idx < 0) continue;  // unknown fields are ignored (forward compatibility)
+    RawField& r = fields.f[static_cast<std::size_t>(idx)];
+    switch (type) {
+      case ondemand::json_type::string: {
+        r.type = FieldType::kString;
+        if ((err = value.get_string().get(r.text))) return malformed(err);
+        break;
+      }
+      case ondemand::json_type::number: {
+        r.type = FieldType::kNumber;
+        r.text = value.raw_json_token();
+        while (!r.text.empty() && (r.text.back() == ' ' || r.text.back() == '\n' || r.text.back() == '\r' ||
+                                   r.text.back() == '\t')) {
+          r.text.remove_suffix(1);
+        }
+        ondemand::number num;
+        if ((err = value.get_number().get(num))) return malformed(err);
+        if (num.is_int64()) {
+          r.integral = true;
+          r.integer = num.get_int64();
+          r.number = static_cast<double>(r.integer);
+        } else if (num.is_uint64()) {
+          r.number = static_cast<double>(num.get_uint64());
+        } else {
+          r.number = num.get_double();
+        }
+        break;
+      }
+      case ondemand::json_type::null:
+        break;  // null is absent
+      case ondemand::json_type::array: {
+        if (idx != kLots) {
+          r.type = FieldType::kOther;
+          break;
+        }
+        r.type = FieldType::kString;  // marks presence
+        ondemand::array arr;
+        if ((err = value.get_array().get(arr))) return malformed(err);
+        for (auto item : arr) {
+          std::string_view lot;
+          ondemand::value iv;
+          if ((err = item.get(iv))) return malformed(err);
+          if (iv.get_string().get(lot)) {
+            r.type = FieldType::kOther;
+            continue;
+          }
+          if (fields.lot_count == kMaxLots) {
+            fields.lots_overflow = true;
+            continue;
+          }
+          fields.lots[fields.lot_count++] = lot;
+        }
+        break;
+      }
+      default:
+        r.type = FieldType::kOther;
+        break;
+    }
+  }
+  if (doc.current_location().error() != OUT_OF_BOUNDS) return Reject(out, RejectReason::kMalformed, "", "trailing content after the JSON object");
+  return Interpret(fields, /*text_numbers=*/false, index, default_ts, out);
+}
+
+namespace {
+
+// Splits one CSV row (RFC 4180 quoting) into cells; quoted cells are unquoted into `storage`.
+// Returns false on an unterminated quote.
+bool SplitCsv(std::string_view row, std::vector<std::string_view>& cells, std::string& storage) {
+  cells.clear();
+  storage.clear();
+  if (storage.capacity() < row.size()) storage.reserve(row.size());
+  while (!row.empty() && (row.back() == '\r' || row.back() == '\n')) row.remove_suffix(1);
+  std::size_t i = 0;
+  while (true) {
+    if (i < row.size() && row[i] == '"') {
+      std::size_t start = storage.size();
+      ++i;
+      bool closed = false;
+      while (i < row.size()) {
+        if (row[i] == '"') {
+          if (i + 1 < row.size() && row[i + 1] == '"') {
+            storage.push_back('"');
+            i += 2;
+            continue;
+          }
+          closed = true;
+          ++i;
+          break;
+        }
+        storage.push_back(row[i++]);
+      }
+      if (!closed) return false;
+      cells.emplace_back(storage.data() + start, storage.size() - start);
+      if (i < row.size() && row[i] != ',') return false;
+    } else {
+      std::size_t end = row.find(',', i);
+      if (end == std::string_view::npos) end = row.size();
+      cells.push_back(row.substr(i, end - i));
+      i = end;
+    }
+    if (i >= row.size()) break;
+    ++i;  // the comma
+    if (i == row.size()) {
+      cells.emplace_back();
+      break;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Decoder::SetCsvHeader(std::string_view header_line, std::string& error) {
+  auto& im = *impl_;
+  std::vector<std::string_view> cells;
+  std::string storage;
+  if (!SplitCsv(header_line, cells, storage)) {
+    error = "the CSV header has an unterminated quote";
+    return false;
+  }
+  im.csv_header.assign(cells.begin(), cells.end());
+  im.csv_columns.clear();
+  bool has_char = false, has_unit = false;
+  for (const auto& name : im.csv_header) {
+    int idx = FieldIndex(name);
+    im.csv_columns.push_back(idx);
+    has_char |= idx == kCharacteristic;
+    has_unit |= idx == kUnit;
+  }
+  if (!has_char && !has_unit) {
+    error = "the CSV header names neither a 'characteristic' nor a 'unit' column";
+    return false;
+  }
+  // The buffer the cells point into must not move while cells are in use.
+  storage.reserve(im.max_bytes);
+  return true;
+}
+
+DecodedKind Decoder::DecodeCsv(std::string_view row, EventTime default_ts, Decoded& out) {
+  auto& im = *impl_;
+  if (row.size() > im.max_bytes) {
+    return Reject(out, RejectReason::kOversize, "",
+                  "row is " + std::to_string(row.size()) + " bytes; at most " + std::to_string(im.max_bytes) +
+                      " are allowed");
+  }
+  if (im.csv_unquoted.capacity() < row.size()) im.csv_unquoted.reserve(row.size());
+  if (!SplitCsv(row, im.csv_cells, im.csv_unquoted)) {
+    return Reject(out, RejectReason::kMalformed, "", "unterminated or misplaced quote");
+  }
+  if (im.csv_cells.size() != im.csv_columns.size()) {
+    return Reject(out, RejectReason::kMalformed, "",
+                  "row has " + std::to_string(im.csv_cells.size()) + " cells; the header has " +
+                      std::to_string(im.csv_columns.size()));
+  }
+  im.fields.Reset();
+  for (std::size_t c = 0; c < im.csv_cells.size(); ++c) {
+    int idx = im.csv_columns[c];
+    if (idx < 0) continue;
+    std::string_view cell = im.csv_cells[c];
+    if (idx == kLots) {
+      std::size_t start = 0;
+      while (start <= cell.size() && !cell.empty()) {
+        std::size_t end = cell.find(';', start);
+        if (end == std::string_view::npos) end = cell.size();
+        if (end > start) {
+          if (im.fields.lot_count == kMaxLots) im.fields.lots_overflow = true;
+          else im.fields.lots[im.fields.lot_count++] = cell.substr(start, end - start);
+        }
+        start = end + 1;
+      }
+      continue;
+    }
+    if (cell.empty()) continue;
+    RawField& r = im.fields.f[static_cast<std::size_t>(idx)];
+    r.type = FieldType::kString;
+    r.text = cell;
+  }
+  return Interpret(im.fields, /*text_numbers=*/true, im.index, default_ts, out);
+}
+
+void MakeRejectRecord(const Decoded& d, std::string_view source, std::int64_t position, std::string_view raw,
+                      RejectRecord& rec) {
+  rec.source.assign(source);
+  rec.position = position;
+  rec.reason = d.reason;
+  rec.field = d.field;
+  rec.message = d.message;
+  rec.raw_truncated = raw.size() > kRejectRawCap;
+  rec.raw.assign(raw.substr(0, kRejectRawCap));
+}
+
+}  // namespace shewhart::engine

@@ -1,0 +1,581 @@
+#include "shewhart/engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "shewhart/engine/json_out.h"
+#include "shewhart/engine/time_format.h"
+
+namespace shewhart::engine {
+
+// ---------------------------------------------------------------------------------------------
+// TraceWriter: genealogy records are appended by source threads into a buffer; the responder
+// thread commits them in batches (Flush), every 100 ms and before it handles a signal, so that
+// a suspect-window query sees every unit that arrived before the signal, and so that each
+// committed batch can be matched against the open holds (units joining while an alarm is
+// open).
+class Engine::TraceWriter {
+ public:
+  explicit TraceWriter(Store& store) : store_(store) {
+    pending_.reserve(kBatch);
+    writing_.reserve(kBatch);
+  }
+
+  // Any thread.
+  void Append(const UnitEvent& e) {
+    std::lock_guard lock(mu_);
+    pending_.push_back(e);
+  }
+
+  // Commits what is pending; returns the committed batch (valid until the next Flush).
+  // Responder thread only.
+  const std::vector<UnitEvent>& Flush() {
+    writing_.clear();
+    {
+      std::lock_guard lock(mu_);
+      writing_.swap(pending_);
+    }
+    Status st = store_.AppendTrace(writing_);
+    if (!st.ok()) {
+      spdlog::error("genealogy: {} ({} records not stored)", st.message(), writing_.size());
+      failed_.fetch_add(writing_.size(), std::memory_order_relaxed);
+    }
+    return writing_;
+  }
+
+  std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr std::size_t kBatch = 4096;
+  Store& store_;
+  std::mutex mu_;
+  std::vector<UnitEvent> pending_;
+  std::vector<UnitEvent> writing_;
+  std::atomic<std::uint64_t> failed_{0};
+};
+
+namespace {
+const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k) {
+  switch (k) {
+    case ScopeKey::kStation: return e.station;
+    case ScopeKey::kMachine: return e.machine;
+    case ScopeKey::kLot: return e.lot_count ? e.lots[0] : e.parent;  // parent is empty for lot-less records
+    case ScopeKey::kOperator: return e.op;
+  }
+  return e.station;
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Responder: signals → alarms (tier 1) → actions; the suspect-window hold of each alarm.
+// Runs on the responder thread (or inline); owns the open alarms and the trace writer's
+// flushing.
+class Engine::Responder {
+ public:
+  explicit Responder(Engine& engine) : e_(engine) {
+    auto& m = e_.metrics_;
+    alarms_open_ = m.GetGauge("shewhart_alarms_open", "Alarms not yet resolved.");
+    holds_open_ = m.GetGauge("shewhart_holds_open", "Holds (quarantines) open.");
+    held_units_ = m.GetGauge("shewhart_held_units", "Units on hold across all open holds.");
+    action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
+    const auto& chars = e_.config_.characteristics;
+    signal_counters_.resize(chars.size() * rules::kRuleKindCount);
+    for (std::size_t c = 0; c < chars.size(); ++c) {
+      for (int r = 0; r < rules::kRuleKindCount; ++r) {
+        signal_counters_[c * rules::kRuleKindCount + static_cast<std::size_t>(r)] =
+            m.GetCounter("shewhart_signals_total", "Rule signals by characteristic and rule.",
+                         {{"characteristic", chars[c].id}, {"rule", std::string(rules::RuleName(static_cast<rules::RuleKind>(r)))}});
+      }
+    }
+  }
+
+  // Reloads open alarms and hold counts from the store (after a restart).
+  Status Load() {
+    auto alarms = e_.store_->ListAlarms(/*open_only=*/true, 1 << 30);
+    if (!alarms.ok()) return alarms.status();
+    for (auto& a : *alarms) {
+      std::int64_t id = e_.index_.Find(a.characteristic);
+      if (id < 0) {
+        spdlog::warn("alarm {} of characteristic '{}' stays open in the store, but the characteristic is no longer configured",
+                     a.id, a.characteristic);
+        continue;
+      }
+      Key key{static_cast<CharacteristicId>(id), FormatScope(a.scope)};  // before `a` is moved from
+      Open(key, std::move(a));
+    }
+    auto holds = e_.store_->ListHolds();
+    if (!holds.ok()) return holds.status();
+    for (const auto& h : *holds) {
+      if (h.state != "open") continue;
+      holds_open_count_ += 1;
+      held_total_ += h.units;
+      held_in_[h.id] += h.units;
+    }
+    UpdateGauges();
+    return Status::Ok();
+  }
+
+  // Commits pending genealogy and adds the units that arrived in the scope of an open alarm's
+  // suspect window to its hold.
+  void Tick() {
+    const std::vector<UnitEvent>& batch = e_.trace_->Flush();
+    if (batch.empty() || by_scope_.empty()) return;
+    std::map<AlarmRecord*, std::vector<HeldUnit>> joining;
+    std::string key;
+    for (const UnitEvent& ev : batch) {
+      for (const auto& keys : scope_key_sets_) {
+        key.clear();
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (i) key += ',';
+          key += ScopeKeyName(keys[i]);
+          key += '=';
+          key.append(ScopeLabelOf(ev, keys[i]).view());
+        }
+        auto range = by_scope_.equal_range(key);
+        for (auto it = range.first; it != range.second; ++it) {
+          AlarmRecord* a = it->second;
+          if (a->hold_id == 0 || ev.ts < a->window_start) continue;
+          joining[a].push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
+        }
+      }
+    }
+    for (auto& [alarm, units] : joining) AddToHold(*alarm, units);
+    UpdateGauges();
+  }
+
+  void Handle(const Signal& s) {
+    Tick();
+    const auto& spec = e_.config_.characteristics[s.characteristic];
+    signal_counters_[s.characteristic * rules::kRuleKindCount + static_cast<std::size_t>(s.hit.rule)]->Inc();
+    e_.signals_total_->Inc();
+    ScopeLabels scope;
+    for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+
+    // One open alarm per characteristic and scope (e.g. per station): a drift at one station
+    // and a spike at another are separate alarms with separate holds.
+    Key key{s.characteristic, FormatScope(scope)};
+    auto it = open_.find(key);
+    if (it != open_.end()) {
+      AlarmRecord& a = it->second;
+      a.signals += 1;
+      a.last_signal_ts = std::max(a.last_signal_ts, s.hit.ts);
+      const bool earlier = s.hit.window_start < a.window_start;
+      a.window_start = std::min(a.window_start, s.hit.window_start);
+      Status st = e_.store_->UpdateAlarm(a);
+      if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+      // A window that now starts earlier (a retrospective Phase I signal) reaches back to
+      // units that were not yet held.
+      if (earlier) HoldWindow(a);
+      UpdateGauges();
+      return;
+    }
+
+    AlarmRecord a;
+    a.characteristic = spec.id;
+    a.policy = e_.config_.ResponseFor(s.characteristic).name;
+    a.tier = 1;
+    a.rule = std::string(rules::RuleName(s.hit.rule));
+    a.chart = std::string(rules::ChartName(s.hit.chart));
+    a.opened_ts = s.hit.ts;
+    a.last_signal_ts = s.hit.ts;
+    a.window_start = s.hit.window_start;
+    a.signals = 1;
+    a.scope = scope;
+    auto id = e_.store_->InsertAlarm(a);
+    if (!id.ok()) {
+      spdlog::error("alarm for '{}' could not be stored: {}", spec.id, id.status().message());
+      return;
+    }
+    a.id = *id;
+    HoldRecord h;
+    h.alarm_id = a.id;
+    h.characteristic = spec.id;
+    h.scope = scope;
+    h.from_ts = a.window_start;
+    auto hid = e_.store_->CreateHold(h);
+    if (!hid.ok()) {
+      spdlog::error("hold for alarm {} could not be stored: {}", a.id, hid.status().message());
+    } else {
+      a.hold_id = *hid;
+      holds_open_count_ += 1;
+    }
+    Status st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    e_.alarms_total_->Inc();
+    AlarmRecord& alarm = Open(key, std::move(a));
+    if (e_.options_.listener) e_.options_.listener->OnAlarm(alarm, true);
+    std::size_t held = HoldWindow(alarm);
+    RunTier(alarm, s, held);
+    UpdateGauges();
+  }
+
+ private:
+  using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+
+  AlarmRecord& Open(const Key& key, AlarmRecord a) {
+    auto [it, inserted] = open_.emplace(key, std::move(a));
+    SHEWHART_CHECK(inserted);
+    AlarmRecord& alarm = it->second;
+    by_scope_.emplace(FormatScope(alarm.scope), &alarm);
+    std::vector<ScopeKey> keys;
+    for (const auto& kv : alarm.scope) keys.push_back(kv.first);
+    if (std::find(scope_key_sets_.begin(), scope_key_sets_.end(), keys) == scope_key_sets_.end()) {
+      scope_key_sets_.push_back(keys);
+    }
+    return alarm;
+  }
+
+  // Holds every unit in the alarm's scope from its window start until now (the units that
+  // arrive later join through Tick). Returns the number of units held by this call.
+  std::size_t HoldWindow(AlarmRecord& alarm) {
+    if (alarm.hold_id == 0) return 0;
+    auto units = e_.store_->UnitsInScope(alarm.scope, alarm.window_start);
+    if (!units.ok()) {
+      spdlog::error("suspect-window query for alarm {}: {}", alarm.id, units.status().message());
+      return 0;
+    }
+    return AddToHold(alarm, *units);
+  }
+
+  std::size_t AddToHold(AlarmRecord& alarm, const std::vector<HeldUnit>& units) {
+    auto add = e_.store_->AddHeldUnits(alarm.hold_id, units);
+    if (!add.ok()) {
+      spdlog::error("hold {}: {}", alarm.hold_id, add.status().message());
+      return 0;
+    }
+    const bool first = held_in_.find(alarm.hold_id) == held_in_.end();
+    held_total_ += static_cast<std::int64_t>(add->size());
+    std::int64_t total = held_in_[alarm.hold_id] += static_cast<std::int64_t>(add->size());
+    if ((first || !add->empty()) && e_.options_.listener) {
+      HoldRecord h;
+      h.id = alarm.hold_id;
+      h.alarm_id = alarm.id;
+      h.characteristic = alarm.characteristic;
+      h.scope = alarm.scope;
+      h.from_ts = alarm.window_start;
+      h.units = total;
+      e_.options_.listener->OnHold(h, *add);
+    }
+    return add->size();
+  }
+
+  void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held) {
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    for (const TierSpec& tier : policy.tiers) {
+      if (tier.tier != alarm.tier) continue;
+      for (const std::string& action : tier.actions) {
+        if (action == "log" || (e_.config_.hooks.count(action) && e_.config_.hooks.at(action).kind == HookSpec::Kind::kLog)) {
+          spdlog::warn("ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold #{})",
+                       alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope),
+                       s.hit.value, FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
+          continue;
+        }
+        auto sink = e_.options_.sinks.find(action);
+        if (sink == e_.options_.sinks.end()) {
+          if (!e_.options_.threaded) {
+            // Replay back-tests rules: it does not call the outside world.
+            spdlog::debug("alarm {}: action '{}' is not run in replay", alarm.id, action);
+            continue;
+          }
+          spdlog::error("alarm {}: action '{}' has no sink; skipped", alarm.id, action);
+          action_failures_->Inc();
+          continue;
+        }
+        Status st = sink->second->Publish("alarm", AlarmJson(alarm).dump());
+        if (!st.ok()) {
+          action_failures_->Inc();
+          spdlog::error("alarm {}: action '{}' failed: {}", alarm.id, action, st.message());
+        }
+      }
+    }
+  }
+
+  void UpdateGauges() {
+    alarms_open_->Set(static_cast<double>(open_.size()));
+    holds_open_->Set(static_cast<double>(holds_open_count_));
+    held_units_->Set(static_cast<double>(held_total_));
+  }
+
+  Engine& e_;
+  std::map<Key, AlarmRecord> open_;                      // node-based: pointers below stay valid
+  std::multimap<std::string, AlarmRecord*> by_scope_;    // open alarms by formatted scope
+  std::vector<std::vector<ScopeKey>> scope_key_sets_;    // the distinct scope key lists in use
+  std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
+  std::int64_t holds_open_count_ = 0;
+  std::int64_t held_total_ = 0;
+  std::vector<Counter*> signal_counters_;
+  Gauge* alarms_open_;
+  Gauge* holds_open_;
+  Gauge* held_units_;
+  Counter* action_failures_;
+};
+
+// ---------------------------------------------------------------------------------------------
+struct Engine::ShardRunner : ShardObserver {
+  Engine& engine;
+  Shard shard;
+  BoundedQueue<Measurement> queue;
+  std::thread thread;
+
+  ShardRunner(Engine& e, std::size_t index, std::size_t count)
+      : engine(e), shard(e.config_, index, count), queue(e.options_.threaded ? e.config_.queue_capacity : 2) {}
+
+  void OnPoint(CharacteristicId c, const rules::ChartPoint& p) override {
+    if (engine.options_.want_points && engine.options_.listener) {
+      engine.options_.listener->OnPoint(engine.index_.name(c), p);
+    }
+  }
+  void OnSignal(const Signal& s) override {
+    if (engine.options_.listener) engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
+    if (engine.options_.threaded) {
+      engine.signal_queue_->Push(s);
+    } else {
+      engine.HandleSignal(s);
+    }
+  }
+
+  void Run() {
+    constexpr std::size_t kBatch = 256;
+    std::vector<Measurement> batch(kBatch);
+    for (;;) {
+      std::size_t n = queue.PopBatch(batch.data(), kBatch);
+      if (n == 0) return;
+      for (std::size_t i = 0; i < n; ++i) shard.Process(batch[i], *this);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+class Engine::SourceSink : public IngestSink {
+ public:
+  SourceSink(Engine& e, const std::string& name) : e_(e), name_(name) {
+    auto& m = e.metrics_;
+    measurements_ = m.GetCounter("shewhart_measurements_total", "Measurements accepted, by source.", {{"source", name}});
+    unit_events_ = m.GetCounter("shewhart_unit_events_total", "Unit (genealogy) events accepted, by source.", {{"source", name}});
+    drops_ = m.GetCounter("shewhart_transport_dropped_total",
+                          "Messages a transport dropped before the engine saw them (e.g. ZeroMQ SUB at its high-water mark).",
+                          {{"source", name}});
+    for (int r = 0; r < kRejectReasonCount; ++r) {
+      rejects_[static_cast<std::size_t>(r)] =
+          m.GetCounter("shewhart_rejected_total", "Messages rejected, by source and reason.",
+                       {{"source", name}, {"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}});
+    }
+  }
+
+  bool OnMeasurement(const Measurement& m) override {
+    measurements_->Inc();
+    e_.measurements_total_->Inc();
+    if (!m.serial.empty()) {
+      UnitEvent ctx;
+      ctx.unit = m.serial;
+      ctx.station = m.station;
+      ctx.machine = m.machine;
+      ctx.op = m.op;
+      ctx.model = m.model;
+      ctx.ts = m.ts;
+      ctx.lot_count = 0;
+      if (!m.lot.empty()) {
+        ctx.lots[0] = m.lot;
+        ctx.lot_count = 1;
+      }
+      ctx.from_measurement = true;
+      e_.trace_->Append(ctx);
+    }
+    return e_.Route(m), true;
+  }
+
+  void OnUnitEvent(const UnitEvent& ev) override {
+    unit_events_->Inc();
+    e_.trace_->Append(ev);
+  }
+
+  void OnReject(const RejectRecord& r) override {
+    rejects_[static_cast<std::size_t>(r.reason)]->Inc();
+    std::uint64_t n = e_.reject_count_.fetch_add(1, std::memory_order_relaxed) + 1;
+    Status st = e_.store_->InsertReject(r);
+    if (!st.ok()) spdlog::error("reject record of {}#{} not stored: {}", r.source, r.position, st.message());
+    if (n <= 20 || n % 1000 == 0) {
+      spdlog::warn("rejected {} message {}: {}: {}{}", r.source, r.position, RejectReasonName(r.reason), r.message,
+                   n == 20 ? " (further rejects are logged every 1000th; all are counted and stored)" : "");
+    }
+  }
+
+  void OnTransportDrop(std::uint64_t n) override { drops_->Inc(n); }
+
+ private:
+  Engine& e_;
+  std::string name_;
+  Counter* measurements_;
+  Counter* unit_events_;
+  Counter* drops_;
+  std::array<Counter*, kRejectReasonCount> rejects_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+std::vector<std::string> Ids(const Config& c) {
+  std::vector<std::string> ids;
+  for (const auto& ch : c.characteristics) ids.push_back(ch.id);
+  return ids;
+}
+}  // namespace
+
+Engine::Engine(const Config& config, EngineOptions options)
+    : config_(config), options_(std::move(options)), index_(Ids(config)) {
+  measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
+  signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
+  alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
+}
+
+Engine::~Engine() { Stop(); }
+
+IngestSink& Engine::RegisterSource(const std::string& name) {
+  sources_.push_back(std::make_unique<SourceSink>(*this, name));
+  return *sources_.back();
+}
+
+void Engine::RegisterHealth(const std::string& name, std::function<Status()> status) {
+  health_.emplace_back(name, std::move(status));
+}
+
+Status Engine::Start() {
+  auto store = Store::Open(options_.store_path.empty() ? config_.store_path : options_.store_path);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  trace_ = std::make_unique<TraceWriter>(*store_);
+  responder_ = std::make_unique<Responder>(*this);
+  SHEWHART_RETURN_IF_ERROR(responder_->Load());
+
+  std::size_t n = 1;
+  if (options_.threaded) {
+    n = config_.shards > 0 ? static_cast<std::size_t>(config_.shards)
+                           : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  }
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  if (options_.threaded) {
+    signal_queue_ = std::make_unique<BoundedQueue<Signal>>(4096);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto* runner = shards_[i].get();
+      metrics_.AddCallbackGauge("shewhart_queue_depth", "Items waiting in a bounded queue.",
+                                {{"queue", "shard" + std::to_string(i)}}, [runner] { return double(runner->queue.size()); });
+      metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "shard" + std::to_string(i)}})
+          ->Set(static_cast<double>(runner->queue.capacity()));
+    }
+    auto* sq = signal_queue_.get();
+    metrics_.AddCallbackGauge("shewhart_queue_depth", "Items waiting in a bounded queue.", {{"queue", "responder"}},
+                              [sq] { return double(sq->size()); });
+    metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "responder"}})
+        ->Set(static_cast<double>(sq->capacity()));
+    for (auto& s : shards_) s->thread = std::thread([r = s.get()] { r->Run(); });
+    responder_thread_ = std::thread([this] {
+      constexpr std::size_t kBatch = 64;
+      std::vector<Signal> batch(kBatch);
+      auto next_tick = std::chrono::steady_clock::now();
+      for (;;) {
+        std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
+        for (std::size_t i = 0; i < got; ++i) HandleSignal(batch[i]);
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_tick) {
+          responder_->Tick();
+          next_tick = now + std::chrono::milliseconds(100);
+        }
+        if (got == 0 && signal_queue_->closed()) return;
+      }
+    });
+  }
+  started_ = true;
+  return Status::Ok();
+}
+
+void Engine::Stop() {
+  std::lock_guard lock(stop_mu_);
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  if (options_.threaded) {
+    for (auto& s : shards_) s->queue.Close();
+    for (auto& s : shards_) {
+      if (s->thread.joinable()) s->thread.join();
+    }
+    signal_queue_->Close();
+    if (responder_thread_.joinable()) responder_thread_.join();
+  }
+  responder_->Tick();  // the last genealogy, and the units it adds to open holds
+}
+
+void Engine::Route(const Measurement& m) {
+  ShardRunner& r = *shards_[m.characteristic % shards_.size()];
+  if (options_.threaded) {
+    r.queue.Push(m);
+  } else {
+    r.shard.Process(m, r);
+  }
+}
+
+void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
+
+std::uint64_t Engine::measurements() const { return measurements_total_->value(); }
+std::uint64_t Engine::rejects() const { return reject_count_.load(std::memory_order_relaxed); }
+std::uint64_t Engine::signals() const { return signals_total_->value(); }
+std::uint64_t Engine::alarms_opened() const { return alarms_total_->value(); }
+
+std::string Engine::HealthJson(bool& healthy) const {
+  Json doc = Json::object();
+  Json checks = Json::array();
+  healthy = true;
+  for (const auto& [name, fn] : health_) {
+    Status st = fn();
+    healthy &= st.ok();
+    checks.push_back(Json{{"name", name}, {"status", st.ok() ? "ok" : "failing"}, {"message", st.ok() ? "" : st.message()}});
+  }
+  std::uint64_t lost = trace_ ? trace_->failed() : 0;
+  healthy &= lost == 0;
+  checks.push_back(Json{{"name", "genealogy"}, {"status", lost == 0 ? "ok" : "failing"},
+                        {"message", lost == 0 ? "" : std::to_string(lost) + " records could not be stored"}});
+  doc["status"] = healthy ? "ok" : "degraded";
+  doc["checks"] = std::move(checks);
+  return doc.dump();
+}
+
+Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query) {
+  (void)query;
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
+  if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
+  if (target == "/health") {
+    bool healthy;
+    std::string body = HealthJson(healthy);
+    return {healthy ? 200 : 503, "application/json", body};
+  }
+  if (target == "/api/alarms") {
+    auto alarms = store_->ListAlarms(false, 1000);
+    if (!alarms.ok()) return error(503, alarms.status().message());
+    Json arr = Json::array();
+    for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
+    return {200, "application/json", Json{{"alarms", arr}}.dump()};
+  }
+  if (target == "/api/holds") {
+    auto holds = store_->ListHolds();
+    if (!holds.ok()) return error(503, holds.status().message());
+    Json arr = Json::array();
+    for (const auto& h : *holds) {
+      auto units = store_->ListHeldUnits(h.id);
+      if (!units.ok()) return error(503, units.status().message());
+      Json j = HoldJson(h, *units);
+      arr.push_back(std::move(j));
+    }
+    return {200, "application/json", Json{{"holds", arr}}.dump()};
+  }
+  if (target == "/api/rejects") {
+    auto rejects = store_->ListRejects(1000);
+    if (!rejects.ok()) return error(503, rejects.status().message());
+    Json arr = Json::array();
+    for (const auto& r : *rejects) arr.push_back(RejectJson(r));
+    return {200, "application/json", Json{{"rejects", arr}}.dump()};
+  }
+  return error(404, "no such endpoint: " + target + " (try /metrics, /health, /api/alarms, /api/holds, /api/rejects)");
+}
+
+}  // namespace shewhart::engine

@@ -1,0 +1,95 @@
+#include "shewhart/engine/json_out.h"
+
+#include "shewhart/engine/time_format.h"
+
+namespace shewhart::engine {
+
+Json ScopeJson(const ScopeLabels& scope) {
+  Json j = Json::object();
+  for (const auto& [k, v] : scope) j[ScopeKeyName(k)] = v;
+  return j;
+}
+
+Json PointJson(const std::string& characteristic, const rules::ChartPoint& p) {
+  return Json{{"type", "point"},
+              {"characteristic", characteristic},
+              {"chart", rules::ChartName(p.chart)},
+              {"index", p.index},
+              {"ts", FormatRfc3339(p.ts)},
+              {"value", p.value},
+              {"cl", p.cl},
+              {"ucl", p.ucl},
+              {"lcl", p.lcl},
+              {"n", p.n},
+              {"phase", rules::PhaseName(p.phase)}};
+}
+
+Json SignalJson(const std::string& characteristic, const Signal& s, const std::vector<ScopeKey>& scope_keys) {
+  Json scope = Json::object();
+  for (std::size_t i = 0; i < s.scope_count && i < scope_keys.size(); ++i) {
+    scope[ScopeKeyName(scope_keys[i])] = std::string(s.scope_values[i].view());
+  }
+  return Json{{"type", "signal"},
+              {"characteristic", characteristic},
+              {"chart", rules::ChartName(s.hit.chart)},
+              {"rule", rules::RuleName(s.hit.rule)},
+              {"index", s.hit.index},
+              {"first", s.hit.first},
+              {"last", s.hit.last},
+              {"ts", FormatRfc3339(s.hit.ts)},
+              {"value", s.hit.value},
+              {"window_start", FormatRfc3339(s.hit.window_start)},
+              {"scope", scope}};
+}
+
+Json AlarmJson(const AlarmRecord& a) {
+  return Json{{"type", "alarm"},
+              {"id", a.id},
+              {"characteristic", a.characteristic},
+              {"state", a.state},
+              {"tier", a.tier},
+              {"policy", a.policy},
+              {"rule", a.rule},
+              {"chart", a.chart},
+              {"opened", FormatRfc3339(a.opened_ts)},
+              {"last_signal", FormatRfc3339(a.last_signal_ts)},
+              {"window_start", FormatRfc3339(a.window_start)},
+              {"signals", a.signals},
+              {"scope", ScopeJson(a.scope)},
+              {"hold", a.hold_id}};
+}
+
+Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added) {
+  Json serials = Json::array();
+  for (const auto& u : units) serials.push_back(u.serial);
+  Json j{{"type", "hold"},
+         {"id", h.id},
+         {"alarm", h.alarm_id},
+         {"characteristic", h.characteristic},
+         {"scope", ScopeJson(h.scope)},
+         {"from", FormatRfc3339(h.from_ts)},
+         {"state", h.state}};
+  if (added) {
+    j["added"] = std::move(serials);
+  } else {
+    Json detail = Json::array();
+    for (const auto& u : units) {
+      detail.push_back(Json{{"serial", u.serial}, {"state", u.state}, {"since", FormatRfc3339(u.since)}});
+    }
+    j["units"] = std::move(detail);
+  }
+  return j;
+}
+
+Json RejectJson(const RejectRecord& r) {
+  return Json{{"type", "reject"},
+              {"source", r.source},
+              {"position", r.position},
+              {"reason", RejectReasonName(r.reason)},
+              {"field", r.field},
+              {"message", r.message},
+              {"raw", r.raw},
+              {"raw_truncated", r.raw_truncated}};
+}
+
+}  // namespace shewhart::engine

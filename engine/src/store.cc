@@ -1,0 +1,400 @@
+#include "shewhart/engine/store.h"
+
+#include <sqlite3.h>
+
+#include "shewhart/engine/time_format.h"
+
+namespace shewhart::engine {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unit_events(
+  id INTEGER PRIMARY KEY,
+  unit TEXT NOT NULL, station TEXT, ts INTEGER NOT NULL,
+  machine TEXT, operator TEXT, lot TEXT, lots TEXT, model TEXT, parent TEXT,
+  from_measurement INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts);
+CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts);
+CREATE INDEX IF NOT EXISTS unit_events_lot_ts ON unit_events(lot, ts);
+CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts);
+CREATE INDEX IF NOT EXISTS unit_events_unit ON unit_events(unit);
+CREATE TABLE IF NOT EXISTS rejects(
+  id INTEGER PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
+  field TEXT, message TEXT NOT NULL, raw BLOB, raw_truncated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms(
+  id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL,
+  tier INTEGER NOT NULL, rule TEXT NOT NULL, chart TEXT NOT NULL, opened_ts INTEGER NOT NULL,
+  last_signal_ts INTEGER NOT NULL, window_start INTEGER NOT NULL, signals INTEGER NOT NULL,
+  scope TEXT NOT NULL, hold_id INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS holds(
+  id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, characteristic TEXT NOT NULL, scope TEXT NOT NULL,
+  from_ts INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS held_units(
+  hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
+  PRIMARY KEY(hold_id, serial));
+)sql";
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Status error(const char* what) const {
+    return Unavailable(std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void BindBlob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  int Step() { return sqlite3_step(stmt_); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+const char* ScopeColumn(ScopeKey k) {
+  switch (k) {
+    case ScopeKey::kStation: return "station";
+    case ScopeKey::kMachine: return "machine";
+    case ScopeKey::kLot: return "lot";
+    case ScopeKey::kOperator: return "operator";
+  }
+  return "station";
+}
+
+ScopeLabels ParseScope(const std::string& s) {
+  ScopeLabels out;
+  std::size_t start = 0;
+  while (start < s.size()) {
+    std::size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    std::string part = s.substr(start, end - start);
+    std::size_t eq = part.find('=');
+    if (eq != std::string::npos) {
+      std::string key = part.substr(0, eq);
+      ScopeKey k = key == "machine" ? ScopeKey::kMachine
+                   : key == "lot"   ? ScopeKey::kLot
+                   : key == "operator" ? ScopeKey::kOperator
+                                       : ScopeKey::kStation;
+      out.emplace_back(k, part.substr(eq + 1));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatScope(const ScopeLabels& scope) {
+  std::string s;
+  for (const auto& [k, v] : scope) {
+    if (!s.empty()) s += ",";
+    s += ScopeKeyName(k);
+    s += "=" + v;
+  }
+  return s;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Unavailable("cannot open store '" + path + "': " + msg);
+  }
+  std::unique_ptr<Store> store(new Store(db, path));
+  sqlite3_busy_timeout(db, 5000);
+  SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
+  SHEWHART_RETURN_IF_ERROR(store->Exec(kSchema));
+  {
+    Stmt q(db, "SELECT value FROM meta WHERE key='schema_version'");
+    if (!q.ok()) return q.error("reading schema version");
+    if (q.Step() == SQLITE_ROW) {
+      std::string v = q.Text(0);
+      if (v != std::to_string(kSchemaVersion)) {
+        return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
+                                  std::to_string(kSchemaVersion));
+      }
+    } else {
+      SHEWHART_RETURN_IF_ERROR(store->Exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')"));
+    }
+  }
+  return store;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Unavailable("store '" + path_ + "': " + msg);
+  }
+  return Status::Ok();
+}
+
+Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
+  if (events.empty()) return Status::Ok();
+  std::lock_guard lock(mu_);
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  Stmt ins(db_,
+           "INSERT INTO unit_events(unit, station, ts, machine, operator, lot, lots, model, parent, from_measurement) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) {
+    (void)Exec("ROLLBACK");
+    return ins.error("preparing genealogy insert");
+  }
+  std::string lots;
+  for (const auto& e : events) {
+    lots.clear();
+    for (std::size_t i = 0; i < e.lot_count; ++i) {
+      if (i) lots += ';';
+      lots.append(e.lots[i].view());
+    }
+    ins.Bind(1, e.unit.view());
+    ins.Bind(2, e.station.view());
+    ins.Bind(3, ToUnixMicros(e.ts));
+    ins.Bind(4, e.machine.view());
+    ins.Bind(5, e.op.view());
+    ins.Bind(6, e.lot_count ? e.lots[0].view() : std::string_view());
+    ins.Bind(7, lots);
+    ins.Bind(8, e.model.view());
+    ins.Bind(9, e.parent.view());
+    ins.Bind(10, static_cast<std::int64_t>(e.from_measurement));
+    if (ins.Step() != SQLITE_DONE) {
+      Status st = ins.error("appending genealogy");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    ins.Reset();
+  }
+  return Exec("COMMIT");
+}
+
+Status Store::InsertReject(const RejectRecord& r) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_, "INSERT INTO rejects(source, position, reason, field, message, raw, raw_truncated) VALUES(?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing reject insert");
+  ins.Bind(1, r.source);
+  ins.Bind(2, r.position);
+  ins.Bind(3, RejectReasonName(r.reason));
+  ins.Bind(4, r.field);
+  ins.Bind(5, r.message);
+  ins.BindBlob(6, r.raw);
+  ins.Bind(7, static_cast<std::int64_t>(r.raw_truncated));
+  if (ins.Step() != SQLITE_DONE) return ins.error("storing a reject record");
+  return Status::Ok();
+}
+
+Result<std::vector<RejectRecord>> Store::ListRejects(int limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT source, position, reason, field, message, raw, raw_truncated FROM rejects ORDER BY id DESC LIMIT ?");
+  if (!q.ok()) return q.error("listing rejects");
+  q.Bind(1, static_cast<std::int64_t>(limit));
+  std::vector<RejectRecord> out;
+  while (q.Step() == SQLITE_ROW) {
+    RejectRecord r;
+    r.source = q.Text(0);
+    r.position = q.Int(1);
+    std::string reason = q.Text(2);
+    r.reason = RejectReason::kMalformed;
+    for (int i = 0; i < kRejectReasonCount; ++i) {
+      if (RejectReasonName(static_cast<RejectReason>(i)) == reason) r.reason = static_cast<RejectReason>(i);
+    }
+    r.field = q.Text(3);
+    r.message = q.Text(4);
+    r.raw = q.Text(5);
+    r.raw_truncated = q.Int(6) != 0;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::int64_t> Store::CountRejects() {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT COUNT(*) FROM rejects");
+  if (!q.ok() || q.Step() != SQLITE_ROW) return q.error("counting rejects");
+  return q.Int(0);
+}
+
+namespace {
+void BindAlarm(Stmt& s, const AlarmRecord& a) {
+  s.Bind(1, a.characteristic);
+  s.Bind(2, a.policy);
+  s.Bind(3, a.state);
+  s.Bind(4, static_cast<std::int64_t>(a.tier));
+  s.Bind(5, a.rule);
+  s.Bind(6, a.chart);
+  s.Bind(7, ToUnixMicros(a.opened_ts));
+  s.Bind(8, ToUnixMicros(a.last_signal_ts));
+  s.Bind(9, ToUnixMicros(a.window_start));
+  s.Bind(10, a.signals);
+  s.Bind(11, FormatScope(a.scope));
+  s.Bind(12, a.hold_id);
+}
+}  // namespace
+
+Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_,
+           "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
+           "signals, scope, hold_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing alarm insert");
+  BindAlarm(ins, a);
+  if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Store::UpdateAlarm(const AlarmRecord& a) {
+  std::lock_guard lock(mu_);
+  Stmt up(db_,
+          "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
+          "window_start=?, signals=?, scope=?, hold_id=? WHERE id=?");
+  if (!up.ok()) return up.error("preparing alarm update");
+  BindAlarm(up, a);
+  up.Bind(13, a.id);
+  if (up.Step() != SQLITE_DONE) return up.error("updating an alarm");
+  if (sqlite3_changes(db_) != 1) return NotFound("alarm " + std::to_string(a.id) + " does not exist");
+  return Status::Ok();
+}
+
+Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+                          "window_start, signals, scope, hold_id FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
+                        : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+                          "window_start, signals, scope, hold_id FROM alarms ORDER BY id DESC LIMIT ?");
+  if (!q.ok()) return q.error("listing alarms");
+  q.Bind(1, static_cast<std::int64_t>(limit));
+  std::vector<AlarmRecord> out;
+  while (q.Step() == SQLITE_ROW) {
+    AlarmRecord a;
+    a.id = q.Int(0);
+    a.characteristic = q.Text(1);
+    a.policy = q.Text(2);
+    a.state = q.Text(3);
+    a.tier = static_cast<int>(q.Int(4));
+    a.rule = q.Text(5);
+    a.chart = q.Text(6);
+    a.opened_ts = FromUnixMicros(q.Int(7));
+    a.last_signal_ts = FromUnixMicros(q.Int(8));
+    a.window_start = FromUnixMicros(q.Int(9));
+    a.signals = q.Int(10);
+    a.scope = ParseScope(q.Text(11));
+    a.hold_id = q.Int(12);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Result<std::int64_t> Store::CreateHold(const HoldRecord& h) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_, "INSERT INTO holds(alarm_id, characteristic, scope, from_ts, state) VALUES(?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing hold insert");
+  ins.Bind(1, h.alarm_id);
+  ins.Bind(2, h.characteristic);
+  ins.Bind(3, FormatScope(h.scope));
+  ins.Bind(4, ToUnixMicros(h.from_ts));
+  ins.Bind(5, h.state);
+  if (ins.Step() != SQLITE_DONE) return ins.error("storing a hold");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units) {
+  std::lock_guard lock(mu_);
+  std::vector<HeldUnit> added;
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  Stmt ins(db_, "INSERT OR IGNORE INTO held_units(hold_id, serial, state, since) VALUES(?,?,'held',?)");
+  if (!ins.ok()) {
+    (void)Exec("ROLLBACK");
+    return ins.error("preparing held-unit insert");
+  }
+  for (const auto& u : units) {
+    ins.Bind(1, hold_id);
+    ins.Bind(2, u.serial);
+    ins.Bind(3, ToUnixMicros(u.since));
+    if (ins.Step() != SQLITE_DONE) {
+      Status st = ins.error("adding a unit to a hold");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    if (sqlite3_changes(db_) == 1) {
+      HeldUnit h = u;
+      h.hold_id = hold_id;
+      added.push_back(std::move(h));
+    }
+    ins.Reset();
+  }
+  SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  return added;
+}
+
+Result<std::vector<HoldRecord>> Store::ListHolds() {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT h.id, h.alarm_id, h.characteristic, h.scope, h.from_ts, h.state, "
+         "(SELECT COUNT(*) FROM held_units u WHERE u.hold_id = h.id) FROM holds h ORDER BY h.id");
+  if (!q.ok()) return q.error("listing holds");
+  std::vector<HoldRecord> out;
+  while (q.Step() == SQLITE_ROW) {
+    HoldRecord h;
+    h.id = q.Int(0);
+    h.alarm_id = q.Int(1);
+    h.characteristic = q.Text(2);
+    h.scope = ParseScope(q.Text(3));
+    h.from_ts = FromUnixMicros(q.Int(4));
+    h.state = q.Text(5);
+    h.units = q.Int(6);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+Result<std::vector<HeldUnit>> Store::ListHeldUnits(std::int64_t hold_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, hold_id ? "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id=? ORDER BY hold_id, since, serial"
+                      : "SELECT hold_id, serial, state, since FROM held_units ORDER BY hold_id, since, serial");
+  if (!q.ok()) return q.error("listing held units");
+  if (hold_id) q.Bind(1, hold_id);
+  std::vector<HeldUnit> out;
+  while (q.Step() == SQLITE_ROW) {
+    out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
+  }
+  return out;
+}
+
+Result<std::vector<HeldUnit>> Store::UnitsInScope(const ScopeLabels& scope, EventTime from) {
+  std::lock_guard lock(mu_);
+  std::string sql = "SELECT unit, MIN(ts) AS first FROM unit_events WHERE ts >= ?";
+  for (const auto& [k, v] : scope) sql += std::string(" AND ") + ScopeColumn(k) + " = ?";
+  sql += " GROUP BY unit ORDER BY first, unit";
+  Stmt q(db_, sql.c_str());
+  if (!q.ok()) return q.error("querying units in scope");
+  q.Bind(1, ToUnixMicros(from));
+  int i = 2;
+  for (const auto& kv : scope) q.Bind(i++, kv.second);
+  std::vector<HeldUnit> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{0, q.Text(0), "held", FromUnixMicros(q.Int(1))});
+  return out;
+}
+
+}  // namespace shewhart::engine

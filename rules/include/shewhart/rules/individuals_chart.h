@@ -1,0 +1,102 @@
+#pragma once
+// Individuals chart with its companion moving-range (span 2) chart.
+//
+// Limits come either from a Phase I baseline (the first `phase1_points` observations: centre =
+// their mean, sigma = mean moving range / d2(2), as qcc's "xbar.one" with std.dev "MR") or
+// from a known mean and sigma. During Phase I nothing is plotted; when the baseline completes,
+// its points are plotted and judged retrospectively against the limits they produced (phase
+// "I"), and every later point is judged as it arrives (phase "II").
+//
+// Threading: a chart is owned by one shard thread; no method is thread-safe.
+// Allocation: the constructor sizes every buffer; Add() never allocates.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "shewhart/base/status.h"
+#include "shewhart/rules/types.h"
+
+namespace shewhart::rules {
+
+// d2(2) and d3(2): mean and standard deviation of the range of 2 standard normals, as the
+// published tables (and qcc, Minitab) give them. The exact values are 2/sqrt(pi) =
+// 1.12838 and sqrt(2 - 4/pi) = 0.85250; the tables' 1.128 is what published limits use, so it
+// is what the engine uses (viscosity: qcc's sigma 0.5076521 = MR-bar / 1.128).
+inline constexpr double kD2Span2 = 1.128;
+inline constexpr double kD3Span2 = 0.8525;
+
+struct SpecLimits {
+  std::optional<double> lsl;
+  std::optional<double> target;
+  std::optional<double> usl;
+  Status Validate() const;
+};
+
+struct IndividualsChartSpec {
+  enum class LimitMode { kPhase1, kKnown };
+  LimitMode mode = LimitMode::kPhase1;
+  int phase1_points = 20;      // kPhase1: observations in the baseline, >= 2
+  double mean = 0;             // kKnown: process mean
+  double sigma = 0;            // kKnown: process standard deviation, > 0
+  double k_sigma = 3;          // limits at centre +/- k_sigma * sigma, > 0
+  Boundary boundary = Boundary::kStrict;
+  bool nelson1 = true;         // rule 1 on the individuals chart
+  bool mr_rules = true;        // rule 1 on the moving-range chart too (when nelson1)
+  bool spec_lsl = false;       // requires spec.lsl
+  bool spec_usl = false;       // requires spec.usl
+  SpecLimits spec;
+
+  // Returns InvalidArgument naming the offending field and value.
+  Status Validate() const;
+};
+
+struct ChartLimits {
+  double cl = 0, ucl = 0, lcl = 0;
+};
+
+class IndividualsChart {
+ public:
+  // `spec` must have passed Validate().
+  explicit IndividualsChart(const IndividualsChartSpec& spec);
+
+  // Adds one observation at event time `ts`; reports points and rule hits to `observer`, in
+  // order: for each plotted observation its individuals point, the hits on it, its mr point,
+  // the hits on that, then its spec-limit hits. During Phase I spec-limit hits are reported
+  // at arrival, before the baseline is plotted: an out-of-spec unit needs no baseline.
+  void Add(double value, EventTime ts, ChartObserver& observer);
+
+  bool limits_ready() const { return limits_ready_; }
+  const ChartLimits& individuals_limits() const { return x_limits_; }
+  const ChartLimits& mr_limits() const { return mr_limits_; }
+  // The sigma the limits use: estimated (MR-bar / d2) or known.
+  double sigma() const { return sigma_; }
+  std::int64_t observations() const { return count_; }
+
+ private:
+  struct Pending {
+    double value;
+    EventTime ts;
+  };
+  void SetLimits(double mean, double sigma);
+  // Judges one observation against the current limits; `mr` is absent for the first.
+  void Judge(std::int64_t index, double value, std::optional<double> mr, EventTime ts,
+             Phase phase, ChartObserver& observer);
+  void CheckSpec(std::int64_t index, double value, EventTime ts, ChartObserver& observer);
+  EventTime WindowStart(std::int64_t first, EventTime first_ts) const;
+
+  IndividualsChartSpec spec_;
+  bool limits_ready_ = false;
+  ChartLimits x_limits_;
+  ChartLimits mr_limits_;
+  double sigma_ = 0;
+  std::int64_t count_ = 0;
+  std::optional<double> last_value_;
+  std::vector<Pending> baseline_;  // capacity phase1_points, reserved at construction
+  // Event time of the newest observation judged in control, and its index (0: none yet).
+  EventTime last_in_control_ts_{};
+  std::int64_t last_in_control_index_ = 0;
+  EventTime prev_ts_{};  // event time of the previously judged observation
+};
+
+}  // namespace shewhart::rules

@@ -1,0 +1,85 @@
+#pragma once
+// Plain vocabulary types of the SPC core: chart and rule names, chart points, rule hits.
+// No I/O, no YAML; every type here is trivially copyable so that shards can keep them in
+// fixed rings without allocating.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace shewhart::rules {
+
+// Event time: microseconds since the Unix epoch, UTC.
+using EventTime = std::chrono::sys_time<std::chrono::microseconds>;
+
+enum class ChartKind : std::uint8_t { kIndividuals, kMovingRange };
+
+// The public chart names of DESIGN.md ("individuals", "mr").
+std::string_view ChartName(ChartKind kind);
+
+enum class RuleKind : std::uint8_t {
+  kNelson1,   // one point strictly beyond a control limit (or on it, with Boundary::kInclusive)
+  kSpecLsl,   // an individual value below the lower spec limit
+  kSpecUsl,   // an individual value above the upper spec limit
+};
+inline constexpr int kRuleKindCount = 3;
+
+// The public rule names of DESIGN.md ("nelson.1", "spec.lsl", "spec.usl").
+std::string_view RuleName(RuleKind kind);
+std::optional<RuleKind> RuleFromName(std::string_view name);
+
+// Whether a point lying exactly on a control limit is beyond it.
+// kStrict (qcc, the default): only points strictly beyond a limit fire.
+// kInclusive (Minitab): a point on the limit fires too.
+enum class Boundary : std::uint8_t { kStrict, kInclusive };
+
+enum class Phase : std::uint8_t { kOne, kTwo };
+inline std::string_view PhaseName(Phase p) { return p == Phase::kOne ? "I" : "II"; }
+
+// One plotted point of one chart. `index` counts observations of the characteristic from 1;
+// a moving-range point carries the index of the observation that closes its range (so the
+// first mr point has index 2).
+struct ChartPoint {
+  ChartKind chart;
+  Phase phase;
+  std::int64_t index;
+  EventTime ts;
+  double value;
+  double cl;
+  double ucl;
+  double lcl;
+  int n;  // observations behind the point (1 for individuals, 2 for mr)
+};
+
+// One rule firing on one point. [first, last] are the observation indexes the rule
+// implicates. window_start is the event time of the last observation before `first` that was
+// judged in control (the start of the suspect window; DESIGN.md), or of `first` itself when
+// no earlier observation was ever in control.
+struct RuleHit {
+  RuleKind rule;
+  ChartKind chart;
+  std::int64_t index;
+  std::int64_t first;
+  std::int64_t last;
+  EventTime ts;
+  EventTime window_start;
+  double value;
+};
+
+// Receives what a chart produces. Called on the thread that calls the chart; must not retain
+// references past the call.
+class ChartObserver {
+ public:
+  virtual ~ChartObserver() = default;
+  virtual void OnPoint(const ChartPoint& point) = 0;
+  virtual void OnRuleHit(const RuleHit& hit) = 0;
+};
+
+// True if `value` lies beyond [lcl, ucl] under `boundary`.
+inline bool BeyondLimits(double value, double lcl, double ucl, Boundary boundary) {
+  if (boundary == Boundary::kStrict) return value > ucl || value < lcl;
+  return value >= ucl || value <= lcl;
+}
+
+}  // namespace shewhart::rules

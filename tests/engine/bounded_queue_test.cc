@@ -1,0 +1,65 @@
+#include "shewhart/engine/bounded_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace shewhart::engine {
+namespace {
+
+TEST(BoundedQueueTest, TryPushSaysFullInsteadOfGrowing) {
+  BoundedQueue<int> q(4);
+  EXPECT_EQ(q.capacity(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.TryPush(i));
+  EXPECT_FALSE(q.TryPush(99));
+  int v;
+  ASSERT_TRUE(q.TryPop(v));
+  EXPECT_EQ(v, 0);
+  EXPECT_TRUE(q.TryPush(4));
+  EXPECT_EQ(q.size(), 4u);
+}
+
+TEST(BoundedQueueTest, CapacityRoundsUpToAPowerOfTwo) {
+  BoundedQueue<int> q(5);
+  EXPECT_EQ(q.capacity(), 8u);
+}
+
+TEST(BoundedQueueTest, CloseDrainsThenReturnsZero) {
+  BoundedQueue<int> q(8);
+  ASSERT_TRUE(q.Push(1));
+  ASSERT_TRUE(q.Push(2));
+  q.Close();
+  int out[8];
+  EXPECT_EQ(q.PopBatch(out, 8), 2u);
+  EXPECT_EQ(q.PopBatch(out, 8), 0u);
+  EXPECT_FALSE(q.Push(3)) << "a closed queue refuses new items";
+}
+
+// Four producers through a small queue with back-pressure: every item arrives once.
+TEST(BoundedQueueTest, ManyProducersLoseNothing) {
+  BoundedQueue<std::uint64_t> q(64);
+  constexpr int kProducers = 4;
+  constexpr std::uint64_t kEach = 100000;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&q, p] {
+      for (std::uint64_t i = 0; i < kEach; ++i) ASSERT_TRUE(q.Push(static_cast<std::uint64_t>(p) * kEach + i));
+    });
+  }
+  std::vector<int> seen(kProducers * kEach, 0);
+  std::thread consumer([&] {
+    std::uint64_t buf[32];
+    std::size_t n;
+    while ((n = q.PopBatch(buf, 32)) > 0) {
+      for (std::size_t i = 0; i < n; ++i) seen[buf[i]]++;
+    }
+  });
+  for (auto& t : producers) t.join();
+  q.Close();
+  consumer.join();
+  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << i;
+}
+
+}  // namespace
+}  // namespace shewhart::engine

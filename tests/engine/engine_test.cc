@@ -1,0 +1,221 @@
+#include "shewhart/engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../test_util.h"
+#include "shewhart/connectors/file/file_source.h"
+
+namespace shewhart::engine {
+namespace {
+
+const char* kConfig = R"(
+characteristics:
+  - id: bore
+    spec: { lsl: 9, usl: 11 }
+    chart: { type: individuals }
+    limits: { mean: 10, sigma: 0.1 }
+    rules: [nelson.1]
+    scope: [station]
+)";
+
+Config LoadOrDie(const std::string& text) {
+  ConfigLoad load = LoadConfigText(text, "test.yaml");
+  SHEWHART_CHECK(load.config.has_value());
+  return *load.config;
+}
+
+struct Collector : EngineListener {
+  std::vector<AlarmRecord> alarms;
+  std::vector<std::string> held;
+  void OnAlarm(const AlarmRecord& a, bool opened) override {
+    if (opened) alarms.push_back(a);
+  }
+  void OnHold(const HoldRecord&, const std::vector<HeldUnit>& added) override {
+    for (const auto& u : added) held.push_back(u.serial);
+  }
+};
+
+// The acceptance case: good lines plus a malformed line, an unknown characteristic and a
+// non-numeric value. Each bad line is a reject with its reason, in /metrics and the API;
+// every good line is processed.
+TEST(EngineTest, BadLinesAreRejectedAndCountedWhileGoodLinesFlow) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  const std::string input = dir.Write("in.jsonl",
+                                      "{\"characteristic\":\"bore\",\"value\":10.01,\"ts\":1000}\n"
+                                      "{\"characteristic\":\"bore\",\"value\":\n"
+                                      "{\"characteristic\":\"bore\",\"value\":9.99,\"ts\":2000}\n"
+                                      "{\"characteristic\":\"nope\",\"value\":1,\"ts\":3000}\n"
+                                      "\n"
+                                      "{\"characteristic\":\"bore\",\"value\":\"abc\",\"ts\":4000}\n"
+                                      "{\"characteristic\":\"bore\",\"value\":10.02,\"ts\":5000}\n");
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = input;
+  auto stats = connectors::file::ReadFile(spec, "file0", engine.index(), 65536, engine.RegisterSource("file0"));
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->measurements, 3);
+  EXPECT_EQ(stats->rejects, 3);
+  engine.Stop();
+  EXPECT_EQ(engine.measurements(), 3u);
+  EXPECT_EQ(engine.rejects(), 3u);
+
+  std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_measurements_total{source=\"file0\"} 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"file0\",reason=\"malformed\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"file0\",reason=\"unknown_characteristic\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"file0\",reason=\"wrong_type\"} 1\n"), std::string::npos);
+
+  auto api = engine.HandleApi("GET", "/api/rejects", "");
+  ASSERT_EQ(api.status, 200);
+  auto doc = nlohmann::json::parse(api.body);
+  ASSERT_EQ(doc["rejects"].size(), 3u);
+  // Newest first: line 6 (wrong type), line 4 (unknown), line 2 (malformed).
+  EXPECT_EQ(doc["rejects"][0]["position"], 6);
+  EXPECT_EQ(doc["rejects"][0]["reason"], "wrong_type");
+  EXPECT_EQ(doc["rejects"][0]["field"], "value");
+  EXPECT_EQ(doc["rejects"][1]["reason"], "unknown_characteristic");
+  EXPECT_EQ(doc["rejects"][2]["position"], 2);
+  EXPECT_EQ(doc["rejects"][2]["raw"], "{\"characteristic\":\"bore\",\"value\":");
+}
+
+std::string Measure(double v, std::int64_t ms, const std::string& serial, const std::string& station) {
+  return "{\"characteristic\":\"bore\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
+         ",\"serial\":\"" + serial + "\",\"station\":\"" + station + "\"}\n";
+}
+std::string Unit(std::int64_t ms, const std::string& serial, const std::string& station) {
+  return "{\"unit\":\"" + serial + "\",\"station\":\"" + station + "\",\"ts\":" + std::to_string(ms) + "}\n";
+}
+
+// Units of the alarm's station since the last in-control point are held, whether measured
+// or not; units of other stations and units before the window are not.
+TEST(EngineTest, AlarmHoldsTheUnitsOfItsStationSinceTheLastInControlPoint) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  std::string text;
+  text += Unit(1000, "U1", "st2") + Measure(10.0, 1000, "U1", "st2");     // in control
+  text += Unit(2000, "U2", "st2") + Measure(10.05, 2000, "U2", "st2");    // in control: window starts here
+  text += Unit(2500, "X1", "st1");                                        // other station
+  text += Unit(3000, "U3", "st2");                                        // unmeasured unit at st2
+  text += Unit(4000, "U4", "st2") + Measure(10.5, 4000, "U4", "st2");     // beyond UCL 10.3
+  const std::string input = dir.Write("in.jsonl", text);
+  Collector collector;
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.listener = &collector;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = input;
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  engine.Stop();
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(collector.alarms[0].rule, "nelson.1");
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=st2");
+  EXPECT_EQ(collector.held, (std::vector<std::string>{"U2", "U3", "U4"}));
+  auto holds = engine.HandleApi("GET", "/api/holds", "");
+  auto doc = nlohmann::json::parse(holds.body);
+  ASSERT_EQ(doc["holds"].size(), 1u);
+  EXPECT_EQ(doc["holds"][0]["units"].size(), 3u);
+  auto alarms = nlohmann::json::parse(engine.HandleApi("GET", "/api/alarms", "").body);
+  ASSERT_EQ(alarms["alarms"].size(), 1u);
+  EXPECT_EQ(alarms["alarms"][0]["hold"], 1);
+}
+
+// Threaded mode with several shards processes every measurement and drains on Stop().
+TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
+  testing::TempDir dir;
+  std::string cfg = "engine: { shards: 3, queue_capacity: 64 }\ncharacteristics:\n";
+  for (int c = 0; c < 7; ++c) {
+    cfg += "  - { id: c" + std::to_string(c) + ", chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n";
+  }
+  Config config = LoadOrDie(cfg);
+  std::string text;
+  int beyond = 0;
+  for (int i = 0; i < 7000; ++i) {
+    double v = (i % 97 == 0) ? 5.0 : 0.1 * (i % 5);
+    beyond += v > 3;
+    text += "{\"characteristic\":\"c" + std::to_string(i % 7) + "\",\"value\":" + std::to_string(v) +
+            ",\"ts\":" + std::to_string(1000 + i) + "}\n";
+  }
+  const std::string input = dir.Write("in.jsonl", text);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = input;
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  engine.Stop();
+  EXPECT_EQ(engine.measurements(), 7000u);
+  EXPECT_GE(engine.signals(), static_cast<std::uint64_t>(beyond)) << "each beyond-limit point fires rule 1";
+  std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_queue_depth{queue=\"shard2\"} 0\n"), std::string::npos) << metrics;
+}
+
+TEST(EngineTest, OpenAlarmsSurviveARestartAndNewSignalsJoinThem) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  const std::string store = dir.File("s.db");
+  for (int run = 0; run < 2; ++run) {
+    const std::string input =
+        dir.Write("in.jsonl", Measure(12.0, 1000 + run * 1000, "S" + std::to_string(run), "st1"));
+    Collector collector;
+    EngineOptions opts;
+    opts.threaded = false;
+    opts.listener = &collector;
+    opts.store_path = store;
+    Engine engine(config, opts);
+    ASSERT_TRUE(engine.Start().ok());
+    FileSourceSpec spec;
+    spec.path = input;
+    ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+    engine.Stop();
+    EXPECT_EQ(collector.alarms.size(), run == 0 ? 1u : 0u) << "run " << run;
+    auto doc = nlohmann::json::parse(engine.HandleApi("GET", "/api/alarms", "").body);
+    ASSERT_EQ(doc["alarms"].size(), 1u);
+    EXPECT_EQ(doc["alarms"][0]["signals"], run + 1);
+    auto holds = nlohmann::json::parse(engine.HandleApi("GET", "/api/holds", "").body);
+    EXPECT_EQ(holds["holds"][0]["units"].size(), static_cast<std::size_t>(run + 1));
+  }
+}
+
+TEST(EngineTest, UnknownEndpointsAndMethodsAreClearErrors) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  auto r = engine.HandleApi("GET", "/api/nothing", "");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("/api/nothing"), std::string::npos);
+  r = engine.HandleApi("DELETE", "/api/alarms", "");
+  EXPECT_EQ(r.status, 405);
+  r = engine.HandleApi("GET", "/health", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"status\":\"ok\""), std::string::npos);
+}
+
+TEST(EngineTest, UnopenableStoreFailsStart) {
+  Config config = LoadOrDie(kConfig);
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.store_path = "/nonexistent-dir/s.db";
+  Engine engine(config, opts);
+  Status st = engine.Start();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("/nonexistent-dir/s.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shewhart::engine

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# shewhart check: every problem at once with line and column, and the exit codes 0 / 1 / 2.
+source "$(dirname "$0")/lib.sh"
+
+cat > "$WORK/bad.yaml" <<'YAML'
+characteristics:
+  - id: bore
+    chart: { type: individuals }
+    limits: { mean: 74.0, sigma: wide }
+    colour: red
+    unit: mm
+    unit: inch
+YAML
+rc=0
+"$SHEWHART" check -c "$WORK/bad.yaml" >"$WORK/out.txt" 2>&1 || rc=$?
+cat "$WORK/out.txt"
+[ "$rc" -eq 1 ] || fail "check of an invalid config exited $rc (wanted 1)"
+grep -q "bad.yaml:4:34: characteristics\[0\].limits.sigma: expected a number, found 'wide'" "$WORK/out.txt" || fail "wrong type not reported at 4:34"
+grep -q "bad.yaml:5:5: characteristics\[0\].colour: unknown key 'colour'" "$WORK/out.txt" || fail "unknown key not reported at 5:5"
+grep -q "bad.yaml:7:5: characteristics\[0\].unit: duplicate key 'unit'" "$WORK/out.txt" || fail "duplicate key not reported at 7:5"
+grep -q "3 problems in" "$WORK/out.txt" || fail "no problem count"
+
+rc=0
+"$SHEWHART" check -c "$ROOT/examples/line-demo/config.yaml" >"$WORK/ok.txt" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || { cat "$WORK/ok.txt"; fail "the demo config does not check (exit $rc)"; }
+grep -q ": ok (1 characteristic, 1 source)" "$WORK/ok.txt" || fail "no ok line: $(cat "$WORK/ok.txt")"
+
+rc=0
+"$SHEWHART" check -c "$WORK/missing.yaml" >"$WORK/missing.txt" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "check of a missing file exited $rc (wanted 2)"
+grep -q "cannot read config file '$WORK/missing.yaml'" "$WORK/missing.txt" || fail "missing file not named"
+
+rc=0
+"$SHEWHART" check --bogus >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "an unknown option exited $rc (wanted 2)"
+rc=0
+"$SHEWHART" >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "no subcommand exited $rc (wanted 2)"
+"$SHEWHART" --help | grep -q "replay" || fail "--help does not list replay"
+echo "cli_check: ok"
