@@ -101,7 +101,7 @@ class Loader {
     }
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // by value: the iterator yields a proxy
       if (!key.IsScalar()) {
         Problem(key, path, "expected a key, found " + Describe(key));
         continue;

@@ -24,6 +24,7 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
     if (z.subscribe) socket_->set(::zmq::sockopt::subscribe, "");
     if (z.bind) socket_->bind(z.endpoint);
     else socket_->connect(z.endpoint);
+    endpoint_ = z.bind ? socket_->get(::zmq::sockopt::last_endpoint) : z.endpoint;
   } catch (const ::zmq::error_t& e) {
     socket_.reset();
     context_.reset();
@@ -92,7 +93,7 @@ Status ZmqPubSink::Bind(const std::string& endpoint) {
     socket_ = std::make_unique<::zmq::socket_t>(*context_, ::zmq::socket_type::pub);
     socket_->set(::zmq::sockopt::linger, 1000);
     socket_->bind(endpoint);
-    endpoint_ = endpoint;
+    endpoint_ = socket_->get(::zmq::sockopt::last_endpoint);
   } catch (const ::zmq::error_t& e) {
     socket_.reset();
     context_.reset();

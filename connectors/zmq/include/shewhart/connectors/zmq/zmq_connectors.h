@@ -35,6 +35,9 @@ class ZmqSource : public engine::Source {
   Status status() const override;
   bool finished() const override { return false; }
   std::uint64_t received() const { return received_.load(std::memory_order_relaxed); }
+  // The endpoint as bound or connected (a "tcp://host:*" bind resolved to its port); valid
+  // after a successful Start().
+  const std::string& endpoint() const { return endpoint_; }
 
  private:
   void Run(engine::IngestSink& sink);
@@ -48,6 +51,7 @@ class ZmqSource : public engine::Source {
   std::atomic<std::uint64_t> received_{0};
   mutable std::mutex mu_;
   Status status_;
+  std::string endpoint_;
   std::thread thread_;
 };
 
@@ -59,6 +63,8 @@ class ZmqPubSink : public engine::AlarmSink {
   ~ZmqPubSink() override;
   Status Bind(const std::string& endpoint);
   Status Publish(std::string_view topic, std::string_view json) override;
+  // The bound endpoint ("tcp://host:*" resolved to its port).
+  const std::string& endpoint() const { return endpoint_; }
 
  private:
   std::unique_ptr<::zmq::context_t> context_;

@@ -1,0 +1,61 @@
+// Decoding one JSON measurement (simdjson, one reused parser): messages per second and heap
+// allocations per message. Checks the decoded fields first.
+
+#include "shewhart/engine/decoder.h"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../alloc_counter.h"
+
+namespace {
+
+using namespace shewhart::engine;
+
+std::vector<std::string> Messages() {
+  std::vector<std::string> m;
+  for (int i = 0; i < 1024; ++i) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "{\"characteristic\":\"bore_diameter\",\"value\":74.%06d,\"ts\":\"2026-11-27T08:00:%02d.125Z\","
+                  "\"serial\":\"SN%08d\",\"station\":\"press3\",\"machine\":\"M3\",\"operator\":\"op7\",\"lot\":\"L42\","
+                  "\"model\":\"PB-10K\"}",
+                  i * 7, i % 60, i);
+    m.emplace_back(buf);
+  }
+  return m;
+}
+
+void BM_DecodeJsonMeasurement(benchmark::State& state) {
+  static const std::vector<std::string> msgs = Messages();
+  CharacteristicIndex index({"torque", "bore_diameter"});
+  Decoder decoder(index, 65536);
+  Decoded d;
+  // Check the answer before timing.
+  if (decoder.DecodeJson(msgs[5], EventTime{}, d) != DecodedKind::kMeasurement || d.measurement.characteristic != 1 ||
+      d.measurement.value != 74.000035 || d.measurement.serial.view() != "SN00000005") {
+    std::fprintf(stderr, "decoder bench: wrong answer: %s\n", d.message.c_str());
+    std::exit(1);
+  }
+  std::size_t i = 0, bytes = 0;
+  const std::uint64_t before = shewhart::bench::Allocations();
+  for (auto _ : state) {
+    const std::string& m = msgs[i];
+    benchmark::DoNotOptimize(decoder.DecodeJson(m, EventTime{}, d));
+    bytes += m.size();
+    i = (i + 1) & 1023;
+  }
+  const std::uint64_t allocs = shewhart::bench::Allocations() - before;
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["allocs_per_msg"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_DecodeJsonMeasurement);
+
+}  // namespace
+
+BENCHMARK_MAIN();
