@@ -187,8 +187,14 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
 class LivePrinter : public engine::EngineListener {
  public:
   void OnAlarm(const engine::AlarmRecord& a, bool opened) override {
-    if (!opened) return;
     std::lock_guard lock(mu_);
+    if (!opened) {
+      std::printf("RESOLVED #%lld  %-16s %s  in control again at %s; hold #%lld keeps its units\n",
+                  static_cast<long long>(a.id), a.characteristic.c_str(), engine::FormatScope(a.scope).c_str(),
+                  engine::FormatRfc3339(a.resolved_ts).c_str(), static_cast<long long>(a.hold_id));
+      std::fflush(stdout);
+      return;
+    }
     std::printf("ALARM  #%lld  %-16s tier %d  %-9s on %-11s %s  suspect since %s\n", static_cast<long long>(a.id),
                 a.characteristic.c_str(), a.tier, a.rule.c_str(), a.chart.c_str(), engine::FormatScope(a.scope).c_str(),
                 engine::FormatRfc3339(a.window_start).c_str());
@@ -217,7 +223,11 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
   if (!config) return code;
   if (!listen_override.empty()) config->http_listen = listen_override;
 
-  // Block the stop signals in every thread; the main thread waits for them.
+  // Block the stop signals in every thread; the main thread waits for them. A parent may have
+  // left them ignored (background jobs of a shell script): restore the default first, or they
+  // would be discarded instead of waited for.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);

@@ -482,7 +482,11 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     ResponseSpec rs;
     rs.name = name;
     const YAML::Node p = it->second;
-    if (!CheckMap(p, path, {"tiers"})) continue;
+    if (!CheckMap(p, path, {"tiers", "resolve_after"})) continue;
+    long long resolve = 0;
+    if (p["resolve_after"] && Int(p["resolve_after"], path + ".resolve_after", 0, 1000000, resolve)) {
+      rs.resolve_after = static_cast<int>(resolve);
+    }
     auto tiers = p["tiers"];
     if (!tiers || !tiers.IsSequence() || tiers.size() == 0) {
       Problem(tiers ? tiers : p, path + ".tiers", "expected a non-empty list of tiers");

@@ -146,6 +146,10 @@ class Engine::Responder {
 
   void Handle(const Signal& s) {
     Tick();
+    if (s.kind == Signal::Kind::kRecovered) {
+      Resolve(s);
+      return;
+    }
     const auto& spec = e_.config_.characteristics[s.characteristic];
     signal_counters_[s.characteristic * rules::kRuleKindCount + static_cast<std::size_t>(s.hit.rule)]->Inc();
     e_.signals_total_->Inc();
@@ -217,13 +221,43 @@ class Engine::Responder {
     auto [it, inserted] = open_.emplace(key, std::move(a));
     SHEWHART_CHECK(inserted);
     AlarmRecord& alarm = it->second;
-    by_scope_.emplace(FormatScope(alarm.scope), &alarm);
+    by_scope_.emplace(key.second, &alarm);
     std::vector<ScopeKey> keys;
     for (const auto& kv : alarm.scope) keys.push_back(kv.first);
     if (std::find(scope_key_sets_.begin(), scope_key_sets_.end(), keys) == scope_key_sets_.end()) {
       scope_key_sets_.push_back(keys);
     }
     return alarm;
+  }
+
+  // The scope of `s` has been in control for the policy's resolve_after observations: its open
+  // alarm is resolved at that observation's time. The hold stays (its units await disposition)
+  // but no longer grows.
+  void Resolve(const Signal& s) {
+    const auto& spec = e_.config_.characteristics[s.characteristic];
+    ScopeLabels scope;
+    for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+    Key key{s.characteristic, FormatScope(scope)};
+    auto it = open_.find(key);
+    if (it == open_.end()) return;  // resolved already (or never opened, e.g. the store refused it)
+    AlarmRecord& a = it->second;
+    a.state = "resolved";
+    a.resolved_ts = s.hit.ts;
+    Status st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    spdlog::info("RESOLVED alarm #{} {} at {}: {} consecutive in-control points since its last signal; hold #{} keeps {} units",
+                 a.id, a.characteristic, key.second, e_.config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
+                 held_in_[a.hold_id]);
+    if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
+    auto range = by_scope_.equal_range(key.second);
+    for (auto b = range.first; b != range.second; ++b) {
+      if (b->second == &a) {
+        by_scope_.erase(b);
+        break;
+      }
+    }
+    open_.erase(it);
+    UpdateGauges();
   }
 
   // Holds every unit in the alarm's scope from its window start until now (the units that
@@ -327,7 +361,9 @@ struct Engine::ShardRunner : ShardObserver {
     }
   }
   void OnSignal(const Signal& s) override {
-    if (engine.options_.listener) engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
+    if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
+      engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
+    }
     if (engine.options_.threaded) {
       engine.signal_queue_->Push(s);
     } else {
@@ -453,6 +489,16 @@ Status Engine::Start() {
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   }
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  // Alarms reopened from the store resolve like new ones: their scopes count in-control points.
+  auto open_alarms = store_->ListAlarms(/*open_only=*/true, 1 << 30);
+  if (!open_alarms.ok()) return open_alarms.status();
+  for (const auto& a : *open_alarms) {
+    std::int64_t id = index_.Find(a.characteristic);
+    if (id < 0) continue;
+    std::vector<std::string> values;
+    for (const auto& kv : a.scope) values.push_back(kv.second);
+    shards_[static_cast<std::size_t>(id) % n]->shard.ArmRecovery(static_cast<CharacteristicId>(id), values);
+  }
   if (options_.threaded) {
     signal_queue_ = std::make_unique<BoundedQueue<Signal>>(4096);
     for (std::size_t i = 0; i < n; ++i) {

@@ -56,7 +56,8 @@ Json AlarmJson(const AlarmRecord& a) {
               {"window_start", FormatRfc3339(a.window_start)},
               {"signals", a.signals},
               {"scope", ScopeJson(a.scope)},
-              {"hold", a.hold_id}};
+              {"hold", a.hold_id},
+              {"resolved", a.state == "resolved" ? Json(FormatRfc3339(a.resolved_ts)) : Json(nullptr)}};
 }
 
 Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added) {

@@ -19,14 +19,24 @@ const Label& ScopeLabel(const Measurement& m, ScopeKey k) {
 // One characteristic: its chart and a ring of the scope labels of recent observations, deep
 // enough to reach back over a Phase I baseline (whose points are judged when it completes).
 struct Shard::State : rules::ChartObserver {
+  using ScopeValues = std::array<Label, kMaxScopeKeys>;
+  // A scope that has signalled and not yet recovered: its run of in-control observations.
+  struct Recovery {
+    ScopeValues scope;
+    int in_control = 0;
+  };
+
   CharacteristicId id;
   const CharacteristicSpec& spec;
   rules::IndividualsChart chart;
-  std::vector<std::array<Label, kMaxScopeKeys>> scope_ring;
+  int resolve_after;  // 0: alarms are not resolved automatically
+  std::vector<ScopeValues> scope_ring;
+  std::vector<Recovery> recovering;  // grows only when a new scope signals
+  std::int64_t last_hit_index = 0;
   ShardObserver* observer = nullptr;
 
-  State(CharacteristicId i, const CharacteristicSpec& s)
-      : id(i), spec(s), chart(s.chart),
+  State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
+      : id(i), spec(s), chart(s.chart), resolve_after(resolve),
         scope_ring(static_cast<std::size_t>(
             s.chart.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 ? s.chart.phase1_points + 2 : 2)) {}
 
@@ -38,6 +48,39 @@ struct Shard::State : rules::ChartObserver {
     const auto& labels = scope_ring[static_cast<std::size_t>(h.last) % scope_ring.size()];
     s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
     for (std::size_t i = 0; i < spec.scope.size(); ++i) s.scope_values[i] = labels[i];
+    last_hit_index = std::max(last_hit_index, h.index);
+    if (resolve_after > 0) {
+      Recovery* r = Find(s.scope_values);
+      if (!r) r = &recovering.emplace_back(Recovery{s.scope_values, 0});
+      r->in_control = 0;
+    }
+    observer->OnSignal(s);
+  }
+
+  Recovery* Find(const ScopeValues& scope) {
+    for (auto& r : recovering) {
+      bool same = true;
+      for (std::size_t i = 0; i < spec.scope.size() && same; ++i) same = r.scope[i].view() == scope[i].view();
+      if (same) return &r;
+    }
+    return nullptr;
+  }
+
+  // Called after observation `index` was judged (phase II): counts it towards the recovery of
+  // its scope when no rule fired on it.
+  void AfterObservation(std::int64_t index, EventTime ts, const ScopeValues& scope) {
+    if (recovering.empty() || last_hit_index >= index) return;
+    Recovery* r = Find(scope);
+    if (!r || ++r->in_control < resolve_after) return;
+    Signal s;
+    s.kind = Signal::Kind::kRecovered;
+    s.characteristic = id;
+    s.hit.index = s.hit.first = s.hit.last = index;
+    s.hit.ts = s.hit.window_start = ts;
+    s.scope_values = r->scope;
+    s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
+    *r = recovering.back();
+    recovering.pop_back();
     observer->OnSignal(s);
   }
 };
@@ -46,11 +89,23 @@ Shard::Shard(const Config& config, std::size_t shard_index, std::size_t shard_co
   states_.resize(config.characteristics.size());
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
     if (i % shard_count != shard_index) continue;
-    states_[i] = std::make_unique<State>(static_cast<CharacteristicId>(i), config.characteristics[i]);
+    states_[i] = std::make_unique<State>(static_cast<CharacteristicId>(i), config.characteristics[i],
+                                         config.ResponseFor(i).resolve_after);
   }
 }
 
 Shard::~Shard() = default;
+
+void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values) {
+  State* st = states_[characteristic].get();
+  SHEWHART_CHECK(st != nullptr);
+  if (st->resolve_after == 0) return;
+  State::ScopeValues scope{};
+  for (std::size_t i = 0; i < scope_values.size() && i < scope.size(); ++i) {
+    if (!scope[i].Assign(scope_values[i])) return;  // cannot match any measurement's label
+  }
+  if (!st->Find(scope)) st->recovering.push_back(State::Recovery{scope, 0});
+}
 
 void Shard::Process(const Measurement& m, ShardObserver& observer) {
   State* st = states_[m.characteristic].get();
@@ -59,7 +114,9 @@ void Shard::Process(const Measurement& m, ShardObserver& observer) {
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;
+  const bool judged_at_once = st->chart.limits_ready();  // phase II: judged within Add
   st->chart.Add(m.value, m.ts, *st);
+  if (judged_at_once) st->AfterObservation(index, m.ts, labels);
 }
 
 }  // namespace shewhart::engine

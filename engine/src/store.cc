@@ -8,7 +8,7 @@ namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS alarms(
   id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL,
   tier INTEGER NOT NULL, rule TEXT NOT NULL, chart TEXT NOT NULL, opened_ts INTEGER NOT NULL,
   last_signal_ts INTEGER NOT NULL, window_start INTEGER NOT NULL, signals INTEGER NOT NULL,
-  scope TEXT NOT NULL, hold_id INTEGER NOT NULL DEFAULT 0);
+  scope TEXT NOT NULL, hold_id INTEGER NOT NULL DEFAULT 0, resolved_ts INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS holds(
   id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, characteristic TEXT NOT NULL, scope TEXT NOT NULL,
   from_ts INTEGER NOT NULL, state TEXT NOT NULL);
@@ -134,7 +134,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
                                   std::to_string(kSchemaVersion));
       }
     } else {
-      SHEWHART_RETURN_IF_ERROR(store->Exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')"));
+      SHEWHART_RETURN_IF_ERROR(store->Exec(
+          ("INSERT INTO meta(key, value) VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')").c_str()));
     }
   }
   return store;
@@ -250,6 +251,7 @@ void BindAlarm(Stmt& s, const AlarmRecord& a) {
   s.Bind(10, a.signals);
   s.Bind(11, FormatScope(a.scope));
   s.Bind(12, a.hold_id);
+  s.Bind(13, ToUnixMicros(a.resolved_ts));
 }
 }  // namespace
 
@@ -257,7 +259,7 @@ Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
   Stmt ins(db_,
            "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
-           "signals, scope, hold_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+           "signals, scope, hold_id, resolved_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing alarm insert");
   BindAlarm(ins, a);
   if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
@@ -268,10 +270,10 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
   Stmt up(db_,
           "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
-          "window_start=?, signals=?, scope=?, hold_id=? WHERE id=?");
+          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=? WHERE id=?");
   if (!up.ok()) return up.error("preparing alarm update");
   BindAlarm(up, a);
-  up.Bind(13, a.id);
+  up.Bind(14, a.id);
   if (up.Step() != SQLITE_DONE) return up.error("updating an alarm");
   if (sqlite3_changes(db_) != 1) return NotFound("alarm " + std::to_string(a.id) + " does not exist");
   return Status::Ok();
@@ -280,9 +282,9 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
 Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
+                          "window_start, signals, scope, hold_id, resolved_ts FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
                         : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id FROM alarms ORDER BY id DESC LIMIT ?");
+                          "window_start, signals, scope, hold_id, resolved_ts FROM alarms ORDER BY id DESC LIMIT ?");
   if (!q.ok()) return q.error("listing alarms");
   q.Bind(1, static_cast<std::int64_t>(limit));
   std::vector<AlarmRecord> out;
@@ -301,6 +303,7 @@ Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
     a.signals = q.Int(10);
     a.scope = ParseScope(q.Text(11));
     a.hold_id = q.Int(12);
+    a.resolved_ts = FromUnixMicros(q.Int(13));
     out.push_back(std::move(a));
   }
   return out;

@@ -219,3 +219,45 @@ TEST(EngineTest, UnopenableStoreFailsStart) {
 
 }  // namespace
 }  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// An alarm reopened from the store after a restart resolves like a new one.
+TEST(EngineTest, ReloadedAlarmResolvesAfterInControlPoints) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(std::string(kConfig) + "    response: r\nresponses:\n  r: { resolve_after: 2, tiers: [ { tier: 1, do: [log] } ] }\n");
+  const std::string store = dir.File("s.db");
+  const std::vector<std::string> runs = {Measure(12.0, 1000, "S1", "st1"),
+                                         Measure(10.0, 2000, "S2", "st1") + Measure(10.0, 3000, "S3", "st2") +
+                                             Measure(10.0, 4000, "S4", "st1") + Unit(5000, "S5", "st1")};
+  for (std::size_t run = 0; run < runs.size(); ++run) {
+    const std::string input = dir.Write("in.jsonl", runs[run]);
+    Collector collector;
+    EngineOptions opts;
+    opts.threaded = false;
+    opts.listener = &collector;
+    opts.store_path = store;
+    Engine engine(config, opts);
+    ASSERT_TRUE(engine.Start().ok());
+    FileSourceSpec spec;
+    spec.path = input;
+    ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+    engine.Stop();
+    auto doc = nlohmann::json::parse(engine.HandleApi("GET", "/api/alarms", "").body);
+    ASSERT_EQ(doc["alarms"].size(), 1u);
+    if (run == 0) {
+      EXPECT_EQ(doc["alarms"][0]["state"], "open");
+      continue;
+    }
+    EXPECT_EQ(doc["alarms"][0]["state"], "resolved");
+    EXPECT_EQ(doc["alarms"][0]["resolved"], "1970-01-01T00:00:04.000Z") << "the second in-control st1 point";
+    auto holds = nlohmann::json::parse(engine.HandleApi("GET", "/api/holds", "").body);
+    std::vector<std::string> serials;
+    for (const auto& u : holds["holds"][0]["units"]) serials.push_back(u["serial"]);
+    EXPECT_EQ(serials, (std::vector<std::string>{"S1", "S2", "S4"})) << "S5 came after the resolution";
+  }
+}
+
+}  // namespace
+}  // namespace shewhart::engine

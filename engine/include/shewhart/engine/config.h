@@ -67,6 +67,9 @@ struct TierSpec {
 struct ResponseSpec {
   std::string name;
   std::vector<TierSpec> tiers;
+  // An open alarm resolves after this many consecutive in-control observations in its scope
+  // (0: never automatically; resolution by hand comes with acknowledgement).
+  int resolve_after = 0;
 };
 
 struct HookSpec {
@@ -93,7 +96,7 @@ struct Config {
   const ResponseSpec& ResponseFor(std::size_t index) const;
 
  private:
-  ResponseSpec default_response_{"default", {TierSpec{1, {"log"}}}};
+  ResponseSpec default_response_{"default", {TierSpec{1, {"log"}}}, 0};
 };
 
 struct ConfigLoad {

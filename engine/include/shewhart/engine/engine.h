@@ -38,7 +38,7 @@ class EngineListener {
   virtual void OnSignal(const std::string& characteristic, const Signal& signal) {
     (void)characteristic, (void)signal;
   }
-  // `opened` is true for a new alarm.
+  // `opened` is true for a new alarm, false when an open alarm changed state (resolved).
   virtual void OnAlarm(const AlarmRecord& alarm, bool opened) { (void)alarm, (void)opened; }
   // `added` lists the units that joined the hold with this call.
   virtual void OnHold(const HoldRecord& hold, const std::vector<HeldUnit>& added) { (void)hold, (void)added; }

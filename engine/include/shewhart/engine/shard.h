@@ -14,7 +14,12 @@ namespace shewhart::engine {
 
 // A rule hit with the characteristic it belongs to and the values of the characteristic's
 // scope keys (Config's `scope`) taken from the measurement of the hit's last implicated point.
+// A kRecovered signal says instead that the scope has had the policy's `resolve_after`
+// consecutive in-control observations since its last rule hit (only hit.ts and hit.index, the
+// observation that completed the run, are meaningful).
 struct Signal {
+  enum class Kind : std::uint8_t { kRule, kRecovered };
+  Kind kind = Kind::kRule;
   CharacteristicId characteristic = 0;
   rules::RuleHit hit{};
   std::array<Label, kMaxScopeKeys> scope_values{};
@@ -39,6 +44,11 @@ class Shard {
   // Feeds one measurement of a characteristic this shard owns. The measurement must carry a
   // value (the decoder guarantees it for variables characteristics).
   void Process(const Measurement& m, ShardObserver& observer);
+
+  // Starts counting in-control observations of `scope_values` (in the characteristic's scope
+  // key order) towards the resolution of an alarm that is open already (reloaded after a
+  // restart). Call before the shard's thread starts. No-op without resolve_after.
+  void ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values);
 
  private:
   struct State;

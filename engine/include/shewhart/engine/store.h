@@ -36,6 +36,7 @@ struct AlarmRecord {
   std::int64_t signals = 0;
   ScopeLabels scope;
   std::int64_t hold_id = 0;    // 0: none
+  EventTime resolved_ts{};     // set when state is "resolved": the end of the suspect window
 };
 
 struct HoldRecord {

@@ -13,7 +13,9 @@ namespace shewhart::rules {
 // Event time: microseconds since the Unix epoch, UTC.
 using EventTime = std::chrono::sys_time<std::chrono::microseconds>;
 
-enum class ChartKind : std::uint8_t { kIndividuals, kMovingRange };
+enum class ChartKind : std::uint8_t {
+  kIndividuals, kMovingRange, kXbar, kR, kS, kP, kNp, kC, kU, kEwma, kCusum, kT2,
+};
 
 // The public chart names of DESIGN.md ("individuals", "mr").
 std::string_view ChartName(ChartKind kind);
@@ -22,8 +24,19 @@ enum class RuleKind : std::uint8_t {
   kNelson1,   // one point strictly beyond a control limit (or on it, with Boundary::kInclusive)
   kSpecLsl,   // an individual value below the lower spec limit
   kSpecUsl,   // an individual value above the upper spec limit
+  kNelson2,   // K (9) points in a row on the same side of the centre line
+  kNelson3,   // K (6) points in a row all increasing or all decreasing
+  kNelson4,   // K (14) points in a row alternating up and down
+  kNelson5,   // K-1 of K (2 of 3) points beyond 2 sigma, same side
+  kNelson6,   // K-1 of K (4 of 5) points beyond 1 sigma, same side
+  kNelson7,   // K (15) points in a row within 1 sigma, either side
+  kNelson8,   // K (8) points in a row beyond 1 sigma, either side
+  kWe1,       // Western Electric 1: one point beyond 3 sigma
+  kWe2,       // Western Electric 2: 2 of 3 beyond 2 sigma, same side
+  kWe3,       // Western Electric 3: 4 of 5 beyond 1 sigma, same side
+  kWe4,       // Western Electric 4: 8 in a row on the same side
 };
-inline constexpr int kRuleKindCount = 3;
+inline constexpr int kRuleKindCount = 14;
 
 // The public rule names of DESIGN.md ("nelson.1", "spec.lsl", "spec.usl").
 std::string_view RuleName(RuleKind kind);

@@ -1,0 +1,186 @@
+#pragma once
+// Attribute control charts: p (proportion nonconforming), np (number nonconforming), c (defects
+// per subgroup) and u (defects per inspection unit).
+//
+// A subgroup is a `count` (nonconforming units for p and np, defects for c and u) and a size `n`
+// (units inspected for p and np, a whole number; inspection units for c and u, which may be
+// fractional: 9.5 rolls of 50 m^2 of cloth). The plotted statistic is count / n for p and u, and
+// count itself for np and c.
+//
+// Limits come either from a Phase I baseline (the first `phase1_subgroups` subgroups: p-bar =
+// sum(count) / sum(n) for p and np, c-bar = mean count for c, u-bar = sum(count) / sum(n) for u,
+// as qcc's stats.p / stats.c / stats.u) or from a known centre. During Phase I nothing is
+// plotted; when the baseline completes its subgroups are plotted and judged retrospectively
+// against the limits they produced (phase "I"), and every later subgroup is judged as it
+// arrives (phase "II"). To re-estimate after dropping subgroups with assignable causes, call
+// EstimateAttributeCenter() on baseline() and start a new chart (a new limits version) with
+// the result as its known centre.
+//
+// Sigma limits (the default, qcc's): centre +/- k_sigma * sigma_at(n_i), per subgroup when n
+// varies:
+//   p   p-bar +/- k sqrt(p-bar (1 - p-bar) / n_i)
+//   np  n p-bar +/- k sqrt(n p-bar (1 - p-bar))
+//   c   c-bar +/- k sqrt(c-bar)
+//   u   u-bar +/- k sqrt(u-bar / n_i)
+// The reported LCL is clamped at 0, and the reported UCL at 1 for p and at n for np (as qcc).
+//
+// Probability limits (LimitType::kProbability): the count in a subgroup is modelled exactly,
+// as Binomial(n_i, p-bar) for p and np and Poisson(c-bar) or Poisson(u-bar n_i) for c and u
+// (Boost.Math), and the false-alarm probability alpha is split evenly between the two tails.
+// In counts, with F the distribution function:
+//   L = the smallest x with F(x) >= alpha / 2          (R's qbinom / qpois at alpha / 2)
+//   U = the smallest x with 1 - F(x) <= alpha / 2      (R's upper-tail qbinom / qpois)
+// Under Boundary::kStrict a count fires when it is < L or > U, so P(false alarm) =
+// F(L - 1) + 1 - F(U) <= alpha, and each limit is the tightest integer whose own tail stays
+// within alpha / 2 (the lower one strictly below, as R's quantiles define it); the reported
+// limits are L and U (qcc's `conf = 1 - alpha` limits). Under
+// Boundary::kInclusive a count on a limit fires, so the limits are drawn one count further out,
+// L - 1 and U + 1: the same counts fire in both modes. p and u limits are these counts / n_i.
+// sigma_at() is the normal-approximation sigma in both limit types (run-rule zones use it).
+//
+// Judging (rule nelson.1): under kStrict a point fires when it lies strictly beyond the
+// unclamped limit; clamping cannot change that, since no statistic is < 0, a proportion is never
+// > 1 and a count never > n. Under kInclusive with sigma limits a point on a limit fires, except
+// that a limit at or past the end of the statistic's range (an LCL <= 0, a p UCL >= 1, an np UCL
+// >= n) is no limit, and zero-width limits (a centre of 0 or, for p and np, 1) do not flag the
+// points on the centre line: so a zero count is never beyond an LCL of 0 in either mode. A
+// consumer that re-judges a reported clamped limit with Boundary::kInclusive must apply the
+// same exception.
+//
+// Threading: a chart is owned by one shard thread; no method is thread-safe.
+// Allocation: the constructor sizes every buffer; Add() never allocates unless it returns an
+// error (the message). Probability limits are recomputed only when n changes.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "shewhart/base/status.h"
+#include "shewhart/rules/types.h"
+
+namespace shewhart::rules {
+
+enum class AttributeChartKind : std::uint8_t { kP, kNp, kC, kU };
+
+// ChartKind::kP, kNp, kC or kU: the chart named in the points and hits.
+ChartKind ToChartKind(AttributeChartKind kind);
+
+struct AttributeChartSpec {
+  enum class LimitMode : std::uint8_t { kPhase1, kKnown };
+  enum class LimitType : std::uint8_t { kSigma, kProbability };
+
+  AttributeChartKind kind = AttributeChartKind::kP;
+  LimitMode mode = LimitMode::kPhase1;
+  // kPhase1: subgroups in the baseline, >= 2.
+  int phase1_subgroups = 20;
+  // kKnown: the process standard. p and np: the proportion nonconforming, in (0, 1); c: the
+  // mean count per subgroup (of the chart's constant n), > 0; u: the mean count per inspection
+  // unit, > 0.
+  double center = 0;
+  LimitType limit_type = LimitType::kSigma;
+  // kSigma: limits at centre +/- k_sigma * sigma_at(n), > 0. Default 3 (qcc, Minitab).
+  double k_sigma = 3;
+  // kProbability: the false-alarm probability per point, in (0, 1), split evenly between the
+  // tails. Default 0.0027, the two-sided tail area of 3-sigma normal limits.
+  double alpha = 0.0027;
+  // The sample size every subgroup must have; 0 leaves it free. np and c need a constant n
+  // (an np centre line n p-bar, or a c chart's mean count, means nothing across sizes): for them
+  // 0 means the first accepted subgroup sets it. p and np sizes are whole numbers of units.
+  double sample_size = 0;
+  Boundary boundary = Boundary::kStrict;
+  bool nelson1 = true;  // rule 1 (a point beyond a limit)
+
+  // Returns InvalidArgument naming the offending field and value.
+  Status Validate() const;
+};
+
+// Centre line and control limits of the plotted statistic at one sample size, as reported
+// (clamped: see the file comment).
+struct AttributeLimits {
+  double cl = 0, ucl = 0, lcl = 0;
+};
+
+// One subgroup of attribute data.
+struct AttributeSubgroup {
+  std::int64_t count = 0;  // nonconforming units (p, np) or defects (c, u), >= 0
+  double n = 0;            // units inspected (p, np: whole, >= count) or inspection units, > 0
+};
+
+// The centre a Phase I baseline gives: p-bar = sum(count) / sum(n) for p and np, the mean count
+// for c, u-bar = sum(count) / sum(n) for u. `exclude` lists subgroups to leave out, by their
+// 1-based position in `baseline` (which is their chart index when `baseline` is a chart's
+// baseline()); duplicates count once. Returns InvalidArgument, naming the position and value,
+// when `baseline` is empty, a subgroup is invalid for `kind`, a c or np baseline's n varies, an
+// excluded position is outside 1..size, or nothing is left.
+Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const AttributeSubgroup> baseline,
+                                       std::span<const std::int64_t> exclude = {});
+
+class AttributeChart {
+ public:
+  // `spec` must have passed Validate().
+  explicit AttributeChart(const AttributeChartSpec& spec);
+
+  // Adds one subgroup of `count` (nonconforming units or defects) in `n` units at event time
+  // `ts`, and reports to `observer`, in order, each plotted point then its nelson.1 hit if any.
+  // ChartPoint.value is the plotted statistic, cl/ucl/lcl the limits at this subgroup's n, and
+  // ChartPoint.n is n rounded to the nearest integer (an inspection-unit count may be
+  // fractional; the limits use the exact n).
+  // Returns InvalidArgument, and changes nothing (the subgroup takes no index), when count < 0,
+  // n is not a finite number > 0, n is not whole or is < count for p and np, or n differs from
+  // the chart's constant n (np, c, or spec.sample_size > 0).
+  Status Add(std::int64_t count, double n, EventTime ts, ChartObserver& observer);
+
+  bool limits_ready() const { return limits_ready_; }
+  // The estimated or known parameter: p-bar (p, np), c-bar (c), u-bar (u). 0 before
+  // limits_ready().
+  double center() const { return center_; }
+  // The centre line of the plotted statistic at sample size n: p-bar, n p-bar, c-bar or u-bar.
+  double center_line_at(double n) const;
+  // The sigma of the plotted statistic at sample size n (normal approximation):
+  // sqrt(p-bar (1 - p-bar) / n), sqrt(n p-bar (1 - p-bar)), sqrt(c-bar), sqrt(u-bar / n).
+  // qcc's printed "std.dev" is sigma_at(n) for p, np and c, and sigma_at(1) for u.
+  // 0 before limits_ready(). Requires n > 0.
+  double sigma_at(double n) const;
+  // The limits reported for a subgroup of size n. Requires limits_ready() and n > 0 (and, for
+  // probability limits of p and np, a whole n).
+  AttributeLimits limits_at(double n) const;
+
+  // The constant n of an np or c chart, or spec.sample_size; 0 while not yet set.
+  double fixed_n() const { return fixed_n_; }
+  std::int64_t subgroups() const { return count_; }
+  // The Phase I subgroups in arrival order (chart indexes 1..N), kept for re-estimation with
+  // EstimateAttributeCenter(); empty for a chart with a known centre. Valid until the next Add().
+  std::span<const AttributeSubgroup> baseline() const { return baseline_; }
+
+ private:
+  // Limits of one point: reported (clamped) and judged (unclamped), and whether a point exactly
+  // on a judged limit fires.
+  struct PointLimits {
+    AttributeLimits shown;
+    double ucl_judged = 0, lcl_judged = 0;
+    bool ucl_closed = false, lcl_closed = false;
+  };
+  PointLimits ComputeLimits(double n) const;
+  const PointLimits& LimitsFor(double n);  // ComputeLimits, cached by n
+  Status CheckSubgroup(std::int64_t count, double n) const;
+  double Statistic(std::int64_t count, double n) const;
+  void Judge(std::int64_t index, std::int64_t count, double n, EventTime ts, Phase phase,
+             ChartObserver& observer);
+  EventTime WindowStart(std::int64_t first, EventTime first_ts) const;
+
+  AttributeChartSpec spec_;
+  ChartKind chart_;
+  bool limits_ready_ = false;
+  double center_ = 0;
+  double fixed_n_ = 0;
+  std::int64_t count_ = 0;
+  std::vector<AttributeSubgroup> baseline_;  // capacity phase1_subgroups, reserved at construction
+  std::vector<EventTime> baseline_ts_;       // likewise; released once the baseline is judged
+  double cached_n_ = 0;                      // n of cached_limits_; 0: none
+  PointLimits cached_limits_;
+  // Event time of the newest subgroup judged in control, and its index (0: none yet).
+  EventTime last_in_control_ts_{};
+  std::int64_t last_in_control_index_ = 0;
+};
+
+}  // namespace shewhart::rules

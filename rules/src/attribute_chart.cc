@@ -1,0 +1,315 @@
+#include "shewhart/rules/attribute_chart.h"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include <boost/math/distributions/binomial.hpp>
+#include <boost/math/distributions/poisson.hpp>
+
+namespace shewhart::rules {
+
+namespace {
+
+// Boost.Math reports errors through its policy; with valid inputs (0 < p < 1, mean > 0,
+// 0 < q < 1) none can occur, and ignoring them keeps exceptions off this path. The quantile is
+// only a starting guess that the callers correct against the distribution function.
+using QuantilePolicy = boost::math::policies::policy<
+    boost::math::policies::domain_error<boost::math::policies::ignore_error>,
+    boost::math::policies::pole_error<boost::math::policies::ignore_error>,
+    boost::math::policies::overflow_error<boost::math::policies::ignore_error>,
+    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>,
+    boost::math::policies::rounding_error<boost::math::policies::ignore_error>>;
+using Binomial = boost::math::binomial_distribution<double, QuantilePolicy>;
+using Poisson = boost::math::poisson_distribution<double, QuantilePolicy>;
+
+// The shortest text that reads back as `v`.
+std::string Num(double v) {
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+std::string ChartPhrase(AttributeChartKind kind) {
+  return std::string(kind == AttributeChartKind::kNp ? "an " : "a ") + std::string(ChartName(ToChartKind(kind))) +
+         " chart";
+}
+
+bool CountsUnits(AttributeChartKind kind) {
+  return kind == AttributeChartKind::kP || kind == AttributeChartKind::kNp;
+}
+
+bool NeedsConstantN(AttributeChartKind kind) {
+  return kind == AttributeChartKind::kNp || kind == AttributeChartKind::kC;
+}
+
+// The checks every subgroup passes whatever the chart's state.
+Status CheckAttributeSubgroup(AttributeChartKind kind, std::int64_t count, double n) {
+  if (count < 0) return InvalidArgument("count must be >= 0, found " + std::to_string(count));
+  if (!std::isfinite(n) || !(n > 0)) return InvalidArgument("n must be > 0, found " + Num(n));
+  if (n > static_cast<double>(INT_MAX)) return InvalidArgument("n must be <= " + std::to_string(INT_MAX) + ", found " + Num(n));
+  if (CountsUnits(kind)) {
+    if (n != std::floor(n)) {
+      return InvalidArgument("n must be a whole number of units for " + ChartPhrase(kind) + ", found " + Num(n));
+    }
+    if (static_cast<double>(count) > n) {
+      return InvalidArgument("count " + std::to_string(count) + " exceeds n " + Num(n) + " for " + ChartPhrase(kind));
+    }
+  }
+  return Status::Ok();
+}
+
+// The smallest count x in [0, max] with cdf(x) >= q.
+template <typename Dist>
+double LowerCountQuantile(const Dist& dist, double q, double max, double fallback) {
+  double x = boost::math::quantile(dist, q);
+  if (!std::isfinite(x)) x = fallback;
+  x = std::clamp(std::floor(x), 0.0, max);
+  while (x > 0 && boost::math::cdf(dist, x - 1) >= q) x -= 1;
+  while (x < max && boost::math::cdf(dist, x) < q) x += 1;
+  return x;
+}
+
+// The smallest count x in [0, max] with P(X > x) <= q.
+template <typename Dist>
+double UpperCountQuantile(const Dist& dist, double q, double max, double fallback) {
+  double x = boost::math::quantile(boost::math::complement(dist, q));
+  if (!std::isfinite(x)) x = fallback;
+  x = std::clamp(std::floor(x), 0.0, max);
+  while (x > 0 && boost::math::cdf(boost::math::complement(dist, x - 1)) <= q) x -= 1;
+  while (x < max && boost::math::cdf(boost::math::complement(dist, x)) > q) x += 1;
+  return x;
+}
+
+}  // namespace
+
+ChartKind ToChartKind(AttributeChartKind kind) {
+  switch (kind) {
+    case AttributeChartKind::kP: return ChartKind::kP;
+    case AttributeChartKind::kNp: return ChartKind::kNp;
+    case AttributeChartKind::kC: return ChartKind::kC;
+    case AttributeChartKind::kU: return ChartKind::kU;
+  }
+  return ChartKind::kP;
+}
+
+Status AttributeChartSpec::Validate() const {
+  if (mode == LimitMode::kPhase1 && phase1_subgroups < 2) {
+    return InvalidArgument("phase1_subgroups must be >= 2, found " + std::to_string(phase1_subgroups));
+  }
+  if (mode == LimitMode::kKnown) {
+    if (CountsUnits(kind)) {
+      if (!(center > 0 && center < 1)) {
+        return InvalidArgument("center must be a proportion in (0, 1) for " + ChartPhrase(kind) + ", found " +
+                               Num(center));
+      }
+    } else if (!(center > 0) || !std::isfinite(center)) {
+      return InvalidArgument("center must be > 0 for " + ChartPhrase(kind) + ", found " + Num(center));
+    }
+  }
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
+  if (!(alpha > 0 && alpha < 1)) return InvalidArgument("alpha must be in (0, 1), found " + Num(alpha));
+  if (!(sample_size >= 0) || !std::isfinite(sample_size)) {
+    return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " + Num(sample_size));
+  }
+  if (sample_size > static_cast<double>(INT_MAX)) {
+    return InvalidArgument("sample_size must be <= " + std::to_string(INT_MAX) + ", found " + Num(sample_size));
+  }
+  if (CountsUnits(kind) && sample_size != std::floor(sample_size)) {
+    return InvalidArgument("sample_size must be a whole number of units for " + ChartPhrase(kind) + ", found " +
+                           Num(sample_size));
+  }
+  return Status::Ok();
+}
+
+Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const AttributeSubgroup> baseline,
+                                       std::span<const std::int64_t> exclude) {
+  if (baseline.empty()) return InvalidArgument("the baseline is empty");
+  const auto size = static_cast<std::int64_t>(baseline.size());
+  for (std::int64_t i = 0; i < size; ++i) {
+    const AttributeSubgroup& s = baseline[static_cast<std::size_t>(i)];
+    Status st = CheckAttributeSubgroup(kind, s.count, s.n);
+    if (!st.ok()) return InvalidArgument("baseline subgroup " + std::to_string(i + 1) + ": " + st.message());
+    if (NeedsConstantN(kind) && s.n != baseline[0].n) {
+      return InvalidArgument("baseline subgroup " + std::to_string(i + 1) + " has n " + Num(s.n) +
+                             " but subgroup 1 has n " + Num(baseline[0].n) + ": " + ChartPhrase(kind) +
+                             " needs a constant n");
+    }
+  }
+  for (std::int64_t e : exclude) {
+    if (e < 1 || e > size) {
+      return InvalidArgument("exclude index " + std::to_string(e) + " is outside the baseline 1.." +
+                             std::to_string(size));
+    }
+  }
+  double count_sum = 0, n_sum = 0;
+  std::int64_t kept = 0;
+  for (std::int64_t i = 0; i < size; ++i) {
+    if (std::find(exclude.begin(), exclude.end(), i + 1) != exclude.end()) continue;
+    const AttributeSubgroup& s = baseline[static_cast<std::size_t>(i)];
+    count_sum += static_cast<double>(s.count);
+    n_sum += s.n;
+    ++kept;
+  }
+  if (kept == 0) {
+    return InvalidArgument("excluding all " + std::to_string(size) + " baseline subgroups leaves none");
+  }
+  if (kind == AttributeChartKind::kC) return count_sum / static_cast<double>(kept);
+  return count_sum / n_sum;
+}
+
+AttributeChart::AttributeChart(const AttributeChartSpec& spec) : spec_(spec), chart_(ToChartKind(spec.kind)) {
+  fixed_n_ = spec_.sample_size;
+  if (spec_.mode == AttributeChartSpec::LimitMode::kKnown) {
+    center_ = spec_.center;
+    limits_ready_ = true;
+  } else {
+    baseline_.reserve(static_cast<std::size_t>(spec_.phase1_subgroups));
+    baseline_ts_.reserve(static_cast<std::size_t>(spec_.phase1_subgroups));
+  }
+}
+
+double AttributeChart::center_line_at(double n) const {
+  return spec_.kind == AttributeChartKind::kNp ? n * center_ : center_;
+}
+
+double AttributeChart::sigma_at(double n) const {
+  switch (spec_.kind) {
+    case AttributeChartKind::kP: return std::sqrt(center_ * (1 - center_) / n);
+    case AttributeChartKind::kNp: return std::sqrt(n * center_ * (1 - center_));
+    case AttributeChartKind::kC: return std::sqrt(center_);
+    case AttributeChartKind::kU: return std::sqrt(center_ / n);
+  }
+  return 0;
+}
+
+AttributeLimits AttributeChart::limits_at(double n) const { return ComputeLimits(n).shown; }
+
+AttributeChart::PointLimits AttributeChart::ComputeLimits(double n) const {
+  const AttributeChartKind kind = spec_.kind;
+  const bool inclusive = spec_.boundary == Boundary::kInclusive;
+  const double cl = center_line_at(n);
+  // The top of the statistic's range: a proportion is at most 1, an np count at most n.
+  const double top = kind == AttributeChartKind::kP    ? 1.0
+                     : kind == AttributeChartKind::kNp ? n
+                                                       : std::numeric_limits<double>::infinity();
+  PointLimits lim;
+  if (spec_.limit_type == AttributeChartSpec::LimitType::kSigma) {
+    const double half_width = spec_.k_sigma * sigma_at(n);
+    lim.ucl_judged = cl + half_width;
+    lim.lcl_judged = cl - half_width;
+    lim.ucl_closed = inclusive && lim.ucl_judged < top && lim.ucl_judged > cl;
+    lim.lcl_closed = inclusive && lim.lcl_judged > 0 && lim.lcl_judged < cl;
+  } else {
+    // Exact limits on the count in one subgroup, then scaled like the statistic.
+    const double q = spec_.alpha / 2;
+    double lo = 0, hi = 0;
+    if (CountsUnits(kind)) {
+      const double mean = n * center_;
+      if (center_ <= 0 || center_ >= 1) {
+        lo = hi = mean;  // no variation: the count is always n p-bar
+      } else {
+        const Binomial dist(n, center_);
+        lo = LowerCountQuantile(dist, q, n, mean);
+        hi = UpperCountQuantile(dist, q, n, mean);
+      }
+    } else {
+      const double mean = kind == AttributeChartKind::kU ? center_ * n : center_;
+      if (mean <= 0) {
+        lo = hi = 0;
+      } else {
+        const Poisson dist(mean);
+        const double inf = std::numeric_limits<double>::infinity();
+        lo = LowerCountQuantile(dist, q, inf, mean);
+        hi = UpperCountQuantile(dist, q, inf, mean);
+      }
+    }
+    if (inclusive) {
+      // A count on an inclusive limit fires: draw the limits one count out so that the same
+      // counts fire as under kStrict.
+      lo -= 1;
+      hi += 1;
+    }
+    const double scale = (kind == AttributeChartKind::kP || kind == AttributeChartKind::kU) ? n : 1.0;
+    lim.ucl_judged = hi / scale;
+    lim.lcl_judged = lo / scale;
+    lim.ucl_closed = lim.lcl_closed = inclusive;
+  }
+  lim.shown = AttributeLimits{cl, std::min(lim.ucl_judged, top), std::max(lim.lcl_judged, 0.0)};
+  return lim;
+}
+
+const AttributeChart::PointLimits& AttributeChart::LimitsFor(double n) {
+  if (n != cached_n_) {
+    cached_limits_ = ComputeLimits(n);
+    cached_n_ = n;
+  }
+  return cached_limits_;
+}
+
+Status AttributeChart::CheckSubgroup(std::int64_t count, double n) const {
+  SHEWHART_RETURN_IF_ERROR(CheckAttributeSubgroup(spec_.kind, count, n));
+  if (fixed_n_ > 0 && n != fixed_n_) {
+    return InvalidArgument("n " + Num(n) + " differs from the constant n " + Num(fixed_n_) + " of " +
+                           ChartPhrase(spec_.kind));
+  }
+  return Status::Ok();
+}
+
+double AttributeChart::Statistic(std::int64_t count, double n) const {
+  const auto c = static_cast<double>(count);
+  return (spec_.kind == AttributeChartKind::kP || spec_.kind == AttributeChartKind::kU) ? c / n : c;
+}
+
+EventTime AttributeChart::WindowStart(std::int64_t first, EventTime first_ts) const {
+  if (last_in_control_index_ > 0 && last_in_control_index_ < first) return last_in_control_ts_;
+  return first_ts;
+}
+
+void AttributeChart::Judge(std::int64_t index, std::int64_t count, double n, EventTime ts, Phase phase,
+                           ChartObserver& observer) {
+  const PointLimits& lim = LimitsFor(n);
+  const double value = Statistic(count, n);
+  observer.OnPoint(ChartPoint{chart_, phase, index, ts, value, lim.shown.cl, lim.shown.ucl, lim.shown.lcl,
+                              static_cast<int>(std::lround(n))});
+  const bool above = value > lim.ucl_judged || (lim.ucl_closed && value == lim.ucl_judged);
+  const bool below = value < lim.lcl_judged || (lim.lcl_closed && value == lim.lcl_judged);
+  if (spec_.nelson1 && (above || below)) {
+    observer.OnRuleHit(RuleHit{RuleKind::kNelson1, chart_, index, index, index, ts, WindowStart(index, ts), value});
+    return;
+  }
+  last_in_control_index_ = index;
+  last_in_control_ts_ = ts;
+}
+
+Status AttributeChart::Add(std::int64_t count, double n, EventTime ts, ChartObserver& observer) {
+  SHEWHART_RETURN_IF_ERROR(CheckSubgroup(count, n));
+  if (fixed_n_ == 0 && NeedsConstantN(spec_.kind)) fixed_n_ = n;
+  const std::int64_t index = ++count_;
+  if (limits_ready_) {
+    Judge(index, count, n, ts, Phase::kTwo, observer);
+    return Status::Ok();
+  }
+  baseline_.push_back(AttributeSubgroup{count, n});
+  baseline_ts_.push_back(ts);
+  if (static_cast<int>(baseline_.size()) < spec_.phase1_subgroups) return Status::Ok();
+
+  // Baseline complete: estimate, then judge the baseline retrospectively.
+  Result<double> center = EstimateAttributeCenter(spec_.kind, baseline_);
+  SHEWHART_CHECK(center.ok());  // every subgroup passed CheckSubgroup
+  center_ = *center;
+  limits_ready_ = true;
+  cached_n_ = 0;
+  for (std::size_t i = 0; i < baseline_.size(); ++i) {
+    Judge(static_cast<std::int64_t>(i) + 1, baseline_[i].count, baseline_[i].n, baseline_ts_[i], Phase::kOne,
+          observer);
+  }
+  baseline_ts_.clear();
+  baseline_ts_.shrink_to_fit();
+  return Status::Ok();
+}
+
+}  // namespace shewhart::rules
