@@ -86,6 +86,26 @@ TEST(EngineTest, BadLinesAreRejectedAndCountedWhileGoodLinesFlow) {
   EXPECT_EQ(doc["rejects"][2]["raw"], "{\"characteristic\":\"bore\",\"value\":");
 }
 
+// Runs an inline engine on the store at `store` over the JSONL file `input`, then stops it.
+// Returns null (after recording a failure) when the engine or the file fails.
+std::unique_ptr<Engine> RunInline(const Config& config, const std::string& store, const std::string& input,
+                                  EngineListener* listener) {
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.listener = listener;
+  opts.store_path = store;
+  auto engine = std::make_unique<Engine>(config, opts);
+  Status st = engine->Start();
+  EXPECT_TRUE(st.ok()) << st.message();
+  if (!st.ok()) return nullptr;
+  FileSourceSpec spec;
+  spec.path = input;
+  auto read = connectors::file::ReadFile(spec, "f", engine->index(), 65536, engine->RegisterSource("f"));
+  EXPECT_TRUE(read.ok()) << read.status().message();
+  engine->Stop();
+  return read.ok() ? std::move(engine) : nullptr;
+}
+
 std::string Measure(double v, std::int64_t ms, const std::string& serial, const std::string& station) {
   return "{\"characteristic\":\"bore\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
          ",\"serial\":\"" + serial + "\",\"station\":\"" + station + "\"}\n";
@@ -107,16 +127,9 @@ TEST(EngineTest, AlarmHoldsTheUnitsOfItsStationSinceTheLastInControlPoint) {
   text += Unit(4000, "U4", "st2") + Measure(10.5, 4000, "U4", "st2");     // beyond UCL 10.3
   const std::string input = dir.Write("in.jsonl", text);
   Collector collector;
-  EngineOptions opts;
-  opts.threaded = false;
-  opts.listener = &collector;
-  opts.store_path = dir.File("s.db");
-  Engine engine(config, opts);
-  ASSERT_TRUE(engine.Start().ok());
-  FileSourceSpec spec;
-  spec.path = input;
-  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
-  engine.Stop();
+  std::unique_ptr<Engine> run_engine = RunInline(config, dir.File("s.db"), input, &collector);
+  ASSERT_TRUE(run_engine) << "engine failed";
+  Engine& engine = *run_engine;
   ASSERT_EQ(collector.alarms.size(), 1u);
   EXPECT_EQ(collector.alarms[0].rule, "nelson.1");
   EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=st2");
@@ -169,16 +182,9 @@ TEST(EngineTest, OpenAlarmsSurviveARestartAndNewSignalsJoinThem) {
     const std::string input =
         dir.Write("in.jsonl", Measure(12.0, 1000 + run * 1000, "S" + std::to_string(run), "st1"));
     Collector collector;
-    EngineOptions opts;
-    opts.threaded = false;
-    opts.listener = &collector;
-    opts.store_path = store;
-    Engine engine(config, opts);
-    ASSERT_TRUE(engine.Start().ok());
-    FileSourceSpec spec;
-    spec.path = input;
-    ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
-    engine.Stop();
+    std::unique_ptr<Engine> run_engine = RunInline(config, store, input, &collector);
+    ASSERT_TRUE(run_engine) << "engine failed";
+    Engine& engine = *run_engine;
     EXPECT_EQ(collector.alarms.size(), run == 0 ? 1u : 0u) << "run " << run;
     auto doc = nlohmann::json::parse(engine.HandleApi("GET", "/api/alarms", "").body);
     ASSERT_EQ(doc["alarms"].size(), 1u);
@@ -234,16 +240,9 @@ TEST(EngineTest, ReloadedAlarmResolvesAfterInControlPoints) {
   for (std::size_t run = 0; run < runs.size(); ++run) {
     const std::string input = dir.Write("in.jsonl", runs[run]);
     Collector collector;
-    EngineOptions opts;
-    opts.threaded = false;
-    opts.listener = &collector;
-    opts.store_path = store;
-    Engine engine(config, opts);
-    ASSERT_TRUE(engine.Start().ok());
-    FileSourceSpec spec;
-    spec.path = input;
-    ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
-    engine.Stop();
+    std::unique_ptr<Engine> run_engine = RunInline(config, store, input, &collector);
+    ASSERT_TRUE(run_engine) << "engine failed";
+    Engine& engine = *run_engine;
     auto doc = nlohmann::json::parse(engine.HandleApi("GET", "/api/alarms", "").body);
     ASSERT_EQ(doc["alarms"].size(), 1u);
     if (run == 0) {

@@ -198,33 +198,41 @@ TEST(CusumChartTest, SumsStartAtPositiveZero) {
 
 // ---- resets ----
 
-// k = 0 and a head start of 0.9 with h = 1 leave both sums non-zero when the upper one
-// signals, so the three reset modes part: z = 0.2 then 0.
+// k = 0 and a head start of 0.9 with h = 1 leave both sums non-zero when one of them
+// signals, so the three reset modes part: z = +0.2 (the upper sum signals) or -0.2 (the lower
+// one, the mirror image), then 0.
 TEST(CusumChartTest, ResetModesRestartTheirSidesFromTheHeadStart) {
   struct Case {
     CusumReset reset;
-    double upper_after, lower_after;  // sums after point 1 and its reset
+    double signalling_after, other_after;  // |sums| after point 1 and its reset
     std::vector<std::int64_t> hits;
   } cases[] = {
-      {CusumReset::kNone, 1.1, -0.7, {1, 2}},
-      {CusumReset::kBoth, 0.9, -0.9, {1}},
-      {CusumReset::kSide, 0.9, -0.7, {1}},
+      {CusumReset::kNone, 1.1, 0.7, {1, 2}},
+      {CusumReset::kBoth, 0.9, 0.9, {1}},
+      {CusumReset::kSide, 0.9, 0.7, {1}},
   };
-  for (const auto& c : cases) {
-    CusumChartSpec spec = Spec(0, 1, 0, 1, 0.9);
-    spec.reset = c.reset;
-    ASSERT_TRUE(spec.Validate().ok());
-    CusumChart chart(spec);
-    Recorder rec;
-    ASSERT_TRUE(chart.Add(0.2, 1, At(1), rec).ok());
-    EXPECT_NEAR(rec.points[0].upper, 1.1, 1e-12) << "the point shows the sums before the reset";
-    EXPECT_NEAR(rec.points[0].lower, -0.7, 1e-12);
-    EXPECT_NEAR(chart.upper(), c.upper_after, 1e-12) << static_cast<int>(c.reset);
-    EXPECT_NEAR(chart.lower(), c.lower_after, 1e-12) << static_cast<int>(c.reset);
-    ASSERT_TRUE(chart.Add(0.0, 1, At(2), rec).ok());
-    EXPECT_NEAR(rec.points[1].upper, c.upper_after, 1e-12);
-    EXPECT_NEAR(rec.points[1].lower, c.lower_after, 1e-12);
-    EXPECT_EQ(rec.HitIndexes(), c.hits) << static_cast<int>(c.reset);
+  for (const double sign : {1.0, -1.0}) {
+    for (const auto& c : cases) {
+      SCOPED_TRACE("reset " + std::to_string(static_cast<int>(c.reset)) + ", sign " + std::to_string(sign));
+      CusumChartSpec spec = Spec(0, 1, 0, 1, 0.9);
+      spec.reset = c.reset;
+      ASSERT_TRUE(spec.Validate().ok());
+      CusumChart chart(spec);
+      Recorder rec;
+      ASSERT_TRUE(chart.Add(0.2 * sign, 1, At(1), rec).ok());
+      // The point shows the sums before the reset.
+      EXPECT_NEAR(rec.points[0].upper, sign > 0 ? 1.1 : 0.7, 1e-12);
+      EXPECT_NEAR(rec.points[0].lower, sign > 0 ? -0.7 : -1.1, 1e-12);
+      const double upper_after = sign > 0 ? c.signalling_after : c.other_after;
+      const double lower_after = -(sign > 0 ? c.other_after : c.signalling_after);
+      EXPECT_NEAR(chart.upper(), upper_after, 1e-12);
+      EXPECT_NEAR(chart.lower(), lower_after, 1e-12);
+      ASSERT_TRUE(chart.Add(0.0, 1, At(2), rec).ok());
+      EXPECT_NEAR(rec.points[1].upper, upper_after, 1e-12);
+      EXPECT_NEAR(rec.points[1].lower, lower_after, 1e-12);
+      EXPECT_EQ(rec.HitIndexes(), c.hits);
+      for (const auto& h : rec.hits) EXPECT_EQ(h.value > 0, sign > 0) << "only the pushed side signals";
+    }
   }
 }
 
