@@ -7,7 +7,9 @@
 //   sigma_z,i^2 = sigma^2 * sum_{j=1..i} (lambda (1 - lambda)^(i-j))^2 / n_j
 // is the exact variance of z_i for independent points with var(x_j) = sigma^2 / n_j. For a
 // constant n this is sigma^2 / n * lambda / (2 - lambda) * (1 - (1 - lambda)^(2i)) (Montgomery,
-// qcc), and the limits widen towards the asymptote of AsymptoticLimits().
+// qcc), and the limits widen towards the asymptote of AsymptoticLimits(). When n varies, qcc's
+// ewma.R scales that constant-n factor by the current point's 1/n_i instead; this chart keeps
+// the exact sum, so its limits differ from qcc's there (and agree whenever n is constant).
 //
 // The chart does not estimate anything: the caller gives the in-control centre and sigma
 // (ProcessParameters), known or estimated from a Phase I chart. Points are judged as they
