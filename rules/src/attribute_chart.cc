@@ -243,11 +243,14 @@ AttributeChart::PointLimits AttributeChart::ComputeLimits(double n) const {
 }
 
 const AttributeChart::PointLimits& AttributeChart::LimitsFor(double n) {
-  if (n != cached_n_) {
-    cached_limits_ = ComputeLimits(n);
-    cached_n_ = n;
+  for (const CachedLimits& c : limit_cache_) {
+    if (c.n == n) return c.limits;
   }
-  return cached_limits_;
+  CachedLimits& slot = limit_cache_[static_cast<std::size_t>(next_cache_slot_)];
+  next_cache_slot_ = (next_cache_slot_ + 1) % kLimitCacheSize;
+  slot.n = n;
+  slot.limits = ComputeLimits(n);
+  return slot.limits;
 }
 
 Status AttributeChart::CheckSubgroup(std::int64_t count, double n) const {
@@ -302,7 +305,7 @@ Status AttributeChart::Add(std::int64_t count, double n, EventTime ts, ChartObse
   SHEWHART_CHECK(center.ok());  // every subgroup passed CheckSubgroup
   center_ = *center;
   limits_ready_ = true;
-  cached_n_ = 0;
+  limit_cache_ = {};
   for (std::size_t i = 0; i < baseline_.size(); ++i) {
     Judge(static_cast<std::int64_t>(i) + 1, baseline_[i].count, baseline_[i].n, baseline_ts_[i], Phase::kOne,
           observer);

@@ -433,6 +433,31 @@ TEST(AttributeChartTest, PChartLimitsVaryWithEachSubgroupSize) {
   }
 }
 
+// More distinct sizes than the chart caches limits for, each seen twice: every point carries the
+// limits of its own size.
+TEST(AttributeChartTest, PointLimitsMatchTheirSizeAcrossManySizes) {
+  for (auto type : {AttributeChartSpec::LimitType::kSigma, AttributeChartSpec::LimitType::kProbability}) {
+    AttributeChartSpec spec = Known(AttributeChartKind::kU, 1.2);
+    spec.limit_type = type;
+    AttributeChart chart(spec);
+    Recorder rec;
+    std::vector<double> sizes;
+    for (int round = 0; round < 2; ++round) {
+      for (int k = 1; k <= 20; ++k) sizes.push_back(0.5 * k);
+    }
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      ASSERT_TRUE(chart.Add(static_cast<std::int64_t>(i % 5), sizes[i], At(static_cast<int>(i)), rec).ok());
+    }
+    ASSERT_EQ(rec.points.size(), sizes.size());
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      const AttributeLimits lim = chart.limits_at(sizes[i]);
+      EXPECT_EQ(rec.points[i].ucl, lim.ucl) << "n " << sizes[i];
+      EXPECT_EQ(rec.points[i].lcl, lim.lcl) << "n " << sizes[i];
+    }
+    EXPECT_NE(rec.points[0].ucl, rec.points[1].ucl);
+  }
+}
+
 TEST(AttributeChartTest, PAndNpUpperLimitsClampAtTheirRange) {
   // p-bar 0.5, n 4: 0.5 + 3 * 0.25 = 1.25 and 2 + 3 * 1 = 5 are past the top of the range.
   for (Boundary b : {Boundary::kStrict, Boundary::kInclusive}) {

@@ -49,8 +49,10 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: the constructor sizes every buffer; Add() never allocates unless it returns an
-// error (the message). Probability limits are recomputed only when n changes.
+// error (the message). Limits are cached for the last kLimitCacheSize distinct sizes, so
+// probability limits (a few Boost.Math quantile searches) are recomputed only for a new n.
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -162,6 +164,11 @@ class AttributeChart {
   };
   PointLimits ComputeLimits(double n) const;
   const PointLimits& LimitsFor(double n);  // ComputeLimits, cached by n
+  static constexpr int kLimitCacheSize = 8;
+  struct CachedLimits {
+    double n = 0;  // 0: empty
+    PointLimits limits;
+  };
   Status CheckSubgroup(std::int64_t count, double n) const;
   double Statistic(std::int64_t count, double n) const;
   void Judge(std::int64_t index, std::int64_t count, double n, EventTime ts, Phase phase,
@@ -176,8 +183,8 @@ class AttributeChart {
   std::int64_t count_ = 0;
   std::vector<AttributeSubgroup> baseline_;  // capacity phase1_subgroups, reserved at construction
   std::vector<EventTime> baseline_ts_;       // likewise; released once the baseline is judged
-  double cached_n_ = 0;                      // n of cached_limits_; 0: none
-  PointLimits cached_limits_;
+  std::array<CachedLimits, kLimitCacheSize> limit_cache_{};  // emptied when the limits change
+  int next_cache_slot_ = 0;                                   // round-robin replacement
   // Event time of the newest subgroup judged in control, and its index (0: none yet).
   EventTime last_in_control_ts_{};
   std::int64_t last_in_control_index_ = 0;
