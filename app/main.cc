@@ -13,6 +13,7 @@
 
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
+#include "shewhart/engine/chart_runner.h"
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/engine.h"
 #include "shewhart/engine/http_server.h"
@@ -75,7 +76,8 @@ class ReplayWriter : public engine::EngineListener {
   void OnPoint(const std::string& characteristic, const rules::ChartPoint& p) override {
     Write(engine::PointJson(characteristic, p));
     auto& s = summaries_[characteristic];
-    if (p.chart == rules::ChartKind::kIndividuals) {
+    const int id = config_.FindCharacteristic(characteristic);
+    if (id >= 0 && p.chart == engine::PrimaryChart(config_.characteristics[static_cast<std::size_t>(id)].type)) {
       s.points++;
       s.cl = p.cl;
       s.ucl = p.ucl;
@@ -97,13 +99,15 @@ class ReplayWriter : public engine::EngineListener {
       const auto& spec = config_.characteristics[i];
       auto it = summaries_.find(spec.id);
       Summary s = it == summaries_.end() ? Summary{} : it->second;
-      Json j{{"type", "summary"}, {"characteristic", spec.id}, {"chart", "individuals"}, {"points", s.points},
-             {"signals", s.signals}};
+      const rules::ChartKind chart = engine::PrimaryChart(spec.type);
+      Json j{{"type", "summary"}, {"characteristic", spec.id}, {"chart", rules::ChartName(chart)},
+             {"points", s.points}, {"signals", s.signals}};
       if (s.points > 0) {
+        // The last point's limits (for charts with per-point limits, those of that point).
         j["cl"] = s.cl;
         j["ucl"] = s.ucl;
         j["lcl"] = s.lcl;
-        j["sigma"] = (s.ucl - s.cl) / spec.chart.k_sigma;
+        if (chart == rules::ChartKind::kIndividuals) j["sigma"] = (s.ucl - s.cl) / spec.chart.k_sigma;
       }
       Write(j);
     }

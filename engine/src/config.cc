@@ -344,17 +344,50 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   }
   if (auto ch = node["chart"]) {
     const std::string cp = path + ".chart";
-    if (CheckMap(ch, cp, {"type", "boundary", "k_sigma", "mr_rules"})) {
+    // Keys by chart type: every key is known, and one given for another type is a problem.
+    static const std::vector<std::string> kChartKeys = {"type", "boundary", "k_sigma", "mr_rules", "lambda", "k", "h",
+                                                        "head_start", "reset", "limit_type", "alpha", "sample_size"};
+    static const std::map<std::string, std::vector<std::string>> kKeysOf = {
+        {"individuals", {"mr_rules"}},
+        {"ewma", {"lambda"}},
+        {"cusum", {"k", "h", "head_start", "reset"}},
+        {"p", {"limit_type", "alpha", "sample_size"}},
+        {"np", {"limit_type", "alpha", "sample_size"}},
+        {"c", {"limit_type", "alpha", "sample_size"}},
+        {"u", {"limit_type", "alpha", "sample_size"}},
+    };
+    if (CheckMap(ch, cp, kChartKeys)) {
       std::string type;
       if (!ch["type"]) {
-        Problem(ch, cp + ".type", "missing: the chart type (individuals)");
-      } else if (String(ch["type"], cp + ".type", type) && type != "individuals") {
-        static const std::set<std::string> later = {"xbar_r", "xbar_s", "p", "np", "c", "u", "ewma", "cusum", "t2"};
-        if (later.count(type)) {
+        Problem(ch, cp + ".type", "missing: the chart type (individuals, ewma, cusum, p, np, c, u)");
+      } else if (String(ch["type"], cp + ".type", type)) {
+        static const std::map<std::string, ChartType> kTypes = {
+            {"individuals", ChartType::kIndividuals}, {"ewma", ChartType::kEwma}, {"cusum", ChartType::kCusum},
+            {"p", ChartType::kP}, {"np", ChartType::kNp}, {"c", ChartType::kC}, {"u", ChartType::kU}};
+        auto t = kTypes.find(type);
+        if (t != kTypes.end()) {
+          c.type = t->second;
+        } else if (type == "xbar_r" || type == "xbar_s" || type == "t2") {
           Problem(ch["type"], cp + ".type",
-                  "chart type '" + type + "' is not implemented in this version; supported: individuals");
+                  "chart type '" + type + "' is not implemented in this version; supported: individuals, ewma, cusum, p, np, c, u");
+          type.clear();
         } else {
-          Problem(ch["type"], cp + ".type", "unknown chart type '" + type + "'; supported: individuals");
+          Problem(ch["type"], cp + ".type",
+                  "unknown chart type '" + type + "'; supported: individuals, ewma, cusum, p, np, c, u");
+          type.clear();
+        }
+        if (!type.empty()) {
+          const auto& own = kKeysOf.at(type);
+          for (auto it = ch.begin(); it != ch.end(); ++it) {
+            const std::string k = it->first.Scalar();
+            if (k == "type" || k == "boundary" || k == "k_sigma") continue;
+            if (std::find(own.begin(), own.end(), k) != own.end()) continue;
+            std::string owners;
+            for (const auto& [t2, keys] : kKeysOf) {
+              if (std::find(keys.begin(), keys.end(), k) != keys.end()) owners += (owners.empty() ? "" : ", ") + t2;
+            }
+            Problem(it->first, cp + "." + k, "'" + k + "' does not apply to a " + type + " chart (it is for: " + owners + ")");
+          }
         }
       }
       std::string boundary;
@@ -365,19 +398,60 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         std::string b;
         if (Choice(m, cp + ".mr_rules", {"true", "false"}, b)) chart.mr_rules = b == "true";
       }
-      double k;
-      if (ch["k_sigma"] && Double(ch["k_sigma"], cp + ".k_sigma", k)) {
-        if (k <= 0) Problem(ch["k_sigma"], cp + ".k_sigma", "expected a number > 0, found " + ch["k_sigma"].Scalar());
-        else chart.k_sigma = k;
+      auto positive = [&](const char* key, double& out) {
+        double v;
+        if (!ch[key] || !Double(ch[key], cp + "." + key, v)) return;
+        if (v <= 0) Problem(ch[key], cp + "." + key, std::string("expected a number > 0, found ") + ch[key].Scalar());
+        else out = v;
+      };
+      positive("k_sigma", chart.k_sigma);
+      positive("lambda", c.ewma.lambda);
+      positive("h", c.cusum.h);
+      double v;
+      if (ch["k"] && Double(ch["k"], cp + ".k", v)) {
+        if (v < 0) Problem(ch["k"], cp + ".k", "expected a number >= 0, found " + ch["k"].Scalar());
+        else c.cusum.k = v;
       }
+      if (ch["head_start"] && Double(ch["head_start"], cp + ".head_start", v)) c.cusum.head_start = v;
+      std::string reset;
+      if (ch["reset"] && Choice(ch["reset"], cp + ".reset", {"none", "both", "side"}, reset)) {
+        c.cusum.reset = reset == "both" ? rules::CusumReset::kBoth
+                        : reset == "side" ? rules::CusumReset::kSide
+                                          : rules::CusumReset::kNone;
+      }
+      std::string limit_type;
+      if (ch["limit_type"] && Choice(ch["limit_type"], cp + ".limit_type", {"sigma", "probability"}, limit_type)) {
+        c.attribute.limit_type = limit_type == "probability" ? rules::AttributeChartSpec::LimitType::kProbability
+                                                             : rules::AttributeChartSpec::LimitType::kSigma;
+      }
+      if (ch["alpha"] && Double(ch["alpha"], cp + ".alpha", v)) c.attribute.alpha = v;
+      positive("sample_size", c.attribute.sample_size);
     }
   } else {
     Problem(node, path + ".chart", "missing: e.g. chart: { type: individuals }");
   }
+  const bool attribute = IsAttribute(c.type);
   if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
-    if (CheckMap(l, lp, {"phase1", "mean", "sigma"})) {
-      if (l["phase1"] && (l["mean"] || l["sigma"])) {
+    if (CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
+                                  : std::vector<std::string>{"phase1", "mean", "sigma"})) {
+      if (attribute) {
+        if (l["phase1"] && l["center"]) {
+          Problem(l, lp, "give either 'phase1' or 'center', not both");
+        } else if (auto p1 = l["phase1"]) {
+          c.attribute.mode = rules::AttributeChartSpec::LimitMode::kPhase1;
+          long long n;
+          if (CheckMap(p1, lp + ".phase1", {"subgroups"})) {
+            if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
+            else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n)) c.attribute.phase1_subgroups = static_cast<int>(n);
+          }
+        } else if (auto ce = l["center"]) {
+          c.attribute.mode = rules::AttributeChartSpec::LimitMode::kKnown;
+          Double(ce, lp + ".center", c.attribute.center);
+        } else {
+          Problem(l, lp, "expected 'phase1: { subgroups: N }' or 'center'");
+        }
+      } else if (l["phase1"] && (l["mean"] || l["sigma"])) {
         Problem(l, lp, "give either 'phase1' or 'mean' and 'sigma', not both");
       } else if (auto p1 = l["phase1"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
@@ -444,6 +518,38 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     chart.nelson1 = true;
     chart.spec_lsl = chart.spec.lsl.has_value();
     chart.spec_usl = chart.spec.usl.has_value();
+  }
+  // The type's own spec, from the settings above; checked here so that its problems carry the
+  // characteristic's path.
+  const YAML::Node chart_node = node["chart"] ? node["chart"] : node;
+  if (attribute) {
+    if (node["spec"]) {
+      Problem(node["spec"], path + ".spec", "spec limits apply to measured values; a p, np, c or u chart plots counts");
+    }
+    chart.spec_lsl = chart.spec_usl = false;
+    auto& a = c.attribute;
+    a.kind = c.type == ChartType::kP    ? rules::AttributeChartKind::kP
+             : c.type == ChartType::kNp ? rules::AttributeChartKind::kNp
+             : c.type == ChartType::kC  ? rules::AttributeChartKind::kC
+                                        : rules::AttributeChartKind::kU;
+    a.k_sigma = chart.k_sigma;
+    a.boundary = chart.boundary;
+    a.nelson1 = chart.nelson1;
+    Status st = a.Validate();
+    if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
+  } else if (c.type == ChartType::kEwma) {
+    c.ewma.k_sigma = chart.k_sigma;
+    c.ewma.boundary = chart.boundary;
+    rules::EwmaChartSpec probe = c.ewma;
+    probe.process = {0, 1};  // the real centre and sigma come from limits (checked above)
+    Status st = probe.Validate();
+    if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
+  } else if (c.type == ChartType::kCusum) {
+    c.cusum.boundary = chart.boundary;
+    rules::CusumChartSpec probe = c.cusum;
+    probe.process = {0, 1};
+    Status st = probe.Validate();
+    if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
   }
   if (auto s = node["scope"]) {
     const std::string sp = path + ".scope";

@@ -22,7 +22,8 @@ std::string_view RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
-CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids) : names_(ids) {
+CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute)
+    : names_(ids), attribute_(std::move(attribute)) {
   for (std::size_t i = 0; i < names_.size(); ++i) ids_.emplace(names_[i], static_cast<CharacteristicId>(i));
 }
 
@@ -207,20 +208,27 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     m.has_value = rv > 0;
     int rc = integer(kCount, m.count);
     if (rc < 0) return type_error(kCount, "an integer");
-    int rn = integer(kN, m.n);
-    if (rn < 0) return type_error(kN, "an integer");
+    int rn = number(kN, m.n);
+    if (rn < 0) return type_error(kN, "a number");
     m.has_count = rc > 0;
     if (!m.has_value && !m.has_count) {
       return Reject(out, RejectReason::kMissingField, "value",
                     "measurement of " + Quote(f[kCharacteristic].text) + " has neither 'value' nor 'count'");
     }
-    // Every characteristic of this version is charted from variables data (individuals).
-    if (!m.has_value) {
+    if (index.attribute(m.characteristic) && !m.has_count) {
+      return Reject(out, RejectReason::kMissingField, "count",
+                    Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
+    }
+    if (!index.attribute(m.characteristic) && !m.has_value) {
       return Reject(out, RejectReason::kMissingField, "value",
-                    "measurement of " + Quote(f[kCharacteristic].text) +
-                        " has a 'count' but no 'value'; attribute charts are not implemented in this version");
+                    Quote(f[kCharacteristic].text) + " is charted from values: the measurement needs 'value'");
     }
     if (m.has_count && rn == 0) m.n = 1;
+    if (m.has_count && (m.count < 0 || !(m.n > 0))) {
+      return Reject(out, RejectReason::kWrongType, m.count < 0 ? "count" : "n",
+                    "count must be >= 0 and n > 0, found count " + std::to_string(m.count) + ", n " +
+                        std::string(f[kN].text));
+    }
     if (!timestamp(m.ts)) return out.kind;
     if (!label(kSerial, m.serial) || !label(kStation, m.station) || !label(kMachine, m.machine) ||
         !label(kOperator, m.op) || !label(kLot, m.lot) || !label(kModel, m.model) || !label(kSubgroup, m.subgroup)) {

@@ -455,10 +455,15 @@ std::vector<std::string> Ids(const Config& c) {
   for (const auto& ch : c.characteristics) ids.push_back(ch.id);
   return ids;
 }
+std::vector<bool> AttributeFlags(const Config& c) {
+  std::vector<bool> flags;
+  for (const auto& ch : c.characteristics) flags.push_back(IsAttribute(ch.type));
+  return flags;
+}
 }  // namespace
 
 Engine::Engine(const Config& config, EngineOptions options)
-    : config_(config), options_(std::move(options)), index_(Ids(config)) {
+    : config_(config), options_(std::move(options)), index_(Ids(config), AttributeFlags(config)) {
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");

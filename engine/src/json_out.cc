@@ -11,6 +11,19 @@ Json ScopeJson(const ScopeLabels& scope) {
 }
 
 Json PointJson(const std::string& characteristic, const rules::ChartPoint& p) {
+  if (p.chart == rules::ChartKind::kCusum) {
+    return Json{{"type", "point"},
+                {"characteristic", characteristic},
+                {"chart", rules::ChartName(p.chart)},
+                {"index", p.index},
+                {"ts", FormatRfc3339(p.ts)},
+                {"upper", p.upper},
+                {"lower", p.lower},
+                {"ucl", p.ucl},
+                {"lcl", p.lcl},
+                {"n", p.n},
+                {"phase", rules::PhaseName(p.phase)}};
+  }
   return Json{{"type", "point"},
               {"characteristic", characteristic},
               {"chart", rules::ChartName(p.chart)},

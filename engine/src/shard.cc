@@ -1,6 +1,10 @@
 #include "shewhart/engine/shard.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+
+#include "shewhart/engine/chart_runner.h"
 
 namespace shewhart::engine {
 
@@ -28,17 +32,16 @@ struct Shard::State : rules::ChartObserver {
 
   CharacteristicId id;
   const CharacteristicSpec& spec;
-  rules::IndividualsChart chart;
+  std::unique_ptr<ChartRunner> chart;
   int resolve_after;  // 0: alarms are not resolved automatically
   std::vector<ScopeValues> scope_ring;
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
+  std::uint64_t refused = 0;  // measurements the chart could not take
   ShardObserver* observer = nullptr;
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
-      : id(i), spec(s), chart(s.chart), resolve_after(resolve),
-        scope_ring(static_cast<std::size_t>(
-            s.chart.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 ? s.chart.phase1_points + 2 : 2)) {}
+      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2) {}
 
   void OnPoint(const rules::ChartPoint& p) override { observer->OnPoint(id, p); }
   void OnRuleHit(const rules::RuleHit& h) override {
@@ -110,12 +113,20 @@ void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::
 void Shard::Process(const Measurement& m, ShardObserver& observer) {
   State* st = states_[m.characteristic].get();
   SHEWHART_CHECK(st != nullptr);
-  const std::int64_t index = st->chart.observations() + 1;
+  const std::int64_t index = st->chart->next_index();
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;
-  const bool judged_at_once = st->chart.limits_ready();  // phase II: judged within Add
-  st->chart.Add(m.value, m.ts, *st);
+  const bool judged_at_once = st->chart->judging();  // phase II: judged within Add
+  Status added = st->chart->Add(m, *st);
+  if (!added.ok()) {
+    // The decoder cannot know a chart's state (e.g. the sample size an np chart fixed).
+    if (++st->refused <= 10 || st->refused % 1000 == 0) {
+      spdlog::warn("characteristic '{}': measurement not charted ({} so far): {}", st->spec.id, st->refused,
+                   added.message());
+    }
+    return;
+  }
   if (judged_at_once) st->AfterObservation(index, m.ts, labels);
 }
 

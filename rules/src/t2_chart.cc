@@ -41,10 +41,6 @@ using NoThrowPolicy = boost::math::policies::policy<
 constexpr double kSingularFraction = 1e-12;
 // Relative tolerance on the symmetry of a known covariance.
 constexpr double kSymmetryTolerance = 1e-9;
-// A bound on the baseline's storage (phase1_subgroups * variables doubles), so that a typo
-// cannot ask for gigabytes.
-constexpr int kMaxPhase1Subgroups = 1'000'000;
-
 std::string Num(double v) {
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back as v
@@ -140,8 +136,8 @@ Status ValidateShape(const T2ChartSpec& s) {
       return InvalidArgument("explicit_ucl is set (" + Num(*s.explicit_ucl) +
                              ") but mode is phase1 (it applies to known limits)");
     }
-    if (s.phase1_subgroups > kMaxPhase1Subgroups) {
-      return InvalidArgument("phase1_subgroups must be <= " + Int(kMaxPhase1Subgroups) + ", found " +
+    if (s.phase1_subgroups > kT2MaxPhase1Subgroups) {
+      return InvalidArgument("phase1_subgroups must be <= " + Int(kT2MaxPhase1Subgroups) + ", found " +
                              Int(s.phase1_subgroups));
     }
     return check_m("phase1_subgroups", s.phase1_subgroups, true);

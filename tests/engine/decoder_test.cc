@@ -146,12 +146,23 @@ TEST_F(DecoderTest, CsvUnitEventsSplitLotsOnSemicolons) {
 namespace shewhart::engine {
 namespace {
 
-TEST_F(DecoderTest, CountWithoutValueIsRejectedUntilAttributeChartsExist) {
-  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":5})", default_ts_, d_), DecodedKind::kMeasurement);
-  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","count":3,"n":50})", default_ts_, d_), DecodedKind::kReject);
+TEST_F(DecoderTest, EachCharacteristicNeedsWhatItsChartPlots) {
+  CharacteristicIndex index({"bore", "defects"}, {false, true});
+  Decoder decoder(index, 1024);
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"bore","value":5})", default_ts_, d_), DecodedKind::kMeasurement);
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"bore","count":3,"n":50})", default_ts_, d_), DecodedKind::kReject);
   EXPECT_EQ(d_.reason, RejectReason::kMissingField);
   EXPECT_EQ(d_.field, "value");
-  EXPECT_NE(d_.message.find("attribute charts are not implemented"), std::string::npos) << d_.message;
+  EXPECT_NE(d_.message.find("charted from values"), std::string::npos) << d_.message;
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","count":3,"n":50})", default_ts_, d_),
+            DecodedKind::kMeasurement);
+  EXPECT_EQ(d_.measurement.count, 3);
+  EXPECT_EQ(d_.measurement.n, 50);
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","value":0.06})", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_EQ(d_.field, "count");
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","count":-1,"n":50})", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_EQ(d_.reason, RejectReason::kWrongType);
+  EXPECT_NE(d_.message.find("found count -1"), std::string::npos) << d_.message;
 }
 
 }  // namespace

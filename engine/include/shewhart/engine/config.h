@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "shewhart/base/status.h"
+#include "shewhart/rules/attribute_chart.h"
+#include "shewhart/rules/cusum_chart.h"
+#include "shewhart/rules/ewma_chart.h"
 #include "shewhart/rules/individuals_chart.h"
 
 namespace shewhart::engine {
@@ -51,10 +54,22 @@ enum class ScopeKey { kStation, kMachine, kLot, kOperator };
 inline constexpr int kMaxScopeKeys = 4;
 const char* ScopeKeyName(ScopeKey key);
 
+// The chart a characteristic is plotted on.
+enum class ChartType { kIndividuals, kEwma, kCusum, kP, kNp, kC, kU };
+bool IsAttribute(ChartType type);
+
 struct CharacteristicSpec {
   std::string id;
   std::string unit;
+  ChartType type = ChartType::kIndividuals;
+  // The variables chart's common settings: limit mode (phase1 points, or known mean and
+  // sigma), k_sigma, boundary, rule 1, spec limits and spec rules. EWMA and CUSUM take their
+  // centre and sigma from it (known, or estimated from the phase1 points as the individuals
+  // chart does).
   rules::IndividualsChartSpec chart;
+  rules::EwmaChartSpec ewma;            // kEwma: lambda, k_sigma, boundary
+  rules::CusumChartSpec cusum;          // kCusum: k, h, head_start, reset, boundary
+  rules::AttributeChartSpec attribute;  // kP, kNp, kC, kU
   std::vector<ScopeKey> scope{ScopeKey::kStation};
   std::string response;  // a key of Config::responses; empty = the built-in "default" policy
 };

@@ -20,11 +20,14 @@ namespace shewhart::engine {
 class CharacteristicIndex {
  public:
   CharacteristicIndex() = default;
-  explicit CharacteristicIndex(const std::vector<std::string>& ids);
+  // `attribute[i]` says characteristic i is charted from counts (count and n) rather than
+  // values; absent entries mean values.
+  explicit CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute = {});
   // The id of `name`, or -1.
   std::int64_t Find(std::string_view name) const;
   std::size_t size() const { return names_.size(); }
   const std::string& name(CharacteristicId id) const { return names_[id]; }
+  bool attribute(CharacteristicId id) const { return id < attribute_.size() && attribute_[id]; }
 
  private:
   struct Hash {
@@ -32,6 +35,7 @@ class CharacteristicIndex {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::vector<std::string> names_;
+  std::vector<bool> attribute_;
   std::unordered_map<std::string, CharacteristicId, Hash, std::equal_to<>> ids_;
 };
 

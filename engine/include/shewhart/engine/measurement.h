@@ -49,7 +49,7 @@ struct Measurement {
   double value = 0;
   bool has_count = false;    // attribute data: count nonconforming / defects in a sample of n
   std::int64_t count = 0;
-  std::int64_t n = 0;
+  double n = 0;  // sample size, or inspection units (a u chart's may be fractional)
   EventTime ts{};
   std::int64_t arrival_seq = 0;  // position in the engine's input order (for determinism)
   Label serial, station, machine, op, lot, model, subgroup;

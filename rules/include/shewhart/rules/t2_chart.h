@@ -68,6 +68,9 @@ namespace shewhart::rules {
 
 inline constexpr int kT2MinVariables = 2;
 inline constexpr int kT2MaxVariables = 32;
+// The baseline keeps phase1_subgroups * variables doubles until it completes; this bound
+// keeps a typo from asking for gigabytes.
+inline constexpr int kT2MaxPhase1Subgroups = 1'000'000;
 
 // qcc's default confidence level for p variables: (1 - 0.0027)^p, the in-control probability
 // of p independent 3-sigma Shewhart charts.
@@ -83,8 +86,8 @@ struct T2ChartSpec {
   // charts the means of n consecutive observations ("T2").
   int subgroup_size = 1;
   // m, kPhase1 only: subgroups in the baseline. The limit formulas need m >= p + 2 for n = 1,
-  // and m >= 2 with m (n - 1) >= p for n > 1; more is better (the limits converge to the
-  // chi-square limit as m grows).
+  // and m >= 2 with m (n - 1) >= p for n > 1, and m <= kT2MaxPhase1Subgroups; more is better
+  // (the limits converge to the chi-square limit as m grows).
   int phase1_subgroups = 20;
 
   // kKnown only: the in-control centre (p values) and covariance (p x p, row-major, symmetric
@@ -131,7 +134,8 @@ Result<T2ChartLimits> ComputeT2Limits(const T2ChartSpec& spec);
 
 class T2Chart {
  public:
-  // `spec` must have passed Validate(). Sizes every buffer.
+  // `spec` must have passed Validate() (else SHEWHART_CHECK aborts). Sizes every buffer.
+  // Movable; a moved-from chart may only be destroyed or assigned to.
   explicit T2Chart(const T2ChartSpec& spec);
   ~T2Chart();
   T2Chart(T2Chart&&) noexcept;
@@ -152,7 +156,8 @@ class T2Chart {
   [[nodiscard]] Status Add(std::span<const double> x, EventTime ts, ChartObserver& observer);
 
   bool limits_ready() const;
-  // The limits points are judged against: phase I (kPhase1, once ready) and phase II.
+  // The limits points are judged against: phase I (kPhase1) and phase II. They depend on no
+  // data, so they are set from construction on.
   const T2ChartLimits& limits() const;
   // Centre (p values) and covariance (p x p, row-major) in use: estimated once limits_ready(),
   // or known. Empty before.

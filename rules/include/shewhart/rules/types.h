@@ -63,6 +63,10 @@ struct ChartPoint {
   double ucl;
   double lcl;
   int n;  // observations behind the point (1 for individuals, 2 for mr)
+  // kCusum only: the upper (>= 0) and lower (<= 0) sums; `value` is then the larger in
+  // magnitude, cl 0 and the limits +/-h.
+  double upper = 0;
+  double lower = 0;
 };
 
 // One rule firing on one point. [first, last] are the observation indexes the rule

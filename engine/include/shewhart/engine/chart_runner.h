@@ -1,0 +1,38 @@
+#pragma once
+// A ChartRunner adapts one characteristic's chart to measurements: it picks the number the
+// chart plots (a value, or a count with its sample size), keeps the Phase I baseline where the
+// chart needs centre and sigma estimated first, and applies the spec-limit rules to
+// individual values. One per characteristic, owned by its shard; not thread-safe; Add()
+// does not allocate once the baseline is complete.
+
+#include <memory>
+
+#include "shewhart/engine/config.h"
+#include "shewhart/engine/measurement.h"
+#include "shewhart/rules/types.h"
+
+namespace shewhart::engine {
+
+class ChartRunner {
+ public:
+  virtual ~ChartRunner() = default;
+  // Feeds one measurement. The measurement carries what the chart needs (a value for
+  // variables charts, a count and n for attribute charts: the decoder guarantees it).
+  // Returns InvalidArgument, changing nothing, for a measurement the chart cannot take (an np
+  // or c chart given a different sample size than its first).
+  virtual Status Add(const Measurement& m, rules::ChartObserver& observer) = 0;
+  // The index the point of the next measurement will have.
+  virtual std::int64_t next_index() const = 0;
+  // True when the next measurement is judged as it arrives (limits known, phase II).
+  virtual bool judging() const = 0;
+  // How many points the chart may plot at once, retrospectively (the Phase I baseline).
+  virtual std::size_t lookback() const = 0;
+};
+
+// The runner for `spec` (which must come from a config that loaded without problems).
+std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec);
+
+// The chart kind whose points a characteristic's alarms and summary are about.
+rules::ChartKind PrimaryChart(ChartType type);
+
+}  // namespace shewhart::engine

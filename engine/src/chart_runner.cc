@@ -1,0 +1,217 @@
+#include "shewhart/engine/chart_runner.h"
+
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "shewhart/rules/attribute_chart.h"
+#include "shewhart/rules/cusum_chart.h"
+#include "shewhart/rules/ewma_chart.h"
+#include "shewhart/rules/individuals_chart.h"
+
+namespace shewhart::engine {
+
+bool IsAttribute(ChartType type) {
+  return type == ChartType::kP || type == ChartType::kNp || type == ChartType::kC || type == ChartType::kU;
+}
+
+rules::ChartKind PrimaryChart(ChartType type) {
+  switch (type) {
+    case ChartType::kIndividuals: return rules::ChartKind::kIndividuals;
+    case ChartType::kEwma: return rules::ChartKind::kEwma;
+    case ChartType::kCusum: return rules::ChartKind::kCusum;
+    case ChartType::kP: return rules::ChartKind::kP;
+    case ChartType::kNp: return rules::ChartKind::kNp;
+    case ChartType::kC: return rules::ChartKind::kC;
+    case ChartType::kU: return rules::ChartKind::kU;
+  }
+  return rules::ChartKind::kIndividuals;
+}
+
+namespace {
+
+class IndividualsRunner : public ChartRunner {
+ public:
+  explicit IndividualsRunner(const CharacteristicSpec& spec) : chart_(spec.chart), spec_(spec.chart) {}
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    chart_.Add(m.value, m.ts, observer);
+    return Status::Ok();
+  }
+  std::int64_t next_index() const override { return chart_.observations() + 1; }
+  bool judging() const override { return chart_.limits_ready(); }
+  std::size_t lookback() const override {
+    return spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_points)
+                                                                        : 1;
+  }
+
+ private:
+  rules::IndividualsChart chart_;
+  rules::IndividualsChartSpec spec_;
+};
+
+// Forwards to another observer, remembering the newest observation on which nothing fired:
+// the start of the suspect window of the spec-limit hits the runner raises itself.
+class InControlTracker : public rules::ChartObserver {
+ public:
+  void Begin(rules::ChartObserver* inner, std::int64_t index) {
+    inner_ = inner;
+    index_ = index;
+    fired_ = false;
+  }
+  void End(EventTime ts) {
+    if (!fired_) {
+      last_in_control_ = ts;
+      have_in_control_ = true;
+    }
+  }
+  EventTime WindowStart(EventTime own_ts) const { return have_in_control_ ? last_in_control_ : own_ts; }
+  void OnPoint(const rules::ChartPoint& p) override { inner_->OnPoint(p); }
+  void OnRuleHit(const rules::RuleHit& h) override {
+    fired_ |= h.last >= index_;
+    inner_->OnRuleHit(h);
+  }
+
+ private:
+  rules::ChartObserver* inner_ = nullptr;
+  std::int64_t index_ = 0;
+  bool fired_ = false;
+  bool have_in_control_ = false;
+  EventTime last_in_control_{};
+};
+
+// EWMA and CUSUM on individual values: centre and sigma known, or estimated from a Phase I
+// baseline of individual values as the individuals chart does (mean; mean moving range / d2).
+template <typename Chart, typename ChartSpec>
+class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
+ public:
+  SmoothedRunner(const CharacteristicSpec& spec, ChartSpec chart_spec, rules::ChartKind kind)
+      : variables_(spec.chart), chart_spec_(chart_spec), kind_(kind) {
+    if (variables_.mode == rules::IndividualsChartSpec::LimitMode::kKnown) {
+      Build(variables_.mean, variables_.sigma);
+    } else {
+      baseline_.reserve(static_cast<std::size_t>(variables_.phase1_points));
+    }
+  }
+
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    const std::int64_t index = next_index();
+    tracker_.Begin(&observer, index);
+    if (chart_) {
+      Feed(m.value, m.ts, rules::Phase::kTwo);
+      CheckSpec(index, m.value, m.ts);
+      tracker_.End(m.ts);
+      return Status::Ok();
+    }
+    CheckSpec(index, m.value, m.ts);
+    baseline_.push_back({m.value, m.ts});
+    if (static_cast<int>(baseline_.size()) < variables_.phase1_points) return Status::Ok();
+    double sum = 0, mr_sum = 0;
+    for (std::size_t i = 0; i < baseline_.size(); ++i) {
+      sum += baseline_[i].value;
+      if (i > 0) mr_sum += std::fabs(baseline_[i].value - baseline_[i - 1].value);
+    }
+    const double n = static_cast<double>(baseline_.size());
+    Build(sum / n, (mr_sum / (n - 1)) / rules::kD2Span2);
+    for (const auto& b : baseline_) {
+      tracker_.Begin(&observer, chart_->points() + 1);
+      Feed(b.value, b.ts, rules::Phase::kOne);
+      tracker_.End(b.ts);
+    }
+    baseline_.clear();
+    baseline_.shrink_to_fit();
+    return Status::Ok();
+  }
+  std::int64_t next_index() const override {
+    return chart_ ? chart_->points() + 1 : static_cast<std::int64_t>(baseline_.size()) + 1;
+  }
+  bool judging() const override { return chart_.has_value(); }
+  std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
+
+ private:
+  struct Pending {
+    double value;
+    EventTime ts;
+  };
+
+  void Build(double mean, double sigma) {
+    ChartSpec s = chart_spec_;
+    s.process.centre = mean;
+    s.process.sigma = sigma;
+    chart_.emplace(s);
+  }
+
+  void Feed(double value, EventTime ts, rules::Phase phase) {
+    Status st;
+    if constexpr (std::is_same_v<Chart, rules::CusumChart>) {
+      st = chart_->Add(value, 1, ts, *this, phase);
+    } else {
+      st = chart_->Add(value, 1, ts, tracker_, phase);
+    }
+    SHEWHART_CHECK(st.ok());  // values are finite (decoder) and n is 1
+  }
+
+  // CusumObserver: a CUSUM point becomes a ChartPoint carrying both sums.
+  void OnCusumPoint(const rules::CusumPoint& p) override {
+    rules::ChartPoint cp{rules::ChartKind::kCusum, p.phase, p.index, p.ts,
+                         p.upper >= -p.lower ? p.upper : p.lower, 0.0, p.h, -p.h, p.n};
+    cp.upper = p.upper;
+    cp.lower = p.lower;
+    tracker_.OnPoint(cp);
+  }
+  void OnRuleHit(const rules::RuleHit& h) override { tracker_.OnRuleHit(h); }
+
+  void CheckSpec(std::int64_t index, double value, EventTime ts) {
+    auto fire = [&](rules::RuleKind rule) {
+      tracker_.OnRuleHit(rules::RuleHit{rule, kind_, index, index, index, ts, tracker_.WindowStart(ts), value});
+    };
+    if (variables_.spec_lsl && value < *variables_.spec.lsl) fire(rules::RuleKind::kSpecLsl);
+    if (variables_.spec_usl && value > *variables_.spec.usl) fire(rules::RuleKind::kSpecUsl);
+  }
+
+  rules::IndividualsChartSpec variables_;
+  ChartSpec chart_spec_;
+  rules::ChartKind kind_;
+  std::optional<Chart> chart_;
+  std::vector<Pending> baseline_;
+  InControlTracker tracker_;
+};
+
+class AttributeRunner : public ChartRunner {
+ public:
+  explicit AttributeRunner(const CharacteristicSpec& spec) : spec_(spec.attribute), chart_(spec.attribute) {}
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    return chart_.Add(m.count, m.n, m.ts, observer);
+  }
+  std::int64_t next_index() const override { return chart_.subgroups() + 1; }
+  bool judging() const override { return chart_.limits_ready(); }
+  std::size_t lookback() const override {
+    return spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1
+               ? static_cast<std::size_t>(spec_.phase1_subgroups)
+               : 1;
+  }
+
+ private:
+  rules::AttributeChartSpec spec_;
+  rules::AttributeChart chart_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
+  switch (spec.type) {
+    case ChartType::kIndividuals: return std::make_unique<IndividualsRunner>(spec);
+    case ChartType::kEwma:
+      return std::make_unique<SmoothedRunner<rules::EwmaChart, rules::EwmaChartSpec>>(spec, spec.ewma,
+                                                                                       rules::ChartKind::kEwma);
+    case ChartType::kCusum:
+      return std::make_unique<SmoothedRunner<rules::CusumChart, rules::CusumChartSpec>>(spec, spec.cusum,
+                                                                                         rules::ChartKind::kCusum);
+    case ChartType::kP:
+    case ChartType::kNp:
+    case ChartType::kC:
+    case ChartType::kU: return std::make_unique<AttributeRunner>(spec);
+  }
+  return nullptr;
+}
+
+}  // namespace shewhart::engine
