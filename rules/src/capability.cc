@@ -90,23 +90,27 @@ Result<Capability> ComputeCapability(const CapabilitySpec& spec, const WindowSta
 
   // The indices of one sigma: within (C) or overall (P).
   struct Family {
-    std::optional<CapabilityIndex>*p, *l, *u, *k, *m;
+    std::optional<CapabilityIndex>* p;    // Cp / Pp
+    std::optional<CapabilityIndex>* pl;   // Cpl / Ppl
+    std::optional<CapabilityIndex>* pu;   // Cpu / Ppu
+    std::optional<CapabilityIndex>* pk;   // Cpk / Ppk
+    std::optional<CapabilityIndex>* pm;   // Cpm / Ppm
   };
   auto fill = [&](double sigma, Family f) {
-    if (lsl) *f.l = WaldInterval((mu - *lsl) / (k * sigma), z_side, n);
-    if (usl) *f.u = WaldInterval((*usl - mu) / (k * sigma), z_side, n);
+    if (lsl) *f.pl = WaldInterval((mu - *lsl) / (k * sigma), z_side, n);
+    if (usl) *f.pu = WaldInterval((*usl - mu) / (k * sigma), z_side, n);
     double worst = 0;
     if (lsl && usl) {
-      worst = std::min((*f.l)->value, (*f.u)->value);
+      worst = std::min((*f.pl)->value, (*f.pu)->value);
     } else {
-      worst = lsl ? (*f.l)->value : (*f.u)->value;
+      worst = lsl ? (*f.pl)->value : (*f.pu)->value;
     }
-    *f.k = WaldInterval(worst, z_both, n);
+    *f.pk = WaldInterval(worst, z_both, n);
     if (lsl && usl) {
       const double p = (*usl - *lsl) / (2 * k * sigma);
       *f.p = ChiSquareInterval(p, n - 1, alpha);
       const double d = (mu - *c.target) / sigma;
-      *f.m = ChiSquareInterval(p / std::sqrt(1 + d * d), CpmDf(n, d), alpha);
+      *f.pm = ChiSquareInterval(p / std::sqrt(1 + d * d), CpmDf(n, d), alpha);
     }
   };
   if (lsl && usl) c.target = spec.spec.target ? *spec.spec.target : (*lsl + *usl) / 2;

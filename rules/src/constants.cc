@@ -116,7 +116,7 @@ double D3(int n) {
   return cache.d3[i];
 }
 
-double C4(long long n) {
+double C4(std::int64_t n) {
   SHEWHART_CHECK(n >= 2);
   const double m = static_cast<double>(n);
   return std::sqrt(2.0 / (m - 1.0)) * std::exp(std::lgamma(m / 2.0) - std::lgamma((m - 1.0) / 2.0));

@@ -1,6 +1,7 @@
 #include "shewhart/rules/individuals_chart.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace shewhart::rules {
@@ -84,7 +85,9 @@ void IndividualsChart::Judge(std::int64_t index, double value, std::optional<dou
   if (mr) {
     observer.OnPoint(ChartPoint{ChartKind::kMovingRange, phase, index, ts, *mr, mr_limits_.cl, mr_limits_.ucl,
                                 mr_limits_.lcl, 2});
-    if (spec_.nelson1 && spec_.mr_rules && BeyondLimits(*mr, mr_limits_.lcl, mr_limits_.ucl, spec_.boundary)) {
+    // A lower limit clamped at 0 is no limit: a zero moving range never fires, even inclusive.
+    const double mr_lcl = mr_limits_.lcl > 0 ? mr_limits_.lcl : -std::numeric_limits<double>::infinity();
+    if (spec_.nelson1 && spec_.mr_rules && BeyondLimits(*mr, mr_lcl, mr_limits_.ucl, spec_.boundary)) {
       in_control = false;
       // A moving range implicates both observations it spans.
       observer.OnRuleHit(RuleHit{RuleKind::kNelson1, ChartKind::kMovingRange, index, index - 1, index, ts,

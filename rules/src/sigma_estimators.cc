@@ -116,7 +116,7 @@ Result<double> MvlueSd(std::span<const SubgroupSummary> subgroups) {
 Result<double> Rmsdf(std::span<const SubgroupSummary> subgroups) {
   SHEWHART_RETURN_IF_ERROR(CheckSubgroups(subgroups));
   double pooled = 0;
-  long long df = 0;
+  std::int64_t df = 0;
   for (const auto& s : subgroups) {
     pooled += (s.n - 1) * s.sd * s.sd;
     df += s.n - 1;
@@ -138,7 +138,7 @@ Result<double> EstimateSigma(SigmaEstimator estimator, std::span<const SubgroupS
 double GrandMean(std::span<const SubgroupSummary> subgroups) {
   SHEWHART_CHECK(!subgroups.empty());
   double sum = 0;
-  long long count = 0;
+  std::int64_t count = 0;
   for (const auto& s : subgroups) {
     SHEWHART_CHECK(s.n >= 1);
     sum += s.n * s.mean;

@@ -236,3 +236,17 @@ TEST(IndividualsChartTest, MovingRangeRulesCanBeTurnedOff) {
 
 }  // namespace
 }  // namespace shewhart::rules
+
+namespace shewhart::rules {
+namespace {
+
+TEST(IndividualsChartTest, ZeroMovingRangeNeverFiresEvenInclusive) {
+  IndividualsChart chart(Known(10, 1, Boundary::kInclusive));
+  Recorder rec;
+  chart.Add(10.0, At(0), rec);
+  chart.Add(10.0, At(1), rec);  // mr 0 sits on the clamped lcl of 0: no limit there
+  EXPECT_TRUE(rec.hits.empty());
+}
+
+}  // namespace
+}  // namespace shewhart::rules

@@ -7,10 +7,11 @@
 // (qcc, textbooks) were computed with them and the engine must reproduce those limits:
 //   d2(n), n = 2..25: qcc's `exp.R.unscaled` table, 3 decimals (1.128, 1.693, 2.059, 2.326, ...).
 //   d3(n), n = 2..50: qcc's `se.R.unscaled` table, 7 decimals (0.8525033, 0.8883697, ...).
-//     These agree with the classic 4-decimal tables (0.8525, 0.8884, 0.8798, 0.8641, ...) and
-//     with numerical integration to within 5e-6, not to all 7 printed digits (the exact
-//     d3(2) = sqrt(2 - 4/pi) = 0.8525025); they are used unchanged all the same, because qcc's
-//     R-chart limits depend on them (pistonrings UCL 0.04812533 needs d3(5) = 0.8640855).
+//     These agree with the classic 4-decimal tables (0.8525, 0.8884, 0.8798, 0.8641, ...), but
+//     not to all 7 printed digits: they run high by 1e-6 (n = 2) to 1.2e-5 (n = 25) against
+//     numerical integration (exact: d3(2) = sqrt(2 - 4/pi) = 0.8525025, qcc: 0.8525033). They
+//     are used unchanged all the same, because qcc's R-chart limits depend on them (pistonrings
+//     UCL 0.04812533 needs d3(5) = 0.8640855; the integrated 0.8640819 gives 0.04812523).
 //   Beyond the tables (d2 for n = 26..kMaxSubgroupSize, d3 for n = 51..kMaxSubgroupSize) the
 //   value is computed by numerical integration (IntegratedD2 / IntegratedD3), unrounded.
 // c4(n) is exact for every n: sqrt(2 / (n - 1)) * Gamma(n / 2) / Gamma((n - 1) / 2).
@@ -23,6 +24,8 @@
 // Threading: every function is thread-safe. The first call of D2 / D3 for a size beyond its
 // table integrates and caches the value (std::call_once per size); later calls are lookups.
 // Charts call these at construction, never per point.
+
+#include <cstdint>
 
 namespace shewhart::rules {
 
@@ -42,7 +45,7 @@ double D3(int n);
 
 // c4(n): E[s] / sigma for a sample of n normals (s with divisor n - 1). Requires n >= 2; any
 // larger n is accepted (RMSDF uses c4 of the pooled degrees of freedom plus one).
-double C4(long long n);
+double C4(std::int64_t n);
 
 // d2(n) and d3(n) by adaptive Gauss-Kronrod quadrature, to about 1e-9, for any n >= 2:
 //   d2 = integral over x of [1 - Phi(x)^n - (1 - Phi(x))^n],

@@ -21,6 +21,8 @@
 //     sigma = the chosen estimator (sigma_estimators.h). Nothing is plotted until the baseline
 //     is complete; then its points are plotted and judged retrospectively against the limits
 //     they produced (phase "I"), and every later subgroup is judged as it arrives (phase "II").
+//     A baseline of constant subgroups estimates sigma 0: the limits collapse onto the centre
+//     and every later differing point fires (as in qcc); it is not refused here.
 //   Known standards: mu and sigma given.
 //   Explicit limits: the x-bar chart's cl/ucl/lcl as given (fixed subgroup size only); the
 //     dispersion chart's as given too, or, when absent, computed from the sigma the x-bar
@@ -32,8 +34,9 @@
 // Each hit implicates its own subgroup (first = last = index); window_start is the event time
 // of the last subgroup before it judged in control (both its points within limits), as in
 // IndividualsChart. Spec-limit rules (kSpecLsl / kSpecUsl) judge the individual values of each
-// subgroup: one hit per side per subgroup, carrying the most extreme value beyond the limit (a
-// value on the limit is in spec); reported at arrival, also during Phase I.
+// subgroup: one hit per side per subgroup (RuleHit.chart = kXbar), carrying the most extreme
+// value beyond the limit (a value on the limit is in spec); reported at arrival, also during
+// Phase I.
 //
 // Point and hit indexes count accepted subgroups from 1 (a rejected subgroup takes no index).
 //
