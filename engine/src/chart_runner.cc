@@ -4,7 +4,11 @@
 #include <optional>
 #include <vector>
 
+#include <array>
+#include <span>
+
 #include "shewhart/rules/attribute_chart.h"
+#include "shewhart/rules/constants.h"
 #include "shewhart/rules/cusum_chart.h"
 #include "shewhart/rules/ewma_chart.h"
 #include "shewhart/rules/individuals_chart.h"
@@ -24,6 +28,8 @@ rules::ChartKind PrimaryChart(ChartType type) {
     case ChartType::kNp: return rules::ChartKind::kNp;
     case ChartType::kC: return rules::ChartKind::kC;
     case ChartType::kU: return rules::ChartKind::kU;
+    case ChartType::kXbarR:
+    case ChartType::kXbarS: return rules::ChartKind::kXbar;
   }
   return rules::ChartKind::kIndividuals;
 }
@@ -195,9 +201,159 @@ class AttributeRunner : public ChartRunner {
   rules::AttributeChart chart_;
 };
 
-}  // namespace
+// x-bar/R and x-bar/S: forms subgroups from measurements (by their `subgroup` label where
+// present, else n consecutive measurements) and hands each complete subgroup to the chart.
+// A subgroup closes when it reaches subgroup_size, or when a measurement with another
+// `subgroup` label arrives (a variable-size chart then takes the shorter subgroup). The last
+// subgroup of a stream stays open until it closes.
+class SubgroupRunner : public ChartRunner {
+ public:
+  explicit SubgroupRunner(const CharacteristicSpec& spec) : spec_(spec.subgroup), chart_(spec.subgroup) {}
 
-std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    Status st;
+    if (size_ > 0 && m.subgroup.view() != label_.view()) st = Close(observer);
+    if (size_ == 0) label_ = m.subgroup;
+    values_[size_++] = m.value;
+    last_ts_ = m.ts;
+    if (size_ == static_cast<std::size_t>(spec_.subgroup_size)) {
+      Status closed = Close(observer);
+      if (st.ok()) st = closed;
+    }
+    return st;
+  }
+  std::int64_t next_index() const override { return chart_.subgroups() + 1; }
+  bool judging() const override { return chart_.limits_ready(); }
+  std::size_t lookback() const override {
+    return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups)
+                                                                      : 1;
+  }
+
+ private:
+  Status Close(rules::ChartObserver& observer) {
+    const std::size_t n = size_;
+    size_ = 0;
+    return chart_.Add(std::span<const double>(values_.data(), n), last_ts_, observer);
+  }
+
+  rules::SubgroupChartSpec spec_;
+  rules::SubgroupChart chart_;
+  std::array<double, rules::kMaxSubgroupSize> values_{};
+  std::size_t size_ = 0;
+  Label label_;
+  EventTime last_ts_{};
+};
+
+// Applies the run rules beyond rule 1 to the points of the primary chart and of its companion
+// (mr, r, s), between a runner and the shard's observer. Zones use the sigma of each plotted
+// point, (ucl - cl) / k_sigma. Keeps a short history of which points were in control, for the
+// suspect window of the hits it raises.
+class RunRuleStage : public rules::ChartObserver {
+ public:
+  RunRuleStage(const CharacteristicSpec& spec, double k_sigma)
+      : primary_kind_(PrimaryChart(spec.type)),
+        companion_kind_(spec.type == ChartType::kXbarS ? rules::ChartKind::kS
+                        : spec.type == ChartType::kXbarR ? rules::ChartKind::kR
+                                                         : rules::ChartKind::kMovingRange),
+        primary_(spec.run_rules),
+        companion_(spec.companion_rules),
+        k_sigma_(k_sigma) {}
+
+  void Begin(rules::ChartObserver* inner) { inner_ = inner; }
+
+  void OnPoint(const rules::ChartPoint& p) override {
+    inner_->OnPoint(p);
+    rules::RunRuleEvaluator* ev = p.chart == primary_kind_ ? &primary_ : p.chart == companion_kind_ ? &companion_ : nullptr;
+    if (p.chart == primary_kind_) Remember(p.index, p.ts);
+    if (!ev) return;
+    const double sigma = (p.ucl - p.cl) / k_sigma_;
+    if (!(sigma > 0) || !std::isfinite(sigma) || !std::isfinite(p.value)) return;  // no zones to judge in
+    rules::RuleFiring firings[rules::kMaxRuleFirings];
+    const std::size_t n = ev->Evaluate(p.index, p.value, p.cl, sigma, firings);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& f = firings[i];
+      if (f.rule == rules::RuleKind::kNelson1 || f.rule == rules::RuleKind::kWe1) continue;  // the chart's own
+      OnRuleHit(rules::RuleHit{f.rule, p.chart, p.index, f.first, f.last, p.ts, WindowStart(f.first, p.ts), p.value});
+    }
+  }
+
+  void OnRuleHit(const rules::RuleHit& h) override {
+    for (auto& e : ring_) {
+      if (e.index == h.last) e.in_control = false;
+    }
+    inner_->OnRuleHit(h);
+  }
+
+ private:
+  struct Entry {
+    std::int64_t index = 0;
+    EventTime ts{};
+    bool in_control = false;
+  };
+  static constexpr std::size_t kRing = 64;  // >= the longest run rule (50 points)
+
+  void Remember(std::int64_t index, EventTime ts) {
+    Entry& slot = ring_[static_cast<std::size_t>(index) % kRing];
+    if (slot.index != 0 && slot.in_control) {
+      evicted_in_control_ = slot.ts;
+      have_evicted_ = true;
+    }
+    slot = Entry{index, ts, true};
+  }
+
+  // The event time of the newest point before `first` that was in control.
+  EventTime WindowStart(std::int64_t first, EventTime fallback) const {
+    for (std::int64_t i = first - 1; i > 0 && first - i < static_cast<std::int64_t>(kRing); --i) {
+      const Entry& e = ring_[static_cast<std::size_t>(i) % kRing];
+      if (e.index != i) break;
+      if (e.in_control) return e.ts;
+    }
+    if (have_evicted_) return evicted_in_control_;
+    const Entry& f = ring_[static_cast<std::size_t>(first) % kRing];
+    return f.index == first ? f.ts : fallback;
+  }
+
+  rules::ChartKind primary_kind_;
+  rules::ChartKind companion_kind_;
+  rules::RunRuleEvaluator primary_;
+  rules::RunRuleEvaluator companion_;
+  double k_sigma_;
+  rules::ChartObserver* inner_ = nullptr;
+  std::array<Entry, kRing> ring_{};
+  EventTime evicted_in_control_{};
+  bool have_evicted_ = false;
+};
+
+// A runner whose points pass through a RunRuleStage.
+class RunRulesRunner : public ChartRunner {
+ public:
+  RunRulesRunner(std::unique_ptr<ChartRunner> inner, const CharacteristicSpec& spec, double k_sigma)
+      : inner_(std::move(inner)), stage_(spec, k_sigma) {}
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    stage_.Begin(&observer);
+    return inner_->Add(m, stage_);
+  }
+  std::int64_t next_index() const override { return inner_->next_index(); }
+  bool judging() const override { return inner_->judging(); }
+  std::size_t lookback() const override { return inner_->lookback(); }
+
+ private:
+  std::unique_ptr<ChartRunner> inner_;
+  RunRuleStage stage_;
+};
+
+bool AnyRunRule(const rules::RunRulesSpec& spec) {
+  for (int k = 0; k < rules::kRuleKindCount; ++k) {
+    auto kind = static_cast<rules::RuleKind>(k);
+    if (rules::RunRulesSpec::IsRunRule(kind) && kind != rules::RuleKind::kNelson1 && kind != rules::RuleKind::kWe1 &&
+        spec.Enabled(kind)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
   switch (spec.type) {
     case ChartType::kIndividuals: return std::make_unique<IndividualsRunner>(spec);
     case ChartType::kEwma:
@@ -210,8 +366,18 @@ std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
     case ChartType::kNp:
     case ChartType::kC:
     case ChartType::kU: return std::make_unique<AttributeRunner>(spec);
+    case ChartType::kXbarR:
+    case ChartType::kXbarS: return std::make_unique<SubgroupRunner>(spec);
   }
   return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
+  std::unique_ptr<ChartRunner> base = MakeBaseRunner(spec);
+  if (!AnyRunRule(spec.run_rules) && !AnyRunRule(spec.companion_rules)) return base;
+  return std::make_unique<RunRulesRunner>(std::move(base), spec, spec.chart.k_sigma);
 }
 
 }  // namespace shewhart::engine

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shewhart/rules/constants.h"
+#include "shewhart/rules/sigma_estimators.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -346,7 +349,9 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     const std::string cp = path + ".chart";
     // Keys by chart type: every key is known, and one given for another type is a problem.
     static const std::vector<std::string> kChartKeys = {"type", "boundary", "k_sigma", "mr_rules", "lambda", "k", "h",
-                                                        "head_start", "reset", "limit_type", "alpha", "sample_size"};
+                                                        "head_start", "reset", "limit_type", "alpha", "sample_size",
+                                                        "subgroup_size", "variable_size", "min_subgroup_size",
+                                                        "estimator", "dispersion_rules"};
     static const std::map<std::string, std::vector<std::string>> kKeysOf = {
         {"individuals", {"mr_rules"}},
         {"ewma", {"lambda"}},
@@ -355,6 +360,8 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         {"np", {"limit_type", "alpha", "sample_size"}},
         {"c", {"limit_type", "alpha", "sample_size"}},
         {"u", {"limit_type", "alpha", "sample_size"}},
+        {"xbar_r", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
+        {"xbar_s", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
     };
     if (CheckMap(ch, cp, kChartKeys)) {
       std::string type;
@@ -363,17 +370,19 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       } else if (String(ch["type"], cp + ".type", type)) {
         static const std::map<std::string, ChartType> kTypes = {
             {"individuals", ChartType::kIndividuals}, {"ewma", ChartType::kEwma}, {"cusum", ChartType::kCusum},
-            {"p", ChartType::kP}, {"np", ChartType::kNp}, {"c", ChartType::kC}, {"u", ChartType::kU}};
+            {"p", ChartType::kP}, {"np", ChartType::kNp}, {"c", ChartType::kC}, {"u", ChartType::kU},
+            {"xbar_r", ChartType::kXbarR}, {"xbar_s", ChartType::kXbarS}};
         auto t = kTypes.find(type);
         if (t != kTypes.end()) {
           c.type = t->second;
-        } else if (type == "xbar_r" || type == "xbar_s" || type == "t2") {
+        } else if (type == "t2") {
           Problem(ch["type"], cp + ".type",
-                  "chart type '" + type + "' is not implemented in this version; supported: individuals, ewma, cusum, p, np, c, u");
+                  "chart type 't2' is not mapped into the engine in this version; supported: individuals, xbar_r, "
+                  "xbar_s, ewma, cusum, p, np, c, u");
           type.clear();
         } else {
           Problem(ch["type"], cp + ".type",
-                  "unknown chart type '" + type + "'; supported: individuals, ewma, cusum, p, np, c, u");
+                  "unknown chart type '" + type + "'; supported: individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u");
           type.clear();
         }
         if (!type.empty()) {
@@ -426,11 +435,32 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       }
       if (ch["alpha"] && Double(ch["alpha"], cp + ".alpha", v)) c.attribute.alpha = v;
       positive("sample_size", c.attribute.sample_size);
+      long long size;
+      if (ch["subgroup_size"] && Int(ch["subgroup_size"], cp + ".subgroup_size", 2, rules::kMaxSubgroupSize, size)) {
+        c.subgroup.subgroup_size = static_cast<int>(size);
+      }
+      if (ch["min_subgroup_size"] &&
+          Int(ch["min_subgroup_size"], cp + ".min_subgroup_size", 2, rules::kMaxSubgroupSize, size)) {
+        c.subgroup.min_subgroup_size = static_cast<int>(size);
+      }
+      std::string flag;
+      if (ch["variable_size"] && Choice(ch["variable_size"], cp + ".variable_size", {"true", "false"}, flag)) {
+        c.subgroup.variable_size = flag == "true";
+      }
+      if (ch["dispersion_rules"] && Choice(ch["dispersion_rules"], cp + ".dispersion_rules", {"true", "false"}, flag)) {
+        c.subgroup.dispersion_rules = flag == "true";
+      }
+      std::string estimator;
+      if (ch["estimator"] &&
+          Choice(ch["estimator"], cp + ".estimator", {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
+        c.subgroup.estimator = rules::SigmaEstimatorFromName(estimator);
+      }
     }
   } else {
     Problem(node, path + ".chart", "missing: e.g. chart: { type: individuals }");
   }
   const bool attribute = IsAttribute(c.type);
+  const bool subgrouped = c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
   if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
     if (CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
@@ -453,6 +483,13 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         }
       } else if (l["phase1"] && (l["mean"] || l["sigma"])) {
         Problem(l, lp, "give either 'phase1' or 'mean' and 'sigma', not both");
+      } else if (auto p1 = l["phase1"]; p1 && subgrouped) {
+        c.subgroup.mode = rules::SubgroupChartSpec::LimitMode::kPhase1;
+        long long n;
+        if (CheckMap(p1, lp + ".phase1", {"subgroups"})) {
+          if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
+          else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n)) c.subgroup.phase1_subgroups = static_cast<int>(n);
+        }
       } else if (auto p1 = l["phase1"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
         if (CheckMap(p1, lp + ".phase1", {"points"})) {
@@ -475,6 +512,14 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     }
   }
   bool rules_given = false;
+  auto run_rule = [](const std::string& name) -> std::optional<rules::RuleKind> {
+    auto kind = rules::RuleFromName(name);
+    if (kind && rules::RunRulesSpec::IsRunRule(*kind) && *kind != rules::RuleKind::kNelson1 &&
+        *kind != rules::RuleKind::kWe1) {
+      return kind;
+    }
+    return std::nullopt;
+  };
   if (auto r = node["rules"]) {
     const std::string rp = path + ".rules";
     if (!r.IsSequence()) {
@@ -503,16 +548,39 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         } else if (name == "spec.usl") {
           chart.spec_usl = true;
           if (!chart.spec.usl) Problem(r[i], ip, "rule 'spec.usl' needs spec.usl");
-        } else if ((name.rfind("nelson.", 0) == 0 && name.size() == 8 && name[7] >= '2' && name[7] <= '8') ||
-                   (name.rfind("we.", 0) == 0 && name.size() == 4 && name[3] >= '2' && name[3] <= '4') ||
-                   name == "threshold" || name == "rate" || name == "stale" || name == "count") {
-          Problem(r[i], ip, "rule '" + name + "' is not implemented in this version; supported: nelson.1, we.1, spec, spec.lsl, spec.usl");
+        } else if (auto kind = run_rule(name)) {
+          if (c.type == ChartType::kEwma || c.type == ChartType::kCusum) {
+            Problem(r[i], ip, "rule '" + name + "' does not apply to an " +
+                                  std::string(c.type == ChartType::kEwma ? "ewma" : "cusum") +
+                                  " chart: its points are not independent (only nelson.1)");
+          } else {
+            Status st = c.run_rules.Enable(*kind);
+            if (!st.ok()) Problem(r[i], ip, st.message());
+          }
+        } else if (name == "threshold" || name == "rate" || name == "stale" || name == "count") {
+          Problem(r[i], ip, "rule '" + name + "' is not implemented in this version; supported: nelson.1 to nelson.8, "
+                            "we.1 to we.4, spec, spec.lsl, spec.usl");
         } else {
-          Problem(r[i], ip, "unknown rule '" + name + "'; supported: nelson.1, we.1, spec, spec.lsl, spec.usl");
+          Problem(r[i], ip, "unknown rule '" + name + "'; supported: nelson.1 to nelson.8, we.1 to we.4, spec, "
+                            "spec.lsl, spec.usl");
         }
       }
     }
   }
+  if (!rules_given && c.type != ChartType::kEwma && c.type != ChartType::kCusum) {
+    // DESIGN.md's defaults: rules 1-8 on individuals and x-bar charts, 1-4 on attribute charts.
+    const bool all_eight = c.type == ChartType::kIndividuals || c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
+    for (auto kind : {rules::RuleKind::kNelson2, rules::RuleKind::kNelson3, rules::RuleKind::kNelson4,
+                      rules::RuleKind::kNelson5, rules::RuleKind::kNelson6, rules::RuleKind::kNelson7,
+                      rules::RuleKind::kNelson8}) {
+      if (all_eight || kind <= rules::RuleKind::kNelson4) (void)c.run_rules.Enable(kind);
+    }
+  }
+  // The companion chart (mr, r, s) takes the primary's rules among 1-4.
+  for (auto kind : {rules::RuleKind::kNelson2, rules::RuleKind::kNelson3, rules::RuleKind::kNelson4}) {
+    if (c.run_rules.Enabled(kind)) (void)c.companion_rules.Enable(kind);
+  }
+  c.run_rules.boundary = c.companion_rules.boundary = chart.boundary;
   if (!rules_given) {
     // Default: rule 1, and the spec limits that are given.
     chart.nelson1 = true;
@@ -534,8 +602,37 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
                                         : rules::AttributeChartKind::kU;
     a.k_sigma = chart.k_sigma;
     a.boundary = chart.boundary;
+    if (a.limit_type == rules::AttributeChartSpec::LimitType::kProbability) {
+      // Zones are drawn in sigmas of the plotted statistic: probability limits have none.
+      bool any = false;
+      for (int k = 0; k < rules::kRuleKindCount; ++k) {
+        auto kind = static_cast<rules::RuleKind>(k);
+        any |= rules::RunRulesSpec::IsRunRule(kind) && c.run_rules.Enabled(kind);
+      }
+      if (rules_given && any) {
+        Problem(node["rules"], path + ".rules", "run rules beyond rule 1 need sigma limits; this chart has limit_type: probability");
+      }
+      c.run_rules = c.companion_rules = rules::RunRulesSpec{};
+    }
     a.nelson1 = chart.nelson1;
     Status st = a.Validate();
+    if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
+  } else if (subgrouped) {
+    auto& g = c.subgroup;
+    g.kind = c.type == ChartType::kXbarR ? rules::SubgroupChartKind::kXbarR : rules::SubgroupChartKind::kXbarS;
+    if (chart.mode == rules::IndividualsChartSpec::LimitMode::kKnown) {
+      g.mode = rules::SubgroupChartSpec::LimitMode::kKnown;
+      g.mean = chart.mean;
+      g.sigma = chart.sigma;
+    }
+    g.k_sigma = chart.k_sigma;
+    g.boundary = chart.boundary;
+    g.nelson1 = chart.nelson1;
+    g.spec = chart.spec;
+    g.spec_lsl = chart.spec_lsl;
+    g.spec_usl = chart.spec_usl;
+    if (g.mode == rules::SubgroupChartSpec::LimitMode::kKnown) g.estimator.reset();
+    Status st = g.Validate();
     if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
   } else if (c.type == ChartType::kEwma) {
     c.ewma.k_sigma = chart.k_sigma;

@@ -127,7 +127,8 @@ void Shard::Process(const Measurement& m, ShardObserver& observer) {
     }
     return;
   }
-  if (judged_at_once) st->AfterObservation(index, m.ts, labels);
+  // Only a measurement that completed a point (a subgroup may need several) counts.
+  if (judged_at_once && st->chart->next_index() > index) st->AfterObservation(index, m.ts, labels);
 }
 
 }  // namespace shewhart::engine

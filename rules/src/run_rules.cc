@@ -44,12 +44,6 @@ Status CheckMOfN(RuleKind kind, const MOfNRuleParams& p) {
 // The low `k` bits set (0 < k <= 64).
 constexpr std::uint64_t LowBits(int k) { return k >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << k) - 1; }
 
-// True when the newest `k` points all have their bit set in `history`.
-constexpr bool RunOf(std::uint64_t history, int k) { return (history & LowBits(k)) == LowBits(k); }
-
-// Points among the newest `n` with their bit set.
-inline int CountOf(std::uint64_t history, int n) { return std::popcount(history & LowBits(n)); }
-
 }  // namespace
 
 RunRulesSpec RunRulesSpec::Nelson() {
@@ -132,54 +126,80 @@ Status RunRulesSpec::Validate() const {
 
 RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
   SHEWHART_CHECK(spec_.Validate().ok());
-  int w = 0;
-  if (spec_.nelson1.enabled || spec_.we1.enabled) w = 1;
-  for (const RunRuleParams* r : {&spec_.nelson2, &spec_.nelson3, &spec_.nelson4, &spec_.nelson7, &spec_.we4}) {
-    if (r->enabled) w = std::max(w, r->length);
+  const auto& s = spec_;
+  inclusive_ = s.boundary == Boundary::kInclusive;
+  nelson8_both_sides_ = s.nelson8.both_sides;
+  nelson1_sigmas_ = s.nelson1.sigmas;
+  we1_sigmas_ = s.we1.sigmas;
+  // (enabled, history bits the pattern reads, points a firing implicates, m) per slot.
+  struct Row {
+    bool enabled;
+    int bits;
+    int points;
+    int m;
+  };
+  const Row rows[kSlots] = {
+      {s.nelson1.enabled, 1, 1, 0},
+      {s.nelson2.enabled, s.nelson2.length, s.nelson2.length, 0},
+      {s.nelson3.enabled, s.nelson3.length - 1, s.nelson3.length, 0},  // K points, K-1 steps
+      {s.nelson4.enabled, s.nelson4.length - 2, s.nelson4.length, 0},  // K-1 steps, K-2 turns
+      {s.nelson5.enabled, s.nelson5.n, s.nelson5.n, s.nelson5.m},
+      {s.nelson6.enabled, s.nelson6.n, s.nelson6.n, s.nelson6.m},
+      {s.nelson7.enabled, s.nelson7.length, s.nelson7.length, 0},
+      {s.nelson8.enabled, s.nelson8.length, s.nelson8.length, 0},
+      {s.we1.enabled, 1, 1, 0},
+      {s.we2.enabled, s.we2.n, s.we2.n, s.we2.m},
+      {s.we3.enabled, s.we3.n, s.we3.n, s.we3.m},
+      {s.we4.enabled, s.we4.length, s.we4.length, 0},
+  };
+  for (int slot = 0; slot < kSlots; ++slot) {
+    const Row& r = rows[slot];
+    mask_[slot] = LowBits(r.bits);
+    points_[slot] = r.points;
+    min_count_[slot] = r.m;
+    if (r.enabled) {
+      enabled_ |= std::uint32_t{1} << slot;
+      window_ = std::max(window_, r.points);
+    }
   }
-  if (spec_.nelson8.enabled) w = std::max(w, spec_.nelson8.length);
-  for (const MOfNRuleParams* r : {&spec_.nelson5, &spec_.nelson6, &spec_.we2, &spec_.we3}) {
-    if (r->enabled) w = std::max(w, r->n);
-  }
-  window_ = w;
 }
 
 void RunRuleEvaluator::Reset() {
   count_ = 0;
   pos_ = 0;
   prev_value_ = 0;
-  above_ = below_ = above1_ = below1_ = above2_ = below2_ = within1_ = 0;
-  up_ = down_ = alternate_ = 0;
+  above_ = below_ = above1_ = below1_ = above2_ = below2_ = up_ = down_ = 0;
 }
 
 std::size_t RunRuleEvaluator::Evaluate(std::int64_t index, double value, double cl, double sigma,
                                        RuleFiring* out) {
-  SHEWHART_CHECK(std::isfinite(value) && std::isfinite(cl) && std::isfinite(sigma) && sigma > 0);
+  SHEWHART_CHECK(std::isfinite(value) & std::isfinite(cl) & std::isfinite(sigma) & (sigma > 0));
   SHEWHART_CHECK(out != nullptr);
   SHEWHART_CHECK(count_ == 0 || index > ring_[pos_]);
+  return inclusive_ ? Judge<true>(index, value, cl, sigma, out) : Judge<false>(index, value, cl, sigma, out);
+}
 
+// The hot path computes every rule's verdict without short-circuit operators (random data
+// would mispredict them) into one word of hit bits; only a point on which something fires
+// takes the branch to WriteFirings.
+template <bool kInclusive>
+std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out) {
   // Verdicts on this point, against its own centre line and sigma.
-  const bool inclusive = spec_.boundary == Boundary::kInclusive;
   const bool above = value > cl;
   const bool below = value < cl;
   // Beyond the k-sigma line on the point's own side. Requiring the side keeps a point on the
   // centre line out of every zone even when a line rounds onto cl.
   auto beyond_above = [&](double k) {
     const double line = ZoneLine(cl, sigma, k);
-    return above && (inclusive ? value >= line : value > line);
+    return above & (kInclusive ? value >= line : value > line);
   };
   auto beyond_below = [&](double k) {
     const double line = ZoneLine(cl, sigma, -k);
-    return below && (inclusive ? value <= line : value < line);
+    return below & (kInclusive ? value <= line : value < line);
   };
   const bool a1 = beyond_above(1), b1 = beyond_below(1);
   const bool a2 = beyond_above(2), b2 = beyond_below(2);
   const bool has_step = count_ > 0;
-  const bool up = has_step && value > prev_value_;
-  const bool down = has_step && value < prev_value_;
-  // The previous step is bit 0 of up_ / down_ before the shift (0 when it does not exist).
-  const bool alternate = (up && (down_ & 1)) || (down && (up_ & 1));
-
   auto push = [](std::uint64_t& history, bool bit) { history = (history << 1) | static_cast<std::uint64_t>(bit); };
   push(above_, above);
   push(below_, below);
@@ -187,66 +207,61 @@ std::size_t RunRuleEvaluator::Evaluate(std::int64_t index, double value, double 
   push(below1_, b1);
   push(above2_, a2);
   push(below2_, b2);
-  push(within1_, !a1 && !b1);
-  push(up_, up);
-  push(down_, down);
-  push(alternate_, alternate);
+  push(up_, has_step & (value > prev_value_));
+  push(down_, has_step & (value < prev_value_));
   pos_ = (pos_ + 1) & (kRingCapacity - 1);
   ring_[pos_] = index;
   prev_value_ = value;
   ++count_;
 
-  std::size_t n = 0;
-  // A firing over the newest `points` points.
-  auto fire = [&](RuleKind rule, int points) { out[n++] = RuleFiring{rule, IndexBack(points - 1), index}; };
-  auto m_of_n = [&](const MOfNRuleParams& p, bool cur_above, bool cur_below, std::uint64_t hist_above,
-                    std::uint64_t hist_below) {
-    return (cur_above && CountOf(hist_above, p.n) >= p.m) || (cur_below && CountOf(hist_below, p.n) >= p.m);
+  // The newest points selected by `mask` all have their bit set in `history`.
+  auto all = [](std::uint64_t history, std::uint64_t mask) { return (history & mask) == mask; };
+  // The current point is beyond on its side and at least m of the window are, on that side.
+  auto m_of_n = [&](int slot, bool cur_above, bool cur_below, std::uint64_t hist_above, std::uint64_t hist_below) {
+    const std::uint64_t mask = mask_[slot];
+    const int m = min_count_[slot];
+    return (cur_above & (std::popcount(hist_above & mask) >= m)) | (cur_below & (std::popcount(hist_below & mask) >= m));
   };
-  // Points in an m-of-n window: n, or all the points seen when fewer.
-  auto window_points = [&](int n_points) {
-    return static_cast<int>(std::min<std::int64_t>(n_points, count_));
-  };
+  const std::uint64_t beyond1 = above1_ | below1_;
+  // A step that turns: up after down or down after up (bit j+1 is the step before bit j).
+  const std::uint64_t turned = (up_ & (down_ >> 1)) | (down_ & (up_ >> 1));
+  const std::uint64_t n8 = mask_[kN8];
+  const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));
+  // Within 1 sigma: none of the last K beyond 1 sigma, and K points exist.
+  const bool n7 = ((beyond1 & mask_[kN7]) == 0) & (count_ >= points_[kN7]);
+  auto bit = [](bool hit, int slot) { return static_cast<std::uint32_t>(hit) << slot; };
 
-  const auto& s = spec_;
-  if (s.nelson1.enabled && (beyond_above(s.nelson1.sigmas) || beyond_below(s.nelson1.sigmas))) {
-    fire(RuleKind::kNelson1, 1);
-  }
-  if (s.nelson2.enabled && (RunOf(above_, s.nelson2.length) || RunOf(below_, s.nelson2.length))) {
-    fire(RuleKind::kNelson2, s.nelson2.length);
-  }
-  if (s.nelson3.enabled && (RunOf(up_, s.nelson3.length - 1) || RunOf(down_, s.nelson3.length - 1))) {
-    fire(RuleKind::kNelson3, s.nelson3.length);
-  }
-  if (s.nelson4.enabled && RunOf(alternate_, s.nelson4.length - 2)) {
-    fire(RuleKind::kNelson4, s.nelson4.length);
-  }
-  if (s.nelson5.enabled && m_of_n(s.nelson5, a2, b2, above2_, below2_)) {
-    fire(RuleKind::kNelson5, window_points(s.nelson5.n));
-  }
-  if (s.nelson6.enabled && m_of_n(s.nelson6, a1, b1, above1_, below1_)) {
-    fire(RuleKind::kNelson6, window_points(s.nelson6.n));
-  }
-  if (s.nelson7.enabled && RunOf(within1_, s.nelson7.length)) {
-    fire(RuleKind::kNelson7, s.nelson7.length);
-  }
-  if (s.nelson8.enabled) {
-    const int k = s.nelson8.length;
-    const bool run = RunOf(above1_ | below1_, k);
-    const bool sides_ok = !s.nelson8.both_sides || ((above1_ & LowBits(k)) != 0 && (below1_ & LowBits(k)) != 0);
-    if (run && sides_ok) fire(RuleKind::kNelson8, k);
-  }
-  if (s.we1.enabled && (beyond_above(s.we1.sigmas) || beyond_below(s.we1.sigmas))) {
-    fire(RuleKind::kWe1, 1);
-  }
-  if (s.we2.enabled && m_of_n(s.we2, a2, b2, above2_, below2_)) {
-    fire(RuleKind::kWe2, window_points(s.we2.n));
-  }
-  if (s.we3.enabled && m_of_n(s.we3, a1, b1, above1_, below1_)) {
-    fire(RuleKind::kWe3, window_points(s.we3.n));
-  }
-  if (s.we4.enabled && (RunOf(above_, s.we4.length) || RunOf(below_, s.we4.length))) {
-    fire(RuleKind::kWe4, s.we4.length);
+  std::uint32_t hits =
+      bit(beyond_above(nelson1_sigmas_) | beyond_below(nelson1_sigmas_), kN1) |
+      bit(all(above_, mask_[kN2]) | all(below_, mask_[kN2]), kN2) |
+      bit(all(up_, mask_[kN3]) | all(down_, mask_[kN3]), kN3) |
+      bit(all(turned, mask_[kN4]), kN4) |
+      bit(m_of_n(kN5, a2, b2, above2_, below2_), kN5) |
+      bit(m_of_n(kN6, a1, b1, above1_, below1_), kN6) |
+      bit(n7, kN7) |
+      bit(all(beyond1, n8) & n8_sides, kN8) |
+      bit(beyond_above(we1_sigmas_) | beyond_below(we1_sigmas_), kW1) |
+      bit(m_of_n(kW2, a2, b2, above2_, below2_), kW2) |
+      bit(m_of_n(kW3, a1, b1, above1_, below1_), kW3) |
+      bit(all(above_, mask_[kW4]) | all(below_, mask_[kW4]), kW4);
+  hits &= enabled_;
+  if (hits == 0) return 0;
+  return WriteFirings(hits, index, out);
+}
+
+std::size_t RunRuleEvaluator::WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const {
+  static constexpr RuleKind kKinds[kSlots] = {
+      RuleKind::kNelson1, RuleKind::kNelson2, RuleKind::kNelson3, RuleKind::kNelson4,
+      RuleKind::kNelson5, RuleKind::kNelson6, RuleKind::kNelson7, RuleKind::kNelson8,
+      RuleKind::kWe1,     RuleKind::kWe2,     RuleKind::kWe3,     RuleKind::kWe4,
+  };
+  std::size_t n = 0;
+  for (; hits != 0; hits &= hits - 1) {
+    const int slot = std::countr_zero(hits);
+    int points = points_[slot];
+    // An m-of-n window before n points exist is the points seen so far.
+    if (min_count_[slot] > 0) points = static_cast<int>(std::min<std::int64_t>(points, count_));
+    out[n++] = RuleFiring{kKinds[slot], IndexBack(points - 1), index};
   }
   return n;
 }

@@ -111,13 +111,55 @@ TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"
       "  - id: a\n"
-      "    chart: { type: xbar_r }\n"
-      "    rules: [nelson.2, bogus]\n",
+      "    chart: { type: t2 }\n"
+      "    rules: [threshold, bogus]\n",
       "f.yaml");
   std::string all = All(load);
-  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: chart type 'xbar_r' is not implemented"), std::string::npos) << all;
-  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'nelson.2' is not implemented"), std::string::npos) << all;
-  EXPECT_NE(all.find("f.yaml:4:23: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: chart type 't2' is not mapped"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' is not implemented"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:4:24: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
+}
+
+TEST(ConfigTest, RunRulesFollowTheDesignDefaultsAndTheList) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: i, chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n"
+      "  - { id: p, chart: { type: p }, limits: { center: 0.1 } }\n"
+      "  - { id: e, chart: { type: ewma }, limits: { mean: 0, sigma: 1 } }\n"
+      "  - { id: x, chart: { type: xbar_r, subgroup_size: 4 }, limits: { mean: 0, sigma: 1 }, rules: [nelson.1, nelson.2, nelson.5] }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const auto& c = load.config->characteristics;
+  using rules::RuleKind;
+  EXPECT_TRUE(c[0].run_rules.Enabled(RuleKind::kNelson8));
+  EXPECT_TRUE(c[0].companion_rules.Enabled(RuleKind::kNelson4));
+  EXPECT_FALSE(c[0].companion_rules.Enabled(RuleKind::kNelson5)) << "mr charts get rules 1-4";
+  EXPECT_TRUE(c[1].run_rules.Enabled(RuleKind::kNelson4));
+  EXPECT_FALSE(c[1].run_rules.Enabled(RuleKind::kNelson5)) << "attribute charts get rules 1-4";
+  EXPECT_FALSE(c[2].run_rules.Enabled(RuleKind::kNelson2)) << "ewma points are not independent";
+  EXPECT_TRUE(c[3].run_rules.Enabled(RuleKind::kNelson5));
+  EXPECT_FALSE(c[3].run_rules.Enabled(RuleKind::kNelson3));
+  EXPECT_TRUE(c[3].companion_rules.Enabled(RuleKind::kNelson2));
+  EXPECT_FALSE(c[3].companion_rules.Enabled(RuleKind::kNelson5));
+}
+
+TEST(ConfigTest, RunRulesOnEwmaAreRefused) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: e, chart: { type: ewma, lambda: 0.2 }, limits: { mean: 0, sigma: 1 }, rules: [nelson.2] }\n",
+      "f.yaml");
+  ASSERT_EQ(load.problems.size(), 1u) << All(load);
+  EXPECT_NE(load.problems[0].message.find("does not apply to an ewma chart"), std::string::npos) << All(load);
+}
+
+TEST(ConfigTest, KeysOfAnotherChartTypeAreProblems) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: e, chart: { type: ewma, h: 4 }, limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  ASSERT_EQ(load.problems.size(), 1u) << All(load);
+  EXPECT_NE(load.problems[0].message.find("'h' does not apply to a ewma chart (it is for: cusum)"), std::string::npos)
+      << All(load);
 }
 
 TEST(ConfigTest, CrossReferencesAreChecked) {

@@ -17,6 +17,8 @@
 #include "shewhart/rules/cusum_chart.h"
 #include "shewhart/rules/ewma_chart.h"
 #include "shewhart/rules/individuals_chart.h"
+#include "shewhart/rules/run_rules.h"
+#include "shewhart/rules/subgroup_chart.h"
 
 namespace shewhart::engine {
 
@@ -55,7 +57,7 @@ inline constexpr int kMaxScopeKeys = 4;
 const char* ScopeKeyName(ScopeKey key);
 
 // The chart a characteristic is plotted on.
-enum class ChartType { kIndividuals, kEwma, kCusum, kP, kNp, kC, kU };
+enum class ChartType { kIndividuals, kEwma, kCusum, kP, kNp, kC, kU, kXbarR, kXbarS };
 bool IsAttribute(ChartType type);
 
 struct CharacteristicSpec {
@@ -70,6 +72,12 @@ struct CharacteristicSpec {
   rules::EwmaChartSpec ewma;            // kEwma: lambda, k_sigma, boundary
   rules::CusumChartSpec cusum;          // kCusum: k, h, head_start, reset, boundary
   rules::AttributeChartSpec attribute;  // kP, kNp, kC, kU
+  rules::SubgroupChartSpec subgroup;    // kXbarR, kXbarS
+  // Run rules beyond rule 1 (rule 1 is the chart's own): on the primary chart (individuals,
+  // x-bar, p, np, c, u), and on its companion (mr, r, s: the primary's rules among 1-4).
+  // EWMA and CUSUM take none (their points are not independent).
+  rules::RunRulesSpec run_rules;
+  rules::RunRulesSpec companion_rules;
   std::vector<ScopeKey> scope{ScopeKey::kStation};
   std::string response;  // a key of Config::responses; empty = the built-in "default" policy
 };

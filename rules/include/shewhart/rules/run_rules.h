@@ -35,11 +35,14 @@
 //    and, with it, at least m of the last n points are beyond that line on the same side as it;
 //    the other points of the window may lie anywhere. A firing implicates the whole window:
 //    from the first of the last n points through the current one. Before n points have been
-//    seen (since construction or Reset) the window is the points seen so far: m qualifying
-//    points among fewer than n already decide the pattern whatever the missing points were.
+//    seen (since construction or Reset) the window is the points seen so far, so m qualifying
+//    points among the first k < n already fire (qcc waits for n points; a shift right after
+//    a limit change should not go unflagged for that).
 //  * nelson.1 and we.1 fire on a point beyond its K-sigma line; they implicate that point only.
 //  * When one point completes several patterns, each enabled rule writes its own firing, in
 //    the order of RuleKind (nelson.1 .. nelson.8, then we.1 .. we.4).
+//  * nelson.8 counts points beyond 1 sigma on either side (Minitab); qcc and Nelson (1984) also
+//    want both sides in the run: Nelson8Params::both_sides.
 //
 // Threading: an evaluator belongs to the one shard thread that owns its chart; no method is
 // thread-safe. Allocation: none, ever: the history is a fixed-capacity inline ring and a few
@@ -172,22 +175,38 @@ class RunRuleEvaluator {
   static constexpr std::size_t kRingCapacity = 64;
   static_assert(kRingCapacity >= static_cast<std::size_t>(kMaxRunLength) &&
                 kRingCapacity >= static_cast<std::size_t>(kMaxRuleWindow));
+  // One slot per run rule, in RuleKind order: bit `slot` of a hit word is that rule.
+  enum Slot : int { kN1, kN2, kN3, kN4, kN5, kN6, kN7, kN8, kW1, kW2, kW3, kW4, kSlots };
+  static_assert(kSlots == static_cast<int>(kMaxRuleFirings));
 
   std::int64_t IndexBack(int back) const { return ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)]; }
+  // Evaluate for one boundary mode.
+  template <bool kInclusive>
+  std::size_t Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
+  // The rare path: writes the firings of the rules whose bits are set in `hits`.
+  std::size_t WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const;
 
   RunRulesSpec spec_;
+  // Derived from spec_ at construction.
   int window_ = 0;
+  std::uint32_t enabled_ = 0;          // bit per slot
+  bool inclusive_ = false;
+  bool nelson8_both_sides_ = false;
+  double nelson1_sigmas_ = 3, we1_sigmas_ = 3;
+  std::uint64_t mask_[kSlots] = {};    // the history bits a slot's pattern needs set / counts
+  int min_count_[kSlots] = {};         // m of the m-of-n slots
+  int points_[kSlots] = {};            // points a firing implicates (full window for m-of-n)
+
   std::int64_t count_ = 0;
   std::size_t pos_ = 0;  // ring slot of the newest point
   std::int64_t ring_[kRingCapacity] = {};
   double prev_value_ = 0;  // raw value of the previous point (valid when count_ > 0)
   // Verdict history, newest point in bit 0, one bit per point; bits beyond count_ are 0.
+  // ("Within 1 sigma" and "turned" are derived from these when read.)
   std::uint64_t above_ = 0, below_ = 0;          // strictly above / below the centre line
   std::uint64_t above1_ = 0, below1_ = 0;        // beyond the 1-sigma line, by side
   std::uint64_t above2_ = 0, below2_ = 0;        // beyond the 2-sigma line, by side
-  std::uint64_t within1_ = 0;                    // not beyond 1 sigma on either side
   std::uint64_t up_ = 0, down_ = 0;              // step from the previous point up / down
-  std::uint64_t alternate_ = 0;                  // step nonzero and opposite to the one before
 };
 static_assert(std::is_trivially_copyable_v<RunRuleEvaluator>);
 
