@@ -3,6 +3,7 @@
 // reports points per second and heap allocations per point.
 
 #include "shewhart/rules/individuals_chart.h"
+#include "shewhart/rules/run_rules.h"
 
 #include <benchmark/benchmark.h>
 
@@ -89,6 +90,49 @@ void BM_IndividualsNelson1Spec(benchmark::State& state) {
   state.counters["allocs_per_point"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_IndividualsNelson1Spec);
+
+// Individuals point + mr point, rule 1 on both, Nelson 2-8 on the individuals chart and 2-4 on
+// the mr chart (the engine's defaults), zones from each point's sigma.
+struct RunRuleObserver : ChartObserver {
+  RunRuleEvaluator x{Rules(false)};
+  RunRuleEvaluator mr{Rules(true)};
+  std::uint64_t points = 0, hits = 0;
+  static RunRulesSpec Rules(bool companion) {
+    RunRulesSpec s = companion ? RunRulesSpec::RulesOneToFour() : RunRulesSpec::Nelson();
+    return s;
+  }
+  void OnPoint(const ChartPoint& p) override {
+    ++points;
+    RuleFiring f[kMaxRuleFirings];
+    RunRuleEvaluator& ev = p.chart == ChartKind::kIndividuals ? x : mr;
+    hits += ev.Evaluate(p.index, p.value, p.cl, (p.ucl - p.cl) / 3.0, f);
+  }
+  void OnRuleHit(const RuleHit&) override { ++hits; }
+};
+
+void BM_IndividualsNelson1To8(benchmark::State& state) {
+  static const std::vector<double> data = Data(1 << 16);
+  IndividualsChart chart(Spec());
+  RunRuleObserver obs;
+  // Check: the evaluators see every point (two per observation after the first).
+  for (int w = 0; w < 1000; ++w) chart.Add(data[static_cast<std::size_t>(w)], EventTime(std::chrono::microseconds(w)), obs);
+  if (obs.points != 1999) {
+    std::fprintf(stderr, "nelson bench: wrong answer: %llu points\n", static_cast<unsigned long long>(obs.points));
+    std::exit(1);
+  }
+  std::size_t i = 1000;
+  std::int64_t t = 1000;
+  const std::uint64_t allocs_before = shewhart::bench::Allocations();
+  for (auto _ : state) {
+    chart.Add(data[i], EventTime(std::chrono::microseconds(t++)), obs);
+    i = (i + 1) & (data.size() - 1);
+  }
+  const std::uint64_t allocs = shewhart::bench::Allocations() - allocs_before;
+  benchmark::DoNotOptimize(obs.hits);
+  state.counters["points_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["allocs_per_point"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_IndividualsNelson1To8);
 
 }  // namespace
 
