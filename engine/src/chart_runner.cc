@@ -223,6 +223,9 @@ class SubgroupRunner : public ChartRunner {
     return st;
   }
   std::int64_t next_index() const override { return chart_.subgroups() + 1; }
+  std::int64_t IndexOf(const Measurement& m) const override {
+    return next_index() + (size_ > 0 && m.subgroup.view() != label_.view() ? 1 : 0);
+  }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
     return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups)
@@ -334,6 +337,7 @@ class RunRulesRunner : public ChartRunner {
     return inner_->Add(m, stage_);
   }
   std::int64_t next_index() const override { return inner_->next_index(); }
+  std::int64_t IndexOf(const Measurement& m) const override { return inner_->IndexOf(m); }
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
 

@@ -366,7 +366,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     if (CheckMap(ch, cp, kChartKeys)) {
       std::string type;
       if (!ch["type"]) {
-        Problem(ch, cp + ".type", "missing: the chart type (individuals, ewma, cusum, p, np, c, u)");
+        Problem(ch, cp + ".type", "missing: the chart type (individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u)");
       } else if (String(ch["type"], cp + ".type", type)) {
         static const std::map<std::string, ChartType> kTypes = {
             {"individuals", ChartType::kIndividuals}, {"ewma", ChartType::kEwma}, {"cusum", ChartType::kCusum},
@@ -488,7 +488,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         long long n;
         if (CheckMap(p1, lp + ".phase1", {"subgroups"})) {
           if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
-          else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n)) c.subgroup.phase1_subgroups = static_cast<int>(n);
+          else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 10000, n)) c.subgroup.phase1_subgroups = static_cast<int>(n);
         }
       } else if (auto p1 = l["phase1"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
@@ -507,7 +507,8 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
           Problem(l["sigma"], lp + ".sigma", "expected a number > 0, found " + l["sigma"].Scalar());
         }
       } else {
-        Problem(l, lp, "expected 'phase1: { points: N }' or 'mean' and 'sigma'");
+        Problem(l, lp, std::string("expected 'phase1: { ") + (subgrouped ? "subgroups" : "points") +
+                           ": N }' or 'mean' and 'sigma'");
       }
     }
   }
@@ -581,6 +582,8 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     if (c.run_rules.Enabled(kind)) (void)c.companion_rules.Enable(kind);
   }
   c.run_rules.boundary = c.companion_rules.boundary = chart.boundary;
+  // mr_rules: false keeps the moving-range chart silent: no rule at all judges it.
+  if (c.type == ChartType::kIndividuals && !chart.mr_rules) c.companion_rules = rules::RunRulesSpec{};
   if (!rules_given) {
     // Default: rule 1, and the spec limits that are given.
     chart.nelson1 = true;
@@ -631,7 +634,16 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     g.spec = chart.spec;
     g.spec_lsl = chart.spec_lsl;
     g.spec_usl = chart.spec_usl;
-    if (g.mode == rules::SubgroupChartSpec::LimitMode::kKnown) g.estimator.reset();
+    if (g.mode == rules::SubgroupChartSpec::LimitMode::kKnown && g.estimator) {
+      Problem(chart_node["estimator"], path + ".chart.estimator",
+              "an estimator applies to phase1 limits; with a known mean and sigma there is nothing to estimate");
+      g.estimator.reset();
+    }
+    if (!g.variable_size && chart_node["min_subgroup_size"]) {
+      Problem(chart_node["min_subgroup_size"], path + ".chart.min_subgroup_size",
+              "min_subgroup_size applies only with variable_size: true");
+    }
+    if (!g.dispersion_rules) c.companion_rules = rules::RunRulesSpec{};
     Status st = g.Validate();
     if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
   } else if (c.type == ChartType::kEwma) {

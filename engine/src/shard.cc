@@ -113,11 +113,14 @@ void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::
 void Shard::Process(const Measurement& m, ShardObserver& observer) {
   State* st = states_[m.characteristic].get();
   SHEWHART_CHECK(st != nullptr);
-  const std::int64_t index = st->chart->next_index();
+  // The labels go with the point this measurement belongs to (a measurement that starts a new
+  // subgroup must not relabel the subgroup it closes).
+  const std::int64_t index = st->chart->IndexOf(m);
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;
   const bool judged_at_once = st->chart->judging();  // phase II: judged within Add
+  const std::int64_t first_completed = st->chart->next_index();
   Status added = st->chart->Add(m, *st);
   if (!added.ok()) {
     // The decoder cannot know a chart's state (e.g. the sample size an np chart fixed).
@@ -127,8 +130,12 @@ void Shard::Process(const Measurement& m, ShardObserver& observer) {
     }
     return;
   }
-  // Only a measurement that completed a point (a subgroup may need several) counts.
-  if (judged_at_once && st->chart->next_index() > index) st->AfterObservation(index, m.ts, labels);
+  // The points this measurement completed (none while a subgroup fills; with a subgroup
+  // closed by a new label, the closed one) count towards recovery.
+  if (!judged_at_once) return;
+  for (std::int64_t done = first_completed; done < st->chart->next_index(); ++done) {
+    st->AfterObservation(done, m.ts, st->scope_ring[static_cast<std::size_t>(done) % st->scope_ring.size()]);
+  }
 }
 
 }  // namespace shewhart::engine

@@ -203,3 +203,34 @@ TEST(ConfigTest, EmptyConfigSaysWhatIsMissing) {
 
 }  // namespace
 }  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+TEST(ConfigTest, SettingsThatWouldBeIgnoredAreProblems) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: x, chart: { type: xbar_r, subgroup_size: 4, estimator: uwave-r, min_subgroup_size: 3 },"
+      " limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  std::string all = All(load);
+  EXPECT_NE(all.find("chart.estimator: an estimator applies to phase1 limits"), std::string::npos) << all;
+  EXPECT_NE(all.find("chart.min_subgroup_size: min_subgroup_size applies only with variable_size: true"),
+            std::string::npos)
+      << all;
+}
+
+TEST(ConfigTest, MrRulesFalseSilencesTheMovingRangeChart) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: i, chart: { type: individuals, mr_rules: false }, limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const auto& c = load.config->characteristics[0];
+  EXPECT_TRUE(c.run_rules.Enabled(rules::RuleKind::kNelson3));
+  EXPECT_FALSE(c.companion_rules.Enabled(rules::RuleKind::kNelson3));
+  EXPECT_FALSE(c.chart.mr_rules);
+}
+
+}  // namespace
+}  // namespace shewhart::engine

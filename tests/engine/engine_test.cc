@@ -260,3 +260,36 @@ TEST(EngineTest, ReloadedAlarmResolvesAfterInControlPoints) {
 
 }  // namespace
 }  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// A subgroup closed by the first measurement of the next one keeps its own scope labels.
+TEST(EngineTest, SubgroupClosedByANewLabelKeepsItsScope) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: bore\n"
+      "    chart: { type: xbar_r, subgroup_size: 5, variable_size: true }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [nelson.1]\n"
+      "    scope: [station]\n");
+  auto line = [](double v, int ms, const char* serial, const char* station, const char* subgroup) {
+    return "{\"characteristic\":\"bore\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
+           ",\"serial\":\"" + serial + "\",\"station\":\"" + station + "\",\"subgroup\":\"" + subgroup + "\"}\n";
+  };
+  const std::string input =
+      dir.Write("in.jsonl", line(0, 500, "A0", "A", "g0") + line(0.1, 800, "A0b", "A", "g0") +
+                                line(5, 1000, "A1", "A", "g1") + line(5, 2000, "A2", "A", "g1") +
+                                line(0, 3000, "B1", "B", "g2") + line(0, 4000, "B2", "B", "g2"));
+  Collector collector;
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), input, &collector);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=A");
+  // From the last in-control subgroup (g0, whose point carries its last time, 800) on.
+  EXPECT_EQ(collector.held, (std::vector<std::string>{"A0b", "A1", "A2"}));
+}
+
+}  // namespace
+}  // namespace shewhart::engine

@@ -153,7 +153,12 @@ std::vector<Observation> BoilerObservations(const std::string& dir) {
   std::vector<Observation> out;
   for (const auto& row : t.rows) {
     Observation o;
-    for (int v = 1; v <= 8; ++v) o.push_back(row[static_cast<std::size_t>(t.Column("t" + std::to_string(v)))]);
+    for (int v = 1; v <= 8; ++v) {
+      // Appending (not "t" + to_string) avoids g++ 12's false -Wrestrict on operator+(const char*, string&&).
+      std::string name = "t";
+      name += std::to_string(v);
+      o.push_back(row[static_cast<std::size_t>(t.Column(name))]);
+    }
     out.push_back(o);
   }
   return out;

@@ -23,6 +23,12 @@ class ChartRunner {
   virtual Status Add(const Measurement& m, rules::ChartObserver& observer) = 0;
   // The index the point of the next measurement will have.
   virtual std::int64_t next_index() const = 0;
+  // The index of the point `m` will belong to when it is added (next_index(), unless `m`
+  // starts a new subgroup by closing the open one).
+  virtual std::int64_t IndexOf(const Measurement& m) const {
+    (void)m;
+    return next_index();
+  }
   // True when the next measurement is judged as it arrives (limits known, phase II).
   virtual bool judging() const = 0;
   // How many points the chart may plot at once, retrospectively (the Phase I baseline).
