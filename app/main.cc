@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "arl.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
 #include "shewhart/engine/chart_runner.h"
@@ -330,6 +332,63 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
 }
 
 // ---------------------------------------------------------------------------------------------
+// arl
+int Arl(const std::string& config_path, const std::string& characteristic, const std::string& shifts_text,
+        int runs, std::uint64_t seed, bool json) {
+  int code = kExitOk;
+  auto config = Load(config_path, code);
+  if (!config) return code;
+  const int id = config->FindCharacteristic(characteristic);
+  if (id < 0) {
+    std::fprintf(stderr, "shewhart arl: no characteristic '%s' in %s\n", characteristic.c_str(), config_path.c_str());
+    return kExitUsage;
+  }
+  app::ArlOptions opts;
+  opts.runs = runs;
+  opts.seed = seed;
+  opts.shifts.clear();
+  std::size_t start = 0;
+  while (start <= shifts_text.size()) {
+    std::size_t end = shifts_text.find(',', start);
+    if (end == std::string::npos) end = shifts_text.size();
+    const std::string item = shifts_text.substr(start, end - start);
+    char* stop = nullptr;
+    const double v = std::strtod(item.c_str(), &stop);
+    if (item.empty() || stop != item.c_str() + item.size() || !std::isfinite(v)) {
+      std::fprintf(stderr, "shewhart arl: --shift takes numbers separated by commas, found '%s'\n", item.c_str());
+      return kExitUsage;
+    }
+    opts.shifts.push_back(v);
+    start = end + 1;
+  }
+  const auto& spec = config->characteristics[static_cast<std::size_t>(id)];
+  std::fprintf(stderr, "arl: %s (%s chart), %d runs per shift, seed %llu...\n", spec.id.c_str(),
+               std::string(rules::ChartName(engine::PrimaryChart(spec.type))).c_str(), runs,
+               static_cast<unsigned long long>(seed));
+  auto rows = app::EstimateArl(spec, opts);
+  if (!rows.ok()) {
+    std::fprintf(stderr, "shewhart arl: %s\n", rows.status().message().c_str());
+    return kExitUsage;
+  }
+  if (json) {
+    for (const auto& r : *rows) {
+      std::printf("%s\n", Json{{"characteristic", spec.id}, {"shift", r.shift}, {"arl", r.arl}, {"sd", r.sd},
+                               {"se", r.se}, {"median", r.median}, {"runs", runs}, {"censored", r.censored}}
+                              .dump()
+                              .c_str());
+    }
+    return kExitOk;
+  }
+  std::printf("%-8s %12s %10s %10s %10s %9s\n", "SHIFT", "ARL", "SE", "SD", "MEDIAN", "CENSORED");
+  for (const auto& r : *rows) {
+    std::printf("%-8g %12.1f %10.1f %10.1f %10.1f %9lld\n", r.shift, r.arl, r.se, r.sd, r.median,
+                static_cast<long long>(r.censored));
+  }
+  std::printf("shift in process sigmas; run length in plotted points after Phase I; spec-limit rules not counted\n");
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
 // holds list
 int HoldsList(const std::string& config_path, const std::string& store_path, bool json) {
   std::string path = store_path;
@@ -414,9 +473,20 @@ int main(int argc, char** argv) {
   std::string replay_store = ":memory:";
   replay->add_option("--store", replay_store, "SQLite store for the replay (default: in memory)");
 
+  bool json = false;
+  std::string characteristic, shifts = "0";
+  int runs = 1000;
+  std::uint64_t seed = 1;
+  auto* arl = app.add_subcommand("arl", "Estimate by simulation the average run length of a characteristic's chart and rules");
+  arl->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  arl->add_option("--characteristic", characteristic, "Characteristic id")->required();
+  arl->add_option("--shift", shifts, "Mean shifts in process sigmas, comma-separated (default 0)");
+  arl->add_option("--runs", runs, "Simulated runs per shift (default 1000)")->check(CLI::Range(1, 10000000));
+  arl->add_option("--seed", seed, "Random seed (default 1)");
+  arl->add_flag("--json", json, "JSON lines instead of a table");
+
   auto* holds = app.add_subcommand("holds", "Held units (quarantine)");
   holds->require_subcommand(1);
-  bool json = false;
   auto* holds_list = holds->add_subcommand("list", "List every held unit with its hold and alarm");
   holds_list->add_option("-c,--config", config_path, "Configuration file (its store is read)");
   holds_list->add_option("--store", store_path, "SQLite store to read (instead of the config's)");
@@ -432,6 +502,7 @@ int main(int argc, char** argv) {
   if (*run) return Run(config_path, duration, listen);
   if (*check) return Check(config_path);
   if (*replay) return Replay(config_path, inputs, replay_store);
+  if (*arl) return Arl(config_path, characteristic, shifts, runs, seed, json);
   if (*holds_list) {
     if (config_path.empty() && store_path.empty()) {
       std::fprintf(stderr, "shewhart holds list: give -c CONFIG or --store PATH\n");
