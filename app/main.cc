@@ -96,7 +96,8 @@ class ReplayWriter : public engine::EngineListener {
   }
   void WriteReject(const engine::RejectRecord& r) { Write(engine::RejectJson(r)); }
 
-  void WriteSummaries() {
+  // `engine` must be stopped (inline mode): its shards are read.
+  void WriteSummaries(const engine::Engine& engine) {
     for (std::size_t i = 0; i < config_.characteristics.size(); ++i) {
       const auto& spec = config_.characteristics[i];
       auto it = summaries_.find(spec.id);
@@ -109,7 +110,15 @@ class ReplayWriter : public engine::EngineListener {
         j["cl"] = s.cl;
         j["ucl"] = s.ucl;
         j["lcl"] = s.lcl;
-        if (chart == rules::ChartKind::kIndividuals) j["sigma"] = (s.ucl - s.cl) / spec.chart.k_sigma;
+      }
+      const engine::CharacteristicSummary cs = engine.Summary(static_cast<engine::CharacteristicId>(i));
+      if (cs.sigma_within) j["sigma"] = *cs.sigma_within;
+      if (cs.has_spec && cs.sigma_within && cs.window.n >= 2) {
+        rules::CapabilitySpec cap_spec;
+        cap_spec.spec = spec.chart.spec;
+        auto cap = rules::ComputeCapability(cap_spec, cs.window, *cs.sigma_within);
+        if (cap.ok()) j["capability"] = engine::CapabilityJson(*cap);
+        else j["capability_error"] = cap.status().message();
       }
       Write(j);
     }
@@ -178,7 +187,7 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
                  static_cast<long long>(stats->unit_events), static_cast<long long>(stats->rejects));
   }
   eng.Stop();
-  writer.WriteSummaries();
+  writer.WriteSummaries(eng);
   std::fflush(stdout);
   std::fprintf(stderr, "replay: %llu measurements, %llu signals, %llu alarms, %llu rejects\n",
                static_cast<unsigned long long>(eng.measurements()), static_cast<unsigned long long>(eng.signals()),

@@ -49,6 +49,9 @@ class IndividualsRunner : public ChartRunner {
     return spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_points)
                                                                         : 1;
   }
+  std::optional<double> sigma_within() const override {
+    return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
+  }
 
  private:
   rules::IndividualsChart chart_;
@@ -132,6 +135,9 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
   }
   bool judging() const override { return chart_.has_value(); }
   std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
+  std::optional<double> sigma_within() const override {
+    return chart_ ? std::optional<double>(chart_->spec().process.sigma) : std::nullopt;
+  }
 
  private:
   struct Pending {
@@ -230,6 +236,9 @@ class SubgroupRunner : public ChartRunner {
   std::size_t lookback() const override {
     return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups)
                                                                       : 1;
+  }
+  std::optional<double> sigma_within() const override {
+    return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
   }
 
  private:
@@ -340,6 +349,7 @@ class RunRulesRunner : public ChartRunner {
   std::int64_t IndexOf(const Measurement& m) const override { return inner_->IndexOf(m); }
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
+  std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
 
  private:
   std::unique_ptr<ChartRunner> inner_;

@@ -565,6 +565,10 @@ void Engine::Route(const Measurement& m) {
 
 void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
 
+CharacteristicSummary Engine::Summary(CharacteristicId characteristic) const {
+  return shards_[characteristic % shards_.size()]->shard.Summary(characteristic);
+}
+
 std::uint64_t Engine::measurements() const { return measurements_total_->value(); }
 std::uint64_t Engine::rejects() const { return reject_count_.load(std::memory_order_relaxed); }
 std::uint64_t Engine::signals() const { return signals_total_->value(); }

@@ -95,6 +95,34 @@ Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool adde
   return j;
 }
 
+Json CapabilityJson(const rules::Capability& c) {
+  Json j{{"n", c.n}, {"mean", c.center}, {"sigma_within", c.sigma_within}, {"sigma_overall", c.sigma_overall}};
+  if (c.target) j["target"] = *c.target;
+  auto index = [&](const char* name, const std::optional<rules::CapabilityIndex>& v) {
+    if (v) j[name] = Json{{"value", v->value}, {"lower", v->lower}, {"upper", v->upper}};
+  };
+  index("cp", c.cp);
+  index("cpl", c.cpl);
+  index("cpu", c.cpu);
+  index("cpk", c.cpk);
+  index("cpm", c.cpm);
+  index("pp", c.pp);
+  index("ppl", c.ppl);
+  index("ppu", c.ppu);
+  index("ppk", c.ppk);
+  index("ppm", c.ppm);
+  auto ppm = [&](const char* name, const std::optional<double>& v) {
+    if (v) j[name] = *v;
+  };
+  ppm("expected_ppm_below_lsl", c.expected_within_ppm_below_lsl);
+  ppm("expected_ppm_above_usl", c.expected_within_ppm_above_usl);
+  ppm("expected_overall_ppm_below_lsl", c.expected_overall_ppm_below_lsl);
+  ppm("expected_overall_ppm_above_usl", c.expected_overall_ppm_above_usl);
+  ppm("observed_ppm_below_lsl", c.observed_ppm_below_lsl);
+  ppm("observed_ppm_above_usl", c.observed_ppm_above_usl);
+  return j;
+}
+
 Json RejectJson(const RejectRecord& r) {
   return Json{{"type", "reject"},
               {"source", r.source},

@@ -38,10 +38,13 @@ struct Shard::State : rules::ChartObserver {
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
   std::uint64_t refused = 0;  // measurements the chart could not take
+  std::optional<rules::CapabilityAccumulator> capability;  // variables data with spec limits
   ShardObserver* observer = nullptr;
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
-      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2) {}
+      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2) {
+    if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) capability.emplace(s.chart.spec);
+  }
 
   void OnPoint(const rules::ChartPoint& p) override { observer->OnPoint(id, p); }
   void OnRuleHit(const rules::RuleHit& h) override {
@@ -99,6 +102,16 @@ Shard::Shard(const Config& config, std::size_t shard_index, std::size_t shard_co
 
 Shard::~Shard() = default;
 
+CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
+  const State* st = states_[characteristic].get();
+  SHEWHART_CHECK(st != nullptr);
+  CharacteristicSummary s;
+  s.has_spec = st->capability.has_value();
+  if (s.has_spec) s.window = st->capability->stats();
+  s.sigma_within = st->chart->sigma_within();
+  return s;
+}
+
 void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values) {
   State* st = states_[characteristic].get();
   SHEWHART_CHECK(st != nullptr);
@@ -119,6 +132,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer) {
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;
+  if (st->capability) st->capability->Add(m.value);
   const bool judged_at_once = st->chart->judging();  // phase II: judged within Add
   const std::int64_t first_completed = st->chart->next_index();
   Status added = st->chart->Add(m, *st);

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <sstream>
+
 #include "../test_util.h"
 #include "shewhart/connectors/file/file_source.h"
 
@@ -289,6 +292,65 @@ TEST(EngineTest, SubgroupClosedByANewLabelKeepsItsScope) {
   EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=A");
   // From the last in-control subgroup (g0, whose point carries its last time, 800) on.
   EXPECT_EQ(collector.held, (std::vector<std::string>{"A0b", "A1", "A2"}));
+}
+
+}  // namespace
+}  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// The replay summary's capability, computed end to end from pistonrings' Phase I (25 subgroups
+// of 5, x-bar/R, uwave-r): qcc's published table for specs 73.95 / 74.05, target 74.
+TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
+  const std::string refdata = shewhart::testing::RefdataDir();
+  if (refdata.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
+  std::ifstream csv(refdata + "/pistonrings.csv");
+  ASSERT_TRUE(csv) << "cannot read pistonrings.csv";
+  std::string row, jsonl;
+  int t = 0;
+  while (std::getline(csv, row)) {
+    if (row.empty() || row[0] == '#' || row.rfind("sample", 0) == 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream ss(row);
+    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
+    ASSERT_EQ(cells.size(), 7u) << row;
+    if (cells[6] != "I") continue;
+    for (int k = 1; k <= 5; ++k) {
+      jsonl += "{\"characteristic\":\"diameter\",\"value\":" + cells[static_cast<std::size_t>(k)] +
+               ",\"ts\":" + std::to_string(1000 * ++t) + ",\"subgroup\":\"" + cells[0] + "\"}\n";
+    }
+  }
+  ASSERT_EQ(t, 125);
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: diameter\n"
+      "    spec: { lsl: 73.95, target: 74.0, usl: 74.05 }\n"
+      "    chart: { type: xbar_r, subgroup_size: 5 }\n"
+      "    limits: { phase1: { subgroups: 25 } }\n");
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", jsonl), nullptr);
+  ASSERT_TRUE(engine);
+  CharacteristicSummary s = engine->Summary(0);
+  ASSERT_TRUE(s.has_spec);
+  ASSERT_TRUE(s.sigma_within.has_value());
+  EXPECT_NEAR(*s.sigma_within, 0.009785039, 5e-10);
+  EXPECT_EQ(s.window.n, 125);
+  rules::CapabilitySpec cap_spec;
+  cap_spec.spec = config.characteristics[0].chart.spec;
+  auto cap = rules::ComputeCapability(cap_spec, s.window, *s.sigma_within);
+  ASSERT_TRUE(cap.ok()) << cap.status().message();
+  auto near = [](const std::optional<rules::CapabilityIndex>& i, double v, double lo, double hi, double tol) {
+    ASSERT_TRUE(i.has_value());
+    EXPECT_NEAR(i->value, v, tol);
+    EXPECT_NEAR(i->lower, lo, tol);
+    EXPECT_NEAR(i->upper, hi, tol);
+  };
+  near(cap->cp, 1.703, 1.491, 1.915, 0.0005);
+  near(cap->cpl, 1.743, 1.555, 1.932, 0.0005);
+  near(cap->cpu, 1.663, 1.483, 1.844, 0.0005);
+  near(cap->cpk, 1.663, 1.448, 1.878, 0.0005);
+  near(cap->cpm, 1.69, 1.48, 1.90, 0.005);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // does not allocate once the baseline is complete.
 
 #include <memory>
+#include <optional>
 
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/measurement.h"
@@ -33,6 +34,9 @@ class ChartRunner {
   virtual bool judging() const = 0;
   // How many points the chart may plot at once, retrospectively (the Phase I baseline).
   virtual std::size_t lookback() const = 0;
+  // The within (short-term) sigma of one measurement the limits use, once known; absent for
+  // attribute charts.
+  virtual std::optional<double> sigma_within() const { return std::nullopt; }
 };
 
 // The runner for `spec` (which must come from a config that loaded without problems).

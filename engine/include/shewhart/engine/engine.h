@@ -85,6 +85,10 @@ class Engine {
   };
   ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query);
 
+  // A characteristic's summary (capability statistics, sigma). Only in inline mode or after
+  // Stop().
+  CharacteristicSummary Summary(CharacteristicId characteristic) const;
+
   // Statistics for summaries.
   std::uint64_t measurements() const;
   std::uint64_t rejects() const;

@@ -11,6 +11,7 @@
 #include "shewhart/engine/reject.h"
 #include "shewhart/engine/shard.h"
 #include "shewhart/engine/store.h"
+#include "shewhart/rules/capability.h"
 
 namespace shewhart::engine {
 
@@ -23,5 +24,8 @@ Json AlarmJson(const AlarmRecord& a);
 Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added = false);
 Json RejectJson(const RejectRecord& r);
 Json ScopeJson(const ScopeLabels& scope);
+// Capability indices (only those the spec limits define) with their confidence intervals, and
+// expected (normal model, within and overall sigma) and observed ppm out of spec.
+Json CapabilityJson(const rules::Capability& c);
 
 }  // namespace shewhart::engine

@@ -8,6 +8,7 @@
 
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/measurement.h"
+#include "shewhart/rules/capability.h"
 #include "shewhart/rules/individuals_chart.h"
 
 namespace shewhart::engine {
@@ -34,6 +35,14 @@ class ShardObserver {
   virtual void OnSignal(const Signal& signal) = 0;
 };
 
+// What a shard knows of one characteristic at the end of a run: the measurements' statistics
+// against the spec limits (for capability) and the sigma its limits use.
+struct CharacteristicSummary {
+  bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
+  rules::WindowStats window;       // every value since the start (has_spec only)
+  std::optional<double> sigma_within;
+};
+
 class Shard {
  public:
   // Creates state for every characteristic of `config` whose id % shard_count == shard_index.
@@ -49,6 +58,10 @@ class Shard {
   // key order) towards the resolution of an alarm that is open already (reloaded after a
   // restart). Call before the shard's thread starts. No-op without resolve_after.
   void ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values);
+
+  // The summary of a characteristic this shard owns. Only while the shard's thread is not
+  // running (inline mode, or after the engine stopped).
+  CharacteristicSummary Summary(CharacteristicId characteristic) const;
 
  private:
   struct State;
