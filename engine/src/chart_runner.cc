@@ -356,17 +356,6 @@ class RunRulesRunner : public ChartRunner {
   RunRuleStage stage_;
 };
 
-bool AnyRunRule(const rules::RunRulesSpec& spec) {
-  for (int k = 0; k < rules::kRuleKindCount; ++k) {
-    auto kind = static_cast<rules::RuleKind>(k);
-    if (rules::RunRulesSpec::IsRunRule(kind) && kind != rules::RuleKind::kNelson1 && kind != rules::RuleKind::kWe1 &&
-        spec.Enabled(kind)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
   switch (spec.type) {
     case ChartType::kIndividuals: return std::make_unique<IndividualsRunner>(spec);
@@ -390,7 +379,7 @@ std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
 
 std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
   std::unique_ptr<ChartRunner> base = MakeBaseRunner(spec);
-  if (!AnyRunRule(spec.run_rules) && !AnyRunRule(spec.companion_rules)) return base;
+  if (!spec.run_rules.AnyBeyondRuleOne() && !spec.companion_rules.AnyBeyondRuleOne()) return base;
   return std::make_unique<RunRulesRunner>(std::move(base), spec, spec.chart.k_sigma);
 }
 

@@ -607,12 +607,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     a.boundary = chart.boundary;
     if (a.limit_type == rules::AttributeChartSpec::LimitType::kProbability) {
       // Zones are drawn in sigmas of the plotted statistic: probability limits have none.
-      bool any = false;
-      for (int k = 0; k < rules::kRuleKindCount; ++k) {
-        auto kind = static_cast<rules::RuleKind>(k);
-        any |= rules::RunRulesSpec::IsRunRule(kind) && c.run_rules.Enabled(kind);
-      }
-      if (rules_given && any) {
+      if (rules_given && c.run_rules.AnyBeyondRuleOne()) {
         Problem(node["rules"], path + ".rules", "run rules beyond rule 1 need sigma limits; this chart has limit_type: probability");
       }
       c.run_rules = c.companion_rules = rules::RunRulesSpec{};

@@ -1,4 +1,5 @@
 #include "shewhart/rules/attribute_chart.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <charconv>
@@ -26,13 +27,6 @@ using QuantilePolicy = boost::math::policies::policy<
 using Binomial = boost::math::binomial_distribution<double, QuantilePolicy>;
 using Poisson = boost::math::poisson_distribution<double, QuantilePolicy>;
 
-// The shortest text that reads back as `v`.
-std::string Num(double v) {
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
 std::string ChartPhrase(AttributeChartKind kind) {
   return std::string(kind == AttributeChartKind::kNp ? "an " : "a ") + std::string(ChartName(ToChartKind(kind))) +
          " chart";
@@ -49,14 +43,14 @@ bool NeedsConstantN(AttributeChartKind kind) {
 // The checks every subgroup passes whatever the chart's state.
 Status CheckAttributeSubgroup(AttributeChartKind kind, std::int64_t count, double n) {
   if (count < 0) return InvalidArgument("count must be >= 0, found " + std::to_string(count));
-  if (!std::isfinite(n) || !(n > 0)) return InvalidArgument("n must be > 0, found " + Num(n));
-  if (n > static_cast<double>(INT_MAX)) return InvalidArgument("n must be <= " + std::to_string(INT_MAX) + ", found " + Num(n));
+  if (!std::isfinite(n) || !(n > 0)) return InvalidArgument("n must be > 0, found " + FormatNumber(n));
+  if (n > static_cast<double>(INT_MAX)) return InvalidArgument("n must be <= " + std::to_string(INT_MAX) + ", found " + FormatNumber(n));
   if (CountsUnits(kind)) {
     if (n != std::floor(n)) {
-      return InvalidArgument("n must be a whole number of units for " + ChartPhrase(kind) + ", found " + Num(n));
+      return InvalidArgument("n must be a whole number of units for " + ChartPhrase(kind) + ", found " + FormatNumber(n));
     }
     if (static_cast<double>(count) > n) {
-      return InvalidArgument("count " + std::to_string(count) + " exceeds n " + Num(n) + " for " + ChartPhrase(kind));
+      return InvalidArgument("count " + std::to_string(count) + " exceeds n " + FormatNumber(n) + " for " + ChartPhrase(kind));
     }
   }
   return Status::Ok();
@@ -104,23 +98,23 @@ Status AttributeChartSpec::Validate() const {
     if (CountsUnits(kind)) {
       if (!(center > 0 && center < 1)) {
         return InvalidArgument("center must be a proportion in (0, 1) for " + ChartPhrase(kind) + ", found " +
-                               Num(center));
+                               FormatNumber(center));
       }
     } else if (!(center > 0) || !std::isfinite(center)) {
-      return InvalidArgument("center must be > 0 for " + ChartPhrase(kind) + ", found " + Num(center));
+      return InvalidArgument("center must be > 0 for " + ChartPhrase(kind) + ", found " + FormatNumber(center));
     }
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
-  if (!(alpha > 0 && alpha < 1)) return InvalidArgument("alpha must be in (0, 1), found " + Num(alpha));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(alpha > 0 && alpha < 1)) return InvalidArgument("alpha must be in (0, 1), found " + FormatNumber(alpha));
   if (!(sample_size >= 0) || !std::isfinite(sample_size)) {
-    return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " + Num(sample_size));
+    return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " + FormatNumber(sample_size));
   }
   if (sample_size > static_cast<double>(INT_MAX)) {
-    return InvalidArgument("sample_size must be <= " + std::to_string(INT_MAX) + ", found " + Num(sample_size));
+    return InvalidArgument("sample_size must be <= " + std::to_string(INT_MAX) + ", found " + FormatNumber(sample_size));
   }
   if (CountsUnits(kind) && sample_size != std::floor(sample_size)) {
     return InvalidArgument("sample_size must be a whole number of units for " + ChartPhrase(kind) + ", found " +
-                           Num(sample_size));
+                           FormatNumber(sample_size));
   }
   return Status::Ok();
 }
@@ -134,8 +128,8 @@ Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const 
     Status st = CheckAttributeSubgroup(kind, s.count, s.n);
     if (!st.ok()) return InvalidArgument("baseline subgroup " + std::to_string(i + 1) + ": " + st.message());
     if (NeedsConstantN(kind) && s.n != baseline[0].n) {
-      return InvalidArgument("baseline subgroup " + std::to_string(i + 1) + " has n " + Num(s.n) +
-                             " but subgroup 1 has n " + Num(baseline[0].n) + ": " + ChartPhrase(kind) +
+      return InvalidArgument("baseline subgroup " + std::to_string(i + 1) + " has n " + FormatNumber(s.n) +
+                             " but subgroup 1 has n " + FormatNumber(baseline[0].n) + ": " + ChartPhrase(kind) +
                              " needs a constant n");
     }
   }
@@ -256,7 +250,7 @@ const AttributeChart::PointLimits& AttributeChart::LimitsFor(double n) {
 Status AttributeChart::CheckSubgroup(std::int64_t count, double n) const {
   SHEWHART_RETURN_IF_ERROR(CheckAttributeSubgroup(spec_.kind, count, n));
   if (fixed_n_ > 0 && n != fixed_n_) {
-    return InvalidArgument("n " + Num(n) + " differs from the constant n " + Num(fixed_n_) + " of " +
+    return InvalidArgument("n " + FormatNumber(n) + " differs from the constant n " + FormatNumber(fixed_n_) + " of " +
                            ChartPhrase(spec_.kind));
   }
   return Status::Ok();

@@ -1,4 +1,5 @@
 #include "shewhart/rules/capability.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,12 +19,6 @@ using NoThrow = boost::math::policies::policy<
     boost::math::policies::domain_error<boost::math::policies::errno_on_error>,
     boost::math::policies::overflow_error<boost::math::policies::errno_on_error>,
     boost::math::policies::evaluation_error<boost::math::policies::errno_on_error>>;
-
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 double NormalQuantile(double p) { return boost::math::quantile(boost::math::normal_distribution<double, NoThrow>(), p); }
 
@@ -53,9 +48,9 @@ double CpmDf(double n, double d) { return n * (1 + d * d) / (1 + 2 * d * d); }
 
 Status CapabilitySpec::Validate() const {
   if (!spec.lsl && !spec.usl) return InvalidArgument("capability needs spec.lsl or spec.usl (or both), found neither");
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (!(confidence_level > 0 && confidence_level < 1)) {
-    return InvalidArgument("confidence_level must be between 0 and 1 (exclusive), found " + Num(confidence_level));
+    return InvalidArgument("confidence_level must be between 0 and 1 (exclusive), found " + FormatNumber(confidence_level));
   }
   return spec.Validate();
 }
@@ -63,14 +58,14 @@ Status CapabilitySpec::Validate() const {
 Result<Capability> ComputeCapability(const CapabilitySpec& spec, const WindowStats& window, double sigma_within) {
   SHEWHART_RETURN_IF_ERROR(spec.Validate());
   if (!(sigma_within > 0) || !std::isfinite(sigma_within)) {
-    return InvalidArgument("sigma_within must be > 0, found " + Num(sigma_within));
+    return InvalidArgument("sigma_within must be > 0, found " + FormatNumber(sigma_within));
   }
   if (window.n < 2) {
     return FailedPrecondition("capability needs at least 2 observations, found " + std::to_string(window.n));
   }
-  if (!std::isfinite(window.mean)) return FailedPrecondition("window mean is not finite: " + Num(window.mean));
+  if (!std::isfinite(window.mean)) return FailedPrecondition("window mean is not finite: " + FormatNumber(window.mean));
   if (!(window.sd > 0) || !std::isfinite(window.sd)) {
-    return FailedPrecondition("overall standard deviation must be > 0, found " + Num(window.sd) + " over " +
+    return FailedPrecondition("overall standard deviation must be > 0, found " + FormatNumber(window.sd) + " over " +
                               std::to_string(window.n) + " observations");
   }
 

@@ -1,4 +1,5 @@
 #include "shewhart/rules/cusum_chart.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,24 +8,13 @@
 
 namespace shewhart::rules {
 
-namespace {
-
-// Shortest text that reads back as `v`, independent of the locale.
-std::string Num(double v) {
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
-}  // namespace
-
 Status CusumChartSpec::Validate() const {
   SHEWHART_RETURN_IF_ERROR(process.Validate());
-  if (!(k >= 0) || !std::isfinite(k)) return InvalidArgument("k must be >= 0, found " + Num(k));
-  if (!(h > 0) || !std::isfinite(h)) return InvalidArgument("h must be > 0, found " + Num(h));
+  if (!(k >= 0) || !std::isfinite(k)) return InvalidArgument("k must be >= 0, found " + FormatNumber(k));
+  if (!(h > 0) || !std::isfinite(h)) return InvalidArgument("h must be > 0, found " + FormatNumber(h));
   if (!(head_start >= 0 && head_start < h)) {
-    return InvalidArgument("head_start must satisfy 0 <= head_start < h, found head_start " + Num(head_start) +
-                           " with h " + Num(h));
+    return InvalidArgument("head_start must satisfy 0 <= head_start < h, found head_start " + FormatNumber(head_start) +
+                           " with h " + FormatNumber(h));
   }
   return Status::Ok();
 }
@@ -52,7 +42,7 @@ void CusumChart::TrackRun(Side& side, std::int64_t index, EventTime ts) const {
 
 Status CusumChart::Add(double statistic, int n, EventTime ts, CusumObserver& observer, Phase phase) {
   if (n < 1) return InvalidArgument("sample size must be >= 1, found " + std::to_string(n));
-  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + Num(statistic));
+  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
 
   const double z = (statistic - spec_.process.centre) / (spec_.process.sigma / std::sqrt(static_cast<double>(n)));
   const std::int64_t index = ++count_;

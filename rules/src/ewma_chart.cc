@@ -1,4 +1,5 @@
 #include "shewhart/rules/ewma_chart.h"
+#include "shewhart/rules/format.h"
 
 #include <charconv>
 #include <cmath>
@@ -6,28 +7,17 @@
 
 namespace shewhart::rules {
 
-namespace {
-
-// Shortest text that reads back as `v`, independent of the locale ("1.2", not "1.19999...").
-std::string Num(double v) {
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
-}  // namespace
-
 Status ProcessParameters::Validate() const {
-  if (!std::isfinite(centre)) return InvalidArgument("centre must be a finite number, found " + Num(centre));
-  if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + Num(sigma));
+  if (!std::isfinite(centre)) return InvalidArgument("centre must be a finite number, found " + FormatNumber(centre));
+  if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
   return Status::Ok();
 }
 
 Status EwmaChartSpec::Validate() const {
   SHEWHART_RETURN_IF_ERROR(process.Validate());
-  if (!(lambda > 0 && lambda <= 1)) return InvalidArgument("lambda must be in (0, 1], found " + Num(lambda));
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
-  if (start && !std::isfinite(*start)) return InvalidArgument("start must be a finite number, found " + Num(*start));
+  if (!(lambda > 0 && lambda <= 1)) return InvalidArgument("lambda must be in (0, 1], found " + FormatNumber(lambda));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (start && !std::isfinite(*start)) return InvalidArgument("start must be a finite number, found " + FormatNumber(*start));
   return Status::Ok();
 }
 
@@ -44,7 +34,7 @@ double EwmaChart::point_sigma() const { return spec_.process.sigma * std::sqrt(w
 
 Status EwmaChart::Add(double statistic, int n, EventTime ts, ChartObserver& observer, Phase phase) {
   if (n < 1) return InvalidArgument("sample size must be >= 1, found " + std::to_string(n));
-  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + Num(statistic));
+  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
 
   const double lambda = spec_.lambda;
   const double keep = 1 - lambda;

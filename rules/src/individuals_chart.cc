@@ -1,4 +1,5 @@
 #include "shewhart/rules/individuals_chart.h"
+#include "shewhart/rules/format.h"
 
 #include <cmath>
 #include <limits>
@@ -6,23 +7,15 @@
 
 namespace shewhart::rules {
 
-namespace {
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-}  // namespace
-
 Status SpecLimits::Validate() const {
   for (const auto* v : {&lsl, &target, &usl}) {
     if (v->has_value() && !std::isfinite(**v)) return InvalidArgument("spec limit is not a finite number");
   }
   if (lsl && usl && !(*lsl < *usl)) {
-    return InvalidArgument("lsl " + Num(*lsl) + " must be below usl " + Num(*usl));
+    return InvalidArgument("lsl " + FormatNumber(*lsl) + " must be below usl " + FormatNumber(*usl));
   }
-  if (target && lsl && *target < *lsl) return InvalidArgument("target " + Num(*target) + " is below lsl " + Num(*lsl));
-  if (target && usl && *target > *usl) return InvalidArgument("target " + Num(*target) + " is above usl " + Num(*usl));
+  if (target && lsl && *target < *lsl) return InvalidArgument("target " + FormatNumber(*target) + " is below lsl " + FormatNumber(*lsl));
+  if (target && usl && *target > *usl) return InvalidArgument("target " + FormatNumber(*target) + " is above usl " + FormatNumber(*usl));
   return Status::Ok();
 }
 
@@ -32,9 +25,9 @@ Status IndividualsChartSpec::Validate() const {
   }
   if (mode == LimitMode::kKnown) {
     if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number");
-    if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + Num(sigma));
+    if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (spec_lsl && !spec.lsl) return InvalidArgument("rule spec.lsl needs spec.lsl");
   if (spec_usl && !spec.usl) return InvalidArgument("rule spec.usl needs spec.usl");
   return spec.Validate();

@@ -1,4 +1,5 @@
 #include "shewhart/rules/run_rules.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <bit>
@@ -9,18 +10,11 @@ namespace shewhart::rules {
 
 namespace {
 
-// Shortest text that reads back as `v`; locale-independent.
-std::string Num(double v) {
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
 std::string Name(RuleKind kind) { return std::string(RuleName(kind)); }
 
 Status CheckSigmas(RuleKind kind, const SigmaRuleParams& p) {
   if (!std::isfinite(p.sigmas) || !(p.sigmas > 0)) {
-    return InvalidArgument(Name(kind) + " sigmas must be a finite number > 0, found " + Num(p.sigmas));
+    return InvalidArgument(Name(kind) + " sigmas must be a finite number > 0, found " + FormatNumber(p.sigmas));
   }
   return Status::Ok();
 }
@@ -264,6 +258,14 @@ std::size_t RunRuleEvaluator::WriteFirings(std::uint32_t hits, std::int64_t inde
     out[n++] = RuleFiring{kKinds[slot], IndexBack(points - 1), index};
   }
   return n;
+}
+
+bool RunRulesSpec::AnyBeyondRuleOne() const {
+  for (int k = 0; k < kRuleKindCount; ++k) {
+    const auto kind = static_cast<RuleKind>(k);
+    if (kind != RuleKind::kNelson1 && kind != RuleKind::kWe1 && IsRunRule(kind) && Enabled(kind)) return true;
+  }
+  return false;
 }
 
 }  // namespace shewhart::rules

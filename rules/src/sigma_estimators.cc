@@ -1,4 +1,5 @@
 #include "shewhart/rules/sigma_estimators.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,12 +12,6 @@ namespace shewhart::rules {
 
 namespace {
 
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 // Checks every summary an estimator is about to use.
 Status CheckSubgroups(std::span<const SubgroupSummary> subgroups) {
   if (subgroups.empty()) return InvalidArgument("sigma estimation needs at least one subgroup, found none");
@@ -28,10 +23,10 @@ Status CheckSubgroups(std::span<const SubgroupSummary> subgroups) {
                              std::to_string(kMaxSubgroupSize));
     }
     if (!(s.range >= 0) || !std::isfinite(s.range)) {
-      return InvalidArgument(which() + " has range " + Num(s.range) + "; it must be a finite number >= 0");
+      return InvalidArgument(which() + " has range " + FormatNumber(s.range) + "; it must be a finite number >= 0");
     }
     if (!(s.sd >= 0) || !std::isfinite(s.sd)) {
-      return InvalidArgument(which() + " has sd " + Num(s.sd) + "; it must be a finite number >= 0");
+      return InvalidArgument(which() + " has sd " + FormatNumber(s.sd) + "; it must be a finite number >= 0");
     }
   }
   return Status::Ok();

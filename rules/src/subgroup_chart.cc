@@ -1,4 +1,5 @@
 #include "shewhart/rules/subgroup_chart.h"
+#include "shewhart/rules/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,16 +12,10 @@ namespace shewhart::rules {
 
 namespace {
 
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 bool Finite(const ChartLimits& l) { return std::isfinite(l.cl) && std::isfinite(l.ucl) && std::isfinite(l.lcl); }
 
 std::string Describe(const ChartLimits& l) {
-  return "lcl " + Num(l.lcl) + ", cl " + Num(l.cl) + ", ucl " + Num(l.ucl);
+  return "lcl " + FormatNumber(l.lcl) + ", cl " + FormatNumber(l.cl) + ", ucl " + FormatNumber(l.ucl);
 }
 
 // Beyond an upper limit, or a lower one if there is one, under `boundary`.
@@ -82,8 +77,8 @@ Status SubgroupChartSpec::Validate() const {
       break;
     }
     case LimitMode::kKnown:
-      if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number, found " + Num(mean));
-      if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + Num(sigma));
+      if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number, found " + FormatNumber(mean));
+      if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
       break;
     case LimitMode::kExplicit:
       if (variable_size) {
@@ -101,7 +96,7 @@ Status SubgroupChartSpec::Validate() const {
       }
       break;
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + Num(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (spec_lsl && !spec.lsl) return InvalidArgument("rule spec.lsl needs spec.lsl");
   if (spec_usl && !spec.usl) return InvalidArgument("rule spec.usl needs spec.usl");
   return spec.Validate();
@@ -239,7 +234,7 @@ Status SubgroupChart::Add(std::span<const double> values, EventTime ts, ChartObs
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
       return InvalidArgument("value " + std::to_string(i + 1) + " of the subgroup is not a finite number: " +
-                             Num(values[i]));
+                             FormatNumber(values[i]));
     }
   }
   const SubgroupSummary summary = Summarize(values);

@@ -1,4 +1,5 @@
 #include "shewhart/rules/t2_chart.h"
+#include "shewhart/rules/format.h"
 
 // g++ 12 with -march=native (AVX-512) warns "__Y may be used uninitialized" inside its own
 // avx512fintrin.h as inlined into Eigen's matrix-product kernel (the intrinsics' deliberate
@@ -41,11 +42,6 @@ using NoThrowPolicy = boost::math::policies::policy<
 constexpr double kSingularFraction = 1e-12;
 // Relative tolerance on the symmetry of a known covariance.
 constexpr double kSymmetryTolerance = 1e-9;
-std::string Num(double v) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back as v
-  return std::string(buf, res.ptr);
-}
 std::string Int(std::int64_t v) { return std::to_string(v); }
 
 // Where the covariance `s` (lower triangle used, p x p) stops being positive definite: the
@@ -58,7 +54,7 @@ std::string DescribeSingularity(const Eigen::MatrixXd& s) {
   for (Eigen::Index k = 0; k < p; ++k) {
     const double variance = s(k, k);
     if (!(variance > 0)) {
-      return "variable index " + Int(k) + " has variance " + Num(variance) + " (it must be > 0)";
+      return "variable index " + Int(k) + " has variance " + FormatNumber(variance) + " (it must be > 0)";
     }
     double residual = variance;
     if (k > 0) {
@@ -71,7 +67,7 @@ std::string DescribeSingularity(const Eigen::MatrixXd& s) {
     }
     if (!(residual > kSingularFraction * variance)) {
       return "variable index " + Int(k) + " is a linear combination of variables 0.." + Int(k - 1) +
-             " (Cholesky pivot: of its variance " + Num(variance) + ", " + Num(residual) +
+             " (Cholesky pivot: of its variance " + FormatNumber(variance) + ", " + FormatNumber(residual) +
              " is left unexplained by them)";
     }
   }
@@ -96,7 +92,7 @@ Status ValidateShape(const T2ChartSpec& s) {
   }
   if (s.subgroup_size < 1) return InvalidArgument("subgroup_size must be >= 1, found " + Int(s.subgroup_size));
   if (s.confidence && !(*s.confidence > 0 && *s.confidence < 1)) {
-    return InvalidArgument("confidence must be in (0, 1), found " + Num(*s.confidence));
+    return InvalidArgument("confidence must be in (0, 1), found " + FormatNumber(*s.confidence));
   }
   const std::int64_t n = s.subgroup_size;
   // The lower bounds on the number of subgroups behind the estimates, for the limit formulas.
@@ -133,7 +129,7 @@ Status ValidateShape(const T2ChartSpec& s) {
                              ") but mode is phase1 (it applies to known limits)");
     }
     if (s.explicit_ucl) {
-      return InvalidArgument("explicit_ucl is set (" + Num(*s.explicit_ucl) +
+      return InvalidArgument("explicit_ucl is set (" + FormatNumber(*s.explicit_ucl) +
                              ") but mode is phase1 (it applies to known limits)");
     }
     if (s.phase1_subgroups > kT2MaxPhase1Subgroups) {
@@ -167,13 +163,13 @@ Status ValidateShape(const T2ChartSpec& s) {
   for (int i = 0; i < p; ++i) {
     if (!(cov(i, i) > 0)) {
       return InvalidArgument("covariance[" + Int(i) + "][" + Int(i) + "] (a variance) must be > 0, found " +
-                             Num(cov(i, i)));
+                             FormatNumber(cov(i, i)));
     }
     for (int j = 0; j < i; ++j) {
       const double a = cov(i, j), b = cov(j, i);
       if (std::fabs(a - b) > kSymmetryTolerance * std::max(std::fabs(a), std::fabs(b))) {
-        return InvalidArgument("covariance is not symmetric: [" + Int(i) + "][" + Int(j) + "] = " + Num(a) +
-                               " but [" + Int(j) + "][" + Int(i) + "] = " + Num(b));
+        return InvalidArgument("covariance is not symmetric: [" + Int(i) + "][" + Int(j) + "] = " + FormatNumber(a) +
+                               " but [" + Int(j) + "][" + Int(i) + "] = " + FormatNumber(b));
       }
     }
   }
@@ -197,7 +193,7 @@ Status ValidateShape(const T2ChartSpec& s) {
   }
   if (s.explicit_ucl) {
     if (!(*s.explicit_ucl > 0) || !std::isfinite(*s.explicit_ucl)) {
-      return InvalidArgument("explicit_ucl must be a finite number > 0, found " + Num(*s.explicit_ucl));
+      return InvalidArgument("explicit_ucl must be a finite number > 0, found " + FormatNumber(*s.explicit_ucl));
     }
     if (s.known_from_subgroups > 0) {
       return InvalidArgument("explicit_ucl and known_from_subgroups (" + Int(s.known_from_subgroups) +
@@ -253,8 +249,8 @@ Result<T2ChartLimits> ComputeT2Limits(const T2ChartSpec& spec) {
   for (const T2Limits* l : {out.phase1 ? &*out.phase1 : nullptr, &out.phase2}) {
     if (l == nullptr) continue;
     if (!std::isfinite(l->ucl) || !(l->ucl > 0) || !std::isfinite(l->cl)) {
-      return InvalidArgument("confidence " + Num(conf) + " gives a limit that is not a finite positive number (" +
-                             Num(l->ucl) + ")");
+      return InvalidArgument("confidence " + FormatNumber(conf) + " gives a limit that is not a finite positive number (" +
+                             FormatNumber(l->ucl) + ")");
     }
   }
   return out;
@@ -366,7 +362,7 @@ Status T2Chart::Impl::Add(std::span<const double> x, EventTime ts, ChartObserver
   for (int i = 0; i < p; ++i) {
     if (!std::isfinite(x[static_cast<std::size_t>(i)])) {
       return InvalidArgument("observation value [" + Int(i) + "] is not a finite number: " +
-                             Num(x[static_cast<std::size_t>(i)]));
+                             FormatNumber(x[static_cast<std::size_t>(i)]));
     }
   }
   ++observations;

@@ -125,6 +125,8 @@ struct RunRulesSpec {
   bool Enabled(RuleKind kind) const;
   // Turns a rule on or off. InvalidArgument for a kind that is not a run rule.
   Status Enable(RuleKind kind, bool on = true);
+  // True when a rule other than rule 1 (nelson.1, we.1: a chart's own) is enabled.
+  bool AnyBeyondRuleOne() const;
 
   // Checks every rule's parameters, enabled or not (a value is never ignored silently).
   // Returns InvalidArgument naming the rule, the parameter and the value found, e.g.
