@@ -199,11 +199,16 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
 // run
 
 // Prints alarms and held serials for people, as they happen.
+// Prints alarms and held serials for people, as they happen. A hold's first units are printed
+// at once; later ones are gathered and printed at most once a second per hold (a drifting
+// station adds a unit with every measurement), and before its alarm's RESOLVED line.
 class LivePrinter : public engine::EngineListener {
  public:
   void OnAlarm(const engine::AlarmRecord& a, bool opened) override {
     std::lock_guard lock(mu_);
     if (!opened) {
+      auto it = holds_.find(a.hold_id);
+      if (it != holds_.end()) Print(it->second);
       std::printf("RESOLVED #%lld  %-16s %s  in control again at %s; hold #%lld keeps its units\n",
                   static_cast<long long>(a.id), a.characteristic.c_str(), engine::FormatScope(a.scope).c_str(),
                   engine::FormatRfc3339(a.resolved_ts).c_str(), static_cast<long long>(a.hold_id));
@@ -218,18 +223,48 @@ class LivePrinter : public engine::EngineListener {
   void OnHold(const engine::HoldRecord& h, const std::vector<engine::HeldUnit>& added) override {
     if (added.empty()) return;
     std::lock_guard lock(mu_);
-    std::printf("HOLD   #%lld  alarm #%lld  %s  %lld held  +%zu:", static_cast<long long>(h.id),
-                static_cast<long long>(h.alarm_id), engine::FormatScope(h.scope).c_str(),
-                static_cast<long long>(h.units), added.size());
-    constexpr std::size_t kShown = 8;
-    for (std::size_t i = 0; i < added.size() && i < kShown; ++i) std::printf(" %s", added[i].serial.c_str());
-    if (added.size() > kShown) std::printf(" ... %s", added.back().serial.c_str());
-    std::printf("\n");
-    std::fflush(stdout);
+    auto [it, first] = holds_.try_emplace(h.id);
+    Pending& p = it->second;
+    p.hold = h;
+    for (const auto& u : added) {
+      if (p.shown.size() < kShown) p.shown.push_back(u.serial);
+      p.last = u.serial;
+    }
+    p.count += added.size();
+    const auto now = std::chrono::steady_clock::now();
+    if (first || now - p.printed >= std::chrono::seconds(1)) Print(p);
+  }
+  // Prints what is still gathered.
+  void Flush() {
+    std::lock_guard lock(mu_);
+    for (auto& [id, p] : holds_) Print(p);
   }
 
  private:
+  static constexpr std::size_t kShown = 8;
+  struct Pending {
+    engine::HoldRecord hold;
+    std::vector<std::string> shown;  // the first kShown serials gathered
+    std::string last;
+    std::size_t count = 0;
+    std::chrono::steady_clock::time_point printed{};
+  };
+  void Print(Pending& p) {
+    if (p.count == 0) return;
+    std::printf("HOLD   #%lld  alarm #%lld  %s  %lld held  +%zu:", static_cast<long long>(p.hold.id),
+                static_cast<long long>(p.hold.alarm_id), engine::FormatScope(p.hold.scope).c_str(),
+                static_cast<long long>(p.hold.units), p.count);
+    for (const auto& s : p.shown) std::printf(" %s", s.c_str());
+    if (p.count > p.shown.size()) std::printf(" ... %s", p.last.c_str());
+    std::printf("\n");
+    std::fflush(stdout);
+    p.shown.clear();
+    p.count = 0;
+    p.printed = std::chrono::steady_clock::now();
+  }
+
   std::mutex mu_;
+  std::map<std::int64_t, Pending> holds_;
 };
 
 int Run(const std::string& config_path, double duration_s, const std::string& listen_override) {
@@ -333,6 +368,7 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
   auto t0 = std::chrono::steady_clock::now();
   for (auto& s : sources) s->Stop();
   eng.Stop();
+  printer.Flush();
   if (http) http->Stop();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("stopped in {} ms: {} measurements, {} rejects, {} signals, {} alarms opened", ms, eng.measurements(),
