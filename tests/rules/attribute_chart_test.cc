@@ -13,23 +13,14 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "chart_recorder.h"
 
 namespace shewhart::rules {
 namespace {
 
-struct Recorder : ChartObserver {
-  std::vector<ChartPoint> points;
-  std::vector<RuleHit> hits;
-  void OnPoint(const ChartPoint& p) override { points.push_back(p); }
-  void OnRuleHit(const RuleHit& h) override { hits.push_back(h); }
-  std::vector<std::int64_t> HitIndexes() const {
-    std::vector<std::int64_t> out;
-    for (const auto& h : hits) out.push_back(h.index);
-    return out;
-  }
-};
+using test::Recorder;
+using test::At;
 
-EventTime At(int seconds) { return EventTime(std::chrono::seconds(seconds)); }
 
 // R prints 7 significant digits (dropping trailing zeros: 0.215 is 0.2150000): a value matches
 // a printed figure when it rounds to it.

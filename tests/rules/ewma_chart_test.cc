@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "chart_recorder.h"
 
 namespace shewhart::rules {
 namespace {
@@ -20,14 +21,9 @@ static_assert(std::is_trivially_copyable_v<EwmaChart>);
 static_assert(std::is_trivially_copyable_v<EwmaChartSpec>);
 static_assert(std::is_trivially_copyable_v<ChartPoint>);
 
-struct Recorder : ChartObserver {
-  std::vector<ChartPoint> points;
-  std::vector<RuleHit> hits;
-  void OnPoint(const ChartPoint& p) override { points.push_back(p); }
-  void OnRuleHit(const RuleHit& h) override { hits.push_back(h); }
-};
+using test::Recorder;
+using test::At;
 
-EventTime At(int seconds) { return EventTime(std::chrono::seconds(seconds)); }
 
 EwmaChartSpec Spec(double centre, double sigma, double lambda, double k_sigma) {
   EwmaChartSpec s;

@@ -8,25 +8,14 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "chart_recorder.h"
 
 namespace shewhart::rules {
 namespace {
 
-struct Recorder : ChartObserver {
-  std::vector<ChartPoint> points;
-  std::vector<RuleHit> hits;
-  void OnPoint(const ChartPoint& p) override { points.push_back(p); }
-  void OnRuleHit(const RuleHit& h) override { hits.push_back(h); }
-  std::vector<RuleHit> Hits(RuleKind rule, ChartKind chart) const {
-    std::vector<RuleHit> out;
-    for (const auto& h : hits) {
-      if (h.rule == rule && h.chart == chart) out.push_back(h);
-    }
-    return out;
-  }
-};
+using test::Recorder;
+using test::At;
 
-EventTime At(int seconds) { return EventTime(std::chrono::seconds(seconds)); }
 
 IndividualsChartSpec Known(double mean, double sigma, Boundary b = Boundary::kStrict) {
   IndividualsChartSpec s;

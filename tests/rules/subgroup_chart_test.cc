@@ -11,33 +11,15 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "chart_recorder.h"
 #include "shewhart/rules/constants.h"
 
 namespace shewhart::rules {
 namespace {
 
-struct Recorder : ChartObserver {
-  std::vector<ChartPoint> points;
-  std::vector<RuleHit> hits;
-  void OnPoint(const ChartPoint& p) override { points.push_back(p); }
-  void OnRuleHit(const RuleHit& h) override { hits.push_back(h); }
-  std::vector<ChartPoint> Points(ChartKind chart) const {
-    std::vector<ChartPoint> out;
-    for (const auto& p : points) {
-      if (p.chart == chart) out.push_back(p);
-    }
-    return out;
-  }
-  std::vector<RuleHit> Hits(RuleKind rule, ChartKind chart) const {
-    std::vector<RuleHit> out;
-    for (const auto& h : hits) {
-      if (h.rule == rule && h.chart == chart) out.push_back(h);
-    }
-    return out;
-  }
-};
+using test::Recorder;
+using test::At;
 
-EventTime At(int seconds) { return EventTime(std::chrono::seconds(seconds)); }
 
 // Published constants (qcc's tables, the same in every SPC text) for the sizes used below.
 constexpr double kD2[] = {0, 0, 1.128, 1.693, 2.059, 2.326, 2.534, 2.704, 2.847};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "chart_recorder.h"
 
 // ---------------------------------------------------------------------------------------------
 // Allocation counting for AddDoesNotAllocate*. Two counters, because Eigen does not allocate
@@ -70,12 +71,8 @@ void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
 namespace shewhart::rules {
 namespace {
 
-struct Recorder : ChartObserver {
-  std::vector<ChartPoint> points;
-  std::vector<RuleHit> hits;
-  void OnPoint(const ChartPoint& p) override { points.push_back(p); }
-  void OnRuleHit(const RuleHit& h) override { hits.push_back(h); }
-};
+using test::Recorder;
+using test::At;
 
 // Counts without storing: for the allocation tests.
 struct CountingObserver : ChartObserver {
@@ -88,7 +85,6 @@ struct CountingObserver : ChartObserver {
   void OnRuleHit(const RuleHit&) override { ++hits; }
 };
 
-EventTime At(int seconds) { return EventTime(std::chrono::seconds(seconds)); }
 
 bool Contains(const Status& st, const std::string& fragment) {
   return st.message().find(fragment) != std::string::npos;
