@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace shewhart::testing {
 
@@ -15,6 +16,28 @@ inline std::string RefdataDir() {
   if (const char* env = std::getenv("SHEWHART_REFDATA")) return env;
   std::string d = SHEWHART_REFDATA_DEFAULT;
   return std::filesystem::exists(d) ? d : "";
+}
+
+// pistonrings.csv ("sample,x1,x2,x3,x4,x5,phase", one subgroup of 5 per row): the subgroups of
+// phase I (samples 1-25) and phase II (26-40), in file order. Empty when the file is absent.
+struct Pistonrings {
+  std::vector<std::vector<double>> phase1, phase2;
+};
+inline Pistonrings ReadPistonrings(const std::string& dir) {
+  std::ifstream in(dir + "/pistonrings.csv");
+  std::string line;
+  Pistonrings out;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line.rfind("sample", 0) == 0) continue;
+    std::stringstream ss(line);
+    std::vector<std::string> cells;
+    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
+    if (cells.size() != 7) continue;
+    std::vector<double> values;
+    for (std::size_t i = 1; i <= 5; ++i) values.push_back(std::stod(cells[i]));
+    (cells[6] == "I" ? out.phase1 : out.phase2).push_back(values);
+  }
+  return out;
 }
 
 inline std::string ReadText(const std::string& path) {

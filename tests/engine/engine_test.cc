@@ -305,20 +305,14 @@ namespace {
 TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
   const std::string refdata = shewhart::testing::RefdataDir();
   if (refdata.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
-  std::ifstream csv(refdata + "/pistonrings.csv");
-  ASSERT_TRUE(csv) << "cannot read pistonrings.csv";
-  std::string row, jsonl;
+  const auto phase1 = shewhart::testing::ReadPistonrings(refdata).phase1;
+  ASSERT_EQ(phase1.size(), 25u) << "cannot read pistonrings.csv";
+  std::string jsonl;
   int t = 0;
-  while (std::getline(csv, row)) {
-    if (row.empty() || row[0] == '#' || row.rfind("sample", 0) == 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(row);
-    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
-    ASSERT_EQ(cells.size(), 7u) << row;
-    if (cells[6] != "I") continue;
-    for (int k = 1; k <= 5; ++k) {
-      jsonl += "{\"characteristic\":\"diameter\",\"value\":" + cells[static_cast<std::size_t>(k)] +
-               ",\"ts\":" + std::to_string(1000 * ++t) + ",\"subgroup\":\"" + cells[0] + "\"}\n";
+  for (std::size_t g = 0; g < phase1.size(); ++g) {
+    for (double v : phase1[g]) {
+      jsonl += "{\"characteristic\":\"diameter\",\"value\":" + engine::FormatMetricValue(v) +
+               ",\"ts\":" + std::to_string(1000 * ++t) + ",\"subgroup\":\"" + std::to_string(g + 1) + "\"}\n";
     }
   }
   ASSERT_EQ(t, 125);

@@ -131,30 +131,12 @@ TEST(CapabilityTest, QccFixtureLowerSpecOnly) {
   EXPECT_FALSE(c.expected_within_ppm_above_usl || c.observed_ppm_above_usl);
 }
 
-std::vector<std::vector<double>> PistonringsPhaseOne(const std::string& dir) {
-  std::ifstream in(dir + "/pistonrings.csv");
-  std::string line;
-  std::vector<std::vector<double>> out;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind("sample", 0) == 0) continue;
-    std::stringstream ss(line);
-    std::string cell;
-    std::vector<std::string> cells;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (cells.size() != 7 || cells[6] != "I") continue;
-    std::vector<double> values;
-    for (std::size_t i = 1; i <= 5; ++i) values.push_back(std::stod(cells[i]));
-    out.push_back(values);
-  }
-  return out;
-}
-
 // pistonrings_expected.md: processCapability() on the x-bar chart of samples 1-25, 125 values,
 // printed to 3 decimals (Cpm to 3 significant digits) and percentages to 2 significant digits.
 TEST(CapabilityTest, PistonringsMatchesQcc) {
   const std::string dir = testing::RefdataDir();
   if (dir.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
-  const auto groups = PistonringsPhaseOne(dir);
+  const auto groups = testing::ReadPistonrings(dir).phase1;
   ASSERT_EQ(groups.size(), 25u);
   const double sigma = ChartSigma(groups);
   EXPECT_NEAR(sigma, 0.009785039, 5e-10);

@@ -147,20 +147,8 @@ TEST(SummarizeTest, SingleValueHasNoSpread) {
 // Estimators
 
 std::vector<SubgroupSummary> PistonringsPhaseOne(const std::string& dir) {
-  std::ifstream in(dir + "/pistonrings.csv");
-  std::string line;
   std::vector<SubgroupSummary> out;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind("sample", 0) == 0) continue;
-    std::stringstream ss(line);
-    std::string cell;
-    std::vector<std::string> cells;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (cells.size() != 7 || cells[6] != "I") continue;
-    std::vector<double> values;
-    for (int i = 1; i <= 5; ++i) values.push_back(std::stod(cells[static_cast<std::size_t>(i)]));
-    out.push_back(Summarize(values));
-  }
+  for (const auto& values : testing::ReadPistonrings(dir).phase1) out.push_back(Summarize(values));
   return out;
 }
 

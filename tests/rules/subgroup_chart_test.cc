@@ -45,28 +45,8 @@ double Sd(const std::vector<double>& v) {
   return std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
-struct Pistonrings {
-  std::vector<std::vector<double>> phase1, phase2;
-};
-
-// pistonrings.csv: "sample,x1,x2,x3,x4,x5,phase", one row per subgroup, phase I or II.
-Pistonrings ReadPistonrings(const std::string& dir) {
-  std::ifstream in(dir + "/pistonrings.csv");
-  std::string line;
-  Pistonrings out;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind("sample", 0) == 0) continue;
-    std::stringstream ss(line);
-    std::string cell;
-    std::vector<std::string> cells;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (cells.size() != 7) continue;
-    std::vector<double> values;
-    for (std::size_t i = 1; i <= 5; ++i) values.push_back(std::stod(cells[i]));
-    (cells[6] == "I" ? out.phase1 : out.phase2).push_back(values);
-  }
-  return out;
-}
+using testing::Pistonrings;
+using testing::ReadPistonrings;
 
 SubgroupChartSpec Phase1(SubgroupChartKind kind, int n, int subgroups) {
   SubgroupChartSpec s;
