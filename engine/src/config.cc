@@ -3,10 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include "shewhart/rules/constants.h"
+#include "shewhart/rules/presets.h"
 #include "shewhart/rules/sigma_estimators.h"
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -195,6 +197,32 @@ class Loader {
     return true;
   }
 
+  // A duration: a non-negative decimal number and a unit (us, ms, s, m, h, d), e.g. 500ms,
+  // 1.5s, 10m, 72h.
+  bool Duration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+    if (!node.IsScalar()) {
+      Problem(node, path, "expected a duration such as 30s, 10m or 72h, found " + Describe(node));
+      return false;
+    }
+    const std::string& s = node.Scalar();
+    double v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    const std::string unit(ptr, s.data() + s.size());
+    static const std::pair<const char*, double> kUnits[] = {{"us", 1}, {"ms", 1e3}, {"s", 1e6}, {"m", 60e6},
+                                                           {"h", 3600e6}, {"d", 86400e6}};
+    double scale = 0;
+    for (const auto& [name, micros] : kUnits) {
+      if (unit == name) scale = micros;
+    }
+    if (ec != std::errc() || ptr == s.data() || !(v >= 0) || scale == 0 || !std::isfinite(v * scale) ||
+        v * scale > 1e17) {
+      Problem(node, path, "expected a duration such as 30s, 10m or 72h (units us, ms, s, m, h, d), found '" + s + "'");
+      return false;
+    }
+    out = std::chrono::microseconds(static_cast<std::int64_t>(std::llround(v * scale)));
+    return true;
+  }
+
   bool Choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices,
               std::string& out) {
     if (!String(node, path, out)) return false;
@@ -210,6 +238,11 @@ class Loader {
  private:
   void LoadSources(const YAML::Node& node, Config& config);
   void LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadRuleList(const YAML::Node& list, const std::string& path, CharacteristicSpec& c, bool preset);
+  void LoadRuleEntry(const std::string& name, const YAML::Node& at, const YAML::Node* params, const std::string& path,
+                     CharacteristicSpec& c);
+  void LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, const std::string& path,
+                         rules::RunRulesSpec& spec);
   void LoadResponses(const YAML::Node& node, Config& config);
   void LoadHooks(const YAML::Node& node, Config& config);
   void CrossCheck(const YAML::Node& root, Config& config);
@@ -328,7 +361,13 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
 }
 
 void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
-  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response"})) return;
+  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response", "late_tolerance"})) {
+    return;
+  }
+  if (auto l = node["late_tolerance"]) {
+    std::chrono::microseconds tolerance{};
+    if (Duration(l, path + ".late_tolerance", tolerance)) c.late_tolerance = tolerance;
+  }
   if (!node["id"]) Problem(node, path + ".id", "missing: every characteristic needs an id");
   else NonEmptyString(node["id"], path + ".id", c.id);
   if (node["unit"]) String(node["unit"], path + ".unit", c.unit);
@@ -513,14 +552,6 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     }
   }
   bool rules_given = false;
-  auto run_rule = [](const std::string& name) -> std::optional<rules::RuleKind> {
-    auto kind = rules::RuleFromName(name);
-    if (kind && rules::RunRulesSpec::IsRunRule(*kind) && *kind != rules::RuleKind::kNelson1 &&
-        *kind != rules::RuleKind::kWe1) {
-      return kind;
-    }
-    return std::nullopt;
-  };
   if (auto r = node["rules"]) {
     const std::string rp = path + ".rules";
     if (!r.IsSequence()) {
@@ -528,44 +559,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     } else {
       rules_given = true;
       chart.nelson1 = false;
-      std::set<std::string> seen;
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        const std::string ip = rp + "[" + std::to_string(i) + "]";
-        std::string name;
-        if (!String(r[i], ip, name)) continue;
-        if (!seen.insert(name).second) {
-          Problem(r[i], ip, "rule '" + name + "' is listed twice");
-          continue;
-        }
-        if (name == "nelson.1" || name == "we.1") {
-          chart.nelson1 = true;
-        } else if (name == "spec") {
-          chart.spec_lsl = chart.spec.lsl.has_value();
-          chart.spec_usl = chart.spec.usl.has_value();
-          if (!chart.spec_lsl && !chart.spec_usl) Problem(r[i], ip, "rule 'spec' needs spec.lsl or spec.usl");
-        } else if (name == "spec.lsl") {
-          chart.spec_lsl = true;
-          if (!chart.spec.lsl) Problem(r[i], ip, "rule 'spec.lsl' needs spec.lsl");
-        } else if (name == "spec.usl") {
-          chart.spec_usl = true;
-          if (!chart.spec.usl) Problem(r[i], ip, "rule 'spec.usl' needs spec.usl");
-        } else if (auto kind = run_rule(name)) {
-          if (c.type == ChartType::kEwma || c.type == ChartType::kCusum) {
-            Problem(r[i], ip, "rule '" + name + "' does not apply to an " +
-                                  std::string(c.type == ChartType::kEwma ? "ewma" : "cusum") +
-                                  " chart: its points are not independent (only nelson.1)");
-          } else {
-            Status st = c.run_rules.Enable(*kind);
-            if (!st.ok()) Problem(r[i], ip, st.message());
-          }
-        } else if (name == "threshold" || name == "rate" || name == "stale" || name == "count") {
-          Problem(r[i], ip, "rule '" + name + "' is not implemented in this version; supported: nelson.1 to nelson.8, "
-                            "we.1 to we.4, spec, spec.lsl, spec.usl");
-        } else {
-          Problem(r[i], ip, "unknown rule '" + name + "'; supported: nelson.1 to nelson.8, we.1 to we.4, spec, "
-                            "spec.lsl, spec.usl");
-        }
-      }
+      LoadRuleList(r, rp, c, /*preset=*/false);
     }
   }
   if (!rules_given && c.type != ChartType::kEwma && c.type != ChartType::kCusum) {
@@ -577,10 +571,10 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       if (all_eight || kind <= rules::RuleKind::kNelson4) (void)c.run_rules.Enable(kind);
     }
   }
-  // The companion chart (mr, r, s) takes the primary's rules among 1-4.
-  for (auto kind : {rules::RuleKind::kNelson2, rules::RuleKind::kNelson3, rules::RuleKind::kNelson4}) {
-    if (c.run_rules.Enabled(kind)) (void)c.companion_rules.Enable(kind);
-  }
+  // The companion chart (mr, r, s) takes the primary's rules among 1-4, with their parameters.
+  c.companion_rules.nelson2 = c.run_rules.nelson2;
+  c.companion_rules.nelson3 = c.run_rules.nelson3;
+  c.companion_rules.nelson4 = c.run_rules.nelson4;
   c.run_rules.boundary = c.companion_rules.boundary = chart.boundary;
   // mr_rules: false keeps the moving-range chart silent: no rule at all judges it.
   if (c.type == ChartType::kIndividuals && !chart.mr_rules) c.companion_rules = rules::RunRulesSpec{};
@@ -677,6 +671,169 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     }
   }
   if (node["response"]) NonEmptyString(node["response"], path + ".response", c.response);
+}
+
+// A `rules` list (a characteristic's, or a preset's): each entry a rule name, a one-key mapping
+// of a rule name to its parameters (`nelson.2: { length: 7 }`), or `preset: NAME`.
+void Loader::LoadRuleList(const YAML::Node& list, const std::string& path, CharacteristicSpec& c, bool preset) {
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string ip = path + "[" + std::to_string(i) + "]";
+    const YAML::Node entry = list[i];
+    std::string name;
+    YAML::Node params;
+    bool has_params = false;
+    if (entry.IsMap()) {
+      if (entry.size() != 1) {
+        Problem(entry, ip, "expected one rule name with its parameters, e.g. 'nelson.2: { length: 7 }'");
+        continue;
+      }
+      const YAML::Node key = entry.begin()->first;
+      if (!String(key, ip, name)) continue;
+      params = entry.begin()->second;
+      has_params = true;
+    } else if (!String(entry, ip, name)) {
+      continue;
+    }
+    if (!seen.insert(name).second) {
+      Problem(entry, ip, "rule '" + name + "' is listed twice");
+      continue;
+    }
+    if (name == "preset") {
+      std::string preset_name;
+      if (preset) {
+        Problem(entry, ip, "a preset cannot name another preset");
+      } else if (String(params, ip + ".preset", preset_name)) {
+        auto found = rules::FindRulePreset(preset_name);
+        if (!found) {
+          std::vector<std::string> names;
+          for (const auto& p : rules::RulePresets()) names.emplace_back(p.name);
+          Problem(params, ip + ".preset", "unknown preset '" + preset_name + "'; known: " + JoinList(names));
+          continue;
+        }
+        // The preset's own problems (a bug in a shipped preset) point into the preset file.
+        const std::string file = file_;
+        file_ = "rules/presets/" + preset_name + ".yaml";
+        try {
+          const YAML::Node root = YAML::Load(std::string(found->text));
+          if (CheckMap(root, "", {"rules"}) && root["rules"] && root["rules"].IsSequence()) {
+            LoadRuleList(root["rules"], "rules", c, /*preset=*/true);
+          } else {
+            Problem(root, "rules", "expected a list of rules");
+          }
+        } catch (const YAML::Exception& e) {
+          Problem(YAML::Node(), "", "YAML syntax: " + e.msg);
+        }
+        file_ = file;
+      }
+      continue;
+    }
+    LoadRuleEntry(name, entry, has_params ? &params : nullptr, ip, c);
+  }
+}
+
+void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const YAML::Node* params,
+                           const std::string& path, CharacteristicSpec& c) {
+  auto& chart = c.chart;
+  const std::string pp = path + "." + name;
+  auto no_params = [&] {
+    if (params) Problem(*params, pp, "rule '" + name + "' takes no parameters");
+  };
+  const auto kind = rules::RuleFromName(name);
+  if (name == "nelson.1" || name == "we.1") {
+    if (params) {
+      Problem(*params, pp, "rule '" + name + "' takes no parameters: its limits are the chart's, at chart.k_sigma");
+    }
+    chart.nelson1 = true;
+  } else if (name == "spec") {
+    no_params();
+    chart.spec_lsl = chart.spec.lsl.has_value();
+    chart.spec_usl = chart.spec.usl.has_value();
+    if (!chart.spec_lsl && !chart.spec_usl) Problem(at, path, "rule 'spec' needs spec.lsl or spec.usl");
+  } else if (name == "spec.lsl") {
+    no_params();
+    chart.spec_lsl = true;
+    if (!chart.spec.lsl) Problem(at, path, "rule 'spec.lsl' needs spec.lsl");
+  } else if (name == "spec.usl") {
+    no_params();
+    chart.spec_usl = true;
+    if (!chart.spec.usl) Problem(at, path, "rule 'spec.usl' needs spec.usl");
+  } else if (kind && rules::RunRulesSpec::IsRunRule(*kind)) {
+    if (c.type == ChartType::kEwma || c.type == ChartType::kCusum) {
+      Problem(at, path, "rule '" + name + "' does not apply to an " +
+                            std::string(c.type == ChartType::kEwma ? "ewma" : "cusum") +
+                            " chart: its points are not independent (only nelson.1)");
+      return;
+    }
+    Status st = c.run_rules.Enable(*kind);
+    if (!st.ok()) Problem(at, path, st.message());
+    if (params) LoadRunRuleParams(*kind, *params, pp, c.run_rules);
+  } else if (name == "stale") {
+    if (!params) {
+      Problem(at, path, "rule 'stale' needs its time, e.g. 'stale: { after: 10m }'");
+    } else if (CheckMap(*params, pp, {"after"})) {
+      std::chrono::microseconds after{};
+      if (!(*params)["after"]) {
+        Problem(*params, pp + ".after", "missing: how long without a measurement makes the stream stale");
+      } else if (Duration((*params)["after"], pp + ".after", after)) {
+        if (after.count() <= 0) Problem((*params)["after"], pp + ".after", "expected a duration > 0");
+        else c.stale_after = after;
+      }
+    }
+  } else if (name == "threshold" || name == "rate" || name == "count") {
+    Problem(at, path, "rule '" + name + "' is not implemented in this version");
+  } else {
+    Problem(at, path, "unknown rule '" + name + "'; supported: nelson.1 to nelson.8, we.1 to we.4, spec, spec.lsl, "
+                      "spec.usl, stale, preset");
+  }
+}
+
+// The parameters of one run rule (`length`; `m` and `n`; nelson.8 also `both_sides`).
+void Loader::LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, const std::string& path,
+                               rules::RunRulesSpec& spec) {
+  rules::RunRuleParams* run = nullptr;
+  rules::MOfNRuleParams* m_of_n = nullptr;
+  switch (kind) {
+    case rules::RuleKind::kNelson2: run = &spec.nelson2; break;
+    case rules::RuleKind::kNelson3: run = &spec.nelson3; break;
+    case rules::RuleKind::kNelson4: run = &spec.nelson4; break;
+    case rules::RuleKind::kNelson7: run = &spec.nelson7; break;
+    case rules::RuleKind::kWe4: run = &spec.we4; break;
+    case rules::RuleKind::kNelson5: m_of_n = &spec.nelson5; break;
+    case rules::RuleKind::kNelson6: m_of_n = &spec.nelson6; break;
+    case rules::RuleKind::kWe2: m_of_n = &spec.we2; break;
+    case rules::RuleKind::kWe3: m_of_n = &spec.we3; break;
+    default: break;
+  }
+  long long v = 0;
+  if (kind == rules::RuleKind::kNelson8) {
+    if (!CheckMap(params, path, {"length", "both_sides"})) return;
+    if (params["length"] && Int(params["length"], path + ".length", rules::kMinRunLength, rules::kMaxRunLength, v)) {
+      spec.nelson8.length = static_cast<int>(v);
+    }
+    std::string both;
+    if (params["both_sides"] && Choice(params["both_sides"], path + ".both_sides", {"true", "false"}, both)) {
+      spec.nelson8.both_sides = both == "true";
+    }
+  } else if (run) {
+    if (!CheckMap(params, path, {"length"})) return;
+    const int min = kind == rules::RuleKind::kNelson4 ? 3 : rules::kMinRunLength;
+    if (params["length"] && Int(params["length"], path + ".length", min, rules::kMaxRunLength, v)) {
+      run->length = static_cast<int>(v);
+    }
+  } else if (m_of_n) {
+    if (!CheckMap(params, path, {"m", "n"})) return;
+    long long m = m_of_n->m, n = m_of_n->n;
+    bool ok = true;
+    if (params["m"]) ok &= Int(params["m"], path + ".m", 1, rules::kMaxRuleWindow, m);
+    if (params["n"]) ok &= Int(params["n"], path + ".n", 1, rules::kMaxRuleWindow, n);
+    if (ok && m > n) {
+      Problem(params, path, "m must not exceed n, found m " + std::to_string(m) + ", n " + std::to_string(n));
+    } else if (ok) {
+      m_of_n->m = static_cast<int>(m);
+      m_of_n->n = static_cast<int>(n);
+    }
+  }
 }
 
 void Loader::LoadResponses(const YAML::Node& node, Config& config) {

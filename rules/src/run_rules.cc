@@ -59,7 +59,9 @@ RunRulesSpec RunRulesSpec::RulesOneToFour() {
   return s;
 }
 
-bool RunRulesSpec::IsRunRule(RuleKind kind) { return kind != RuleKind::kSpecLsl && kind != RuleKind::kSpecUsl; }
+bool RunRulesSpec::IsRunRule(RuleKind kind) {
+  return kind <= RuleKind::kWe4 && kind != RuleKind::kSpecLsl && kind != RuleKind::kSpecUsl;
+}
 
 namespace {
 // The `enabled` flag of `kind` in `s`, or nullptr for a kind that is not a run rule. Shared by
@@ -80,7 +82,10 @@ auto EnabledFlag(Spec& s, RuleKind kind) -> decltype(&s.nelson1.enabled) {
     case RuleKind::kWe3: return &s.we3.enabled;
     case RuleKind::kWe4: return &s.we4.enabled;
     case RuleKind::kSpecLsl:
-    case RuleKind::kSpecUsl: return nullptr;
+    case RuleKind::kSpecUsl:
+    case RuleKind::kThreshold:
+    case RuleKind::kRate:
+    case RuleKind::kStale: return nullptr;
   }
   return nullptr;
 }

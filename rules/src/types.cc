@@ -36,6 +36,9 @@ std::string_view RuleName(RuleKind kind) {
     case RuleKind::kWe2: return "we.2";
     case RuleKind::kWe3: return "we.3";
     case RuleKind::kWe4: return "we.4";
+    case RuleKind::kThreshold: return "threshold";
+    case RuleKind::kRate: return "rate";
+    case RuleKind::kStale: return "stale";
   }
   return "unknown";
 }

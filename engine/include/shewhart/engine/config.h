@@ -6,6 +6,7 @@
 // message naming what was expected and what was found. Unknown and duplicate keys are
 // problems. Nothing is clamped or defaulted silently: a value out of range is a problem.
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -78,6 +79,12 @@ struct CharacteristicSpec {
   // EWMA and CUSUM take none (their points are not independent).
   rules::RunRulesSpec run_rules;
   rules::RunRulesSpec companion_rules;
+  // Rule `stale`: a signal when no measurement of the characteristic has arrived for this long
+  // (wall-clock time in `run`; the input's event time in `replay`).
+  std::optional<std::chrono::microseconds> stale_after;
+  // A measurement whose event time is earlier than the newest one already accepted for the
+  // characteristic by more than this is rejected with reason `late` (absent: none is late).
+  std::optional<std::chrono::microseconds> late_tolerance;
   std::vector<ScopeKey> scope{ScopeKey::kStation};
   std::string response;  // a key of Config::responses; empty = the built-in "default" policy
 };

@@ -35,8 +35,11 @@ enum class RuleKind : std::uint8_t {
   kWe2,       // Western Electric 2: 2 of 3 beyond 2 sigma, same side
   kWe3,       // Western Electric 3: 4 of 5 beyond 1 sigma, same side
   kWe4,       // Western Electric 4: 8 in a row on the same side
+  kThreshold, // a value beyond an absolute threshold (with hysteresis before it fires again)
+  kRate,      // a change between successive values faster than allowed per unit of time
+  kStale,     // no measurement of a characteristic for longer than allowed
 };
-inline constexpr int kRuleKindCount = 14;
+inline constexpr int kRuleKindCount = 17;
 
 // The public rule names of DESIGN.md ("nelson.1", "spec.lsl", "spec.usl").
 std::string_view RuleName(RuleKind kind);
