@@ -12,6 +12,8 @@
 #include "shewhart/rules/cusum_chart.h"
 #include "shewhart/rules/ewma_chart.h"
 #include "shewhart/rules/individuals_chart.h"
+#include "shewhart/rules/rate_rule.h"
+#include "shewhart/rules/threshold_rule.h"
 
 namespace shewhart::engine {
 
@@ -356,6 +358,50 @@ class RunRulesRunner : public ChartRunner {
   RunRuleStage stage_;
 };
 
+// Applies the rules that judge each measured value as it arrives, whatever the chart plots:
+// `threshold` (absolute limits with hysteresis) and `rate` (change per unit of event time).
+// A hit implicates the point the measurement belongs to (for x-bar charts, its subgroup's);
+// its suspect window starts at the previous measurement on which neither rule fired.
+class ValueRulesRunner : public ChartRunner {
+ public:
+  ValueRulesRunner(std::unique_ptr<ChartRunner> inner, const CharacteristicSpec& spec)
+      : inner_(std::move(inner)), kind_(PrimaryChart(spec.type)) {
+    if (spec.threshold) threshold_.emplace(*spec.threshold);
+    if (spec.rate) rate_.emplace(*spec.rate);
+  }
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    const std::int64_t index = inner_->IndexOf(m);
+    Status st = inner_->Add(m, observer);
+    if (!st.ok()) return st;  // refused: not charted, not judged
+    const EventTime window_start = have_in_control_ ? last_in_control_ : m.ts;
+    bool fired = false;
+    auto fire = [&](rules::RuleKind rule) {
+      fired = true;
+      observer.OnRuleHit(rules::RuleHit{rule, kind_, index, index, index, m.ts, window_start, m.value});
+    };
+    if (threshold_ && threshold_->Evaluate(m.value) != rules::ThresholdSide::kNone) fire(rules::RuleKind::kThreshold);
+    if (rate_ && rate_->Evaluate(m.value, m.ts).fired) fire(rules::RuleKind::kRate);
+    if (!fired) {
+      last_in_control_ = m.ts;
+      have_in_control_ = true;
+    }
+    return st;
+  }
+  std::int64_t next_index() const override { return inner_->next_index(); }
+  std::int64_t IndexOf(const Measurement& m) const override { return inner_->IndexOf(m); }
+  bool judging() const override { return inner_->judging(); }
+  std::size_t lookback() const override { return inner_->lookback(); }
+  std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+
+ private:
+  std::unique_ptr<ChartRunner> inner_;
+  rules::ChartKind kind_;
+  std::optional<rules::ThresholdRule> threshold_;
+  std::optional<rules::RateRule> rate_;
+  EventTime last_in_control_{};
+  bool have_in_control_ = false;
+};
+
 std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
   switch (spec.type) {
     case ChartType::kIndividuals: return std::make_unique<IndividualsRunner>(spec);
@@ -378,9 +424,12 @@ std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
 }  // namespace
 
 std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
-  std::unique_ptr<ChartRunner> base = MakeBaseRunner(spec);
-  if (!spec.run_rules.AnyBeyondRuleOne() && !spec.companion_rules.AnyBeyondRuleOne()) return base;
-  return std::make_unique<RunRulesRunner>(std::move(base), spec, spec.chart.k_sigma);
+  std::unique_ptr<ChartRunner> runner = MakeBaseRunner(spec);
+  if (spec.run_rules.AnyBeyondRuleOne() || spec.companion_rules.AnyBeyondRuleOne()) {
+    runner = std::make_unique<RunRulesRunner>(std::move(runner), spec, spec.chart.k_sigma);
+  }
+  if (spec.threshold || spec.rate) runner = std::make_unique<ValueRulesRunner>(std::move(runner), spec);
+  return runner;
 }
 
 }  // namespace shewhart::engine

@@ -576,6 +576,8 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   c.companion_rules.nelson3 = c.run_rules.nelson3;
   c.companion_rules.nelson4 = c.run_rules.nelson4;
   c.run_rules.boundary = c.companion_rules.boundary = chart.boundary;
+  if (c.threshold) c.threshold->boundary = chart.boundary;
+  if (c.rate) c.rate->boundary = chart.boundary;
   // mr_rules: false keeps the moving-range chart silent: no rule at all judges it.
   if (c.type == ChartType::kIndividuals && !chart.mr_rules) c.companion_rules = rules::RunRulesSpec{};
   if (!rules_given) {
@@ -780,11 +782,48 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
         else c.stale_after = after;
       }
     }
-  } else if (name == "threshold" || name == "rate" || name == "count") {
-    Problem(at, path, "rule '" + name + "' is not implemented in this version");
+  } else if (name == "threshold" || name == "rate") {
+    if (IsAttribute(c.type)) {
+      Problem(at, path, "rule '" + name + "' judges measured values; a p, np, c or u chart plots counts");
+      return;
+    }
+    if (!params) {
+      Problem(at, path, name == "threshold" ? "rule 'threshold' needs its limits, e.g. 'threshold: { high: 80, hysteresis: 2 }'"
+                                             : "rule 'rate' needs its limits, e.g. 'rate: { max_rise: 5, per: 1m }'");
+      return;
+    }
+    const YAML::Node& p = *params;
+    double v = 0;
+    if (name == "threshold") {
+      if (!CheckMap(p, pp, {"high", "low", "hysteresis"})) return;
+      rules::ThresholdSpec t;
+      bool ok = true;
+      if (p["high"]) ok &= Double(p["high"], pp + ".high", v), t.high = v;
+      if (p["low"]) ok &= Double(p["low"], pp + ".low", v), t.low = v;
+      if (p["hysteresis"]) ok &= Double(p["hysteresis"], pp + ".hysteresis", t.hysteresis);
+      if (!ok) return;
+      Status st = t.Validate();
+      if (!st.ok()) Problem(p, pp, st.message());
+      else c.threshold = t;
+    } else {
+      if (!CheckMap(p, pp, {"max_rise", "max_fall", "per", "min_interval"})) return;
+      rules::RateSpec r;
+      bool ok = true;
+      if (p["max_rise"]) ok &= Double(p["max_rise"], pp + ".max_rise", r.max_rise);
+      if (p["max_fall"]) ok &= Double(p["max_fall"], pp + ".max_fall", r.max_fall);
+      if (p["per"]) ok &= Duration(p["per"], pp + ".per", r.per);
+      if (p["min_interval"]) ok &= Duration(p["min_interval"], pp + ".min_interval", r.min_interval);
+      if (!ok) return;
+      Status st = r.Validate();
+      if (!st.ok()) Problem(p, pp, st.message());
+      else c.rate = r;
+    }
+  } else if (name == "count") {
+    Problem(at, path, "rule 'count' (signals within a time window) belongs to response policies; it is not a "
+                      "characteristic's rule in this version");
   } else {
     Problem(at, path, "unknown rule '" + name + "'; supported: nelson.1 to nelson.8, we.1 to we.4, spec, spec.lsl, "
-                      "spec.usl, stale, preset");
+                      "spec.usl, threshold, rate, stale, preset");
   }
 }
 

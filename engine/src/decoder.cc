@@ -18,6 +18,7 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kWrongType: return "wrong_type";
     case RejectReason::kUnknownCharacteristic: return "unknown_characteristic";
     case RejectReason::kOversize: return "oversize";
+    case RejectReason::kLate: return "late";
   }
   return "unknown";
 }

@@ -56,6 +56,13 @@ class Engine::TraceWriter {
 };
 
 namespace {
+// A measurement with this characteristic id is a clock tick for the `stale` rule, not data.
+constexpr CharacteristicId kTickCharacteristic = UINT32_MAX;
+
+EventTime WallClock() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
 const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k) {
   switch (k) {
     case ScopeKey::kStation: return e.station;
@@ -377,7 +384,16 @@ struct Engine::ShardRunner : ShardObserver {
     for (;;) {
       std::size_t n = queue.PopBatch(batch.data(), kBatch);
       if (n == 0) return;
-      for (std::size_t i = 0; i < n; ++i) shard.Process(batch[i], *this);
+      for (std::size_t i = 0; i < n; ++i) {
+        const Measurement& m = batch[i];
+        if (m.characteristic == kTickCharacteristic) {
+          shard.Tick(m.ts, *this);
+        } else if (shard.has_stale_rules()) {
+          shard.Process(m, *this, WallClock());  // `stale` counts arrival time in `run`
+        } else {
+          shard.Process(m, *this);
+        }
+      }
     }
   }
 };
@@ -400,6 +416,7 @@ class Engine::SourceSink : public IngestSink {
   }
 
   bool OnMeasurement(const Measurement& m) override {
+    if (IsLate(m)) return true;
     measurements_->Inc();
     e_.measurements_total_->Inc();
     if (!m.serial.empty()) {
@@ -440,6 +457,40 @@ class Engine::SourceSink : public IngestSink {
   void OnTransportDrop(std::uint64_t n) override { drops_->Inc(n); }
 
  private:
+  // late_tolerance: rejects (reason `late`) a measurement whose event time is further behind
+  // the newest accepted of its characteristic than allowed; otherwise advances the newest.
+  // Sources run on their own threads, so the newest event time is an atomic maximum.
+  bool IsLate(const Measurement& m) {
+    const auto& tolerance = e_.config_.characteristics[m.characteristic].late_tolerance;
+    if (!tolerance) return false;
+    auto& newest = e_.newest_ts_[m.characteristic];
+    const std::int64_t t = m.ts.time_since_epoch().count();
+    std::int64_t cur = newest.load(std::memory_order_relaxed);
+    if (cur != kNoTime && t < cur - tolerance->count()) {
+      RejectRecord r;
+      r.source = name_;
+      r.position = m.position;
+      r.reason = RejectReason::kLate;
+      r.field = "ts";
+      const double behind = static_cast<double>(cur - t) / 1e6;
+      r.message = "event time " + FormatRfc3339(m.ts) + " of characteristic '" +
+                  e_.config_.characteristics[m.characteristic].id + "' is " + FormatSeconds(behind) +
+                  " s behind the newest accepted (" + FormatRfc3339(EventTime(std::chrono::microseconds(cur))) +
+                  "); late_tolerance is " + FormatSeconds(static_cast<double>(tolerance->count()) / 1e6) + " s";
+      r.raw = "";
+      OnReject(r);
+      return true;
+    }
+    while (t > cur && !newest.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
+    }
+    return false;
+  }
+  static std::string FormatSeconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", s);
+    return buf;
+  }
+
   Engine& e_;
   std::string name_;
   Counter* measurements_;
@@ -463,7 +514,11 @@ std::vector<bool> AttributeFlags(const Config& c) {
 }  // namespace
 
 Engine::Engine(const Config& config, EngineOptions options)
-    : config_(config), options_(std::move(options)), index_(Ids(config), AttributeFlags(config)) {
+    : config_(config),
+      options_(std::move(options)),
+      index_(Ids(config), AttributeFlags(config)),
+      newest_ts_(std::make_unique<std::atomic<std::int64_t>[]>(config.characteristics.size())) {
+  for (std::size_t i = 0; i < config.characteristics.size(); ++i) newest_ts_[i].store(kNoTime);
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
@@ -528,6 +583,14 @@ Status Engine::Start() {
         for (std::size_t i = 0; i < got; ++i) HandleSignal(batch[i]);
         auto now = std::chrono::steady_clock::now();
         if (now >= next_tick) {
+          // The `stale` rule's clock: a tick through each queue that has stale rules (dropped
+          // when the queue is full: the shard is busy, and the next tick comes 100 ms later).
+          Measurement tick;
+          tick.characteristic = kTickCharacteristic;
+          tick.ts = WallClock();
+          for (auto& s : shards_) {
+            if (s->shard.has_stale_rules()) (void)s->queue.TryPush(tick);
+          }
           responder_->Tick();
           next_tick = now + std::chrono::milliseconds(100);
         }
@@ -559,6 +622,13 @@ void Engine::Route(const Measurement& m) {
   if (options_.threaded) {
     r.queue.Push(m);
   } else {
+    // Inline (replay): the `stale` rule's clock is the input's event time.
+    if (m.ts > replay_now_) {
+      replay_now_ = m.ts;
+      for (auto& s : shards_) {
+        if (s->shard.has_stale_rules()) s->shard.Tick(replay_now_, *s);
+      }
+    }
     r.shard.Process(m, r);
   }
 }

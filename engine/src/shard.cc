@@ -39,6 +39,11 @@ struct Shard::State : rules::ChartObserver {
   std::int64_t last_hit_index = 0;
   std::uint64_t refused = 0;  // measurements the chart could not take
   std::optional<rules::CapabilityAccumulator> capability;  // variables data with spec limits
+  // Rule `stale`: when the characteristic was last seen (unset before its first measurement
+  // and the first Tick), and whether it has signalled since.
+  std::optional<EventTime> last_seen;
+  std::int64_t last_index = 0;
+  bool stale_fired = false;
   ShardObserver* observer = nullptr;
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
@@ -97,6 +102,7 @@ Shard::Shard(const Config& config, std::size_t shard_index, std::size_t shard_co
     if (i % shard_count != shard_index) continue;
     states_[i] = std::make_unique<State>(static_cast<CharacteristicId>(i), config.characteristics[i],
                                          config.ResponseFor(i).resolve_after);
+    if (config.characteristics[i].stale_after) stale_.push_back(states_[i].get());
   }
 }
 
@@ -123,12 +129,31 @@ void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::
   if (!st->Find(scope)) st->recovering.push_back(State::Recovery{scope, 0});
 }
 
-void Shard::Process(const Measurement& m, ShardObserver& observer) {
+void Shard::Tick(EventTime now, ShardObserver& observer) {
+  for (State* st : stale_) {
+    if (!st->last_seen) st->last_seen = now;  // counting starts with the engine
+    if (st->stale_fired || now - *st->last_seen <= *st->spec.stale_after) continue;
+    st->stale_fired = true;
+    st->observer = &observer;
+    // The hit names the last point plotted (0 when none was) and the scope of its measurement;
+    // its suspect window starts when the stream was last seen.
+    const std::int64_t index = st->last_index;
+    st->OnRuleHit(rules::RuleHit{rules::RuleKind::kStale, PrimaryChart(st->spec.type), index, index, index, now,
+                                 *st->last_seen, 0.0});
+  }
+}
+
+void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime seen) {
   State* st = states_[m.characteristic].get();
   SHEWHART_CHECK(st != nullptr);
+  if (st->spec.stale_after) {
+    st->last_seen = seen;
+    st->stale_fired = false;
+  }
   // The labels go with the point this measurement belongs to (a measurement that starts a new
   // subgroup must not relabel the subgroup it closes).
   const std::int64_t index = st->chart->IndexOf(m);
+  st->last_index = index;
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;

@@ -1,5 +1,9 @@
 #include "shewhart/engine/config.h"
 
+#include <cmath>
+
+#include "shewhart/rules/presets.h"
+
 #include <gtest/gtest.h>
 
 namespace shewhart::engine {
@@ -81,7 +85,7 @@ TEST(ConfigTest, ReportsUnknownDuplicateAndWrongTypeTogether) {
             "bad.yaml:4:34: characteristics[0].limits.sigma: expected a number, found 'abc'");
   EXPECT_EQ(load.problems[1].ToString(),
             "bad.yaml:5:5: characteristics[0].colour: unknown key 'colour'; expected one of: id, unit, spec, chart, "
-            "limits, rules, scope, response");
+            "limits, rules, scope, response, late_tolerance");
   EXPECT_EQ(load.problems[2].line, 7);
   EXPECT_EQ(load.problems[2].column, 5);
   EXPECT_NE(load.problems[2].message.find("duplicate key 'unit'"), std::string::npos);
@@ -116,7 +120,7 @@ TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
       "f.yaml");
   std::string all = All(load);
   EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: chart type 't2' is not mapped"), std::string::npos) << all;
-  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' is not implemented"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' needs its limits"), std::string::npos) << all;
   EXPECT_NE(all.find("f.yaml:4:24: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
 }
 
@@ -230,6 +234,119 @@ TEST(ConfigTest, MrRulesFalseSilencesTheMovingRangeChart) {
   EXPECT_TRUE(c.run_rules.Enabled(rules::RuleKind::kNelson3));
   EXPECT_FALSE(c.companion_rules.Enabled(rules::RuleKind::kNelson3));
   EXPECT_FALSE(c.chart.mr_rules);
+}
+
+TEST(ConfigTest, RuleParametersAndPresets) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ preset: montgomery }, { nelson.2: { length: 7 } }, { nelson.5: { m: 3, n: 4 } }]\n"
+      "  - id: b\n"
+      "    chart: { type: xbar_r, subgroup_size: 5 }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ preset: western_electric }, { nelson.3: { length: 5 } }]\n"
+      "  - id: c\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ preset: aiag }]\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  const auto& a = load.config->characteristics[0];
+  EXPECT_TRUE(a.chart.nelson1);
+  EXPECT_EQ(a.run_rules.nelson2.length, 7);  // a later entry overrides the preset's
+  EXPECT_EQ(a.run_rules.nelson5.m, 3);
+  EXPECT_EQ(a.run_rules.nelson5.n, 4);
+  EXPECT_TRUE(a.run_rules.nelson8.enabled);
+  EXPECT_TRUE(a.run_rules.nelson8.both_sides);  // Montgomery / Nelson: both sides
+  EXPECT_FALSE(a.run_rules.we2.enabled);
+  // The moving-range chart takes rules 2-4 with the same parameters.
+  EXPECT_TRUE(a.companion_rules.nelson2.enabled);
+  EXPECT_EQ(a.companion_rules.nelson2.length, 7);
+  EXPECT_FALSE(a.companion_rules.nelson5.enabled);
+  const auto& b = load.config->characteristics[1];
+  EXPECT_TRUE(b.run_rules.we2.enabled && b.run_rules.we3.enabled && b.run_rules.we4.enabled);
+  EXPECT_FALSE(b.run_rules.nelson2.enabled);
+  EXPECT_TRUE(b.run_rules.nelson3.enabled);
+  EXPECT_EQ(b.run_rules.nelson3.length, 5);
+  EXPECT_EQ(b.companion_rules.nelson3.length, 5);
+  const auto& c = load.config->characteristics[2];
+  EXPECT_EQ(c.run_rules.nelson2.length, 7);
+  EXPECT_EQ(c.run_rules.nelson3.length, 7);
+  EXPECT_FALSE(c.run_rules.nelson4.enabled);
+}
+
+TEST(ConfigTest, EveryShippedPresetLoads) {
+  for (const auto& preset : rules::RulePresets()) {
+    SCOPED_TRACE(std::string(preset.name));
+    ConfigLoad load = LoadConfigText("characteristics:\n  - id: a\n    chart: { type: individuals }\n"
+                                     "    limits: { mean: 0, sigma: 1 }\n    rules: [{ preset: " +
+                                         std::string(preset.name) + " }]\n",
+                                     "f.yaml");
+    ASSERT_TRUE(load.config) << All(load);
+    EXPECT_TRUE(load.config->characteristics[0].chart.nelson1);
+    EXPECT_TRUE(load.config->characteristics[0].run_rules.AnyBeyondRuleOne());
+  }
+  EXPECT_GE(rules::RulePresets().size(), 5u);
+}
+
+TEST(ConfigTest, BadRuleParametersAreProblems) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ preset: nope }, { nelson.5: { m: 4, n: 3 } }, { nelson.2: { lenght: 7 } }, { nelson.4: { length: 2 } }]\n"
+      "  - id: b\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ threshold: { high: 1, low: 2 } }, { rate: { per: 0s, max_rise: 1 } }, { stale: { after: 5 } }, spec]\n"
+      "    late_tolerance: soon\n"
+      "  - id: c\n"
+      "    chart: { type: p }\n"
+      "    limits: { center: 0.1 }\n"
+      "    rules: [{ threshold: { high: 1 } }, { nelson.2: { length: 9 } }, { preset: aiag }, { preset: nelson }]\n",
+      "f.yaml");
+  const std::string all = All(load);
+  EXPECT_FALSE(load.config);
+  EXPECT_NE(all.find("characteristics[0].rules[0].preset: unknown preset 'nope'; known: aiag, minitab, montgomery"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].rules[1].nelson.5: m must not exceed n, found m 4, n 3"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].rules[2].nelson.2.lenght: unknown key 'lenght'; did you mean 'length'?"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].rules[3].nelson.4.length: expected an integer in [3, 50], found 2"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].rules[0].threshold: threshold"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].rules[1].rate: rate per must be > 0"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].rules[2].stale.after: expected a duration such as 30s"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].rules[3]: rule 'spec' needs spec.lsl or spec.usl"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].late_tolerance: expected a duration"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[2].rules[0]: rule 'threshold' judges measured values"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[2].rules[3]: rule 'preset' is listed twice"), std::string::npos) << all;
+}
+
+TEST(ConfigTest, ValueRulesAndDurations) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals, boundary: inclusive }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ threshold: { high: 80, low: -5, hysteresis: 2 } }, { rate: { max_fall: 3, per: 1m, min_interval: 500ms } },"
+      " { stale: { after: 1.5h } }]\n"
+      "    late_tolerance: 30s\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  const auto& a = load.config->characteristics[0];
+  ASSERT_TRUE(a.threshold && a.rate && a.stale_after && a.late_tolerance);
+  EXPECT_EQ(*a.threshold->high, 80);
+  EXPECT_EQ(*a.threshold->low, -5);
+  EXPECT_EQ(a.threshold->hysteresis, 2);
+  EXPECT_EQ(a.threshold->boundary, rules::Boundary::kInclusive);
+  EXPECT_EQ(a.rate->max_fall, 3);
+  EXPECT_TRUE(std::isinf(a.rate->max_rise));
+  EXPECT_EQ(a.rate->per, std::chrono::minutes(1));
+  EXPECT_EQ(a.rate->min_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(*a.stale_after, std::chrono::minutes(90));
+  EXPECT_EQ(*a.late_tolerance, std::chrono::seconds(30));
+  EXPECT_FALSE(a.chart.nelson1);  // an explicit list without nelson.1
 }
 
 }  // namespace

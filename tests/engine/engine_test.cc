@@ -4,7 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "../test_util.h"
@@ -345,6 +348,77 @@ TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
   near(cap->cpu, 1.663, 1.483, 1.844, 0.0005);
   near(cap->cpk, 1.663, 1.448, 1.878, 0.0005);
   near(cap->cpm, 1.69, 1.48, 1.90, 0.005);
+}
+
+// `stale` in `run` counts wall-clock time: a stream that stops signals once, after its `after`,
+// through the responder's ticks; no measurement is needed to notice.
+TEST(EngineTest, StaleStreamSignalsOnceInRealTime) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { shards: 1 }\n"
+      "characteristics:\n"
+      "  - id: temp\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n"
+      "    rules: [nelson.1, { stale: { after: 200ms } }]\n");
+  struct StaleCounter : EngineListener {
+    std::atomic<int> stale{0};
+    void OnSignal(const std::string&, const Signal& s) override { stale += s.hit.rule == rules::RuleKind::kStale; }
+  } counter;
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  opts.listener = &counter;
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = dir.Write("in.jsonl", "{\"characteristic\":\"temp\",\"value\":10,\"station\":\"S1\"}\n");
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (counter.stale.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // more ticks: still one signal
+  engine.Stop();
+  EXPECT_EQ(counter.stale.load(), 1);
+  EXPECT_EQ(engine.alarms_opened(), 1u);
+}
+
+// late_tolerance: a measurement further behind its characteristic's newest event time than
+// allowed is a reject with reason `late` (counted, stored, not charted); one within it is charted.
+TEST(EngineTest, LateMeasurementsAreRejected) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: temp\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n"
+      "    late_tolerance: 10s\n"
+      "  - id: other\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n");
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = dir.Write("in.jsonl",
+                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":100000}\n"
+                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":90000}\n"    // 10 s behind: accepted
+                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":89999}\n"    // 10.001 s behind: late
+                        "{\"characteristic\":\"other\",\"value\":10,\"ts\":1000}\n"    // no tolerance: accepted
+                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":120000}\n");
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  engine.Stop();
+  EXPECT_EQ(engine.measurements(), 4u);
+  EXPECT_EQ(engine.rejects(), 1u);
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"late\"} 1\n"), std::string::npos) << metrics;
+  const auto rejects = nlohmann::json::parse(engine.HandleApi("GET", "/api/rejects", "").body)["rejects"];
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0]["reason"], "late");
+  EXPECT_EQ(rejects[0]["position"], 3);
+  EXPECT_NE(rejects[0]["message"].get<std::string>().find("10.001 s behind"), std::string::npos) << rejects[0];
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ Result<FileReadStats> ReadFile(const engine::FileSourceSpec& spec, const std::st
       case DecodedKind::kMeasurement:
         ++stats.measurements;
         last_ts = d.measurement.ts;
+        d.measurement.position = stats.lines;
         if (!sink.OnMeasurement(d.measurement)) return stats;
         break;
       case DecodedKind::kUnitEvent:

@@ -56,6 +56,7 @@ void ZmqSource::Run(engine::IngestSink& sink) {
     auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
     switch (decoder.DecodeJson(bytes, engine::EventTime(now.time_since_epoch()), d)) {
       case DecodedKind::kMeasurement:
+        d.measurement.position = position;
         if (!sink.OnMeasurement(d.measurement)) return;
         break;
       case DecodedKind::kUnitEvent:

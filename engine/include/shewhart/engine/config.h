@@ -18,8 +18,10 @@
 #include "shewhart/rules/cusum_chart.h"
 #include "shewhart/rules/ewma_chart.h"
 #include "shewhart/rules/individuals_chart.h"
+#include "shewhart/rules/rate_rule.h"
 #include "shewhart/rules/run_rules.h"
 #include "shewhart/rules/subgroup_chart.h"
+#include "shewhart/rules/threshold_rule.h"
 
 namespace shewhart::engine {
 
@@ -79,6 +81,9 @@ struct CharacteristicSpec {
   // EWMA and CUSUM take none (their points are not independent).
   rules::RunRulesSpec run_rules;
   rules::RunRulesSpec companion_rules;
+  // Rules `threshold` and `rate`, judged on each measured value (variables charts only).
+  std::optional<rules::ThresholdSpec> threshold;
+  std::optional<rules::RateSpec> rate;
   // Rule `stale`: a signal when no measurement of the characteristic has arrived for this long
   // (wall-clock time in `run`; the input's event time in `replay`).
   std::optional<std::chrono::microseconds> stale_after;

@@ -10,6 +10,7 @@
 // alarms and holds before OnMeasurement returns, which makes output deterministic.
 
 #include <atomic>
+#include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,6 +121,10 @@ class Engine {
   Counter* signals_total_ = nullptr;
   Counter* alarms_total_ = nullptr;
   std::atomic<std::uint64_t> reject_count_{0};
+  // late_tolerance: the newest event time accepted per characteristic (kNoTime: none yet).
+  static constexpr std::int64_t kNoTime = INT64_MIN;
+  std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
+  EventTime replay_now_{};  // inline mode: the newest event time routed
   bool started_ = false;
   bool stopped_ = false;
   mutable std::mutex stop_mu_;

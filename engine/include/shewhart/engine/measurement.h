@@ -51,7 +51,7 @@ struct Measurement {
   std::int64_t count = 0;
   double n = 0;  // sample size, or inspection units (a u chart's may be fractional)
   EventTime ts{};
-  std::int64_t arrival_seq = 0;  // position in the engine's input order (for determinism)
+  std::int64_t position = 0;  // message number within its source (1-based; the line for files), 0 unknown
   Label serial, station, machine, op, lot, model, subgroup;
 };
 

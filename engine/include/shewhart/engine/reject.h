@@ -13,8 +13,9 @@ enum class RejectReason : std::uint8_t {
   kWrongType,              // a field has the wrong type or an unparsable value
   kUnknownCharacteristic,  // "characteristic" names nothing in the config
   kOversize,               // the message or one of its labels exceeds its limit
+  kLate,                   // event time too far behind the characteristic's newest (late_tolerance)
 };
-inline constexpr int kRejectReasonCount = 5;
+inline constexpr int kRejectReasonCount = 6;
 std::string_view RejectReasonName(RejectReason reason);
 
 // The raw bytes kept in a reject record are capped at this size.

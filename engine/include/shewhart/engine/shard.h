@@ -51,8 +51,18 @@ class Shard {
   ~Shard();
 
   // Feeds one measurement of a characteristic this shard owns. The measurement must carry a
-  // value (the decoder guarantees it for variables characteristics).
-  void Process(const Measurement& m, ShardObserver& observer);
+  // value (the decoder guarantees it for variables characteristics). `seen` is the time the
+  // `stale` rule counts from: the arrival (wall-clock) time in `run`, the event time in replay.
+  void Process(const Measurement& m, ShardObserver& observer, EventTime seen);
+  void Process(const Measurement& m, ShardObserver& observer) { Process(m, observer, m.ts); }
+
+  // Judges the `stale` rule of the shard's characteristics at time `now` (same clock as
+  // `seen`): a characteristic with `stale: { after: T }` and nothing seen for longer than T
+  // (counting from its last measurement, or from the first Tick when it never had one) signals
+  // once; its next measurement re-arms the rule.
+  void Tick(EventTime now, ShardObserver& observer);
+  // True when some characteristic of this shard has a `stale` rule (Tick has work to do).
+  bool has_stale_rules() const { return !stale_.empty(); }
 
   // Starts counting in-control observations of `scope_values` (in the characteristic's scope
   // key order) towards the resolution of an alarm that is open already (reloaded after a
@@ -67,6 +77,7 @@ class Shard {
   struct State;
   const Config& config_;
   std::vector<std::unique_ptr<State>> states_;  // indexed by characteristic id (null if not ours)
+  std::vector<State*> stale_;                   // the states with a `stale` rule
 };
 
 }  // namespace shewhart::engine
