@@ -114,9 +114,7 @@ class ReplayWriter : public engine::EngineListener {
       const engine::CharacteristicSummary cs = engine.Summary(static_cast<engine::CharacteristicId>(i));
       if (cs.sigma_within) j["sigma"] = *cs.sigma_within;
       if (cs.has_spec && cs.sigma_within && cs.window.n >= 2) {
-        rules::CapabilitySpec cap_spec;
-        cap_spec.spec = spec.chart.spec;
-        auto cap = rules::ComputeCapability(cap_spec, cs.window, *cs.sigma_within);
+        auto cap = engine::CapabilityOf(spec, cs);
         if (cap.ok()) j["capability"] = engine::CapabilityJson(*cap);
         else j["capability_error"] = cap.status().message();
       }

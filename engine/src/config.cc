@@ -361,8 +361,24 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
 }
 
 void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
-  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response", "late_tolerance"})) {
+  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response", "late_tolerance",
+                           "capability"})) {
     return;
+  }
+  if (auto cap = node["capability"]) {
+    const std::string kp = path + ".capability";
+    if (CheckMap(cap, kp, {"window", "confidence"})) {
+      long long window = 0;
+      if (cap["window"] && Int(cap["window"], kp + ".window", 0, 1000000, window)) {
+        if (window == 1) Problem(cap["window"], kp + ".window", "expected 0 (every value) or at least 2 values, found 1");
+        else c.capability_window = static_cast<std::size_t>(window);
+      }
+      double level = 0;
+      if (cap["confidence"] && Double(cap["confidence"], kp + ".confidence", level)) {
+        if (!(level > 0 && level < 1)) Problem(cap["confidence"], kp + ".confidence", "expected a number in (0, 1), found " + cap["confidence"].Scalar());
+        else c.capability_confidence = level;
+      }
+    }
   }
   if (auto l = node["late_tolerance"]) {
     std::chrono::microseconds tolerance{};
@@ -589,6 +605,11 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   // The type's own spec, from the settings above; checked here so that its problems carry the
   // characteristic's path.
   const YAML::Node chart_node = node["chart"] ? node["chart"] : node;
+  if (node["capability"] && (attribute || (!chart.spec.lsl && !chart.spec.usl))) {
+    Problem(node["capability"], path + ".capability",
+            attribute ? "capability applies to measured values; a p, np, c or u chart plots counts"
+                      : "capability needs spec.lsl or spec.usl");
+  }
   if (attribute) {
     if (node["spec"]) {
       Problem(node["spec"], path + ".spec", "spec limits apply to measured values; a p, np, c or u chart plots counts");

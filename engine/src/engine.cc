@@ -1,4 +1,5 @@
 #include "shewhart/engine/engine.h"
+#include "shewhart/engine/chart_runner.h"
 
 #include <spdlog/spdlog.h>
 
@@ -559,6 +560,36 @@ Status Engine::Start() {
     for (const auto& kv : a.scope) values.push_back(kv.second);
     shards_[static_cast<std::size_t>(id) % n]->shard.ArmRecovery(static_cast<CharacteristicId>(id), values);
   }
+  // Capability per characteristic with spec limits, computed from the shard's snapshot at
+  // scrape time (NaN until it can be computed).
+  for (std::size_t i = 0; i < config_.characteristics.size(); ++i) {
+    const CharacteristicSpec& spec = config_.characteristics[i];
+    if (IsAttribute(spec.type) || (!spec.chart.spec.lsl && !spec.chart.spec.usl)) continue;
+    const auto id = static_cast<CharacteristicId>(i);
+    metrics_.AddCallbackGauge("shewhart_capability_window_values", "Values in the capability window.",
+                              {{"characteristic", spec.id}},
+                              [this, id] { return static_cast<double>(LiveSummary(id).window.n); });
+    using Field = std::optional<rules::CapabilityIndex> rules::Capability::*;
+    static const std::pair<const char*, Field> kIndices[] = {
+        {"cp", &rules::Capability::cp},   {"cpl", &rules::Capability::cpl}, {"cpu", &rules::Capability::cpu},
+        {"cpk", &rules::Capability::cpk}, {"cpm", &rules::Capability::cpm}, {"pp", &rules::Capability::pp},
+        {"ppl", &rules::Capability::ppl}, {"ppu", &rules::Capability::ppu}, {"ppk", &rules::Capability::ppk},
+        {"ppm", &rules::Capability::ppm}};
+    const bool both = spec.chart.spec.lsl && spec.chart.spec.usl;
+    for (const auto& [name, field] : kIndices) {
+      const std::string n = name;
+      // Only the indices the spec defines (Cp, Pp, Cpm, Ppm need both limits; one side only its own).
+      const bool defined = both || n == "cpk" || n == "ppk" ||
+                           (spec.chart.spec.lsl ? (n == "cpl" || n == "ppl") : (n == "cpu" || n == "ppu"));
+      if (!defined) continue;
+      metrics_.AddCallbackGauge(
+          "shewhart_capability", "Process capability / performance index over the characteristic's window.",
+          {{"characteristic", spec.id}, {"index", n}}, [this, id, f = field] {
+            auto cap = CapabilityOf(config_.characteristics[id], LiveSummary(id));
+            return cap.ok() && ((*cap).*f) ? ((*cap).*f)->value : std::numeric_limits<double>::quiet_NaN();
+          });
+    }
+  }
   if (options_.threaded) {
     signal_queue_ = std::make_unique<BoundedQueue<Signal>>(4096);
     for (std::size_t i = 0; i < n; ++i) {
@@ -611,6 +642,7 @@ void Engine::Stop() {
     for (auto& s : shards_) {
       if (s->thread.joinable()) s->thread.join();
     }
+    shards_joined_.store(true, std::memory_order_release);
     signal_queue_->Close();
     if (responder_thread_.joinable()) responder_thread_.join();
   }
@@ -637,6 +669,31 @@ void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
 
 CharacteristicSummary Engine::Summary(CharacteristicId characteristic) const {
   return shards_[characteristic % shards_.size()]->shard.Summary(characteristic);
+}
+
+CharacteristicSummary Engine::LiveSummary(CharacteristicId characteristic) const {
+  const Shard& shard = shards_[characteristic % shards_.size()]->shard;
+  const bool running = options_.threaded && !shards_joined_.load(std::memory_order_acquire);
+  return running ? shard.Snapshot(characteristic) : shard.Summary(characteristic);
+}
+
+Json Engine::CharacteristicJson(std::size_t i) const {
+  const CharacteristicSpec& spec = config_.characteristics[i];
+  const CharacteristicSummary s = LiveSummary(static_cast<CharacteristicId>(i));
+  Json j{{"id", spec.id}, {"unit", spec.unit}, {"chart", rules::ChartName(PrimaryChart(spec.type))}};
+  Json limits = Json::object();
+  if (spec.chart.spec.lsl) limits["lsl"] = *spec.chart.spec.lsl;
+  if (spec.chart.spec.target) limits["target"] = *spec.chart.spec.target;
+  if (spec.chart.spec.usl) limits["usl"] = *spec.chart.spec.usl;
+  j["spec"] = std::move(limits);
+  if (s.sigma_within) j["sigma"] = *s.sigma_within;
+  if (s.has_spec) {
+    j["capability_window"] = Json{{"size", spec.capability_window}, {"values", s.window.n}};
+    auto cap = CapabilityOf(spec, s);
+    if (cap.ok()) j["capability"] = CapabilityJson(*cap);
+    else j["capability_error"] = cap.status().message();
+  }
+  return j;
 }
 
 std::uint64_t Engine::measurements() const { return measurements_total_->value(); }
@@ -693,6 +750,17 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     }
     return {200, "application/json", Json{{"holds", arr}}.dump()};
   }
+  if (target == "/api/characteristics") {
+    Json arr = Json::array();
+    for (std::size_t i = 0; i < config_.characteristics.size(); ++i) arr.push_back(CharacteristicJson(i));
+    return {200, "application/json", Json{{"characteristics", arr}}.dump()};
+  }
+  if (target.rfind("/api/characteristics/", 0) == 0) {
+    const std::string id = target.substr(std::string("/api/characteristics/").size());
+    const std::int64_t i = index_.Find(id);
+    if (i < 0) return error(404, "no characteristic '" + id + "'");
+    return {200, "application/json", CharacteristicJson(static_cast<std::size_t>(i)).dump()};
+  }
   if (target == "/api/rejects") {
     auto rejects = store_->ListRejects(1000);
     if (!rejects.ok()) return error(503, rejects.status().message());
@@ -700,7 +768,8 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     for (const auto& r : *rejects) arr.push_back(RejectJson(r));
     return {200, "application/json", Json{{"rejects", arr}}.dump()};
   }
-  return error(404, "no such endpoint: " + target + " (try /metrics, /health, /api/alarms, /api/holds, /api/rejects)");
+  return error(404, "no such endpoint: " + target +
+                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/rejects)");
 }
 
 }  // namespace shewhart::engine

@@ -38,7 +38,11 @@ struct Shard::State : rules::ChartObserver {
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
   std::uint64_t refused = 0;  // measurements the chart could not take
-  std::optional<rules::CapabilityAccumulator> capability;  // variables data with spec limits
+  std::optional<rules::CapabilityWindow> capability;  // variables data with spec limits
+  // What Snapshot() returns, published by the shard's thread.
+  mutable std::mutex snapshot_mu;
+  CharacteristicSummary snapshot;
+  std::uint64_t values = 0;
   // Rule `stale`: when the characteristic was last seen (unset before its first measurement
   // and the first Tick), and whether it has signalled since.
   std::optional<EventTime> last_seen;
@@ -48,7 +52,9 @@ struct Shard::State : rules::ChartObserver {
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
       : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2) {
-    if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) capability.emplace(s.chart.spec);
+    if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) {
+      capability.emplace(s.chart.spec, s.capability_window);
+    }
   }
 
   void OnPoint(const rules::ChartPoint& p) override { observer->OnPoint(id, p); }
@@ -96,6 +102,18 @@ struct Shard::State : rules::ChartObserver {
   }
 };
 
+Result<rules::Capability> CapabilityOf(const CharacteristicSpec& spec, const CharacteristicSummary& summary) {
+  if (!summary.has_spec) return FailedPrecondition("no spec limits (capability needs spec.lsl or spec.usl)");
+  if (!summary.sigma_within) return FailedPrecondition("no sigma yet (the Phase I baseline is not complete)");
+  if (summary.window.n < 2) {
+    return FailedPrecondition("fewer than 2 values in the window (" + std::to_string(summary.window.n) + ")");
+  }
+  rules::CapabilitySpec cap;
+  cap.spec = spec.chart.spec;
+  cap.confidence_level = spec.capability_confidence;
+  return rules::ComputeCapability(cap, summary.window, *summary.sigma_within);
+}
+
 Shard::Shard(const Config& config, std::size_t shard_index, std::size_t shard_count) : config_(config) {
   states_.resize(config.characteristics.size());
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
@@ -116,6 +134,13 @@ CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
   if (s.has_spec) s.window = st->capability->stats();
   s.sigma_within = st->chart->sigma_within();
   return s;
+}
+
+CharacteristicSummary Shard::Snapshot(CharacteristicId characteristic) const {
+  const State* st = states_[characteristic].get();
+  SHEWHART_CHECK(st != nullptr);
+  std::lock_guard lock(st->snapshot_mu);
+  return st->snapshot;
 }
 
 void Shard::ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values) {
@@ -158,6 +183,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->observer = &observer;
   if (st->capability) st->capability->Add(m.value);
+  const bool publish = ++st->values <= 100 || st->values % 16 == 0;
   const bool judged_at_once = st->chart->judging();  // phase II: judged within Add
   const std::int64_t first_completed = st->chart->next_index();
   Status added = st->chart->Add(m, *st);
@@ -168,6 +194,11 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
                    added.message());
     }
     return;
+  }
+  if (publish) {
+    CharacteristicSummary s = Summary(m.characteristic);
+    std::lock_guard lock(st->snapshot_mu);
+    st->snapshot = s;
   }
   // The points this measurement completed (none while a subgroup fills; with a subgroup
   // closed by a new label, the closed one) count towards recovery.

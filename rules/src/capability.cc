@@ -135,6 +135,43 @@ void CapabilityAccumulator::Add(double value) {
   if (spec_.usl && value > *spec_.usl) ++above_usl_;
 }
 
+void CapabilityAccumulator::Remove(double value) {
+  SHEWHART_CHECK(n_ > 0);
+  if (spec_.lsl && value < *spec_.lsl) --below_lsl_;
+  if (spec_.usl && value > *spec_.usl) --above_usl_;
+  if (n_ == 1) {
+    n_ = 0;
+    mean_ = 0;
+    m2_ = 0;
+    return;
+  }
+  const double old_mean = mean_;
+  --n_;
+  mean_ = (old_mean * static_cast<double>(n_ + 1) - value) / static_cast<double>(n_);
+  m2_ -= (value - mean_) * (value - old_mean);
+  if (m2_ < 0) m2_ = 0;  // rounding on a (near-)constant window
+}
+
+CapabilityWindow::CapabilityWindow(const SpecLimits& spec, std::size_t capacity) : acc_(spec), ring_(capacity) {}
+
+void CapabilityWindow::Add(double value) {
+  if (ring_.empty()) {
+    acc_.Add(value);
+    return;
+  }
+  const bool full = acc_.n() == static_cast<std::int64_t>(ring_.size());
+  if (full) acc_.Remove(ring_[next_]);
+  ring_[next_] = value;
+  next_ = (next_ + 1) % ring_.size();
+  acc_.Add(value);
+  if (full && ++evictions_ == ring_.size()) {
+    // Exact again: the window's values from the oldest (at next_) to the newest.
+    evictions_ = 0;
+    acc_.Reset();
+    for (std::size_t i = 0; i < ring_.size(); ++i) acc_.Add(ring_[(next_ + i) % ring_.size()]);
+  }
+}
+
 void CapabilityAccumulator::Merge(const CapabilityAccumulator& other) {
   SHEWHART_CHECK(spec_.lsl == other.spec_.lsl && spec_.usl == other.spec_.usl);
   if (other.n_ == 0) return;

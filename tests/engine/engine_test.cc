@@ -348,6 +348,55 @@ TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
   near(cap->cpu, 1.663, 1.483, 1.844, 0.0005);
   near(cap->cpk, 1.663, 1.448, 1.878, 0.0005);
   near(cap->cpm, 1.69, 1.48, 1.90, 0.005);
+  // The API and /metrics report the same figures.
+  const auto api = nlohmann::json::parse(engine->HandleApi("GET", "/api/characteristics/diameter", "").body);
+  EXPECT_NEAR(api["capability"]["cpk"]["value"].get<double>(), 1.663, 0.0005) << api;
+  EXPECT_EQ(api["capability_window"]["values"], 125);
+  const std::string metrics = engine->HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_capability{characteristic=\"diameter\",index=\"cpk\"} 1.66"), std::string::npos)
+      << metrics;
+}
+
+// capability: { window: N } keeps the last N values: after a wide stretch and a narrow one of
+// N values, the API's capability is the narrow stretch's alone; from a running engine.
+TEST(EngineTest, CapabilityOverAConfiguredWindowInTheApiAndMetrics) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { shards: 1 }\n"
+      "characteristics:\n"
+      "  - id: x\n"
+      "    spec: { lsl: 7, usl: 13 }\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n"
+      "    capability: { window: 64, confidence: 0.9 }\n");
+  std::string text;
+  rules::CapabilityAccumulator narrow(config.characteristics[0].chart.spec);
+  for (int i = 0; i < 251; ++i) {  // not a multiple of 16: the last values are read after Stop
+    const double v = i < 187 ? 10 + ((i * 37) % 11 - 5) * 0.9 : 10 + ((i * 37) % 11 - 5) * 0.1;
+    if (i >= 187) narrow.Add(v);
+    text += "{\"characteristic\":\"x\",\"value\":" + engine::FormatMetricValue(v) + ",\"ts\":" +
+            std::to_string(1000 + i) + "}\n";
+  }
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = dir.Write("in.jsonl", text);
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  engine.Stop();
+  const auto api = nlohmann::json::parse(engine.HandleApi("GET", "/api/characteristics", "").body);
+  const auto& x = api["characteristics"][0];
+  EXPECT_EQ(x["capability_window"]["size"], 64);
+  EXPECT_EQ(x["capability_window"]["values"], 64);
+  ASSERT_TRUE(x.contains("capability")) << x;
+  EXPECT_NEAR(x["capability"]["pp"]["value"].get<double>(), 6.0 / (6 * narrow.sd()), 1e-9) << x;
+  EXPECT_NEAR(x["capability"]["cp"]["value"].get<double>(), 1.0, 1e-12) << x;  // known sigma 1
+  EXPECT_EQ(nlohmann::json::parse(engine.HandleApi("GET", "/api/characteristics/nope", "").body)["error"],
+            "no characteristic 'nope'");
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_capability{characteristic=\"x\",index=\"cp\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_capability_window_values{characteristic=\"x\"} 64\n"), std::string::npos) << metrics;
 }
 
 // `stale` in `run` counts wall-clock time: a stream that stops signals once, after its `after`,

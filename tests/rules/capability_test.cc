@@ -327,4 +327,43 @@ TEST(CapabilityAccumulatorTest, ResetEmptiesTheWindow) {
 }
 
 }  // namespace
+// The sliding window's statistics equal a fresh accumulator's over the same last N values, at
+// every step (through many evictions and exact recomputations), with out-of-spec counts.
+TEST(CapabilityWindowTest, MatchesARecomputationOverTheLastNValues) {
+  SpecLimits spec;
+  spec.lsl = 9.0;
+  spec.usl = 11.0;
+  const std::size_t capacity = 50;
+  CapabilityWindow window(spec, capacity);
+  std::vector<double> values;
+  std::uint64_t state = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double u = static_cast<double>(state >> 11) / 9007199254740992.0;
+    const double v = 1e6 + 10.0 + (u - 0.5) * (i < 1000 ? 2.6 : 0.4);  // far from 0: cancellation-prone
+    values.push_back(v - 1e6);
+    window.Add(v - 1e6);
+    CapabilityAccumulator fresh(spec);
+    for (std::size_t j = values.size() > capacity ? values.size() - capacity : 0; j < values.size(); ++j) fresh.Add(values[j]);
+    const WindowStats a = window.stats(), b = fresh.stats();
+    ASSERT_EQ(a.n, b.n) << i;
+    ASSERT_NEAR(a.mean, b.mean, 1e-12) << i;
+    ASSERT_NEAR(a.sd, b.sd, 1e-9) << i;
+    ASSERT_EQ(a.below_lsl, b.below_lsl) << i;
+    ASSERT_EQ(a.above_usl, b.above_usl) << i;
+  }
+  EXPECT_EQ(window.stats().n, 50);
+  EXPECT_EQ(window.stats().below_lsl + window.stats().above_usl, 0);  // the last values are narrow
+}
+
+TEST(CapabilityWindowTest, CapacityZeroKeepsEveryValue) {
+  SpecLimits spec;
+  spec.usl = 1.0;
+  CapabilityWindow window(spec, 0);
+  for (int i = 0; i < 1000; ++i) window.Add(i % 2 == 0 ? 0.5 : 1.5);
+  EXPECT_EQ(window.stats().n, 1000);
+  EXPECT_EQ(window.stats().above_usl, 500);
+  EXPECT_DOUBLE_EQ(window.stats().mean, 1.0);
+}
+
 }  // namespace shewhart::rules

@@ -81,6 +81,10 @@ struct CharacteristicSpec {
   // EWMA and CUSUM take none (their points are not independent).
   rules::RunRulesSpec run_rules;
   rules::RunRulesSpec companion_rules;
+  // Capability (variables charts with spec limits): over the last `capability_window` values,
+  // or every value since the start with 0; intervals at `capability_confidence`.
+  std::size_t capability_window = 0;
+  double capability_confidence = 0.95;
   // Rules `threshold` and `rate`, judged on each measured value (variables charts only).
   std::optional<rules::ThresholdSpec> threshold;
   std::optional<rules::RateSpec> rate;

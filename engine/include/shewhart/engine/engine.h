@@ -21,6 +21,7 @@
 #include "shewhart/engine/bounded_queue.h"
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/decoder.h"
+#include "shewhart/engine/json_out.h"
 #include "shewhart/engine/metrics.h"
 #include "shewhart/engine/shard.h"
 #include "shewhart/engine/source.h"
@@ -78,7 +79,8 @@ class Engine {
 
   // Health as JSON: {"status":"ok"|"degraded","checks":[...]}; `healthy` set accordingly.
   std::string HealthJson(bool& healthy) const;
-  // Answers GET /metrics, /health, /api/alarms, /api/holds, /api/rejects.
+  // Answers GET /metrics, /health, /api/characteristics[/ID], /api/alarms, /api/holds,
+  // /api/rejects.
   struct ApiResponse {
     int status;
     std::string content_type;
@@ -103,6 +105,10 @@ class Engine {
   struct ShardRunner;
 
   void Route(const Measurement& m);
+  // A characteristic's summary from any thread (the shard's published snapshot when threaded).
+  CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
+  // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.
+  Json CharacteristicJson(std::size_t index) const;
   void HandleSignal(const Signal& s);
 
   const Config& config_;
@@ -125,6 +131,7 @@ class Engine {
   static constexpr std::int64_t kNoTime = INT64_MIN;
   std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
   EventTime replay_now_{};  // inline mode: the newest event time routed
+  std::atomic<bool> shards_joined_{false};  // threaded: after Stop() joined the shard threads
   bool started_ = false;
   bool stopped_ = false;
   mutable std::mutex stop_mu_;

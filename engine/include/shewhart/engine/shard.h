@@ -4,6 +4,7 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "shewhart/engine/config.h"
@@ -39,9 +40,15 @@ class ShardObserver {
 // against the spec limits (for capability) and the sigma its limits use.
 struct CharacteristicSummary {
   bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
-  rules::WindowStats window;       // every value since the start (has_spec only)
+  rules::WindowStats window;       // the capability window's values (has_spec only)
   std::optional<double> sigma_within;
 };
+
+// Capability of a characteristic over its window, from a summary: the indices its spec limits
+// define, with intervals at its capability_confidence. FailedPrecondition (naming why) when there
+// is nothing to compute yet: no spec limits, no sigma (Phase I not complete), fewer than 2
+// values, or a window without spread.
+Result<rules::Capability> CapabilityOf(const CharacteristicSpec& spec, const CharacteristicSummary& summary);
 
 class Shard {
  public:
@@ -72,6 +79,9 @@ class Shard {
   // The summary of a characteristic this shard owns. Only while the shard's thread is not
   // running (inline mode, or after the engine stopped).
   CharacteristicSummary Summary(CharacteristicId characteristic) const;
+  // The same, from any thread while the shard runs: as the shard last published it (after every
+  // 16th value of a characteristic, and its first 100).
+  CharacteristicSummary Snapshot(CharacteristicId characteristic) const;
 
  private:
   struct State;

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "shewhart/base/status.h"
 #include "shewhart/rules/individuals_chart.h"  // SpecLimits
@@ -97,6 +98,9 @@ class CapabilityAccumulator {
 
   // Adds one observation. Non-finite values are the caller's to reject.
   void Add(double value);
+  // Removes one observation added earlier (Welford's update reversed). Rounding accumulates over
+  // many removals; CapabilityWindow recomputes from its values now and then.
+  void Remove(double value);
   // Folds in another window over the same spec (Chan et al.'s pairwise update), e.g. to
   // combine per-interval accumulators.
   void Merge(const CapabilityAccumulator& other);
@@ -116,6 +120,25 @@ class CapabilityAccumulator {
   double m2_ = 0;  // sum of squared deviations from the running mean
   std::int64_t below_lsl_ = 0;
   std::int64_t above_usl_ = 0;
+};
+
+// The statistics of the last `capacity` observations (a sliding count window), or of every
+// observation since construction with capacity 0. The ring of values is allocated once, at
+// construction; Add() is O(1) amortised (the running sums are recomputed exactly from the ring
+// once per `capacity` evictions, so rounding from removals cannot build up).
+// Threading: owned by one thread; no method is thread-safe.
+class CapabilityWindow {
+ public:
+  CapabilityWindow(const SpecLimits& spec, std::size_t capacity);
+  void Add(double value);
+  WindowStats stats() const { return acc_.stats(); }
+  std::size_t capacity() const { return ring_.size(); }
+
+ private:
+  CapabilityAccumulator acc_;
+  std::vector<double> ring_;  // empty with capacity 0
+  std::size_t next_ = 0;      // slot of the next value
+  std::size_t evictions_ = 0;
 };
 
 }  // namespace shewhart::rules
