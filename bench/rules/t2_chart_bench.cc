@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "../alloc_counter.h"
+#include "../budget.h"
 
 namespace {
 std::atomic<std::uint64_t> g_mallocs{0};
@@ -69,6 +70,8 @@ using shewhart::Status;
 
 constexpr int kP = 8;
 constexpr int kBaseline = 50;
+// DESIGN.md / issue 3: T^2 with p = 8, Phase II, at least 2 M points/s.
+constexpr double kBudgetPointsPerS = 2e6;
 
 struct CollectingObserver : ChartObserver {
   std::vector<double> values;
@@ -189,11 +192,13 @@ void RunPhaseTwo(benchmark::State& state, int n) {
   const std::uint64_t points_before = obs.points;
   const std::uint64_t news_before = shewhart::bench::Allocations();
   const std::uint64_t mallocs_before = g_mallocs.load(std::memory_order_relaxed);
+  const double cpu_before = shewhart::bench::ThreadCpuSeconds();
   for (auto _ : state) {
     Status st = chart.Add(Row(data, r), EventTime(std::chrono::microseconds(r)), obs);
     benchmark::DoNotOptimize(st);
     r = (r + 1) & (kRows - 1);
   }
+  const double cpu = shewhart::bench::ThreadCpuSeconds() - cpu_before;
   const double news = static_cast<double>(shewhart::bench::Allocations() - news_before);
   const double mallocs = static_cast<double>(g_mallocs.load(std::memory_order_relaxed) - mallocs_before);
   const double points = static_cast<double>(obs.points - points_before);
@@ -203,6 +208,7 @@ void RunPhaseTwo(benchmark::State& state, int n) {
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_point"] = points > 0 ? news / points : 0;
   state.counters["mallocs_per_point"] = !kCountMallocs ? -1 : points > 0 ? mallocs / points : 0;
+  shewhart::bench::ReportBudget(state, points, cpu, kBudgetPointsPerS, "points");
 }
 
 void BM_T2IndividualsP8(benchmark::State& state) { RunPhaseTwo(state, 1); }

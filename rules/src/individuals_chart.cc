@@ -47,6 +47,8 @@ void IndividualsChart::SetLimits(double mean, double sigma) {
   x_limits_ = {mean, mean + k * sigma, mean - k * sigma};
   const double mr_cl = kD2Span2 * sigma;
   mr_limits_ = {mr_cl, mr_cl + k * kD3Span2 * sigma, std::max(0.0, mr_cl - k * kD3Span2 * sigma)};
+  // A lower limit clamped at 0 is no limit: a zero moving range never fires, even inclusive.
+  mr_lcl_judged_ = mr_limits_.lcl > 0 ? mr_limits_.lcl : -std::numeric_limits<double>::infinity();
   limits_ready_ = true;
 }
 
@@ -65,8 +67,8 @@ void IndividualsChart::CheckSpec(std::int64_t index, double value, EventTime ts,
   if (spec_.spec_usl && value > *spec_.spec.usl) fire(RuleKind::kSpecUsl);
 }
 
-void IndividualsChart::Judge(std::int64_t index, double value, std::optional<double> mr, EventTime ts,
-                             Phase phase, ChartObserver& observer) {
+void IndividualsChart::Judge(std::int64_t index, double value, bool has_mr, double mr, EventTime ts, Phase phase,
+                             ChartObserver& observer) {
   bool in_control = true;
   observer.OnPoint(ChartPoint{ChartKind::kIndividuals, phase, index, ts, value, x_limits_.cl, x_limits_.ucl,
                               x_limits_.lcl, 1});
@@ -75,16 +77,14 @@ void IndividualsChart::Judge(std::int64_t index, double value, std::optional<dou
     observer.OnRuleHit(RuleHit{RuleKind::kNelson1, ChartKind::kIndividuals, index, index, index, ts,
                                WindowStart(index, ts), value});
   }
-  if (mr) {
-    observer.OnPoint(ChartPoint{ChartKind::kMovingRange, phase, index, ts, *mr, mr_limits_.cl, mr_limits_.ucl,
+  if (has_mr) {
+    observer.OnPoint(ChartPoint{ChartKind::kMovingRange, phase, index, ts, mr, mr_limits_.cl, mr_limits_.ucl,
                                 mr_limits_.lcl, 2});
-    // A lower limit clamped at 0 is no limit: a zero moving range never fires, even inclusive.
-    const double mr_lcl = mr_limits_.lcl > 0 ? mr_limits_.lcl : -std::numeric_limits<double>::infinity();
-    if (spec_.nelson1 && spec_.mr_rules && BeyondLimits(*mr, mr_lcl, mr_limits_.ucl, spec_.boundary)) {
+    if (spec_.nelson1 && spec_.mr_rules && BeyondLimits(mr, mr_lcl_judged_, mr_limits_.ucl, spec_.boundary)) {
       in_control = false;
       // A moving range implicates both observations it spans.
       observer.OnRuleHit(RuleHit{RuleKind::kNelson1, ChartKind::kMovingRange, index, index - 1, index, ts,
-                                 WindowStart(index - 1, prev_ts_), *mr});
+                                 WindowStart(index - 1, prev_ts_), mr});
     }
   }
   // Spec limits do not make a point statistically out of control: a capable process can
@@ -99,12 +99,12 @@ void IndividualsChart::Judge(std::int64_t index, double value, std::optional<dou
 
 void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) {
   const std::int64_t index = ++count_;
-  std::optional<double> mr;
-  if (last_value_) mr = std::fabs(value - *last_value_);
+  const bool has_mr = index > 1;
+  const double mr = std::fabs(value - last_value_);
   last_value_ = value;
 
   if (limits_ready_) {
-    Judge(index, value, mr, ts, Phase::kTwo, observer);
+    Judge(index, value, has_mr, mr, ts, Phase::kTwo, observer);
     CheckSpec(index, value, ts, observer);
     return;
   }
@@ -122,9 +122,9 @@ void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) 
   SetLimits(sum / n, (mr_sum / (n - 1)) / kD2Span2);
   const std::int64_t first_index = index - static_cast<std::int64_t>(baseline_.size()) + 1;
   for (std::size_t i = 0; i < baseline_.size(); ++i) {
-    std::optional<double> r;
-    if (i > 0) r = std::fabs(baseline_[i].value - baseline_[i - 1].value);
-    Judge(first_index + static_cast<std::int64_t>(i), baseline_[i].value, r, baseline_[i].ts, Phase::kOne, observer);
+    const double r = i > 0 ? std::fabs(baseline_[i].value - baseline_[i - 1].value) : 0.0;
+    Judge(first_index + static_cast<std::int64_t>(i), baseline_[i].value, i > 0, r, baseline_[i].ts, Phase::kOne,
+          observer);
   }
   baseline_.clear();
   baseline_.shrink_to_fit();

@@ -6,6 +6,10 @@
 #include <charconv>
 #include <string>
 
+#if defined(__AVX__) && defined(__FMA__)
+#include <immintrin.h>  // the zone lines of kZones, four at a time
+#endif
+
 namespace shewhart::rules {
 
 namespace {
@@ -126,10 +130,13 @@ Status RunRulesSpec::Validate() const {
 RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
   SHEWHART_CHECK(spec_.Validate().ok());
   const auto& s = spec_;
-  inclusive_ = s.boundary == Boundary::kInclusive;
   nelson8_both_sides_ = s.nelson8.both_sides;
   nelson1_sigmas_ = s.nelson1.sigmas;
   we1_sigmas_ = s.we1.sigmas;
+  zone_k_[0] = 1;
+  zone_k_[1] = 2;
+  zone_k_[2] = s.nelson1.sigmas;
+  zone_k_[3] = s.we1.sigmas;
   // (enabled, history bits the pattern reads, points a firing implicates, m) per slot.
   struct Row {
     bool enabled;
@@ -161,91 +168,155 @@ RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
       window_ = std::max(window_, r.points);
     }
   }
+  const bool inclusive = s.boundary == Boundary::kInclusive;
+  const bool zones = s.nelson5.enabled || s.nelson6.enabled || s.nelson7.enabled || s.nelson8.enabled ||
+                     s.we2.enabled || s.we3.enabled;
+  const bool we = s.we1.enabled || s.we2.enabled || s.we3.enabled || s.we4.enabled;
+  variant_ = static_cast<std::uint8_t>(int{inclusive} | int{zones} << 1 | int{we} << 2);
 }
 
 void RunRuleEvaluator::Reset() {
   count_ = 0;
   pos_ = 0;
-  prev_value_ = 0;
+  prev_value_ = std::numeric_limits<double>::quiet_NaN();
   above_ = below_ = above1_ = below1_ = above2_ = below2_ = up_ = down_ = 0;
 }
 
-std::size_t RunRuleEvaluator::Evaluate(std::int64_t index, double value, double cl, double sigma,
-                                       RuleFiring* out) {
-  SHEWHART_CHECK(std::isfinite(value) & std::isfinite(cl) & std::isfinite(sigma) & (sigma > 0));
-  SHEWHART_CHECK(out != nullptr);
-  SHEWHART_CHECK(count_ == 0 || index > ring_[pos_]);
-  return inclusive_ ? Judge<true>(index, value, cl, sigma, out) : Judge<false>(index, value, cl, sigma, out);
-}
-
-// The hot path computes every rule's verdict without short-circuit operators (random data
-// would mispredict them) into one word of hit bits; only a point on which something fires
-// takes the branch to WriteFirings.
-template <bool kInclusive>
-std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out) {
+// The hot path computes every judged rule's verdict without short-circuit operators (random
+// data would mispredict them) into one word of hit bits; only a point on which something fires
+// takes the branch to WriteFirings. Where a rule looks at the side of the current point, the
+// history of that side is picked with a select (a conditional move), not a branch.
+template <bool kInclusive, bool kZones, bool kWe>
+[[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma,
+                                                      RuleFiring* out) {
+  SHEWHART_CHECK(std::isfinite(value) & std::isfinite(cl) & std::isfinite(sigma) & (sigma > 0) &
+                 (out != nullptr) & ((count_ == 0) | (index > ring_[pos_])));
   // Verdicts on this point, against its own centre line and sigma.
   const bool above = value > cl;
   const bool below = value < cl;
-  // Beyond the k-sigma line on the point's own side. Requiring the side keeps a point on the
-  // centre line out of every zone even when a line rounds onto cl.
+  // Beyond the k-sigma line (k > 0) on the point's own side. Requiring the side keeps a point
+  // on the centre line out of every zone even when a line rounds onto cl. A line is never on
+  // the wrong side of cl (cl + k sigma rounds monotonically), so a point strictly beyond it is
+  // on its side already: only the inclusive mode needs the side test.
   auto beyond_above = [&](double k) {
     const double line = ZoneLine(cl, sigma, k);
-    return above & (kInclusive ? value >= line : value > line);
+    if constexpr (kInclusive) {
+      return static_cast<bool>(above & (value >= line));
+    } else {
+      return value > line;
+    }
   };
   auto beyond_below = [&](double k) {
     const double line = ZoneLine(cl, sigma, -k);
-    return below & (kInclusive ? value <= line : value < line);
+    if constexpr (kInclusive) {
+      return static_cast<bool>(below & (value <= line));
+    } else {
+      return value < line;
+    }
   };
-  const bool a1 = beyond_above(1), b1 = beyond_below(1);
-  const bool a2 = beyond_above(2), b2 = beyond_below(2);
-  const bool has_step = count_ > 0;
   auto push = [](std::uint64_t& history, bool bit) { history = (history << 1) | static_cast<std::uint64_t>(bit); };
+  // The newest points selected by `mask` all have their bit set in `history`.
+  auto all = [](std::uint64_t history, std::uint64_t mask) { return (history & mask) == mask; };
+  auto bit = [](bool hit, int slot) { return static_cast<std::uint32_t>(hit) << slot; };
+
+  // A step needs a previous point: prev_value_ is NaN when there is none.
+  const bool up = value > prev_value_;
+  const bool down = value < prev_value_;
   push(above_, above);
   push(below_, below);
-  push(above1_, a1);
-  push(below1_, b1);
-  push(above2_, a2);
-  push(below2_, b2);
-  push(up_, has_step & (value > prev_value_));
-  push(down_, has_step & (value < prev_value_));
+  push(up_, up);
+  push(down_, down);
   pos_ = (pos_ + 1) & (kRingCapacity - 1);
   ring_[pos_] = index;
   prev_value_ = value;
   ++count_;
 
-  // The newest points selected by `mask` all have their bit set in `history`.
-  auto all = [](std::uint64_t history, std::uint64_t mask) { return (history & mask) == mask; };
-  // The current point is beyond on its side and at least m of the window are, on that side.
-  auto m_of_n = [&](int slot, bool cur_above, bool cur_below, std::uint64_t hist_above, std::uint64_t hist_below) {
-    const std::uint64_t mask = mask_[slot];
-    const int m = min_count_[slot];
-    return (cur_above & (std::popcount(hist_above & mask) >= m)) | (cur_below & (std::popcount(hist_below & mask) >= m));
-  };
-  const std::uint64_t beyond1 = above1_ | below1_;
+  // The history of the current point's side (of its step's direction). When it is on neither
+  // side (a flat step) the other history is picked, whose bit 0 is clear, so a run test on a
+  // mask that includes bit 0 fails, as it must.
+  const std::uint64_t side = above ? above_ : below_;
+  const std::uint64_t trend = up ? up_ : down_;
   // A step that turns: up after down or down after up (bit j+1 is the step before bit j).
   const std::uint64_t turned = (up_ & (down_ >> 1)) | (down_ & (up_ >> 1));
-  const std::uint64_t n8 = mask_[kN8];
-  const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));
-  // Within 1 sigma: none of the last K beyond 1 sigma, and K points exist.
-  const bool n7 = ((beyond1 & mask_[kN7]) == 0) & (count_ >= points_[kN7]);
-  auto bit = [](bool hit, int slot) { return static_cast<std::uint32_t>(hit) << slot; };
 
-  std::uint32_t hits =
-      bit(beyond_above(nelson1_sigmas_) | beyond_below(nelson1_sigmas_), kN1) |
-      bit(all(above_, mask_[kN2]) | all(below_, mask_[kN2]), kN2) |
-      bit(all(up_, mask_[kN3]) | all(down_, mask_[kN3]), kN3) |
-      bit(all(turned, mask_[kN4]), kN4) |
-      bit(m_of_n(kN5, a2, b2, above2_, below2_), kN5) |
-      bit(m_of_n(kN6, a1, b1, above1_, below1_), kN6) |
-      bit(n7, kN7) |
-      bit(all(beyond1, n8) & n8_sides, kN8) |
-      bit(beyond_above(we1_sigmas_) | beyond_below(we1_sigmas_), kW1) |
-      bit(m_of_n(kW2, a2, b2, above2_, below2_), kW2) |
-      bit(m_of_n(kW3, a1, b1, above1_, below1_), kW3) |
-      bit(all(above_, mask_[kW4]) | all(below_, mask_[kW4]), kW4);
+  std::uint32_t hits = bit(all(side, mask_[kN2]), kN2) | bit(all(trend, mask_[kN3]), kN3) |
+                       bit(all(turned, mask_[kN4]), kN4);
+  if constexpr (!kZones) {
+    hits |= bit(beyond_above(nelson1_sigmas_) | beyond_below(nelson1_sigmas_), kN1);
+    if constexpr (kWe) hits |= bit(beyond_above(we1_sigmas_) | beyond_below(we1_sigmas_), kW1);
+  } else {
+    // Bit i of `over` (`under`): beyond the zone_k_[i]-sigma line above (below) cl, on that
+    // side: i = 0 the 1-sigma line, 1 the 2-sigma line, 2 nelson.1's, 3 we.1's.
+    unsigned over = 0, under = 0;
+#if defined(__AVX__) && defined(__FMA__)
+    {
+      const __m256d k = _mm256_loadu_pd(zone_k_);
+      const __m256d v = _mm256_set1_pd(value), c = _mm256_set1_pd(cl), sd = _mm256_set1_pd(sigma);
+      // fma(k, sigma, cl) and fma(-k, sigma, cl) lane by lane: ZoneLine exactly (one rounding).
+      const __m256d upper = _mm256_fmadd_pd(k, sd, c), lower = _mm256_fnmadd_pd(k, sd, c);
+      over = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(v, upper, kInclusive ? _CMP_GE_OQ : _CMP_GT_OQ)));
+      under = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(v, lower, kInclusive ? _CMP_LE_OQ : _CMP_LT_OQ)));
+    }
+#else
+    // The same verdicts one line at a time (a build without AVX and FMA).
+    for (int i = 0; i < 4; ++i) {
+      const double k = zone_k_[i];
+      const bool o = kInclusive ? value >= ZoneLine(cl, sigma, k) : value > ZoneLine(cl, sigma, k);
+      const bool u = kInclusive ? value <= ZoneLine(cl, sigma, -k) : value < ZoneLine(cl, sigma, -k);
+      over |= static_cast<unsigned>(o) << i;
+      under |= static_cast<unsigned>(u) << i;
+    }
+#endif
+    if constexpr (kInclusive) {
+      over &= 0u - static_cast<unsigned>(above);
+      under &= 0u - static_cast<unsigned>(below);
+    }
+    const unsigned either = over | under;
+    hits |= ((either >> 2) & 1u) << kN1;
+    if constexpr (kWe) hits |= ((either >> 3) & 1u) << kW1;
+    const bool a1 = (over & 1u) != 0, b1 = (under & 1u) != 0;
+    const bool a2 = (over & 2u) != 0, b2 = (under & 2u) != 0;
+    push(above1_, a1);
+    push(below1_, b1);
+    push(above2_, a2);
+    push(below2_, b2);
+    // The zone history of the current point's side; bit 0 is set iff the point is beyond.
+    const std::uint64_t side1 = a1 ? above1_ : below1_;
+    const std::uint64_t side2 = a2 ? above2_ : below2_;
+    // The current point is beyond on its side and at least m of the window are, on that side.
+    auto m_of_n = [&](int slot, std::uint64_t history) {
+      return ((history & 1) != 0) & (std::popcount(history & mask_[slot]) >= min_count_[slot]);
+    };
+    const std::uint64_t beyond1 = above1_ | below1_;
+    const std::uint64_t n8 = mask_[kN8];
+    const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));
+    // Within 1 sigma: none of the last K beyond 1 sigma, and K points exist.
+    const bool n7 = ((beyond1 & mask_[kN7]) == 0) & (count_ >= points_[kN7]);
+    hits |= bit(m_of_n(kN5, side2), kN5) |
+            bit(m_of_n(kN6, side1), kN6) |
+            bit(n7, kN7) |
+            bit(all(beyond1, n8) & n8_sides, kN8);
+    if constexpr (kWe) hits |= bit(m_of_n(kW2, side2), kW2) | bit(m_of_n(kW3, side1), kW3);
+  }
+  if constexpr (kWe) hits |= bit(all(side, mask_[kW4]), kW4);
   hits &= enabled_;
   if (hits == 0) return 0;
   return WriteFirings(hits, index, out);
+}
+
+std::size_t RunRuleEvaluator::Evaluate(std::int64_t index, double value, double cl, double sigma,
+                                       RuleFiring* out) {
+  // Only a dispatch, so that it needs no stack frame: each Judge checks the preconditions.
+  switch (variant_) {
+    case 0: return Judge<false, false, false>(index, value, cl, sigma, out);
+    case 1: return Judge<true, false, false>(index, value, cl, sigma, out);
+    case 2: return Judge<false, true, false>(index, value, cl, sigma, out);
+    case 3: return Judge<true, true, false>(index, value, cl, sigma, out);
+    case 4: return Judge<false, false, true>(index, value, cl, sigma, out);
+    case 5: return Judge<true, false, true>(index, value, cl, sigma, out);
+    case 6: return Judge<false, true, true>(index, value, cl, sigma, out);
+    default: return Judge<true, true, true>(index, value, cl, sigma, out);
+  }
 }
 
 std::size_t RunRuleEvaluator::WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const {

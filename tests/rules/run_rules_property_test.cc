@@ -366,5 +366,37 @@ TEST(RunRulesPropertyTest, IncrementalMatchesNaiveReferenceWithRandomParameters)
   }
 }
 
+// The evaluator judges only the groups of rules a spec enables (zones, Western Electric): the
+// presets and random subsets of the twelve rules, in both modes, against the reference.
+TEST(RunRulesPropertyTest, IncrementalMatchesNaiveReferenceForEverySubsetOfRules) {
+  std::vector<RunRulesSpec> specs = {RunRulesSpec::Nelson(), RunRulesSpec::RulesOneToFour(),
+                                     RunRulesSpec::WesternElectric(), RunRulesSpec{}};
+  std::mt19937_64 rng(1984);
+  for (int round = 0; round < 24; ++round) {
+    RunRulesSpec spec;
+    for (int k = 0; k < kRuleKindCount; ++k) {
+      const auto kind = static_cast<RuleKind>(k);
+      if (RunRulesSpec::IsRunRule(kind) && rng() % 3 == 0) {
+        EXPECT_TRUE(spec.Enable(kind).ok());
+      }
+    }
+    specs.push_back(spec);
+  }
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    for (Boundary b : {Boundary::kStrict, Boundary::kInclusive}) {
+      RunRulesSpec spec = specs[i];
+      spec.boundary = b;
+      SCOPED_TRACE("spec " + std::to_string(i) + (b == Boundary::kStrict ? " strict" : " inclusive"));
+      const auto fired = Compare(spec, 500 + i, 30000);
+      for (int k = 0; k < kRuleKindCount; ++k) {
+        if (!spec.Enabled(static_cast<RuleKind>(k))) {
+          EXPECT_EQ(fired[static_cast<std::size_t>(k)], 0);
+        }
+      }
+      if (HasFailure()) return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shewhart::rules

@@ -79,9 +79,11 @@ class IndividualsChart {
     EventTime ts;
   };
   void SetLimits(double mean, double sigma);
-  // Judges one observation against the current limits; `mr` is absent for the first.
-  void Judge(std::int64_t index, double value, std::optional<double> mr, EventTime ts,
-             Phase phase, ChartObserver& observer);
+  // Judges one observation against the current limits; `mr` is its moving range when
+  // `has_mr` (every observation but the first). Not a std::optional: passed by value, its
+  // flag byte is stored and reloaded through memory on the hot path.
+  void Judge(std::int64_t index, double value, bool has_mr, double mr, EventTime ts, Phase phase,
+             ChartObserver& observer);
   void CheckSpec(std::int64_t index, double value, EventTime ts, ChartObserver& observer);
   EventTime WindowStart(std::int64_t first, EventTime first_ts) const;
 
@@ -89,9 +91,11 @@ class IndividualsChart {
   bool limits_ready_ = false;
   ChartLimits x_limits_;
   ChartLimits mr_limits_;
+  // The lower mr limit as Judge compares with it: -infinity when it is clamped at 0.
+  double mr_lcl_judged_ = 0;
   double sigma_ = 0;
   std::int64_t count_ = 0;
-  std::optional<double> last_value_;
+  double last_value_ = 0;  // the previous observation (meaningful when count_ > 1 at Add)
   std::vector<Pending> baseline_;  // capacity phase1_points, reserved at construction
   // Event time of the newest observation judged in control, and its index (0: none yet).
   EventTime last_in_control_ts_{};

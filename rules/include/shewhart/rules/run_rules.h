@@ -51,6 +51,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "shewhart/base/status.h"
@@ -182,8 +183,13 @@ class RunRuleEvaluator {
   static_assert(kSlots == static_cast<int>(kMaxRuleFirings));
 
   std::int64_t IndexBack(int back) const { return ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)]; }
-  // Evaluate for one boundary mode.
-  template <bool kInclusive>
+  // Evaluate for one boundary mode and one set of rule groups. The groups a spec enables
+  // never change, so Evaluate picks one instantiation per evaluator (a predictable branch):
+  // kZones keeps the 1- and 2-sigma histories and judges the rules that read them (nelson.5-8,
+  // we.2, we.3); kWe judges the Western Electric rules. nelson.1-4 are always judged. An
+  // instantiation may judge more rules than are enabled (its hits are masked with enabled_),
+  // never fewer.
+  template <bool kInclusive, bool kZones, bool kWe>
   std::size_t Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
   // The rare path: writes the firings of the rules whose bits are set in `hits`.
   std::size_t WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const;
@@ -192,9 +198,10 @@ class RunRuleEvaluator {
   // Derived from spec_ at construction.
   int window_ = 0;
   std::uint32_t enabled_ = 0;          // bit per slot
-  bool inclusive_ = false;
+  std::uint8_t variant_ = 0;           // Judge instantiation: kInclusive | kZones << 1 | kWe << 2
   bool nelson8_both_sides_ = false;
   double nelson1_sigmas_ = 3, we1_sigmas_ = 3;
+  double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
   std::uint64_t mask_[kSlots] = {};    // the history bits a slot's pattern needs set / counts
   int min_count_[kSlots] = {};         // m of the m-of-n slots
   int points_[kSlots] = {};            // points a firing implicates (full window for m-of-n)
@@ -202,9 +209,12 @@ class RunRuleEvaluator {
   std::int64_t count_ = 0;
   std::size_t pos_ = 0;  // ring slot of the newest point
   std::int64_t ring_[kRingCapacity] = {};
-  double prev_value_ = 0;  // raw value of the previous point (valid when count_ > 0)
+  // Raw value of the previous point; NaN when there is none (since construction or Reset), so
+  // that the first point's step compares false both ways and is neither up nor down.
+  double prev_value_ = std::numeric_limits<double>::quiet_NaN();
   // Verdict history, newest point in bit 0, one bit per point; bits beyond count_ are 0.
-  // ("Within 1 sigma" and "turned" are derived from these when read.)
+  // ("Within 1 sigma" and "turned" are derived from these when read.) The zone histories are
+  // kept only when a rule reads them (kZones); otherwise they stay 0.
   std::uint64_t above_ = 0, below_ = 0;          // strictly above / below the centre line
   std::uint64_t above1_ = 0, below1_ = 0;        // beyond the 1-sigma line, by side
   std::uint64_t above2_ = 0, below2_ = 0;        // beyond the 2-sigma line, by side
