@@ -460,10 +460,16 @@ std::vector<bool> AttributeFlags(const Config& c) {
   for (const auto& ch : c.characteristics) flags.push_back(IsAttribute(ch.type));
   return flags;
 }
+// p for each T^2 characteristic (its measurements carry `values`), 0 for the others.
+std::vector<int> VectorWidths(const Config& c) {
+  std::vector<int> widths;
+  for (const auto& ch : c.characteristics) widths.push_back(ch.type == ChartType::kT2 ? ch.t2.variables : 0);
+  return widths;
+}
 }  // namespace
 
 Engine::Engine(const Config& config, EngineOptions options)
-    : config_(config), options_(std::move(options)), index_(Ids(config), AttributeFlags(config)) {
+    : config_(config), options_(std::move(options)), index_(Ids(config), AttributeFlags(config), VectorWidths(config)) {
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");

@@ -111,11 +111,14 @@ TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"
       "  - id: a\n"
-      "    chart: { type: t2 }\n"
+      "    chart: { type: mewma }\n"
       "    rules: [threshold, bogus]\n",
       "f.yaml");
   std::string all = All(load);
-  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: chart type 't2' is not mapped"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: unknown chart type 'mewma'; supported: individuals, "
+                     "xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' is not implemented"), std::string::npos) << all;
   EXPECT_NE(all.find("f.yaml:4:24: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
 }

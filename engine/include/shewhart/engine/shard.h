@@ -41,6 +41,9 @@ struct CharacteristicSummary {
   bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
   rules::WindowStats window;       // every value since the start (has_spec only)
   std::optional<double> sigma_within;
+  // Hotelling T^2 only, once its limits are known: the centre vector and the covariance
+  // matrix (p x p, row-major) they use.
+  std::vector<double> t2_center, t2_covariance;
 };
 
 class Shard {
