@@ -311,7 +311,8 @@ class T2Runner : public ChartRunner {
     return former_.Add(m, m.values.data(), [&](std::span<const double> rows, std::size_t count, EventTime ts) {
       if (count != static_cast<std::size_t>(spec_.subgroup_size)) {
         return InvalidArgument("a new 'subgroup' label closed a subgroup of " + std::to_string(count) +
-                               " observations; the T^2 chart takes subgroups of exactly " +
+                               (count == 1 ? " observation" : " observations") +
+                               "; the T^2 chart takes subgroups of exactly " +
                                std::to_string(spec_.subgroup_size) + ", so they are dropped");
       }
       for (std::size_t i = 0; i < count; ++i) {
