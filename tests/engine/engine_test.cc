@@ -464,3 +464,36 @@ TEST(EngineTest, T2SubgroupsFollowTheirLabelsAndPhaseOneEstimatesReachTheSummary
 
 }  // namespace
 }  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// A Phase I baseline whose covariance is singular (y = 2x throughout) is discarded: nothing is
+// plotted, the next measurement starts a new baseline, and the discarded indexes are not reused.
+TEST(EngineTest, T2SingularBaselineIsDiscardedAndANewOneStarts) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: pair\n"
+      "    chart: { type: t2, variables: 2 }\n"
+      "    limits: { phase1: { subgroups: 4 } }\n");
+  std::string text;
+  for (int i = 1; i <= 4; ++i) text += Vector("pair", i, 2.0 * i, 1000 * i, "S" + std::to_string(i), "st1");
+  const double fresh[4][2] = {{1, 2}, {2, 1}, {3, 5}, {4, 3}};
+  for (int i = 0; i < 4; ++i) {
+    text += Vector("pair", fresh[i][0], fresh[i][1], 5000 + 1000 * i, "T" + std::to_string(i), "st1");
+  }
+  PointCollector collector;
+  std::unique_ptr<Engine> engine =
+      RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector, /*want_points=*/true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.points.size(), 4u) << "only the second baseline is plotted";
+  EXPECT_EQ(collector.points.front().index, 5);
+  EXPECT_EQ(collector.points.back().index, 8);
+  EXPECT_EQ(collector.points.front().ts, FromUnixMillis(5000));
+  EXPECT_EQ(engine->measurements(), 8u);
+  EXPECT_EQ(engine->Summary(0).t2_center, (std::vector<double>{2.5, 2.75}));
+}
+
+}  // namespace
+}  // namespace shewhart::engine
