@@ -26,6 +26,10 @@ Result<std::vector<ArlRow>> EstimateArl(const engine::CharacteristicSpec& spec, 
     return InvalidArgument("arl simulates normally distributed measurements: characteristic '" + spec.id +
                            "' has an attribute chart (p, np, c, u)");
   }
+  if (spec.type == ChartType::kT2) {
+    return InvalidArgument("arl simulates univariate normal measurements: characteristic '" + spec.id +
+                           "' has a Hotelling T^2 chart");
+  }
   if (options.runs < 1) return InvalidArgument("--runs must be at least 1, found " + std::to_string(options.runs));
   const bool subgrouped = spec.type == ChartType::kXbarR || spec.type == ChartType::kXbarS;
   const bool known = subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kKnown

@@ -113,6 +113,17 @@ class ReplayWriter : public engine::EngineListener {
       }
       const engine::CharacteristicSummary cs = engine.Summary(static_cast<engine::CharacteristicId>(i));
       if (cs.sigma_within) j["sigma"] = *cs.sigma_within;
+      if (!cs.t2_center.empty()) {
+        // T^2: the centre and covariance (one array per row) the limits use.
+        const std::size_t p = cs.t2_center.size();
+        j["center"] = cs.t2_center;
+        Json rows = Json::array();
+        for (std::size_t r = 0; r < p && (r + 1) * p <= cs.t2_covariance.size(); ++r) {
+          rows.push_back(std::vector<double>(cs.t2_covariance.begin() + static_cast<std::ptrdiff_t>(r * p),
+                                             cs.t2_covariance.begin() + static_cast<std::ptrdiff_t>((r + 1) * p)));
+        }
+        j["covariance"] = std::move(rows);
+      }
       if (cs.has_spec && cs.sigma_within && cs.window.n >= 2) {
         auto cap = engine::CapabilityOf(spec, cs);
         if (cap.ok()) j["capability"] = engine::CapabilityJson(*cap);

@@ -1,11 +1,11 @@
 #include "shewhart/engine/chart_runner.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <optional>
-#include <vector>
-
-#include <array>
 #include <span>
+#include <vector>
 
 #include "shewhart/rules/attribute_chart.h"
 #include "shewhart/rules/constants.h"
@@ -14,6 +14,7 @@
 #include "shewhart/rules/individuals_chart.h"
 #include "shewhart/rules/rate_rule.h"
 #include "shewhart/rules/threshold_rule.h"
+#include "shewhart/rules/t2_chart.h"
 
 namespace shewhart::engine {
 
@@ -32,6 +33,7 @@ rules::ChartKind PrimaryChart(ChartType type) {
     case ChartType::kU: return rules::ChartKind::kU;
     case ChartType::kXbarR:
     case ChartType::kXbarS: return rules::ChartKind::kXbar;
+    case ChartType::kT2: return rules::ChartKind::kT2;
   }
   return rules::ChartKind::kIndividuals;
 }
@@ -209,31 +211,72 @@ class AttributeRunner : public ChartRunner {
   rules::AttributeChart chart_;
 };
 
-// x-bar/R and x-bar/S: forms subgroups from measurements (by their `subgroup` label where
-// present, else n consecutive measurements) and hands each complete subgroup to the chart.
-// A subgroup closes when it reaches subgroup_size, or when a measurement with another
-// `subgroup` label arrives (a variable-size chart then takes the shorter subgroup). The last
-// subgroup of a stream stays open until it closes.
-class SubgroupRunner : public ChartRunner {
+// Forms subgroups from measurements, for the charts that plot one point per subgroup (x-bar/R,
+// x-bar/S, T^2): by the measurements' `subgroup` label where present, else n consecutive
+// measurements. The open subgroup closes when a measurement with another label arrives (an
+// absent label is a label too) or when it reaches `capacity` measurements. Each measurement
+// contributes one row of `width` numbers (its value, or its vector of values); the rows are
+// kept in one buffer allocated at construction. The last subgroup of a stream stays open until
+// something closes it.
+class SubgroupFormer {
  public:
-  explicit SubgroupRunner(const CharacteristicSpec& spec) : spec_(spec.subgroup), chart_(spec.subgroup) {}
+  SubgroupFormer(std::size_t width, std::size_t capacity)
+      : width_(width), capacity_(capacity), rows_(width * capacity) {}
 
-  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+  // Whether `m` closes the open subgroup (by its label) rather than joining it.
+  bool Closes(const Measurement& m) const { return size_ > 0 && m.subgroup.view() != label_.view(); }
+
+  // Adds the row `row` (width() numbers) of `m`. Calls `close(rows, count, ts)` for each
+  // subgroup that closes, with its rows (count * width() numbers, row-major) and the event
+  // time of its last measurement: first for the subgroup `m`'s label closes, then for the one
+  // `m` fills. Returns the first non-OK status `close` returned.
+  template <typename Close>
+  Status Add(const Measurement& m, const double* row, Close&& close) {
     Status st;
-    if (size_ > 0 && m.subgroup.view() != label_.view()) st = Close(observer);
+    if (Closes(m)) st = Flush(close);
     if (size_ == 0) label_ = m.subgroup;
-    values_[size_++] = m.value;
+    std::copy_n(row, width_, rows_.data() + size_ * width_);
+    ++size_;
     last_ts_ = m.ts;
-    if (size_ == static_cast<std::size_t>(spec_.subgroup_size)) {
-      Status closed = Close(observer);
+    if (size_ == capacity_) {
+      Status closed = Flush(close);
       if (st.ok()) st = closed;
     }
     return st;
   }
-  std::int64_t next_index() const override { return chart_.subgroups() + 1; }
-  std::int64_t IndexOf(const Measurement& m) const override {
-    return next_index() + (size_ > 0 && m.subgroup.view() != label_.view() ? 1 : 0);
+
+ private:
+  template <typename Close>
+  Status Flush(Close& close) {
+    const std::size_t n = size_;
+    size_ = 0;
+    return close(std::span<const double>(rows_.data(), n * width_), n, last_ts_);
   }
+
+  std::size_t width_;
+  std::size_t capacity_;
+  std::vector<double> rows_;
+  std::size_t size_ = 0;
+  Label label_;
+  EventTime last_ts_{};
+};
+
+// x-bar/R and x-bar/S: hands each subgroup the SubgroupFormer closes to the chart (a
+// variable-size chart takes a subgroup shorter than subgroup_size; a fixed-size one refuses it).
+class SubgroupRunner : public ChartRunner {
+ public:
+  explicit SubgroupRunner(const CharacteristicSpec& spec)
+      : spec_(spec.subgroup),
+        chart_(spec.subgroup),
+        former_(1, static_cast<std::size_t>(spec.subgroup.subgroup_size)) {}
+
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    return former_.Add(m, &m.value, [&](std::span<const double> values, std::size_t, EventTime ts) {
+      return chart_.Add(values, ts, observer);
+    });
+  }
+  std::int64_t next_index() const override { return chart_.subgroups() + 1; }
+  std::int64_t IndexOf(const Measurement& m) const override { return next_index() + (former_.Closes(m) ? 1 : 0); }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
     return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups)
@@ -244,18 +287,56 @@ class SubgroupRunner : public ChartRunner {
   }
 
  private:
-  Status Close(rules::ChartObserver& observer) {
-    const std::size_t n = size_;
-    size_ = 0;
-    return chart_.Add(std::span<const double>(values_.data(), n), last_ts_, observer);
-  }
-
   rules::SubgroupChartSpec spec_;
   rules::SubgroupChart chart_;
-  std::array<double, rules::kMaxSubgroupSize> values_{};
-  std::size_t size_ = 0;
-  Label label_;
-  EventTime last_ts_{};
+  SubgroupFormer former_;
+};
+
+// Hotelling T^2: each measurement carries the p values of one observation; the SubgroupFormer
+// gathers subgroup_size of them (n = 1: every observation is its own point), and a subgroup of
+// exactly that size is fed to the chart, observation by observation. A subgroup a new label
+// closes early is refused (InvalidArgument) and its observations are dropped: T^2 limits assume
+// one n.
+class T2Runner : public ChartRunner {
+ public:
+  explicit T2Runner(const CharacteristicSpec& spec)
+      : spec_(spec.t2),
+        chart_(spec.t2),
+        former_(static_cast<std::size_t>(spec.t2.variables), static_cast<std::size_t>(spec.t2.subgroup_size)) {}
+
+  Status Add(const Measurement& m, rules::ChartObserver& observer) override {
+    const std::size_t p = static_cast<std::size_t>(spec_.variables);
+    if (m.value_count != p) {  // the decoder checks it; other callers may not
+      return InvalidArgument("measurement has " + std::to_string(m.value_count) + " values; the T^2 chart has " +
+                             std::to_string(p) + " variables");
+    }
+    return former_.Add(m, m.values.data(), [&](std::span<const double> rows, std::size_t count, EventTime ts) {
+      if (count != static_cast<std::size_t>(spec_.subgroup_size)) {
+        return InvalidArgument("a new 'subgroup' label closed a subgroup of " + std::to_string(count) +
+                               (count == 1 ? " observation" : " observations") +
+                               "; the T^2 chart takes subgroups of exactly " +
+                               std::to_string(spec_.subgroup_size) + ", so they are dropped");
+      }
+      for (std::size_t i = 0; i < count; ++i) {
+        // Only the last observation completes the point; it carries the subgroup's time.
+        SHEWHART_RETURN_IF_ERROR(chart_.Add(rows.subspan(i * p, p), ts, observer));
+      }
+      return Status::Ok();
+    });
+  }
+  std::int64_t next_index() const override { return chart_.subgroups() + 1; }
+  std::int64_t IndexOf(const Measurement& m) const override { return next_index() + (former_.Closes(m) ? 1 : 0); }
+  bool judging() const override { return chart_.limits_ready(); }
+  std::size_t lookback() const override {
+    return spec_.mode == rules::T2ChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups) : 1;
+  }
+  std::span<const double> t2_center() const override { return chart_.center(); }
+  std::span<const double> t2_covariance() const override { return chart_.covariance(); }
+
+ private:
+  rules::T2ChartSpec spec_;
+  rules::T2Chart chart_;
+  SubgroupFormer former_;
 };
 
 // Applies the run rules beyond rule 1 to the points of the primary chart and of its companion
@@ -352,6 +433,8 @@ class RunRulesRunner : public ChartRunner {
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+  std::span<const double> t2_center() const override { return inner_->t2_center(); }
+  std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
 
  private:
   std::unique_ptr<ChartRunner> inner_;
@@ -417,6 +500,7 @@ std::unique_ptr<ChartRunner> MakeBaseRunner(const CharacteristicSpec& spec) {
     case ChartType::kU: return std::make_unique<AttributeRunner>(spec);
     case ChartType::kXbarR:
     case ChartType::kXbarS: return std::make_unique<SubgroupRunner>(spec);
+    case ChartType::kT2: return std::make_unique<T2Runner>(spec);
   }
   return nullptr;
 }

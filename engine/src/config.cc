@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shewhart/engine/measurement.h"
 #include "shewhart/rules/constants.h"
 #include "shewhart/rules/presets.h"
 #include "shewhart/rules/sigma_estimators.h"
@@ -243,6 +244,11 @@ class Loader {
                      CharacteristicSpec& c);
   void LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, const std::string& path,
                          rules::RunRulesSpec& spec);
+  bool LoadT2Variables(const YAML::Node& chart, const std::string& path, CharacteristicSpec& c);
+  bool LoadT2Limits(const YAML::Node& limits, const std::string& path, CharacteristicSpec& c, bool variables_known);
+  bool NumberList(const YAML::Node& node, const std::string& path, int expected, const char* what,
+                  std::vector<double>& out);
+  void ValidateT2(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
   void LoadResponses(const YAML::Node& node, Config& config);
   void LoadHooks(const YAML::Node& node, Config& config);
   void CrossCheck(const YAML::Node& root, Config& config);
@@ -389,6 +395,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   if (node["unit"]) String(node["unit"], path + ".unit", c.unit);
 
   auto& chart = c.chart;
+  bool t2_variables_ok = true;  // kT2: `variables` was given and valid (p is known)
   if (auto s = node["spec"]) {
     const std::string sp = path + ".spec";
     if (CheckMap(s, sp, {"lsl", "target", "usl"})) {
@@ -406,7 +413,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     static const std::vector<std::string> kChartKeys = {"type", "boundary", "k_sigma", "mr_rules", "lambda", "k", "h",
                                                         "head_start", "reset", "limit_type", "alpha", "sample_size",
                                                         "subgroup_size", "variable_size", "min_subgroup_size",
-                                                        "estimator", "dispersion_rules"};
+                                                        "estimator", "dispersion_rules", "variables", "confidence"};
     static const std::map<std::string, std::vector<std::string>> kKeysOf = {
         {"individuals", {"mr_rules"}},
         {"ewma", {"lambda"}},
@@ -417,34 +424,39 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         {"u", {"limit_type", "alpha", "sample_size"}},
         {"xbar_r", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
         {"xbar_s", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
+        {"t2", {"variables", "subgroup_size", "confidence"}},
     };
     if (CheckMap(ch, cp, kChartKeys)) {
       std::string type;
       if (!ch["type"]) {
-        Problem(ch, cp + ".type", "missing: the chart type (individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u)");
+        Problem(ch, cp + ".type", "missing: the chart type (individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2)");
       } else if (String(ch["type"], cp + ".type", type)) {
         static const std::map<std::string, ChartType> kTypes = {
             {"individuals", ChartType::kIndividuals}, {"ewma", ChartType::kEwma}, {"cusum", ChartType::kCusum},
             {"p", ChartType::kP}, {"np", ChartType::kNp}, {"c", ChartType::kC}, {"u", ChartType::kU},
-            {"xbar_r", ChartType::kXbarR}, {"xbar_s", ChartType::kXbarS}};
+            {"xbar_r", ChartType::kXbarR}, {"xbar_s", ChartType::kXbarS}, {"t2", ChartType::kT2}};
         auto t = kTypes.find(type);
         if (t != kTypes.end()) {
           c.type = t->second;
-        } else if (type == "t2") {
-          Problem(ch["type"], cp + ".type",
-                  "chart type 't2' is not mapped into the engine in this version; supported: individuals, xbar_r, "
-                  "xbar_s, ewma, cusum, p, np, c, u");
-          type.clear();
         } else {
           Problem(ch["type"], cp + ".type",
-                  "unknown chart type '" + type + "'; supported: individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u");
+                  "unknown chart type '" + type + "'; supported: individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, "
+                  "t2");
           type.clear();
         }
         if (!type.empty()) {
           const auto& own = kKeysOf.at(type);
           for (auto it = ch.begin(); it != ch.end(); ++it) {
             const std::string k = it->first.Scalar();
-            if (k == "type" || k == "boundary" || k == "k_sigma") continue;
+            if (k == "type" || k == "boundary") continue;
+            if (k == "k_sigma") {
+              if (type == "t2") {
+                Problem(it->first, cp + ".k_sigma",
+                        "'k_sigma' does not apply to a t2 chart: its upper limit is a quantile of the T^2 distribution "
+                        "at chart.confidence");
+              }
+              continue;
+            }
             if (std::find(own.begin(), own.end(), k) != own.end()) continue;
             std::string owners;
             for (const auto& [t2, keys] : kKeysOf) {
@@ -491,7 +503,18 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       if (ch["alpha"] && Double(ch["alpha"], cp + ".alpha", v)) c.attribute.alpha = v;
       positive("sample_size", c.attribute.sample_size);
       long long size;
-      if (ch["subgroup_size"] && Int(ch["subgroup_size"], cp + ".subgroup_size", 2, rules::kMaxSubgroupSize, size)) {
+      if (c.type == ChartType::kT2) {
+        // Individual observations (1) or the means of n consecutive ones.
+        if (ch["subgroup_size"] && Int(ch["subgroup_size"], cp + ".subgroup_size", 1, rules::kMaxSubgroupSize, size)) {
+          c.t2.subgroup_size = static_cast<int>(size);
+        }
+        t2_variables_ok = LoadT2Variables(ch, cp, c);
+        if (auto cn = ch["confidence"]; cn && Double(cn, cp + ".confidence", v)) {
+          if (!(v > 0 && v < 1)) Problem(cn, cp + ".confidence", "expected a number in (0, 1), found " + cn.Scalar());
+          else c.t2.confidence = v;
+        }
+      } else if (ch["subgroup_size"] &&
+                 Int(ch["subgroup_size"], cp + ".subgroup_size", 2, rules::kMaxSubgroupSize, size)) {
         c.subgroup.subgroup_size = static_cast<int>(size);
       }
       if (ch["min_subgroup_size"] &&
@@ -516,7 +539,10 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   }
   const bool attribute = IsAttribute(c.type);
   const bool subgrouped = c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
-  if (auto l = node["limits"]) {
+  bool t2_limits_ok = true;
+  if (const YAML::Node t2_limits = node["limits"]; t2_limits && c.type == ChartType::kT2) {
+    t2_limits_ok = LoadT2Limits(t2_limits, path + ".limits", c, t2_variables_ok);
+  } else if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
     if (CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
                                   : std::vector<std::string>{"phase1", "mean", "sigma"})) {
@@ -578,7 +604,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       LoadRuleList(r, rp, c, /*preset=*/false);
     }
   }
-  if (!rules_given && c.type != ChartType::kEwma && c.type != ChartType::kCusum) {
+  if (!rules_given && c.type != ChartType::kEwma && c.type != ChartType::kCusum && c.type != ChartType::kT2) {
     // DESIGN.md's defaults: rules 1-8 on individuals and x-bar charts, 1-4 on attribute charts.
     const bool all_eight = c.type == ChartType::kIndividuals || c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
     for (auto kind : {rules::RuleKind::kNelson2, rules::RuleKind::kNelson3, rules::RuleKind::kNelson4,
@@ -665,6 +691,17 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     probe.process = {0, 1};  // the real centre and sigma come from limits (checked above)
     Status st = probe.Validate();
     if (!st.ok()) Problem(chart_node, path + ".chart", st.message());
+  } else if (c.type == ChartType::kT2) {
+    if (node["spec"]) {
+      Problem(node["spec"], path + ".spec",
+              "spec limits apply to a single measured value; a t2 chart plots T^2 of several variables");
+    }
+    chart.spec_lsl = chart.spec_usl = false;
+    c.run_rules = c.companion_rules = rules::RunRulesSpec{};
+    c.t2.boundary = chart.boundary;
+    c.t2.nelson1 = chart.nelson1;
+    // Without a valid p (or limits), the spec's own checks would only repeat those problems.
+    if (t2_variables_ok && t2_limits_ok) ValidateT2(node, path, c);
   } else if (c.type == ChartType::kCusum) {
     c.cusum.boundary = chart.boundary;
     rules::CusumChartSpec probe = c.cusum;
@@ -759,6 +796,17 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
                            const std::string& path, CharacteristicSpec& c) {
   auto& chart = c.chart;
   const std::string pp = path + "." + name;
+  if (c.type == ChartType::kT2 && name != "nelson.1" && name != "we.1" && name != "stale") {
+    const auto k = rules::RuleFromName(name);
+    const bool zones = k && rules::RunRulesSpec::IsRunRule(*k);
+    if (zones || name.rfind("spec", 0) == 0 || name == "threshold" || name == "rate") {
+      Problem(at, path, "rule '" + name + "' does not apply to a t2 chart: " +
+                            (zones ? "T^2 is skewed and has no lower side or sigma zones"
+                                   : "it plots one statistic of several variables, not a measured value") +
+                            " (only nelson.1 and stale)");
+      return;
+    }
+  }
   auto no_params = [&] {
     if (params) Problem(*params, pp, "rule '" + name + "' takes no parameters");
   };
@@ -893,6 +941,169 @@ void Loader::LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, c
       m_of_n->m = static_cast<int>(m);
       m_of_n->n = static_cast<int>(n);
     }
+  }
+}
+
+// `chart.variables`: the number p, or the list of the p variables' names.
+bool Loader::LoadT2Variables(const YAML::Node& chart, const std::string& path, CharacteristicSpec& c) {
+  const std::string vp = path + ".variables";
+  const long long max = static_cast<long long>(kMaxValues);
+  const YAML::Node v = chart["variables"];
+  if (!v) {
+    Problem(chart, vp, "missing: the number of variables (variables: 2) or their names (variables: [x, y]), in the "
+                       "order of a measurement's values");
+    return false;
+  }
+  if (v.IsSequence()) {
+    std::set<std::string> seen;
+    bool ok = true;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string ip = vp + "[" + std::to_string(i) + "]";
+      std::string name;
+      if (!NonEmptyString(v[i], ip, name)) {
+        ok = false;
+      } else if (!seen.insert(name).second) {
+        Problem(v[i], ip, "variable '" + name + "' is listed twice");
+        ok = false;
+      } else {
+        c.variable_names.push_back(name);
+      }
+    }
+    if (v.size() < 2 || v.size() > kMaxValues) {
+      Problem(v, vp, "expected 2 to " + std::to_string(max) + " variable names (a measurement carries at most " +
+                         std::to_string(max) + " values), found " + std::to_string(v.size()));
+      return false;
+    }
+    c.t2.variables = static_cast<int>(v.size());
+    return ok;
+  }
+  long long p;
+  if (!Int(v, vp, 2, max, p)) return false;
+  c.t2.variables = static_cast<int>(p);
+  return true;
+}
+
+// A list of numbers; with `expected` >= 0, exactly that many.
+bool Loader::NumberList(const YAML::Node& node, const std::string& path, int expected, const char* what,
+                        std::vector<double>& out) {
+  const std::string count = expected >= 0 ? std::to_string(expected) + " " : "";
+  if (!node.IsSequence()) {
+    Problem(node, path, "expected a list of " + count + "numbers (" + what + "), found " + Describe(node));
+    return false;
+  }
+  bool ok = true;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    double v;
+    if (Double(node[i], path + "[" + std::to_string(i) + "]", v)) out.push_back(v);
+    else ok = false;
+  }
+  if (expected >= 0 && node.size() != static_cast<std::size_t>(expected)) {
+    Problem(node, path, "expected " + count + "numbers (" + what + "), found " + std::to_string(node.size()));
+    return false;
+  }
+  return ok;
+}
+
+// `limits` of a t2 chart: phase1.subgroups, or a known mean and covariance (with
+// known_from_subgroups or an explicit ucl). Returns false when a problem was reported.
+bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, CharacteristicSpec& c, bool variables_known) {
+  auto& t = c.t2;
+  if (!CheckMap(l, lp, {"phase1", "mean", "covariance", "known_from_subgroups", "ucl"})) return false;
+  const bool known = l["mean"] || l["covariance"] || l["known_from_subgroups"] || l["ucl"];
+  if (l["phase1"] && known) {
+    Problem(l, lp, "give either 'phase1' or a known 'mean' and 'covariance', not both");
+    return false;
+  }
+  if (auto p1 = l["phase1"]) {
+    t.mode = rules::T2ChartSpec::LimitMode::kPhase1;
+    if (!CheckMap(p1, lp + ".phase1", {"subgroups"})) return false;
+    if (!p1["subgroups"]) {
+      Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
+      return false;
+    }
+    long long m;
+    if (!Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, m)) return false;
+    t.phase1_subgroups = static_cast<int>(m);
+    return true;
+  }
+  if (!known) {
+    Problem(l, lp, "expected 'phase1: { subgroups: N }' or a known 'mean' and 'covariance'");
+    return false;
+  }
+  t.mode = rules::T2ChartSpec::LimitMode::kKnown;
+  const int p = variables_known ? t.variables : -1;
+  bool ok = true;
+  if (!l["mean"]) {
+    Problem(l, lp + ".mean", "missing: known limits need the mean vector and the covariance matrix");
+    ok = false;
+  } else {
+    ok &= NumberList(l["mean"], lp + ".mean", p, "one per variable", t.center);
+  }
+  if (const YAML::Node cov = l["covariance"]; !cov) {
+    Problem(l, lp + ".covariance", "missing: known limits need the mean vector and the covariance matrix");
+    ok = false;
+  } else if (!cov.IsSequence()) {
+    Problem(cov, lp + ".covariance", "expected a list of rows (a p x p matrix), found " + Describe(cov));
+    ok = false;
+  } else {
+    if (p >= 0 && cov.size() != static_cast<std::size_t>(p)) {
+      Problem(cov, lp + ".covariance",
+              "expected " + std::to_string(p) + " rows (one per variable), found " + std::to_string(cov.size()));
+      ok = false;
+    }
+    const int width = p >= 0 ? p : static_cast<int>(cov.size());
+    for (std::size_t i = 0; i < cov.size(); ++i) {
+      ok &= NumberList(cov[i], lp + ".covariance[" + std::to_string(i) + "]", width, "a row of the p x p matrix",
+                       t.covariance);
+    }
+  }
+  long long m0;
+  if (auto k = l["known_from_subgroups"]) {
+    if (Int(k, lp + ".known_from_subgroups", 1, 1000000, m0)) t.known_from_subgroups = static_cast<int>(m0);
+    else ok = false;
+  }
+  if (auto u = l["ucl"]) {
+    double v;
+    if (!Double(u, lp + ".ucl", v)) {
+      ok = false;
+    } else if (!(v > 0)) {
+      Problem(u, lp + ".ucl", "expected a number > 0, found " + u.Scalar());
+      ok = false;
+    } else {
+      t.explicit_ucl = v;
+    }
+  }
+  if (l["known_from_subgroups"] && l["ucl"]) {
+    Problem(l, lp, "give either 'ucl' or 'known_from_subgroups', not both (known_from_subgroups computes the ucl)");
+    ok = false;
+  }
+  return ok;
+}
+
+// The T^2 spec's own checks (enough subgroups for p; a symmetric, positive definite
+// covariance; a confidence with finite limits), each at the key it is about.
+void Loader::ValidateT2(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+  Status st = c.t2.Validate();
+  if (st.ok()) return;
+  const std::string& msg = st.message();
+  auto starts = [&](const char* prefix) { return msg.rfind(prefix, 0) == 0; };
+  const YAML::Node limits = node["limits"];
+  const YAML::Node chart = node["chart"];
+  if (limits && starts("covariance")) {
+    Problem(limits["covariance"], path + ".limits.covariance", msg);
+  } else if (limits && starts("known_from_subgroups")) {
+    Problem(limits["known_from_subgroups"], path + ".limits.known_from_subgroups", msg);
+  } else if (limits && limits["phase1"] && starts("phase1_subgroups")) {
+    Problem(limits["phase1"]["subgroups"], path + ".limits.phase1.subgroups", msg);
+  } else if (starts("phase1_subgroups")) {
+    // The default baseline (20 subgroups) is too short for this many variables.
+    Problem(chart ? chart : node, path + ".limits",
+            msg + " (the default is phase1: { subgroups: " + std::to_string(c.t2.phase1_subgroups) +
+                " }; give limits.phase1.subgroups)");
+  } else if (chart && chart["confidence"] && starts("confidence")) {
+    Problem(chart["confidence"], path + ".chart.confidence", msg);
+  } else {
+    Problem(chart ? chart : node, path + ".chart", msg);
   }
 }
 

@@ -23,8 +23,9 @@ std::string_view RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
-CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute)
-    : names_(ids), attribute_(std::move(attribute)) {
+CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute,
+                                         std::vector<int> variables)
+    : names_(ids), attribute_(std::move(attribute)), variables_(std::move(variables)) {
   for (std::size_t i = 0; i < names_.size(); ++i) ids_.emplace(names_[i], static_cast<CharacteristicId>(i));
 }
 
@@ -37,7 +38,7 @@ namespace {
 
 // The fields of one message, as found, before interpretation. Views point into the parser's
 // buffers and live until the next message.
-enum class FieldType : std::uint8_t { kAbsent, kString, kNumber, kOther };
+enum class FieldType : std::uint8_t { kAbsent, kString, kNumber, kArray, kOther };
 struct RawField {
   FieldType type = FieldType::kAbsent;
   std::string_view text;  // string contents, or the number's token
@@ -48,11 +49,11 @@ struct RawField {
 
 enum Field : int {
   kCharacteristic, kValue, kCount, kN, kTs, kSerial, kStation, kMachine, kOperator, kLot, kModel, kSubgroup,
-  kUnit, kParent, kLots, kFieldCount
+  kUnit, kParent, kLots, kValues, kFieldCount
 };
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "characteristic", "value", "count", "n", "ts", "serial", "station", "machine", "operator", "lot", "model",
-    "subgroup", "unit", "parent", "lots"};
+    "subgroup", "unit", "parent", "lots", "values"};
 
 int FieldIndex(std::string_view key) {
   for (int i = 0; i < kFieldCount; ++i) {
@@ -63,15 +64,42 @@ int FieldIndex(std::string_view key) {
 
 constexpr std::size_t kMaxLots = kMaxLotsPerUnit;
 
+// The elements of a `values` array (f[kValues].type == kArray): the first kMaxValues numbers,
+// how many elements there were, and the first element that is not a finite number.
+struct ValueList {
+  std::array<double, kMaxValues> numbers;
+  std::size_t count = 0;  // every element, also those beyond kMaxValues
+  int bad = -1;           // position of the first element that is not a finite number, or -1
+  FieldType bad_type = FieldType::kAbsent;
+  std::string_view bad_text;
+
+  // Records element number `count` (call in order).
+  void Add(double v) {
+    if (count < kMaxValues) numbers[count] = v;
+    ++count;
+  }
+  void AddBad(FieldType type, std::string_view text) {
+    if (bad < 0) {
+      bad = static_cast<int>(count);
+      bad_type = type;
+      bad_text = text;
+    }
+    ++count;
+  }
+};
+
 struct FieldSet {
   std::array<RawField, kFieldCount> f;
   std::array<std::string_view, kMaxLots> lots;
   std::size_t lot_count = 0;
   bool lots_overflow = false;
+  ValueList values;
   void Reset() {
     for (auto& x : f) x = RawField{};
     lot_count = 0;
     lots_overflow = false;
+    values.count = 0;
+    values.bad = -1;
   }
 };
 
@@ -188,6 +216,47 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     return false;
   };
 
+  // The `values` of a T^2 characteristic of p variables, into m.values.
+  auto vector_values = [&](int p, Measurement& m) -> bool {
+    const RawField& r = f[kValues];
+    auto who = [&] {  // only on a reject: a good message allocates nothing
+      return Quote(f[kCharacteristic].text) + " is charted on Hotelling T^2 of " + std::to_string(p) + " variables";
+    };
+    if (r.type == FieldType::kAbsent) {
+      Reject(out, RejectReason::kMissingField, "values",
+             who() + ": the measurement needs 'values', an array of " + std::to_string(p) + " numbers");
+      return false;
+    }
+    if (r.type != FieldType::kArray) {
+      type_error(kValues, "an array of " + std::to_string(p) + " finite numbers");
+      return false;
+    }
+    const ValueList& v = fs.values;
+    if (v.count > kMaxValues) {
+      Reject(out, RejectReason::kOversize, "values",
+             "values has " + std::to_string(v.count) + " elements; at most " + std::to_string(kMaxValues) +
+                 " are allowed (" + who() + ")");
+      return false;
+    }
+    if (v.bad >= 0) {
+      std::string found = v.bad_type == FieldType::kString   ? "string " + Quote(v.bad_text)
+                          : v.bad_type == FieldType::kNumber ? "number " + std::string(v.bad_text)
+                                                             : std::string("an object, array, boolean or null");
+      Reject(out, RejectReason::kWrongType, "values",
+             "values[" + std::to_string(v.bad) + "] must be a finite number, found " + found);
+      return false;
+    }
+    if (v.count != static_cast<std::size_t>(p)) {
+      Reject(out, RejectReason::kWrongType, "values",
+             "values has " + std::to_string(v.count) + " element" + (v.count == 1 ? "" : "s") + "; " + who() +
+                 ", so it needs exactly " + std::to_string(p));
+      return false;
+    }
+    for (std::size_t i = 0; i < v.count; ++i) m.values[i] = v.numbers[i];
+    m.value_count = static_cast<std::uint8_t>(v.count);
+    return true;
+  };
+
   const bool is_measurement = f[kCharacteristic].type != FieldType::kAbsent;
   const bool is_unit = f[kUnit].type != FieldType::kAbsent &&
                        !(f[kUnit].type == FieldType::kString && f[kUnit].text.empty());
@@ -204,6 +273,7 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
                     "unknown characteristic " + Quote(f[kCharacteristic].text));
     }
     m.characteristic = static_cast<CharacteristicId>(id);
+    m.value_count = 0;
     int rv = number(kValue, m.value);
     if (rv < 0) return type_error(kValue, "a finite number");
     m.has_value = rv > 0;
@@ -212,15 +282,15 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     int rn = number(kN, m.n);
     if (rn < 0) return type_error(kN, "a number");
     m.has_count = rc > 0;
-    if (!m.has_value && !m.has_count) {
+    if (const int p = index.variables(m.characteristic); p > 0) {
+      if (!vector_values(p, m)) return out.kind;
+    } else if (!m.has_value && !m.has_count) {
       return Reject(out, RejectReason::kMissingField, "value",
                     "measurement of " + Quote(f[kCharacteristic].text) + " has neither 'value' nor 'count'");
-    }
-    if (index.attribute(m.characteristic) && !m.has_count) {
+    } else if (index.attribute(m.characteristic) && !m.has_count) {
       return Reject(out, RejectReason::kMissingField, "count",
                     Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
-    }
-    if (!index.attribute(m.characteristic) && !m.has_value) {
+    } else if (!index.attribute(m.characteristic) && !m.has_value) {
       return Reject(out, RejectReason::kMissingField, "value",
                     Quote(f[kCharacteristic].text) + " is charted from values: the measurement needs 'value'");
     }
@@ -364,6 +434,29 @@ DecodedKind Decoder::Impl::ParseJson(std::string_view bytes, EventTime default_t
       case ondemand::json_type::null:
         break;  // null is absent
       case ondemand::json_type::array: {
+        if (idx == kValues) {
+          r.type = FieldType::kArray;
+          ondemand::array arr;
+          if ((err = value.get_array().get(arr))) return malformed(err);
+          for (auto item : arr) {
+            ondemand::value iv;
+            if ((err = item.get(iv))) return malformed(err);
+            ondemand::json_type item_type;
+            if ((err = iv.type().get(item_type))) return malformed(err);
+            if (item_type == ondemand::json_type::number) {
+              double d;
+              if ((err = iv.get_double().get(d))) return malformed(err);
+              fields.values.Add(d);
+            } else if (item_type == ondemand::json_type::string) {
+              std::string_view text;
+              if ((err = iv.get_string().get(text))) return malformed(err);
+              fields.values.AddBad(FieldType::kString, text);
+            } else {
+              fields.values.AddBad(FieldType::kOther, {});
+            }
+          }
+          break;
+        }
         if (idx != kLots) {
           r.type = FieldType::kOther;
           break;
@@ -501,6 +594,22 @@ DecodedKind Decoder::DecodeCsv(std::string_view row, EventTime default_ts, Decod
           if (im.fields.lot_count == kMaxLots) im.fields.lots_overflow = true;
           else im.fields.lots[im.fields.lot_count++] = cell.substr(start, end - start);
         }
+        start = end + 1;
+      }
+      continue;
+    }
+    if (idx == kValues) {
+      if (cell.empty()) continue;
+      im.fields.f[kValues].type = FieldType::kArray;
+      std::size_t start = 0;
+      while (true) {
+        std::size_t end = cell.find(';', start);
+        if (end == std::string_view::npos) end = cell.size();
+        const std::string_view item = cell.substr(start, end - start);
+        double v;
+        if (ParseDouble(item, v)) im.fields.values.Add(v);
+        else im.fields.values.AddBad(FieldType::kString, item);
+        if (end == cell.size()) break;
         start = end + 1;
       }
       continue;

@@ -512,12 +512,18 @@ std::vector<bool> AttributeFlags(const Config& c) {
   for (const auto& ch : c.characteristics) flags.push_back(IsAttribute(ch.type));
   return flags;
 }
+// p for each T^2 characteristic (its measurements carry `values`), 0 for the others.
+std::vector<int> VectorWidths(const Config& c) {
+  std::vector<int> widths;
+  for (const auto& ch : c.characteristics) widths.push_back(ch.type == ChartType::kT2 ? ch.t2.variables : 0);
+  return widths;
+}
 }  // namespace
 
 Engine::Engine(const Config& config, EngineOptions options)
     : config_(config),
       options_(std::move(options)),
-      index_(Ids(config), AttributeFlags(config)),
+      index_(Ids(config), AttributeFlags(config), VectorWidths(config)),
       newest_ts_(std::make_unique<std::atomic<std::int64_t>[]>(config.characteristics.size())) {
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) newest_ts_[i].store(kNoTime);
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");

@@ -133,6 +133,10 @@ CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
   s.has_spec = st->capability.has_value();
   if (s.has_spec) s.window = st->capability->stats();
   s.sigma_within = st->chart->sigma_within();
+  const auto center = st->chart->t2_center();
+  const auto covariance = st->chart->t2_covariance();
+  s.t2_center.assign(center.begin(), center.end());
+  s.t2_covariance.assign(covariance.begin(), covariance.end());
   return s;
 }
 

@@ -115,11 +115,14 @@ TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"
       "  - id: a\n"
-      "    chart: { type: t2 }\n"
+      "    chart: { type: mewma }\n"
       "    rules: [threshold, bogus]\n",
       "f.yaml");
   std::string all = All(load);
-  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: chart type 't2' is not mapped"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:3:20: characteristics[0].chart.type: unknown chart type 'mewma'; supported: individuals, "
+                     "xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' needs its limits"), std::string::npos) << all;
   EXPECT_NE(all.find("f.yaml:4:24: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
 }
@@ -347,6 +350,116 @@ TEST(ConfigTest, ValueRulesAndDurations) {
   EXPECT_EQ(*a.stale_after, std::chrono::minutes(90));
   EXPECT_EQ(*a.late_tolerance, std::chrono::seconds(30));
   EXPECT_FALSE(a.chart.nelson1);  // an explicit list without nelson.1
+}
+
+}  // namespace
+}  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+TEST(ConfigTest, T2ChartLoadsEveryKey) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: phase1\n"
+      "    chart: { type: t2, variables: [x1, x2], subgroup_size: 4, confidence: 0.99, boundary: inclusive }\n"
+      "    limits: { phase1: { subgroups: 20 } }\n"
+      "  - id: known\n"
+      "    chart: { type: t2, variables: 3 }\n"
+      "    limits: { mean: [1, 2, 3], covariance: [[1, 0.5, 0], [0.5, 2, 0], [0, 0, 3]], known_from_subgroups: 30 }\n"
+      "  - id: explicit\n"
+      "    chart: { type: t2, variables: 2 }\n"
+      "    limits: { mean: [0, 0], covariance: [[1, 0], [0, 1]], ucl: 9.5 }\n"
+      "    rules: []\n"
+      "  - id: default_limits\n"
+      "    chart: { type: t2, variables: 2 }\n"
+      "    rules: [we.1]\n",
+      "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const auto& c = load.config->characteristics;
+  using Mode = rules::T2ChartSpec::LimitMode;
+  EXPECT_EQ(c[0].type, ChartType::kT2);
+  EXPECT_EQ(c[0].variable_names, (std::vector<std::string>{"x1", "x2"}));
+  EXPECT_EQ(c[0].t2.variables, 2);
+  EXPECT_EQ(c[0].t2.subgroup_size, 4);
+  EXPECT_EQ(c[0].t2.mode, Mode::kPhase1);
+  EXPECT_EQ(c[0].t2.phase1_subgroups, 20);
+  EXPECT_DOUBLE_EQ(c[0].t2.ConfidenceLevel(), 0.99);
+  EXPECT_EQ(c[0].t2.boundary, rules::Boundary::kInclusive);
+  EXPECT_TRUE(c[0].t2.nelson1) << "rule 1 is the default, and the only rule a t2 chart takes";
+  EXPECT_FALSE(c[0].run_rules.AnyBeyondRuleOne());
+  EXPECT_TRUE(c[1].variable_names.empty());
+  EXPECT_EQ(c[1].t2.variables, 3);
+  EXPECT_EQ(c[1].t2.subgroup_size, 1);
+  EXPECT_EQ(c[1].t2.mode, Mode::kKnown);
+  EXPECT_EQ(c[1].t2.center, (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(c[1].t2.covariance, (std::vector<double>{1, 0.5, 0, 0.5, 2, 0, 0, 0, 3}));
+  EXPECT_EQ(c[1].t2.known_from_subgroups, 30);
+  EXPECT_FALSE(c[1].t2.confidence.has_value()) << "qcc's default (1 - 0.0027)^p";
+  ASSERT_TRUE(c[2].t2.explicit_ucl.has_value());
+  EXPECT_DOUBLE_EQ(*c[2].t2.explicit_ucl, 9.5);
+  EXPECT_FALSE(c[2].t2.nelson1) << "rules: [] judges nothing";
+  EXPECT_EQ(c[3].t2.mode, Mode::kPhase1);
+  EXPECT_EQ(c[3].t2.phase1_subgroups, 20) << "the documented default";
+  EXPECT_TRUE(c[3].t2.nelson1);
+}
+
+TEST(ConfigTest, T2ChartProblemsNameTheirKey) {
+  const char* text =
+      "characteristics:\n"                                                                        // 1
+      "  - id: count\n"                                                                           // 2
+      "    chart: { type: t2, variables: 2 }\n"                                                   // 3
+      "    limits: { mean: [0, 0, 0], covariance: [[1, 0], [0, 1, 2]] }\n"                        // 4
+      "  - id: singular\n"                                                                        // 5
+      "    chart: { type: t2, variables: [a, b] }\n"                                              // 6
+      "    limits: { mean: [0, 0], covariance: [[1, 2], [2, 4]] }\n"                              // 7
+      "  - id: asymmetric\n"                                                                      // 8
+      "    chart: { type: t2, variables: [a, b] }\n"                                              // 9
+      "    limits: { mean: [0, 0], covariance: [[1, 0.5], [0.4, 1]] }\n"                          // 10
+      "  - id: other_keys\n"                                                                      // 11
+      "    chart: { type: t2, variables: 2, estimator: uwave-r, k_sigma: 3 }\n"                   // 12
+      "    limits: { phase1: { subgroups: 3 }, sigma: 1 }\n"                                      // 13
+      "  - id: rules\n"                                                                           // 14
+      "    spec: { usl: 1 }\n"                                                                    // 15
+      "    chart: { type: t2, variables: 20 }\n"                                                  // 16
+      "    rules: [nelson.1, nelson.2, spec.usl]\n"                                               // 17
+      "  - id: on_individuals\n"                                                                  // 18
+      "    chart: { type: individuals, variables: 2, confidence: 0.99 }\n"                        // 19
+      "  - id: missing\n"                                                                         // 20
+      "    chart: { type: t2, confidence: 1 }\n"                                                  // 21
+      "    limits: { ucl: 5 }\n";                                                                 // 22
+  ConfigLoad load = LoadConfigText(text, "t2.yaml");
+  const std::string all = All(load);
+  for (const char* expected : {
+           "t2.yaml:4:21: characteristics[0].limits.mean: expected 2 numbers (one per variable), found 3",
+           "t2.yaml:4:53: characteristics[0].limits.covariance[1]: expected 2 numbers (a row of the p x p matrix), found 3",
+           "t2.yaml:7:41: characteristics[1].limits.covariance: covariance is not positive definite: variable index 1 is "
+           "a linear combination of variables 0..0",
+           "t2.yaml:10:41: characteristics[2].limits.covariance: covariance is not symmetric: [1][0] = 0.4 but [0][1] = 0.5",
+           "t2.yaml:12:38: characteristics[3].chart.estimator: 'estimator' does not apply to a t2 chart (it is for: "
+           "xbar_r, xbar_s)",
+           "t2.yaml:12:58: characteristics[3].chart.k_sigma: 'k_sigma' does not apply to a t2 chart",
+           "t2.yaml:13:41: characteristics[3].limits.sigma: unknown key 'sigma'; expected one of: phase1, mean, "
+           "covariance, known_from_subgroups, ucl",
+           "t2.yaml:15:11: characteristics[4].spec: spec limits apply to a single measured value",
+           "t2.yaml:16:35: characteristics[4].chart.variables: expected an integer in [2, 16], found 20",
+           "t2.yaml:17:23: characteristics[4].rules[1]: rule 'nelson.2' does not apply to a t2 chart",
+           "t2.yaml:17:33: characteristics[4].rules[2]: rule 'spec.usl' does not apply to a t2 chart",
+           "t2.yaml:19:33: characteristics[5].chart.variables: 'variables' does not apply to a individuals chart (it is "
+           "for: t2)",
+           "t2.yaml:19:47: characteristics[5].chart.confidence: 'confidence' does not apply to a individuals chart",
+           "t2.yaml:21:12: characteristics[6].chart.variables: missing: the number of variables",
+           "t2.yaml:21:36: characteristics[6].chart.confidence: expected a number in (0, 1), found 1",
+           "t2.yaml:22:13: characteristics[6].limits.mean: missing: known limits need the mean vector",
+       }) {
+    EXPECT_NE(all.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << all;
+  }
+  // Phase I with too few subgroups for p = 2 individual observations (m >= p + 2).
+  EXPECT_NE(all.find("t2.yaml:13:36: characteristics[3].limits.phase1.subgroups: phase1_subgroups must be >= "
+                     "variables + 2 = 4"),
+            std::string::npos)
+      << all;
+  EXPECT_FALSE(load.config.has_value());
 }
 
 }  // namespace

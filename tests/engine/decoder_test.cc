@@ -167,3 +167,93 @@ TEST_F(DecoderTest, EachCharacteristicNeedsWhatItsChartPlots) {
 
 }  // namespace
 }  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// A T^2 characteristic of p = 3 variables beside a univariate one.
+class T2DecoderTest : public ::testing::Test {
+ protected:
+  CharacteristicIndex index_{{"bore", "burners"}, {false, false}, {0, 3}};
+  Decoder decoder_{index_, 4096};
+  Decoded d_;
+  EventTime default_ts_ = FromUnixMillis(42);
+};
+
+TEST_F(T2DecoderTest, DecodesTheValuesOfAMultivariateMeasurement) {
+  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"burners","values":[507, 516.5, -2e3],"ts":1000,"station":"b1"})",
+                                default_ts_, d_),
+            DecodedKind::kMeasurement)
+      << d_.message;
+  const Measurement& m = d_.measurement;
+  EXPECT_EQ(m.characteristic, 1u);
+  ASSERT_EQ(m.value_count, 3);
+  EXPECT_DOUBLE_EQ(m.values[0], 507);
+  EXPECT_DOUBLE_EQ(m.values[1], 516.5);
+  EXPECT_DOUBLE_EQ(m.values[2], -2000);
+  EXPECT_EQ(m.station.view(), "b1");
+  // A univariate measurement after it carries no vector; `values` on it is ignored.
+  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"bore","value":1,"values":["x"]})", default_ts_, d_),
+            DecodedKind::kMeasurement)
+      << d_.message;
+  EXPECT_EQ(d_.measurement.value_count, 0);
+  EXPECT_DOUBLE_EQ(d_.measurement.value, 1);
+}
+
+TEST_F(T2DecoderTest, EveryBadVectorIsRejectedWithReasonAndField) {
+  std::string seventeen = R"({"characteristic":"burners","values":[)";
+  for (int i = 0; i < 17; ++i) seventeen += (i ? "," : "") + std::to_string(i);
+  seventeen += "]}";
+  RejectCase cases[] = {
+      {R"({"characteristic":"burners","value":5})", RejectReason::kMissingField, "values",
+       "'burners' is charted on Hotelling T^2 of 3 variables: the measurement needs 'values', an array of 3 numbers"},
+      {R"({"characteristic":"burners","values":null})", RejectReason::kMissingField, "values", "needs 'values'"},
+      {R"({"characteristic":"burners","values":[1,2]})", RejectReason::kWrongType, "values",
+       "values has 2 elements; 'burners' is charted on Hotelling T^2 of 3 variables, so it needs exactly 3"},
+      {R"({"characteristic":"burners","values":[1,2,3,4]})", RejectReason::kWrongType, "values", "values has 4 elements"},
+      {R"({"characteristic":"burners","values":[]})", RejectReason::kWrongType, "values", "values has 0 elements"},
+      {R"({"characteristic":"burners","values":[1,"n/a",3]})", RejectReason::kWrongType, "values",
+       "values[1] must be a finite number, found string 'n/a'"},
+      {R"({"characteristic":"burners","values":[1,2,null]})", RejectReason::kWrongType, "values",
+       "values[2] must be a finite number, found an object, array, boolean or null"},
+      {R"({"characteristic":"burners","values":[1,[2],3]})", RejectReason::kWrongType, "values", "values[1] must be"},
+      {R"({"characteristic":"burners","values":"1;2;3"})", RejectReason::kWrongType, "values",
+       "values must be an array of 3 finite numbers, found string '1;2;3'"},
+      {R"({"characteristic":"burners","values":7})", RejectReason::kWrongType, "values", "found number 7"},
+      {seventeen.c_str(), RejectReason::kOversize, "values", "values has 17 elements; at most 16 are allowed"},
+      {R"({"characteristic":"burners","values":[1,2,1e999]})", RejectReason::kMalformed, "", "malformed JSON"},
+      {R"({"characteristic":"bore","values":[1,2,3]})", RejectReason::kMissingField, "value", "neither 'value'"},
+  };
+  for (const auto& c : cases) {
+    ASSERT_EQ(decoder_.DecodeJson(c.json, default_ts_, d_), DecodedKind::kReject) << c.json;
+    EXPECT_EQ(d_.reason, c.reason) << c.json << " -> " << d_.message;
+    EXPECT_EQ(d_.field, c.field) << c.json;
+    EXPECT_NE(d_.message.find(c.message_part), std::string::npos) << c.json << " -> " << d_.message;
+  }
+}
+
+TEST_F(T2DecoderTest, CsvValuesAreSeparatedBySemicolons) {
+  std::string error;
+  ASSERT_TRUE(decoder_.SetCsvHeader("characteristic,value,values,ts", error)) << error;
+  ASSERT_EQ(decoder_.DecodeCsv("burners,,507;516.5;-2e3,1000", default_ts_, d_), DecodedKind::kMeasurement)
+      << d_.message;
+  ASSERT_EQ(d_.measurement.value_count, 3);
+  EXPECT_DOUBLE_EQ(d_.measurement.values[2], -2000);
+  ASSERT_EQ(decoder_.DecodeCsv("bore,4.5,,1000", default_ts_, d_), DecodedKind::kMeasurement) << d_.message;
+  EXPECT_EQ(d_.measurement.value_count, 0);
+  ASSERT_EQ(decoder_.DecodeCsv("burners,,1;x;3,1000", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_EQ(d_.reason, RejectReason::kWrongType);
+  EXPECT_NE(d_.message.find("values[1] must be a finite number, found string 'x'"), std::string::npos) << d_.message;
+  ASSERT_EQ(decoder_.DecodeCsv("burners,,1;inf;3,1000", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_NE(d_.message.find("values[1] must be a finite number, found string 'inf'"), std::string::npos) << d_.message;
+  ASSERT_EQ(decoder_.DecodeCsv("burners,,1;;3,1000", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_NE(d_.message.find("values[1] must be a finite number, found string ''"), std::string::npos) << d_.message;
+  ASSERT_EQ(decoder_.DecodeCsv("burners,,1;2,1000", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_NE(d_.message.find("values has 2 elements"), std::string::npos) << d_.message;
+  ASSERT_EQ(decoder_.DecodeCsv("burners,5,,1000", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_EQ(d_.reason, RejectReason::kMissingField);
+  EXPECT_EQ(d_.field, "values");
+}
+
+}  // namespace
+}  // namespace shewhart::engine

@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <thread>
 #include <sstream>
 
 #include "../test_util.h"
 #include "shewhart/connectors/file/file_source.h"
+#include "shewhart/engine/time_format.h"
 
 namespace shewhart::engine {
 namespace {
@@ -95,10 +97,11 @@ TEST(EngineTest, BadLinesAreRejectedAndCountedWhileGoodLinesFlow) {
 // Runs an inline engine on the store at `store` over the JSONL file `input`, then stops it.
 // Returns null (after recording a failure) when the engine or the file fails.
 std::unique_ptr<Engine> RunInline(const Config& config, const std::string& store, const std::string& input,
-                                  EngineListener* listener) {
+                                  EngineListener* listener, bool want_points = false) {
   EngineOptions opts;
   opts.threaded = false;
   opts.listener = listener;
+  opts.want_points = want_points;
   opts.store_path = store;
   auto engine = std::make_unique<Engine>(config, opts);
   Status st = engine->Start();
@@ -468,6 +471,151 @@ TEST(EngineTest, LateMeasurementsAreRejected) {
   EXPECT_EQ(rejects[0]["reason"], "late");
   EXPECT_EQ(rejects[0]["position"], 3);
   EXPECT_NE(rejects[0]["message"].get<std::string>().find("10.001 s behind"), std::string::npos) << rejects[0];
+}
+
+}  // namespace
+}  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+struct PointCollector : Collector {
+  std::vector<rules::ChartPoint> points;
+  void OnPoint(const std::string&, const rules::ChartPoint& p) override { points.push_back(p); }
+};
+
+std::string Vector(const std::string& id, double x, double y, std::int64_t ms, const std::string& serial,
+                   const std::string& station, const std::string& subgroup = "") {
+  return "{\"characteristic\":\"" + id + "\",\"values\":[" + std::to_string(x) + "," + std::to_string(y) +
+         "],\"ts\":" + std::to_string(ms) + ",\"serial\":\"" + serial + "\",\"station\":\"" + station + "\"" +
+         (subgroup.empty() ? "" : ",\"subgroup\":\"" + subgroup + "\"") + "}\n";
+}
+
+// Known centre (0, 0) and covariance [[1, 0.8], [0.8, 1]]: (1, -1), each value within one
+// sigma but against the correlation, has T^2 = (1 + 1 + 1.6) / 0.36 = 10, just inside the
+// chi-square limit; (1.5, -1.5) has T^2 = 22.5 and fires rule 1. The alarm holds the units of
+// its station since the last in-control point, measured or not; a bad vector is a reject,
+// counted.
+TEST(EngineTest, T2AlarmHoldsTheUnitsOfItsStationSinceTheLastInControlPoint) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: pair\n"
+      "    chart: { type: t2, variables: [x, y] }\n"
+      "    limits: { mean: [0, 0], covariance: [[1, 0.8], [0.8, 1]] }\n"
+      "    scope: [station]\n");
+  std::string text;
+  text += Vector("pair", 0.5, 0.4, 1000, "U1", "st1");    // in control
+  text += Vector("pair", 1.0, -1.0, 2000, "U2", "st1");   // T^2 = 10: in control, the window starts here
+  text += Unit(2500, "X1", "st2");                        // other station
+  text += Unit(3000, "U3", "st1");                        // unmeasured unit at st1
+  text += "{\"characteristic\":\"pair\",\"values\":[1],\"ts\":3500,\"serial\":\"U9\",\"station\":\"st1\"}\n";
+  text += Vector("pair", 1.5, -1.5, 4000, "U4", "st1");   // T^2 = 22.5: beyond
+  PointCollector collector;
+  std::unique_ptr<Engine> engine =
+      RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector, /*want_points=*/true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.points.size(), 3u);
+  EXPECT_EQ(collector.points[1].chart, rules::ChartKind::kT2);
+  EXPECT_NEAR(collector.points[1].value, 10.0, 1e-9);
+  EXPECT_NEAR(collector.points[2].value, 22.5, 1e-9);
+  EXPECT_EQ(collector.points[2].index, 3);
+  EXPECT_EQ(collector.points[2].phase, rules::Phase::kTwo);
+  // The chi-square(2) quantile at qcc's default confidence (1 - 0.0027)^2 is -2 ln(alpha).
+  EXPECT_NEAR(collector.points[2].ucl, -2 * std::log(1 - std::pow(1 - 0.0027, 2)), 1e-9);
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(collector.alarms[0].rule, "nelson.1");
+  EXPECT_EQ(collector.alarms[0].chart, "t2");
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=st1");
+  EXPECT_EQ(collector.held, (std::vector<std::string>{"U2", "U3", "U4"}));
+  EXPECT_EQ(engine->rejects(), 1u);
+  const std::string metrics = engine->HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"wrong_type\"} 1\n"), std::string::npos)
+      << metrics;
+  auto rejects = nlohmann::json::parse(engine->HandleApi("GET", "/api/rejects", "").body);
+  ASSERT_EQ(rejects["rejects"].size(), 1u);
+  EXPECT_EQ(rejects["rejects"][0]["field"], "values");
+  EXPECT_EQ(rejects["rejects"][0]["position"], 5);
+  EXPECT_NE(rejects["rejects"][0]["message"].get<std::string>().find("values has 1 element;"), std::string::npos);
+}
+
+// Phase I over subgroups formed by their labels: a subgroup a new label closes early is not
+// charted (its values are dropped, it takes no index); the baseline's estimates reach the
+// summary.
+TEST(EngineTest, T2SubgroupsFollowTheirLabelsAndPhaseOneEstimatesReachTheSummary) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: pair\n"
+      "    chart: { type: t2, variables: 2, subgroup_size: 2 }\n"
+      "    limits: { phase1: { subgroups: 3 } }\n");
+  std::string text;
+  std::int64_t t = 0;
+  auto add = [&](double x, double y, const char* g) {
+    ++t;
+    text += Vector("pair", x, y, 1000 * t, "S" + std::to_string(t), "st1", g);
+  };
+  add(1, 2, "a"), add(3, 3, "a");   // subgroup 1: mean (2, 2.5)
+  add(9, 9, "short");               // closed by the next label after 1 of 2: dropped
+  add(2, 1, "b"), add(4, 5, "b");   // subgroup 2: mean (3, 3)
+  add(0, 1, "c"), add(2, 2, "c");   // subgroup 3: mean (1, 1.5); the baseline completes
+  add(2, 2, "d"), add(2, 3, "d");   // subgroup 4: phase II
+  PointCollector collector;
+  std::unique_ptr<Engine> engine =
+      RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector, /*want_points=*/true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.points.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(collector.points[i].index, i + 1);
+    EXPECT_EQ(collector.points[i].n, 2);
+    EXPECT_EQ(collector.points[i].phase, i < 3 ? rules::Phase::kOne : rules::Phase::kTwo);
+  }
+  EXPECT_EQ(collector.points[0].ts, FromUnixMillis(2000));
+  EXPECT_EQ(collector.points[3].ts, FromUnixMillis(9000));
+  CharacteristicSummary s = engine->Summary(0);
+  ASSERT_EQ(s.t2_center.size(), 2u);
+  EXPECT_DOUBLE_EQ(s.t2_center[0], 2.0);
+  EXPECT_DOUBLE_EQ(s.t2_center[1], 7.0 / 3.0);
+  // Pooled within-subgroup covariance: the mean of the three subgroups' (divisor n - 1 = 1).
+  ASSERT_EQ(s.t2_covariance.size(), 4u);
+  EXPECT_DOUBLE_EQ(s.t2_covariance[0], (2.0 + 2.0 + 2.0) / 3.0);
+  EXPECT_DOUBLE_EQ(s.t2_covariance[1], (1.0 + 4.0 + 1.0) / 3.0);
+  EXPECT_DOUBLE_EQ(s.t2_covariance[2], s.t2_covariance[1]);
+  EXPECT_DOUBLE_EQ(s.t2_covariance[3], (0.5 + 8.0 + 0.5) / 3.0);
+  EXPECT_FALSE(s.sigma_within.has_value());
+}
+
+}  // namespace
+}  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// A Phase I baseline whose covariance is singular (y = 2x throughout) is discarded: nothing is
+// plotted, the next measurement starts a new baseline, and the discarded indexes are not reused.
+TEST(EngineTest, T2SingularBaselineIsDiscardedAndANewOneStarts) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: pair\n"
+      "    chart: { type: t2, variables: 2 }\n"
+      "    limits: { phase1: { subgroups: 4 } }\n");
+  std::string text;
+  for (int i = 1; i <= 4; ++i) text += Vector("pair", i, 2.0 * i, 1000 * i, "S" + std::to_string(i), "st1");
+  const double fresh[4][2] = {{1, 2}, {2, 1}, {3, 5}, {4, 3}};
+  for (int i = 0; i < 4; ++i) {
+    text += Vector("pair", fresh[i][0], fresh[i][1], 5000 + 1000 * i, "T" + std::to_string(i), "st1");
+  }
+  PointCollector collector;
+  std::unique_ptr<Engine> engine =
+      RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector, /*want_points=*/true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.points.size(), 4u) << "only the second baseline is plotted";
+  EXPECT_EQ(collector.points.front().index, 5);
+  EXPECT_EQ(collector.points.back().index, 8);
+  EXPECT_EQ(collector.points.front().ts, FromUnixMillis(5000));
+  EXPECT_EQ(engine->measurements(), 8u);
+  EXPECT_EQ(engine->Summary(0).t2_center, (std::vector<double>{2.5, 2.75}));
 }
 
 }  // namespace

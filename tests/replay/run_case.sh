@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # Runs one replay golden case: shewhart replay over the case's input must print exactly
 # expected.jsonl, and a second run must print the same bytes.
-# Usage: run_case.sh SHEWHART_BINARY CASE_DIR
+# A case over published data has no input file: its make_input.sh writes input.jsonl from the
+# reference data where it stands ($SHEWHART_REFDATA, else REFDATA_DIR); when that folder is
+# absent the case is skipped (exit 77).
+# Usage: run_case.sh SHEWHART_BINARY CASE_DIR [REFDATA_DIR]
 set -euo pipefail
 bin=$1
 dir=$2
+refdata=${SHEWHART_REFDATA:-${3:-}}
 inputs=()
 for f in "$dir"/input*.jsonl "$dir"/input*.csv; do [ -e "$f" ] && inputs+=("$(basename "$f")"); done
 out1=$(mktemp)
 out2=$(mktemp)
-trap 'rm -f "$out1" "$out2"' EXIT
+made=$(mktemp -d)
+trap 'rm -rf "$out1" "$out2" "$made"' EXIT
+if [ -x "$dir/make_input.sh" ]; then
+  if [ -z "$refdata" ] || [ ! -d "$refdata" ]; then
+    echo "replay case $(basename "$dir"): skipped, the reference data folder '${refdata}' is absent (set SHEWHART_REFDATA)"
+    exit 77
+  fi
+  "$dir/make_input.sh" "$refdata" >"$made/input.jsonl"
+  inputs+=("$made/input.jsonl")
+fi
 (cd "$dir" && "$bin" replay -c config.yaml "${inputs[@]}" >"$out1" 2>/dev/null)
 (cd "$dir" && "$bin" replay -c config.yaml "${inputs[@]}" >"$out2" 2>/dev/null)
 if ! cmp -s "$out1" "$out2"; then
@@ -18,7 +31,7 @@ if ! cmp -s "$out1" "$out2"; then
   exit 1
 fi
 if ! diff -u "$dir/expected.jsonl" "$out1"; then
-  echo "replay output differs from $dir/expected.jsonl (regenerate with: cd $dir && $bin replay -c config.yaml ${inputs[*]} > expected.jsonl, then review the diff)" >&2
+  echo "replay output differs from $dir/expected.jsonl (regenerate with: cd $dir && $bin replay -c config.yaml ${inputs[*]} > expected.jsonl, then review the diff; make_input.sh writes a generated input)" >&2
   exit 1
 fi
 echo "replay case $(basename "$dir"): $(wc -l <"$out1") lines match"

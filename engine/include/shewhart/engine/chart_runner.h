@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/measurement.h"
@@ -18,9 +19,13 @@ class ChartRunner {
  public:
   virtual ~ChartRunner() = default;
   // Feeds one measurement. The measurement carries what the chart needs (a value for
-  // variables charts, a count and n for attribute charts: the decoder guarantees it).
+  // variables charts, a count and n for attribute charts, p values for T^2: the decoder
+  // guarantees it).
   // Returns InvalidArgument, changing nothing, for a measurement the chart cannot take (an np
-  // or c chart given a different sample size than its first).
+  // or c chart given a different sample size than its first; a subgroup of the wrong size,
+  // whose values are dropped). A T^2 chart returns FailedPrecondition when the measurement
+  // completed a Phase I baseline whose covariance is singular (the baseline is discarded and
+  // the next measurement starts a new one; its indexes are not reused).
   virtual Status Add(const Measurement& m, rules::ChartObserver& observer) = 0;
   // The index the point of the next measurement will have.
   virtual std::int64_t next_index() const = 0;
@@ -37,6 +42,11 @@ class ChartRunner {
   // The within (short-term) sigma of one measurement the limits use, once known; absent for
   // attribute charts.
   virtual std::optional<double> sigma_within() const { return std::nullopt; }
+  // Hotelling T^2 only: the centre (p values) and covariance (p x p, row-major) its limits
+  // use, once known (estimated from the Phase I baseline, or given); empty before, and for
+  // every other chart. Valid until the next Add().
+  virtual std::span<const double> t2_center() const { return {}; }
+  virtual std::span<const double> t2_covariance() const { return {}; }
 };
 
 // The runner for `spec` (which must come from a config that loaded without problems).

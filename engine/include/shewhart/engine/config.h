@@ -22,6 +22,7 @@
 #include "shewhart/rules/run_rules.h"
 #include "shewhart/rules/subgroup_chart.h"
 #include "shewhart/rules/threshold_rule.h"
+#include "shewhart/rules/t2_chart.h"
 
 namespace shewhart::engine {
 
@@ -60,7 +61,7 @@ inline constexpr int kMaxScopeKeys = 4;
 const char* ScopeKeyName(ScopeKey key);
 
 // The chart a characteristic is plotted on.
-enum class ChartType { kIndividuals, kEwma, kCusum, kP, kNp, kC, kU, kXbarR, kXbarS };
+enum class ChartType { kIndividuals, kEwma, kCusum, kP, kNp, kC, kU, kXbarR, kXbarS, kT2 };
 bool IsAttribute(ChartType type);
 
 struct CharacteristicSpec {
@@ -76,6 +77,12 @@ struct CharacteristicSpec {
   rules::CusumChartSpec cusum;          // kCusum: k, h, head_start, reset, boundary
   rules::AttributeChartSpec attribute;  // kP, kNp, kC, kU
   rules::SubgroupChartSpec subgroup;    // kXbarR, kXbarS
+  // kT2: variables (p), subgroup_size, limits, confidence, boundary, rule 1. Its measurements
+  // carry p values (Measurement::values); spec limits and run rules beyond rule 1 do not apply.
+  rules::T2ChartSpec t2;
+  // kT2: the names of the p variables, in the order of a measurement's `values`, when the
+  // config names them (`variables: [a, b]`); empty when it gives only their number.
+  std::vector<std::string> variable_names;
   // Run rules beyond rule 1 (rule 1 is the chart's own): on the primary chart (individuals,
   // x-bar, p, np, c, u), and on its companion (mr, r, s: the primary's rules among 1-4).
   // EWMA and CUSUM take none (their points are not independent).

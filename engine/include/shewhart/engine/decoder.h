@@ -21,13 +21,18 @@ class CharacteristicIndex {
  public:
   CharacteristicIndex() = default;
   // `attribute[i]` says characteristic i is charted from counts (count and n) rather than
-  // values; absent entries mean values.
-  explicit CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute = {});
+  // values; `variables[i]` > 0 says it is charted from vectors of that many values (Hotelling
+  // T^2: the `values` array). Absent entries mean a single `value`.
+  explicit CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute = {},
+                               std::vector<int> variables = {});
   // The id of `name`, or -1.
   std::int64_t Find(std::string_view name) const;
   std::size_t size() const { return names_.size(); }
   const std::string& name(CharacteristicId id) const { return names_[id]; }
   bool attribute(CharacteristicId id) const { return id < attribute_.size() && attribute_[id]; }
+  // p, the number of values a measurement of `id` carries in `values`; 0 for a characteristic
+  // charted from a single `value` or from counts.
+  int variables(CharacteristicId id) const { return id < variables_.size() ? variables_[id] : 0; }
 
  private:
   struct Hash {
@@ -36,6 +41,7 @@ class CharacteristicIndex {
   };
   std::vector<std::string> names_;
   std::vector<bool> attribute_;
+  std::vector<int> variables_;
   std::unordered_map<std::string, CharacteristicId, Hash, std::equal_to<>> ids_;
 };
 
@@ -64,7 +70,8 @@ class Decoder {
 
   // Sets the CSV header (column names). Returns false and fills `error` for a bad header.
   bool SetCsvHeader(std::string_view header_line, std::string& error);
-  // Decodes one CSV row against the header. Lots in a "lots" column are separated by ';'.
+  // Decodes one CSV row against the header. Lots in a "lots" column, and the numbers of a
+  // "values" column, are separated by ';'.
   DecodedKind DecodeCsv(std::string_view row, EventTime default_ts, Decoded& out);
 
  private:

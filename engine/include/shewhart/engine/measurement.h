@@ -43,10 +43,19 @@ class FixedString {
 
 using Label = FixedString<63>;
 
+// The most variables one multivariate (Hotelling T^2) measurement carries inline. A T^2 chart
+// has at most this many variables (the config refuses more); a longer `values` array is a
+// decode error (reason "oversize"). 16 doubles add 128 bytes to every queue slot.
+inline constexpr std::size_t kMaxValues = 16;
+
 struct Measurement {
   CharacteristicId characteristic = 0;
   bool has_value = false;    // variables data
   double value = 0;
+  // Multivariate data (a T^2 characteristic): the p variables in values[0..value_count), in
+  // the order of the chart's `variables`; value_count is 0 for every other characteristic.
+  std::uint8_t value_count = 0;
+  std::array<double, kMaxValues> values{};
   bool has_count = false;    // attribute data: count nonconforming / defects in a sample of n
   std::int64_t count = 0;
   double n = 0;  // sample size, or inspection units (a u chart's may be fractional)
