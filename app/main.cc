@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "arl.h"
+#include "limits.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
 #include "shewhart/engine/chart_runner.h"
@@ -91,6 +92,7 @@ class ReplayWriter : public engine::EngineListener {
     summaries_[characteristic].signals++;
   }
   void OnAlarm(const engine::AlarmRecord& a, bool) override { Write(engine::AlarmJson(a)); }
+  void OnLimits(const engine::LimitVersion& v) override { Write(engine::LimitsJson(v)); }
   void OnHold(const engine::HoldRecord& h, const std::vector<engine::HeldUnit>& added) override {
     Write(engine::HoldJson(h, added, /*added=*/true));
   }
@@ -546,6 +548,31 @@ int main(int argc, char** argv) {
   holds_list->add_option("--store", store_path, "SQLite store to read (instead of the config's)");
   holds_list->add_flag("--json", json, "JSON lines instead of a table");
 
+  app::LimitsOptions limits_opts;
+  auto* limits = app.add_subcommand("limits", "Versions of the control limits (recorded in the store)");
+  limits->require_subcommand(1);
+  auto* limits_list = limits->add_subcommand("list", "List every limits version, oldest first");
+  limits_list->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  limits_list->add_option("--store", limits_opts.store_path, "SQLite store (default: the config's)");
+  limits_list->add_option("--characteristic", limits_opts.characteristic, "Only this characteristic");
+  limits_list->add_flag("--json", limits_opts.json, "JSON lines instead of a table");
+  std::vector<std::string> recalc_inputs;
+  auto* limits_recalc = limits->add_subcommand(
+      "recalc",
+      "Estimate new limits from recorded data (every point of the inputs is the Phase I baseline, with the chart's "
+      "own estimator) and record them as a new version; a running engine applies it within a second");
+  limits_recalc->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  limits_recalc->add_option("--characteristic", limits_opts.characteristic, "Characteristic id")->required();
+  limits_recalc->add_option("inputs", recalc_inputs, "Input files (.csv is CSV, anything else JSON lines)")->required();
+  limits_recalc->add_option("--effective", limits_opts.effective,
+                            "Event time from which points are judged against the new version: RFC 3339, or now "
+                            "(default)");
+  limits_recalc->add_option("--user", limits_opts.user, "Who asks for it (recorded)");
+  limits_recalc->add_option("--reason", limits_opts.reason, "Why, e.g. the process change (recorded)");
+  limits_recalc->add_option("--store", limits_opts.store_path, "SQLite store (default: the config's)");
+  limits_recalc->add_flag("--dry-run", limits_opts.dry_run, "Print the estimate; record nothing");
+  limits_recalc->add_flag("--json", limits_opts.json, "One JSON line instead of text");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -557,6 +584,12 @@ int main(int argc, char** argv) {
   if (*check) return Check(config_path);
   if (*replay) return Replay(config_path, inputs, replay_store);
   if (*arl) return Arl(config_path, characteristic, shifts, runs, seed, json);
+  if (*limits_list || *limits_recalc) {
+    int code = kExitOk;
+    auto config = Load(config_path, code);
+    if (!config) return code;
+    return *limits_list ? app::LimitsList(*config, limits_opts) : app::LimitsRecalc(*config, limits_opts, recalc_inputs);
+  }
   if (*holds_list) {
     if (config_path.empty() && store_path.empty()) {
       std::fprintf(stderr, "shewhart holds list: give -c CONFIG or --store PATH\n");

@@ -56,6 +56,14 @@ class IndividualsRunner : public ChartRunner {
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
   }
+  std::optional<LimitValues> limits() const override {
+    if (!chart_.limits_ready()) return std::nullopt;
+    return LimitValues{chart_.individuals_limits().cl, chart_.sigma()};
+  }
+  bool ApplyLimits(const LimitValues& v) override {
+    chart_.SetKnownLimits(v.center, v.sigma);
+    return true;
+  }
 
  private:
   rules::IndividualsChart chart_;
@@ -135,15 +143,44 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     return Status::Ok();
   }
   std::int64_t next_index() const override {
-    return chart_ ? chart_->points() + 1 : static_cast<std::int64_t>(baseline_.size()) + 1;
+    return chart_ ? shift_.shift + chart_->points() + 1 : static_cast<std::int64_t>(baseline_.size()) + 1;
   }
   bool judging() const override { return chart_.has_value(); }
   std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
   std::optional<double> sigma_within() const override {
     return chart_ ? std::optional<double>(chart_->spec().process.sigma) : std::nullopt;
   }
+  std::optional<LimitValues> limits() const override {
+    if (!chart_) return std::nullopt;
+    return LimitValues{chart_->spec().process.centre, chart_->spec().process.sigma};
+  }
+  bool ApplyLimits(const LimitValues& v) override {
+    SHEWHART_CHECK(chart_ || baseline_.empty());
+    // A fresh chart from the new centre; its points are numbered on from the old one's.
+    shift_.shift = next_index() - 1;
+    Build(v.center, v.sigma);
+    return true;
+  }
 
  private:
+  // Numbers the points and hits of a chart rebuilt by ApplyLimits on from the previous one's.
+  struct IndexShift : rules::ChartObserver {
+    rules::ChartObserver* inner = nullptr;
+    std::int64_t shift = 0;
+    void OnPoint(const rules::ChartPoint& p) override {
+      rules::ChartPoint q = p;
+      q.index += shift;
+      inner->OnPoint(q);
+    }
+    void OnRuleHit(const rules::RuleHit& h) override {
+      rules::RuleHit g = h;
+      g.index += shift;
+      g.first += shift;
+      g.last += shift;
+      inner->OnRuleHit(g);
+    }
+  };
+
   struct Pending {
     double value;
     EventTime ts;
@@ -158,10 +195,11 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
 
   void Feed(double value, EventTime ts, rules::Phase phase) {
     Status st;
+    shift_.inner = &tracker_;
     if constexpr (std::is_same_v<Chart, rules::CusumChart>) {
       st = chart_->Add(value, 1, ts, *this, phase);
     } else {
-      st = chart_->Add(value, 1, ts, tracker_, phase);
+      st = chart_->Add(value, 1, ts, shift_, phase);
     }
     SHEWHART_CHECK(st.ok());  // values are finite (decoder) and n is 1
   }
@@ -172,9 +210,9 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
                          p.upper >= -p.lower ? p.upper : p.lower, 0.0, p.h, -p.h, p.n};
     cp.upper = p.upper;
     cp.lower = p.lower;
-    tracker_.OnPoint(cp);
+    shift_.OnPoint(cp);
   }
-  void OnRuleHit(const rules::RuleHit& h) override { tracker_.OnRuleHit(h); }
+  void OnRuleHit(const rules::RuleHit& h) override { shift_.OnRuleHit(h); }
 
   void CheckSpec(std::int64_t index, double value, EventTime ts) {
     auto fire = [&](rules::RuleKind rule) {
@@ -190,6 +228,7 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
   std::optional<Chart> chart_;
   std::vector<Pending> baseline_;
   InControlTracker tracker_;
+  IndexShift shift_;
 };
 
 class AttributeRunner : public ChartRunner {
@@ -204,6 +243,14 @@ class AttributeRunner : public ChartRunner {
     return spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1
                ? static_cast<std::size_t>(spec_.phase1_subgroups)
                : 1;
+  }
+  std::optional<LimitValues> limits() const override {
+    if (!chart_.limits_ready()) return std::nullopt;
+    return LimitValues{chart_.center(), 0};
+  }
+  bool ApplyLimits(const LimitValues& v) override {
+    chart_.SetKnownCenter(v.center);
+    return true;
   }
 
  private:
@@ -285,6 +332,14 @@ class SubgroupRunner : public ChartRunner {
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
   }
+  std::optional<LimitValues> limits() const override {
+    if (!chart_.limits_ready()) return std::nullopt;
+    return LimitValues{chart_.center(), chart_.sigma()};
+  }
+  bool ApplyLimits(const LimitValues& v) override {
+    chart_.SetKnownLimits(v.center, v.sigma);
+    return true;
+  }
 
  private:
   rules::SubgroupChartSpec spec_;
@@ -355,6 +410,10 @@ class RunRuleStage : public rules::ChartObserver {
         k_sigma_(k_sigma) {}
 
   void Begin(rules::ChartObserver* inner) { inner_ = inner; }
+  void Reset() {
+    primary_.Reset();
+    companion_.Reset();
+  }
 
   void OnPoint(const rules::ChartPoint& p) override {
     inner_->OnPoint(p);
@@ -435,6 +494,12 @@ class RunRulesRunner : public ChartRunner {
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
+  std::optional<LimitValues> limits() const override { return inner_->limits(); }
+  bool ApplyLimits(const LimitValues& v) override {
+    if (!inner_->ApplyLimits(v)) return false;
+    stage_.Reset();  // patterns do not run across a limits change
+    return true;
+  }
 
  private:
   std::unique_ptr<ChartRunner> inner_;
@@ -475,6 +540,10 @@ class ValueRulesRunner : public ChartRunner {
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+  std::span<const double> t2_center() const override { return inner_->t2_center(); }
+  std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
+  std::optional<LimitValues> limits() const override { return inner_->limits(); }
+  bool ApplyLimits(const LimitValues& v) override { return inner_->ApplyLimits(v); }
 
  private:
   std::unique_ptr<ChartRunner> inner_;
@@ -514,6 +583,76 @@ std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec) {
   }
   if (spec.threshold || spec.rate) runner = std::make_unique<ValueRulesRunner>(std::move(runner), spec);
   return runner;
+}
+
+namespace {
+struct NullObserver : rules::ChartObserver {
+  void OnPoint(const rules::ChartPoint&) override {}
+  void OnRuleHit(const rules::RuleHit&) override {}
+};
+
+// `spec` with its limits mode switched to a Phase I baseline of `points` points (or to known
+// limits when points is 0: only for counting the points the measurements make).
+CharacteristicSpec WithBaseline(CharacteristicSpec spec, std::int64_t points) {
+  const int n = static_cast<int>(points);
+  if (IsAttribute(spec.type)) {
+    auto& a = spec.attribute;
+    if (n > 0) {
+      a.mode = rules::AttributeChartSpec::LimitMode::kPhase1;
+      a.phase1_subgroups = n;
+    } else {
+      a.mode = rules::AttributeChartSpec::LimitMode::kKnown;
+      a.center = spec.type == ChartType::kP || spec.type == ChartType::kNp ? 0.5 : 1.0;
+    }
+  } else if (spec.type == ChartType::kXbarR || spec.type == ChartType::kXbarS) {
+    auto& g = spec.subgroup;
+    if (n > 0) {
+      g.mode = rules::SubgroupChartSpec::LimitMode::kPhase1;
+      g.phase1_subgroups = n;
+    } else {
+      g.mode = rules::SubgroupChartSpec::LimitMode::kKnown;
+      g.mean = 0;
+      g.sigma = 1;
+      g.estimator.reset();
+    }
+  } else {
+    auto& c = spec.chart;
+    if (n > 0) {
+      c.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
+      c.phase1_points = n;
+    } else {
+      c.mode = rules::IndividualsChartSpec::LimitMode::kKnown;
+      c.mean = 0;
+      c.sigma = 1;
+    }
+  }
+  return spec;
+}
+}  // namespace
+
+Result<LimitEstimate> EstimateLimits(const CharacteristicSpec& spec, std::span<const Measurement> measurements) {
+  if (spec.type == ChartType::kT2) {
+    return InvalidArgument("characteristic '" + spec.id + "' has a t2 chart, whose limits are not versioned");
+  }
+  NullObserver null;
+  // Pass 1: how many points the measurements make (subgroups close; refused ones do not count).
+  auto counter = MakeChartRunner(WithBaseline(spec, 0));
+  for (const auto& m : measurements) (void)counter->Add(m, null);
+  const std::int64_t points = counter->next_index() - 1;
+  if (points < 2) {
+    return InvalidArgument("characteristic '" + spec.id + "': the input makes " + std::to_string(points) +
+                           " point" + (points == 1 ? "" : "s") + " (" + std::to_string(measurements.size()) +
+                           " measurements); a Phase I estimate needs at least 2");
+  }
+  // Pass 2: a baseline of exactly those points.
+  auto runner = MakeChartRunner(WithBaseline(spec, points));
+  for (const auto& m : measurements) (void)runner->Add(m, null);
+  auto limits = runner->limits();
+  if (!limits) return InvalidArgument("characteristic '" + spec.id + "': the baseline did not complete");
+  if (!IsAttribute(spec.type) && !(limits->sigma > 0)) {
+    return InvalidArgument("characteristic '" + spec.id + "': the input has no variation (sigma 0); limits refused");
+  }
+  return LimitEstimate{*limits, points};
 }
 
 }  // namespace shewhart::engine

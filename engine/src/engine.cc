@@ -57,6 +57,14 @@ class Engine::TraceWriter {
 };
 
 namespace {
+bool UsesPhase1(const CharacteristicSpec& spec) {
+  if (IsAttribute(spec.type)) return spec.attribute.mode == rules::AttributeChartSpec::LimitMode::kPhase1;
+  if (spec.type == ChartType::kXbarR || spec.type == ChartType::kXbarS) {
+    return spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kPhase1;
+  }
+  return spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kPhase1;
+}
+
 // A measurement with this characteristic id is a clock tick for the `stale` rule, not data.
 constexpr CharacteristicId kTickCharacteristic = UINT32_MAX;
 
@@ -368,6 +376,10 @@ struct Engine::ShardRunner : ShardObserver {
       engine.options_.listener->OnPoint(engine.index_.name(c), p);
     }
   }
+  void OnLimitsEstimated(CharacteristicId c, const LimitValues& limits, EventTime effective,
+                         std::int64_t points) override {
+    engine.RecordLimits(c, limits, effective, points);
+  }
   void OnSignal(const Signal& s) override {
     if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
       engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
@@ -556,6 +568,8 @@ Status Engine::Start() {
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   }
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  // Limits versions recorded by earlier runs and by `shewhart limits recalc`.
+  SHEWHART_RETURN_IF_ERROR(LoadLimitVersions(/*skip_phase1=*/false));
   // Alarms reopened from the store resolve like new ones: their scopes count in-control points.
   auto open_alarms = store_->ListAlarms(/*open_only=*/true, 1 << 30);
   if (!open_alarms.ok()) return open_alarms.status();
@@ -615,6 +629,7 @@ Status Engine::Start() {
       constexpr std::size_t kBatch = 64;
       std::vector<Signal> batch(kBatch);
       auto next_tick = std::chrono::steady_clock::now();
+      auto next_limits_poll = next_tick + std::chrono::seconds(1);
       for (;;) {
         std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
         for (std::size_t i = 0; i < got; ++i) HandleSignal(batch[i]);
@@ -629,6 +644,12 @@ Status Engine::Start() {
             if (s->shard.has_stale_rules()) (void)s->queue.TryPush(tick);
           }
           responder_->Tick();
+          if (now >= next_limits_poll) {
+            // Versions another process recorded since (phase1 ones are this engine's own).
+            Status st = LoadLimitVersions(/*skip_phase1=*/true);
+            if (!st.ok()) spdlog::error("reading limits versions: {}", st.message());
+            next_limits_poll = now + std::chrono::seconds(1);
+          }
           next_tick = now + std::chrono::milliseconds(100);
         }
         if (got == 0 && signal_queue_->closed()) return;
@@ -672,6 +693,52 @@ void Engine::Route(const Measurement& m) {
 }
 
 void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
+
+void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
+                          std::int64_t points) {
+  LimitVersion v;
+  v.characteristic = config_.characteristics[characteristic].id;
+  v.effective = effective;
+  v.recorded = WallClock();
+  v.origin = "phase1";
+  v.center = limits.center;
+  v.sigma = limits.sigma;
+  v.points = points;
+  const ChartType type = config_.characteristics[characteristic].type;
+  const bool by_value = type == ChartType::kIndividuals || type == ChartType::kEwma || type == ChartType::kCusum;
+  v.reason = "Phase I baseline of " + std::to_string(points) + (by_value ? " values" : " subgroups");
+  std::lock_guard lock(limits_mu_);
+  auto id = store_->InsertLimitVersion(v);
+  if (!id.ok()) {
+    spdlog::error("limits version of '{}' not recorded: {}", v.characteristic, id.status().message());
+    return;
+  }
+  auto stored = store_->ListLimitVersions(v.characteristic, *id - 1);
+  if (stored.ok() && !stored->empty()) v = stored->front();
+  spdlog::info("limits of '{}': version {} ({}), centre {}, sigma {}", v.characteristic, v.version, v.reason, v.center,
+               v.sigma);
+  if (options_.listener) options_.listener->OnLimits(v);
+}
+
+Status Engine::LoadLimitVersions(bool skip_phase1) {
+  auto versions = store_->ListLimitVersions("", limits_seen_);
+  if (!versions.ok()) return versions.status();
+  for (const auto& v : *versions) {
+    limits_seen_ = std::max(limits_seen_, v.id);
+    const std::int64_t id = index_.Find(v.characteristic);
+    if (id < 0 || (skip_phase1 && v.origin == "phase1")) continue;
+    const auto c = static_cast<CharacteristicId>(id);
+    const CharacteristicSpec& spec = config_.characteristics[c];
+    if (spec.type == ChartType::kT2) continue;  // T^2 limits are not versioned
+    // An earlier run's Phase I estimate replaces the baseline only while the config still asks
+    // for one: a config that now gives known limits wins over it (recalculations always apply).
+    if (v.origin == "phase1" && !UsesPhase1(spec)) continue;
+    spdlog::info("limits of '{}': version {} ({}) in force from {}", v.characteristic, v.version, v.origin,
+                 FormatRfc3339(v.effective));
+    shards_[c % shards_.size()]->shard.AddLimitVersion(c, LimitValues{v.center, v.sigma}, v.effective);
+  }
+  return Status::Ok();
+}
 
 CharacteristicSummary Engine::Summary(CharacteristicId characteristic) const {
   return shards_[characteristic % shards_.size()]->shard.Summary(characteristic);

@@ -55,6 +55,16 @@ Json SignalJson(const std::string& characteristic, const Signal& s, const std::v
               {"scope", scope}};
 }
 
+Json LimitsJson(const LimitVersion& v) {
+  Json j{{"type", "limits"},          {"characteristic", v.characteristic}, {"version", v.version},
+         {"origin", v.origin},        {"effective", FormatRfc3339(v.effective)}, {"center", v.center}};
+  if (v.sigma > 0) j["sigma"] = v.sigma;
+  j["points"] = v.points;
+  if (!v.user.empty()) j["user"] = v.user;
+  if (!v.reason.empty()) j["reason"] = v.reason;
+  return j;
+}
+
 Json AlarmJson(const AlarmRecord& a) {
   return Json{{"type", "alarm"},
               {"id", a.id},

@@ -46,6 +46,8 @@ struct Shard::State : rules::ChartObserver {
   // Rule `stale`: when the characteristic was last seen (unset before its first measurement
   // and the first Tick), and whether it has signalled since.
   std::optional<EventTime> last_seen;
+  // Limits versions not yet applied, by effective time.
+  std::vector<std::pair<EventTime, LimitValues>> pending_limits;
   std::int64_t last_index = 0;
   bool stale_fired = false;
   ShardObserver* observer = nullptr;
@@ -172,9 +174,35 @@ void Shard::Tick(EventTime now, ShardObserver& observer) {
   }
 }
 
+void Shard::AddLimitVersion(CharacteristicId characteristic, const LimitValues& limits, EventTime effective) {
+  SHEWHART_CHECK(characteristic < states_.size() && states_[characteristic] != nullptr);
+  std::lock_guard lock(inbox_mu_);
+  inbox_.emplace_back(characteristic, limits, effective);
+  inbox_full_.store(true, std::memory_order_release);
+}
+
 void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime seen) {
   State* st = states_[m.characteristic].get();
   SHEWHART_CHECK(st != nullptr);
+  if (inbox_full_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(inbox_mu_);
+    for (const auto& [id, limits, effective] : inbox_) {
+      auto& pending = states_[id]->pending_limits;
+      pending.emplace_back(effective, limits);
+      std::stable_sort(pending.begin(), pending.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+    }
+    inbox_.clear();
+    inbox_full_.store(false, std::memory_order_release);
+  }
+  // The newest version in force at this measurement's event time (older ones are superseded).
+  if (!st->pending_limits.empty() && st->pending_limits.front().first <= m.ts &&
+      (st->chart->judging() || st->chart->next_index() == 1)) {
+    std::size_t due = 0;
+    while (due < st->pending_limits.size() && st->pending_limits[due].first <= m.ts) ++due;
+    st->chart->ApplyLimits(st->pending_limits[due - 1].second);
+    st->pending_limits.erase(st->pending_limits.begin(), st->pending_limits.begin() + static_cast<std::ptrdiff_t>(due));
+  }
   if (st->spec.stale_after) {
     st->last_seen = seen;
     st->stale_fired = false;
@@ -189,6 +217,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   if (st->capability) st->capability->Add(m.value);
   const bool publish = ++st->values <= 100 || st->values % 16 == 0;
   const bool judged_at_once = st->chart->judging();  // phase II: judged within Add
+  const std::size_t baseline_points = st->chart->lookback();
   const std::int64_t first_completed = st->chart->next_index();
   Status added = st->chart->Add(m, *st);
   if (!added.ok()) {
@@ -198,6 +227,12 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
                    added.message());
     }
     return;
+  }
+  if (!judged_at_once && st->chart->judging()) {
+    // A Phase I baseline completed: its estimate is a limits version.
+    if (auto limits = st->chart->limits()) {
+      observer.OnLimitsEstimated(m.characteristic, *limits, m.ts, static_cast<std::int64_t>(baseline_points));
+    }
   }
   if (publish) {
     CharacteristicSummary s = Summary(m.characteristic);

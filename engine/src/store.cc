@@ -8,7 +8,7 @@ namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;  // 2 -> 3: limit_versions
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS alarms(
 CREATE TABLE IF NOT EXISTS holds(
   id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, characteristic TEXT NOT NULL, scope TEXT NOT NULL,
   from_ts INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS limit_versions(
+  id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, effective_ts INTEGER NOT NULL,
+  recorded_ts INTEGER NOT NULL, origin TEXT NOT NULL, center REAL NOT NULL, sigma REAL NOT NULL,
+  points INTEGER NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS limit_versions_characteristic ON limit_versions(characteristic, id);
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
@@ -50,6 +55,8 @@ class Stmt {
   void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
   void Bind(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
   void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  double Double(int col) { return sqlite3_column_double(stmt_, col); }
   void BindBlob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
   int Step() { return sqlite3_step(stmt_); }
   void Reset() {
@@ -129,6 +136,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     if (!q.ok()) return q.error("reading schema version");
     if (q.Step() == SQLITE_ROW) {
       std::string v = q.Text(0);
+      // Migrations: each step's tables were created by kSchema above; record the new version.
+      if (v == "2") {
+        SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='3' WHERE key='schema_version'"));
+        v = "3";
+      }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
                                   std::to_string(kSchemaVersion));
@@ -226,6 +238,54 @@ Result<std::vector<RejectRecord>> Store::ListRejects(int limit) {
     r.raw = q.Text(5);
     r.raw_truncated = q.Int(6) != 0;
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::int64_t> Store::InsertLimitVersion(const LimitVersion& v) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "INSERT INTO limit_versions(characteristic, effective_ts, recorded_ts, origin, center, sigma, points, user, "
+         "reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!q.ok()) return q.error("recording a limits version");
+  q.Bind(1, v.characteristic);
+  q.Bind(2, static_cast<std::int64_t>(v.effective.time_since_epoch().count()));
+  q.Bind(3, static_cast<std::int64_t>(v.recorded.time_since_epoch().count()));
+  q.Bind(4, v.origin);
+  q.Bind(5, v.center);
+  q.Bind(6, v.sigma);
+  q.Bind(7, v.points);
+  q.Bind(8, v.user);
+  q.Bind(9, v.reason);
+  if (q.Step() != SQLITE_DONE) return q.error("recording a limits version");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::vector<LimitVersion>> Store::ListLimitVersions(const std::string& characteristic, std::int64_t after_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, characteristic, effective_ts, recorded_ts, origin, center, sigma, points, user, reason, "
+         "(SELECT COUNT(*) FROM limit_versions w WHERE w.characteristic = v.characteristic AND w.id <= v.id) "
+         "FROM limit_versions v WHERE (? = '' OR characteristic = ?) AND id > ? ORDER BY id");
+  if (!q.ok()) return q.error("listing limits versions");
+  q.Bind(1, characteristic);
+  q.Bind(2, characteristic);
+  q.Bind(3, after_id);
+  std::vector<LimitVersion> out;
+  while (q.Step() == SQLITE_ROW) {
+    LimitVersion v;
+    v.id = q.Int(0);
+    v.characteristic = q.Text(1);
+    v.effective = EventTime(std::chrono::microseconds(q.Int(2)));
+    v.recorded = EventTime(std::chrono::microseconds(q.Int(3)));
+    v.origin = q.Text(4);
+    v.center = q.Double(5);
+    v.sigma = q.Double(6);
+    v.points = q.Int(7);
+    v.user = q.Text(8);
+    v.reason = q.Text(9);
+    v.version = q.Int(10);
+    out.push_back(std::move(v));
   }
   return out;
 }

@@ -282,6 +282,14 @@ void AttributeChart::Judge(std::int64_t index, std::int64_t count, double n, Eve
   last_in_control_ts_ = ts;
 }
 
+void AttributeChart::SetKnownCenter(double center) {
+  SHEWHART_CHECK(limits_ready_ || count_ == 0);
+  SHEWHART_CHECK(std::isfinite(center) && center >= 0);
+  center_ = center;
+  limits_ready_ = true;
+  limit_cache_ = {};
+}
+
 Status AttributeChart::Add(std::int64_t count, double n, EventTime ts, ChartObserver& observer) {
   SHEWHART_RETURN_IF_ERROR(CheckSubgroup(count, n));
   if (fixed_n_ == 0 && NeedsConstantN(spec_.kind)) fixed_n_ = n;

@@ -52,6 +52,12 @@ void IndividualsChart::SetLimits(double mean, double sigma) {
   limits_ready_ = true;
 }
 
+void IndividualsChart::SetKnownLimits(double mean, double sigma) {
+  SHEWHART_CHECK(limits_ready_ || count_ == 0);
+  SHEWHART_CHECK(std::isfinite(mean) && std::isfinite(sigma) && sigma > 0);
+  SetLimits(mean, sigma);
+}
+
 EventTime IndividualsChart::WindowStart(std::int64_t first, EventTime first_ts) const {
   if (last_in_control_index_ > 0 && last_in_control_index_ < first) return last_in_control_ts_;
   return first_ts;

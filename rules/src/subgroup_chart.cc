@@ -154,6 +154,12 @@ void SubgroupChart::SetLimits(double center, double sigma) {
   limits_ready_ = true;
 }
 
+void SubgroupChart::SetKnownLimits(double center, double sigma) {
+  SHEWHART_CHECK(limits_ready_ || count_ == 0);
+  SHEWHART_CHECK(std::isfinite(center) && std::isfinite(sigma) && sigma > 0);
+  SetLimits(center, sigma);
+}
+
 void SubgroupChart::SetExplicitLimits() {
   // Validate() guarantees a fixed size here: one row.
   const double k = spec_.k_sigma;

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "../test_util.h"
+#include "shewhart/engine/chart_runner.h"
+#include "shewhart/engine/metrics.h"
+#include "shewhart/engine/time_format.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/time_format.h"
 
@@ -616,6 +619,156 @@ TEST(EngineTest, T2SingularBaselineIsDiscardedAndANewOneStarts) {
   EXPECT_EQ(collector.points.front().ts, FromUnixMillis(5000));
   EXPECT_EQ(engine->measurements(), 8u);
   EXPECT_EQ(engine->Summary(0).t2_center, (std::vector<double>{2.5, 2.75}));
+}
+
+// Records the centre line of every primary point, in order.
+struct CentreLines : EngineListener {
+  std::vector<std::pair<std::int64_t, double>> cl;  // (index, cl)
+  std::vector<LimitVersion> versions;
+  void OnPoint(const std::string&, const rules::ChartPoint& p) override {
+    if (p.chart == rules::ChartKind::kIndividuals) cl.emplace_back(p.index, p.cl);
+  }
+  void OnLimits(const LimitVersion& v) override { versions.push_back(v); }
+};
+
+std::string Values(const std::vector<double>& values, int t0_seconds = 0) {
+  std::string text;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    text += "{\"characteristic\":\"x\",\"value\":" + FormatMetricValue(values[i]) + ",\"ts\":\"2026-11-27T08:00:" +
+            (i + t0_seconds < 10 ? "0" : "") + std::to_string(i + t0_seconds) + "Z\"}\n";
+  }
+  return text;
+}
+
+// A recorded version applies to the points at or after its effective time; earlier points keep
+// the limits in force before it. Indexes run on; a version recorded later with an earlier
+// effective time than the points already judged applies from the next point.
+TEST(EngineTest, LimitVersionsApplyFromTheirEffectiveTime) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: x\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n"
+      "    rules: [nelson.1]\n");
+  {
+    auto store = Store::Open(dir.File("s.db"));
+    ASSERT_TRUE(store.ok());
+    LimitVersion v;
+    v.characteristic = "x";
+    v.origin = "recalc";
+    v.center = 20;
+    v.sigma = 2;
+    v.points = 30;
+    v.effective = *ParseRfc3339("2026-11-27T08:00:05Z");
+    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
+    v.center = 30;
+    v.effective = *ParseRfc3339("2026-11-27T08:00:08Z");
+    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
+  }
+  CentreLines lines;
+  auto engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", Values(std::vector<double>(10, 10.0))), &lines,
+                          /*want_points=*/true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(lines.cl.size(), 10u);
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(lines.cl[i].first, static_cast<std::int64_t>(i) + 1);
+    EXPECT_EQ(lines.cl[i].second, i < 5 ? 10.0 : i < 8 ? 20.0 : 30.0) << "point " << i + 1;
+  }
+  // The values sit 5 sigma below 20 and 10 below 30: rule 1 fires from the first version on.
+  EXPECT_EQ(engine->signals(), 5u);
+}
+
+// A Phase I estimate is recorded as a version; the next run on the same store judges its first
+// point against it instead of collecting a new baseline (unless the config now gives limits).
+TEST(EngineTest, PhaseOneEstimateIsRecordedAndReusedAfterARestart) {
+  testing::TempDir dir;
+  const std::string phase1 =
+      "characteristics:\n  - id: x\n    chart: { type: individuals }\n    limits: { phase1: { points: 4 } }\n";
+  const std::vector<double> first = {10, 12, 11, 13};
+  CentreLines run1;
+  ASSERT_TRUE(RunInline(LoadOrDie(phase1), dir.File("s.db"), dir.Write("a.jsonl", Values(first)), &run1, true));
+  ASSERT_EQ(run1.versions.size(), 1u);
+  EXPECT_EQ(run1.versions[0].origin, "phase1");
+  EXPECT_EQ(run1.versions[0].version, 1);
+  EXPECT_DOUBLE_EQ(run1.versions[0].center, 11.5);
+  EXPECT_DOUBLE_EQ(run1.versions[0].sigma, (2.0 + 1.0 + 2.0) / 3.0 / 1.128);
+  EXPECT_EQ(run1.versions[0].points, 4);
+  CentreLines run2;
+  ASSERT_TRUE(RunInline(LoadOrDie(phase1), dir.File("s.db"), dir.Write("b.jsonl", Values({50}, 10)), &run2, true));
+  ASSERT_EQ(run2.cl.size(), 1u);  // judged at once: no new baseline
+  EXPECT_DOUBLE_EQ(run2.cl[0].second, 11.5);
+  EXPECT_TRUE(run2.versions.empty());
+  CentreLines run3;  // the config now gives known limits: they win over the stored estimate
+  ASSERT_TRUE(RunInline(LoadOrDie("characteristics:\n  - id: x\n    chart: { type: individuals }\n"
+                                  "    limits: { mean: 0, sigma: 1 }\n"),
+                        dir.File("s.db"), dir.Write("c.jsonl", Values({50}, 20)), &run3, true));
+  ASSERT_EQ(run3.cl.size(), 1u);
+  EXPECT_DOUBLE_EQ(run3.cl[0].second, 0.0);
+}
+
+// EstimateLimits (shewhart limits recalc) gives what the chart's own Phase I gives over the
+// same points: x-bar/R with uwave-r on pistonrings' 25 Phase I subgroups (qcc: centre 74.00118,
+// sigma 0.009785).
+TEST(EngineTest, EstimateLimitsMatchesThePhaseOneOfTheChart) {
+  const std::string refdata = shewhart::testing::RefdataDir();
+  if (refdata.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
+  const auto phase1 = shewhart::testing::ReadPistonrings(refdata).phase1;
+  ASSERT_EQ(phase1.size(), 25u);
+  Config config = LoadOrDie(
+      "characteristics:\n  - id: d\n    chart: { type: xbar_r, subgroup_size: 5 }\n    limits: { mean: 0, sigma: 1 }\n");
+  std::vector<Measurement> ms;
+  for (const auto& g : phase1) {
+    for (double v : g) {
+      Measurement m;
+      m.has_value = true;
+      m.value = v;
+      ms.push_back(m);
+    }
+  }
+  auto est = EstimateLimits(config.characteristics[0], ms);
+  ASSERT_TRUE(est.ok()) << est.status().message();
+  EXPECT_EQ(est->points, 25);
+  EXPECT_NEAR(est->limits.center, 74.00118, 5e-6);
+  EXPECT_NEAR(est->limits.sigma, 0.009785039, 5e-10);
+  ms.resize(9);  // one subgroup and four open values: too few points
+  EXPECT_FALSE(EstimateLimits(config.characteristics[0], ms).ok());
+}
+
+// A version recorded by another process while the engine runs (shewhart limits recalc) is
+// picked up within about a second.
+TEST(EngineTest, RunningEngineAppliesAVersionRecordedByAnotherProcess) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { shards: 1 }\n"
+      "characteristics:\n  - id: x\n    chart: { type: individuals }\n    limits: { mean: 10, sigma: 1 }\n");
+  CentreLines lines;
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  opts.listener = &lines;
+  opts.want_points = true;
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  {
+    auto store = Store::Open(dir.File("s.db"));
+    ASSERT_TRUE(store.ok());
+    LimitVersion v;
+    v.characteristic = "x";
+    v.origin = "recalc";
+    v.center = 40;
+    v.sigma = 1;
+    v.points = 25;
+    v.effective = *ParseRfc3339("2026-11-27T08:00:00Z");
+    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the engine polls every second
+  FileSourceSpec spec;
+  spec.path = dir.Write("in.jsonl", Values({40, 40}));
+  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
+  engine.Stop();
+  ASSERT_EQ(lines.cl.size(), 2u);
+  EXPECT_EQ(lines.cl[0].second, 40.0);
+  EXPECT_EQ(engine.signals(), 0u);
 }
 
 }  // namespace

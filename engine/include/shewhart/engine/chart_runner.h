@@ -15,6 +15,13 @@
 
 namespace shewhart::engine {
 
+// The parameters a limits version sets: the process centre and within sigma of a variables
+// chart, or the centre (p-bar, c-bar, u-bar) of an attribute chart (sigma 0).
+struct LimitValues {
+  double center = 0;
+  double sigma = 0;
+};
+
 class ChartRunner {
  public:
   virtual ~ChartRunner() = default;
@@ -47,10 +54,31 @@ class ChartRunner {
   // every other chart. Valid until the next Add().
   virtual std::span<const double> t2_center() const { return {}; }
   virtual std::span<const double> t2_covariance() const { return {}; }
+  // The limits in force, once known; absent for charts whose limits are not versioned (T^2).
+  virtual std::optional<LimitValues> limits() const { return std::nullopt; }
+  // A new limits version: the next measurements are judged against `v` as a known standard;
+  // run-rule patterns start afresh (EWMA and CUSUM restart from the new centre). Indexes run on.
+  // Call only when judging() or before the first measurement. False (nothing changed) for a
+  // chart whose limits are not versioned.
+  virtual bool ApplyLimits(const LimitValues& v) {
+    (void)v;
+    return false;
+  }
 };
 
 // The runner for `spec` (which must come from a config that loaded without problems).
 std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec);
+
+// What a Phase I baseline made of every point of `measurements` (of one characteristic, in
+// order) estimates, with the chart's own estimator (sigma estimator, subgroup forming, attribute
+// centre; exclusions as configured): the limits and the points (subgroups) used. For
+// `shewhart limits recalc`. InvalidArgument for a T^2 chart (its limits are not versioned) or
+// fewer than 2 points.
+struct LimitEstimate {
+  LimitValues limits;
+  std::int64_t points = 0;
+};
+Result<LimitEstimate> EstimateLimits(const CharacteristicSpec& spec, std::span<const Measurement> measurements);
 
 // The chart kind whose points a characteristic's alarms and summary are about.
 rules::ChartKind PrimaryChart(ChartType type);

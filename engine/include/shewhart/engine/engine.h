@@ -42,6 +42,8 @@ class EngineListener {
   }
   // `opened` is true for a new alarm, false when an open alarm changed state (resolved).
   virtual void OnAlarm(const AlarmRecord& alarm, bool opened) { (void)alarm, (void)opened; }
+  // A limits version was recorded (a Phase I estimate; on the shard's thread).
+  virtual void OnLimits(const LimitVersion& version) { (void)version; }
   // `added` lists the units that joined the hold with this call.
   virtual void OnHold(const HoldRecord& hold, const std::vector<HeldUnit>& added) { (void)hold, (void)added; }
 };
@@ -110,6 +112,12 @@ class Engine {
   // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.
   Json CharacteristicJson(std::size_t index) const;
   void HandleSignal(const Signal& s);
+  // Records a limits version a shard estimated (store, listener).
+  void RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
+                    std::int64_t points);
+  // Hands the limits versions recorded in the store after `limits_seen_` to the shards
+  // (at Start: all of them; later: those another process, `shewhart limits recalc`, recorded).
+  Status LoadLimitVersions(bool skip_phase1);
 
   const Config& config_;
   EngineOptions options_;
@@ -131,6 +139,8 @@ class Engine {
   static constexpr std::int64_t kNoTime = INT64_MIN;
   std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
   EventTime replay_now_{};  // inline mode: the newest event time routed
+  std::int64_t limits_seen_ = 0;  // the newest limits version id handed to the shards
+  std::mutex limits_mu_;          // orders RecordLimits (shard threads)
   std::atomic<bool> shards_joined_{false};  // threaded: after Stop() joined the shard threads
   bool started_ = false;
   bool stopped_ = false;

@@ -20,6 +20,8 @@ using Json = nlohmann::ordered_json;
 Json PointJson(const std::string& characteristic, const rules::ChartPoint& p);
 Json SignalJson(const std::string& characteristic, const Signal& s, const std::vector<ScopeKey>& scope_keys);
 Json AlarmJson(const AlarmRecord& a);
+// {"type":"limits","characteristic","version","origin","effective","center","sigma","points",...}
+Json LimitsJson(const LimitVersion& v);
 // `units` are the hold's units (API) or the units just added (replay, with `added` true).
 Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added = false);
 Json RejectJson(const RejectRecord& r);

@@ -3,10 +3,13 @@
 // nothing locks, nothing allocates per measurement in steady state.
 
 #include <array>
+#include <atomic>
 #include <memory>
+#include <tuple>
 #include <mutex>
 #include <vector>
 
+#include "shewhart/engine/chart_runner.h"
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/measurement.h"
 #include "shewhart/rules/capability.h"
@@ -34,6 +37,12 @@ class ShardObserver {
   virtual ~ShardObserver() = default;
   virtual void OnPoint(CharacteristicId characteristic, const rules::ChartPoint& point) = 0;
   virtual void OnSignal(const Signal& signal) = 0;
+  // A Phase I baseline completed: the chart now judges against `limits`, estimated from
+  // `points` points; `effective` is the event time of the measurement that completed it.
+  virtual void OnLimitsEstimated(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
+                                 std::int64_t points) {
+    (void)characteristic, (void)limits, (void)effective, (void)points;
+  }
 };
 
 // What a shard knows of one characteristic at the end of a run: the measurements' statistics
@@ -79,6 +88,13 @@ class Shard {
   // restart). Call before the shard's thread starts. No-op without resolve_after.
   void ArmRecovery(CharacteristicId characteristic, const std::vector<std::string>& scope_values);
 
+  // A limits version for a characteristic this shard owns, from any thread: its measurements
+  // with event time at or after `effective` are judged against `limits` (applied at the first
+  // such measurement; while a Phase I baseline is being collected, once it completes).
+  // Versions are applied in order of effective time; one whose time has passed applies to the
+  // next measurement.
+  void AddLimitVersion(CharacteristicId characteristic, const LimitValues& limits, EventTime effective);
+
   // The summary of a characteristic this shard owns. Only while the shard's thread is not
   // running (inline mode, or after the engine stopped).
   CharacteristicSummary Summary(CharacteristicId characteristic) const;
@@ -91,6 +107,10 @@ class Shard {
   const Config& config_;
   std::vector<std::unique_ptr<State>> states_;  // indexed by characteristic id (null if not ours)
   std::vector<State*> stale_;                   // the states with a `stale` rule
+  // Limits versions handed over by other threads (AddLimitVersion), taken by Process.
+  std::mutex inbox_mu_;
+  std::vector<std::tuple<CharacteristicId, LimitValues, EventTime>> inbox_;
+  std::atomic<bool> inbox_full_{false};
 };
 
 }  // namespace shewhart::engine

@@ -56,6 +56,23 @@ struct HeldUnit {
   EventTime since{};           // event time the unit was processed in scope (its first such event)
 };
 
+// One version of a characteristic's control limits (DESIGN.md: limits are versioned with an
+// effective time). Points whose event time is at or after `effective` are judged against it,
+// until the next version's effective time.
+struct LimitVersion {
+  std::int64_t id = 0;          // store row id; increases with every version recorded
+  std::string characteristic;
+  std::int64_t version = 0;     // 1, 2, ... per characteristic, in recording order (ListLimitVersions)
+  EventTime effective{};
+  EventTime recorded{};         // wall-clock time it was recorded
+  std::string origin;           // "phase1" (estimated by the engine) | "recalc" (shewhart limits recalc)
+  double center = 0;            // process mean, or p-bar / c-bar / u-bar for attribute charts
+  double sigma = 0;             // within sigma (0 for attribute charts)
+  std::int64_t points = 0;      // points (subgroups) the estimate used
+  std::string user;
+  std::string reason;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
@@ -81,6 +98,11 @@ class Store {
   Result<std::vector<HoldRecord>> ListHolds();
   // The units of one hold (or of every hold when hold_id is 0), ordered by hold, time, serial.
   Result<std::vector<HeldUnit>> ListHeldUnits(std::int64_t hold_id);
+
+  Result<std::int64_t> InsertLimitVersion(const LimitVersion& v);
+  // Versions of one characteristic (every characteristic when empty) with id > `after_id`,
+  // ordered by id, each with its per-characteristic version number.
+  Result<std::vector<LimitVersion>> ListLimitVersions(const std::string& characteristic, std::int64_t after_id = 0);
 
   // Distinct units with a genealogy record matching every scope label at or after `from`,
   // each with its earliest such time, ordered by that time and serial.

@@ -150,6 +150,10 @@ class AttributeChart {
   // The constant n of an np or c chart, or spec.sample_size; 0 while not yet set.
   double fixed_n() const { return fixed_n_; }
   std::int64_t subgroups() const { return count_; }
+  // A new limits version: later subgroups are judged against `center` (p-bar, c-bar or u-bar;
+  // valid as AttributeChartSpec::center is) as a known standard. Only when the limits are ready
+  // or no subgroup has been added (SHEWHART_CHECK).
+  void SetKnownCenter(double center);
   // The Phase I subgroups in arrival order (chart indexes 1..N), kept for re-estimation with
   // EstimateAttributeCenter(); empty for a chart with a known centre. Valid until the next Add().
   std::span<const AttributeSubgroup> baseline() const { return baseline_; }

@@ -73,6 +73,11 @@ class IndividualsChart {
   double sigma() const { return sigma_; }
   std::int64_t observations() const { return count_; }
 
+  // A new limits version: later observations are judged against mean +/- k sigma (and the mr
+  // limits at sigma) as a known standard. Indexes and the moving range run on. Only between
+  // Phase I baselines: the limits are ready, or no observation has been added (SHEWHART_CHECK).
+  void SetKnownLimits(double mean, double sigma);
+
  private:
   struct Pending {
     double value;

@@ -140,6 +140,11 @@ class SubgroupChart {
   std::int64_t subgroups() const { return count_; }
   const SubgroupChartSpec& spec() const { return spec_; }
 
+  // A new limits version: later subgroups are judged against centre and sigma as a known
+  // standard (x-bar and R/S limits at every size). Only when the limits are ready or no
+  // subgroup has been added (SHEWHART_CHECK).
+  void SetKnownLimits(double center, double sigma);
+
  private:
   // Everything a point of one size is judged against.
   struct Row {
