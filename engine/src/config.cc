@@ -449,6 +449,9 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
           for (auto it = ch.begin(); it != ch.end(); ++it) {
             const std::string k = it->first.Scalar();
             if (k == "type" || k == "boundary") continue;
+            // An unknown key was reported by CheckMap above ("did you mean ...?"); it belongs to
+            // no type, so saying which types it is for would only add a second, empty problem.
+            if (std::find(kChartKeys.begin(), kChartKeys.end(), k) == kChartKeys.end()) continue;
             if (k == "k_sigma") {
               if (type == "t2") {
                 Problem(it->first, cp + ".k_sigma",

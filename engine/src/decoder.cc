@@ -284,12 +284,14 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     m.has_count = rc > 0;
     if (const int p = index.variables(m.characteristic); p > 0) {
       if (!vector_values(p, m)) return out.kind;
+    } else if (index.attribute(m.characteristic) && !m.has_count) {
+      // Checked before "neither": an attribute measurement without count misses `count`
+      // (field count, as documented), whether or not it carries a `value`.
+      return Reject(out, RejectReason::kMissingField, "count",
+                    Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
     } else if (!m.has_value && !m.has_count) {
       return Reject(out, RejectReason::kMissingField, "value",
                     "measurement of " + Quote(f[kCharacteristic].text) + " has neither 'value' nor 'count'");
-    } else if (index.attribute(m.characteristic) && !m.has_count) {
-      return Reject(out, RejectReason::kMissingField, "count",
-                    Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
     } else if (!index.attribute(m.characteristic) && !m.has_value) {
       return Reject(out, RejectReason::kMissingField, "value",
                     Quote(f[kCharacteristic].text) + " is charted from values: the measurement needs 'value'");

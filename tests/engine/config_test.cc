@@ -169,6 +169,19 @@ TEST(ConfigTest, KeysOfAnotherChartTypeAreProblems) {
       << All(load);
 }
 
+TEST(ConfigTest, UnknownChartKeyIsOneProblem) {
+  // A misspelt chart key is unknown to every type: one problem with the suggestion, not a second
+  // one saying it does not apply to this type (for no type at all).
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - { id: e, chart: { type: ewma, lamda: 0.1 }, limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  ASSERT_EQ(load.problems.size(), 1u) << All(load);
+  EXPECT_EQ(load.problems[0].path, "characteristics[0].chart.lamda") << All(load);
+  EXPECT_NE(load.problems[0].message.find("unknown key 'lamda'; did you mean 'lambda'?"), std::string::npos)
+      << All(load);
+}
+
 TEST(ConfigTest, CrossReferencesAreChecked) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"

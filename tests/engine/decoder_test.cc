@@ -160,6 +160,11 @@ TEST_F(DecoderTest, EachCharacteristicNeedsWhatItsChartPlots) {
   EXPECT_EQ(d_.measurement.n, 50);
   ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","value":0.06})", default_ts_, d_), DecodedKind::kReject);
   EXPECT_EQ(d_.field, "count");
+  // Neither value nor count (a CSV row with an empty count cell): still the missing count.
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","n":50})", default_ts_, d_), DecodedKind::kReject);
+  EXPECT_EQ(d_.reason, RejectReason::kMissingField);
+  EXPECT_EQ(d_.field, "count");
+  EXPECT_NE(d_.message.find("charted from counts"), std::string::npos) << d_.message;
   ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","count":-1,"n":50})", default_ts_, d_), DecodedKind::kReject);
   EXPECT_EQ(d_.reason, RejectReason::kWrongType);
   EXPECT_NE(d_.message.find("found count -1"), std::string::npos) << d_.message;
