@@ -40,6 +40,14 @@ rules::ChartKind PrimaryChart(ChartType type) {
 
 namespace {
 
+// ChartRunner::phase1_excluded() of a chart whose baseline estimate is `done` (limits from
+// Phase I, baseline complete) with `exclusion` configured.
+std::optional<std::int64_t> ExcludedCount(bool done, rules::Phase1Exclusion exclusion,
+                                          const rules::Phase1Exclusions& exclusions) {
+  if (!done || exclusion == rules::Phase1Exclusion::kNone) return std::nullopt;
+  return static_cast<std::int64_t>(exclusions.excluded.size());
+}
+
 class IndividualsRunner : public ChartRunner {
  public:
   explicit IndividualsRunner(const CharacteristicSpec& spec) : chart_(spec.chart), spec_(spec.chart) {}
@@ -55,6 +63,10 @@ class IndividualsRunner : public ChartRunner {
   }
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -93,7 +105,8 @@ class InControlTracker : public rules::ChartObserver {
 };
 
 // EWMA and CUSUM on individual values: centre and sigma known, or estimated from a Phase I
-// baseline of individual values as the individuals chart does (mean; mean moving range / d2).
+// baseline of individual values as the individuals chart does (mean; mean moving range / d2),
+// with phase1.exclude judged against the individuals limits mean +/- 3 sigma (kExclusionSigmas).
 template <typename Chart, typename ChartSpec>
 class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
  public:
@@ -102,7 +115,8 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     if (variables_.mode == rules::IndividualsChartSpec::LimitMode::kKnown) {
       Build(variables_.mean, variables_.sigma);
     } else {
-      baseline_.reserve(static_cast<std::size_t>(variables_.phase1_points));
+      baseline_values_.reserve(static_cast<std::size_t>(variables_.phase1_points));
+      baseline_ts_.reserve(static_cast<std::size_t>(variables_.phase1_points));
     }
   }
 
@@ -116,38 +130,42 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
       return Status::Ok();
     }
     CheckSpec(index, m.value, m.ts);
-    baseline_.push_back({m.value, m.ts});
-    if (static_cast<int>(baseline_.size()) < variables_.phase1_points) return Status::Ok();
-    double sum = 0, mr_sum = 0;
-    for (std::size_t i = 0; i < baseline_.size(); ++i) {
-      sum += baseline_[i].value;
-      if (i > 0) mr_sum += std::fabs(baseline_[i].value - baseline_[i - 1].value);
-    }
-    const double n = static_cast<double>(baseline_.size());
-    Build(sum / n, (mr_sum / (n - 1)) / rules::kD2Span2);
-    for (const auto& b : baseline_) {
+    baseline_values_.push_back(m.value);
+    baseline_ts_.push_back(m.ts);
+    if (static_cast<int>(baseline_values_.size()) < variables_.phase1_points) return Status::Ok();
+    Result<rules::IndividualsBaselineEstimate> estimate = rules::EstimateIndividualsBaseline(
+        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion);
+    SHEWHART_CHECK(estimate.ok());  // >= 2 finite values (config, decoder)
+    Build(estimate->mean, estimate->sigma);
+    exclusions_ = std::move(estimate->exclusions);
+    for (std::size_t i = 0; i < baseline_values_.size(); ++i) {
       tracker_.Begin(&observer, chart_->points() + 1);
-      Feed(b.value, b.ts, rules::Phase::kOne);
-      tracker_.End(b.ts);
+      Feed(baseline_values_[i], baseline_ts_[i], rules::Phase::kOne);
+      tracker_.End(baseline_ts_[i]);
     }
-    baseline_.clear();
-    baseline_.shrink_to_fit();
+    baseline_values_.clear();
+    baseline_values_.shrink_to_fit();
+    baseline_ts_.clear();
+    baseline_ts_.shrink_to_fit();
     return Status::Ok();
   }
   std::int64_t next_index() const override {
-    return chart_ ? chart_->points() + 1 : static_cast<std::int64_t>(baseline_.size()) + 1;
+    return chart_ ? chart_->points() + 1 : static_cast<std::int64_t>(baseline_values_.size()) + 1;
   }
   bool judging() const override { return chart_.has_value(); }
   std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
   std::optional<double> sigma_within() const override {
     return chart_ ? std::optional<double>(chart_->spec().process.sigma) : std::nullopt;
   }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(variables_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && chart_.has_value(),
+                         variables_.phase1_exclusion, exclusions_);
+  }
 
  private:
-  struct Pending {
-    double value;
-    EventTime ts;
-  };
+  // The baseline values are judged for exclusion against the individuals limits mean +/- 3
+  // sigma, whatever k_sigma says (EWMA's k_sigma is the L of its own limits; CUSUM ignores it).
+  static constexpr double kExclusionSigmas = 3;
 
   void Build(double mean, double sigma) {
     ChartSpec s = chart_spec_;
@@ -188,7 +206,10 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
   ChartSpec chart_spec_;
   rules::ChartKind kind_;
   std::optional<Chart> chart_;
-  std::vector<Pending> baseline_;
+  // The Phase I baseline's values and event times (capacity phase1_points, released once fed).
+  std::vector<double> baseline_values_;
+  std::vector<EventTime> baseline_ts_;
+  rules::Phase1Exclusions exclusions_;
   InControlTracker tracker_;
 };
 
@@ -204,6 +225,10 @@ class AttributeRunner : public ChartRunner {
     return spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1
                ? static_cast<std::size_t>(spec_.phase1_subgroups)
                : 1;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -284,6 +309,10 @@ class SubgroupRunner : public ChartRunner {
   }
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -433,6 +462,7 @@ class RunRulesRunner : public ChartRunner {
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+  std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
 
@@ -475,6 +505,7 @@ class ValueRulesRunner : public ChartRunner {
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+  std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
 
  private:
   std::unique_ptr<ChartRunner> inner_;

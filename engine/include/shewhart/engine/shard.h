@@ -42,6 +42,8 @@ struct CharacteristicSummary {
   bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
   rules::WindowStats window;       // the capability window's values (has_spec only)
   std::optional<double> sigma_within;
+  // ChartRunner::phase1_excluded(): baseline points the Phase I estimate excluded.
+  std::optional<std::int64_t> phase1_excluded;
   // Hotelling T^2 only, once its limits are known: the centre vector and the covariance
   // matrix (p x p, row-major) they use.
   std::vector<double> t2_center, t2_covariance;
