@@ -40,6 +40,14 @@ rules::ChartKind PrimaryChart(ChartType type) {
 
 namespace {
 
+// ChartRunner::phase1_excluded() of a chart whose baseline estimate is `done` (limits from
+// Phase I, baseline complete) with `exclusion` configured.
+std::optional<std::int64_t> ExcludedCount(bool done, rules::Phase1Exclusion exclusion,
+                                          const rules::Phase1Exclusions& exclusions) {
+  if (!done || exclusion == rules::Phase1Exclusion::kNone) return std::nullopt;
+  return static_cast<std::int64_t>(exclusions.excluded.size());
+}
+
 class IndividualsRunner : public ChartRunner {
  public:
   explicit IndividualsRunner(const CharacteristicSpec& spec) : chart_(spec.chart), spec_(spec.chart) {}
@@ -63,6 +71,10 @@ class IndividualsRunner : public ChartRunner {
   bool ApplyLimits(const LimitValues& v) override {
     chart_.SetKnownLimits(v.center, v.sigma);
     return true;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -101,7 +113,8 @@ class InControlTracker : public rules::ChartObserver {
 };
 
 // EWMA and CUSUM on individual values: centre and sigma known, or estimated from a Phase I
-// baseline of individual values as the individuals chart does (mean; mean moving range / d2).
+// baseline of individual values as the individuals chart does (mean; mean moving range / d2),
+// with phase1.exclude judged against the individuals limits mean +/- 3 sigma (kExclusionSigmas).
 template <typename Chart, typename ChartSpec>
 class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
  public:
@@ -110,7 +123,8 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     if (variables_.mode == rules::IndividualsChartSpec::LimitMode::kKnown) {
       Build(variables_.mean, variables_.sigma);
     } else {
-      baseline_.reserve(static_cast<std::size_t>(variables_.phase1_points));
+      baseline_values_.reserve(static_cast<std::size_t>(variables_.phase1_points));
+      baseline_ts_.reserve(static_cast<std::size_t>(variables_.phase1_points));
     }
   }
 
@@ -124,26 +138,27 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
       return Status::Ok();
     }
     CheckSpec(index, m.value, m.ts);
-    baseline_.push_back({m.value, m.ts});
-    if (static_cast<int>(baseline_.size()) < variables_.phase1_points) return Status::Ok();
-    double sum = 0, mr_sum = 0;
-    for (std::size_t i = 0; i < baseline_.size(); ++i) {
-      sum += baseline_[i].value;
-      if (i > 0) mr_sum += std::fabs(baseline_[i].value - baseline_[i - 1].value);
-    }
-    const double n = static_cast<double>(baseline_.size());
-    Build(sum / n, (mr_sum / (n - 1)) / rules::kD2Span2);
-    for (const auto& b : baseline_) {
+    baseline_values_.push_back(m.value);
+    baseline_ts_.push_back(m.ts);
+    if (static_cast<int>(baseline_values_.size()) < variables_.phase1_points) return Status::Ok();
+    Result<rules::IndividualsBaselineEstimate> estimate = rules::EstimateIndividualsBaseline(
+        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion);
+    SHEWHART_CHECK(estimate.ok());  // >= 2 finite values (config, decoder)
+    Build(estimate->mean, estimate->sigma);
+    exclusions_ = std::move(estimate->exclusions);
+    for (std::size_t i = 0; i < baseline_values_.size(); ++i) {
       tracker_.Begin(&observer, chart_->points() + 1);
-      Feed(b.value, b.ts, rules::Phase::kOne);
-      tracker_.End(b.ts);
+      Feed(baseline_values_[i], baseline_ts_[i], rules::Phase::kOne);
+      tracker_.End(baseline_ts_[i]);
     }
-    baseline_.clear();
-    baseline_.shrink_to_fit();
+    baseline_values_.clear();
+    baseline_values_.shrink_to_fit();
+    baseline_ts_.clear();
+    baseline_ts_.shrink_to_fit();
     return Status::Ok();
   }
   std::int64_t next_index() const override {
-    return chart_ ? shift_.shift + chart_->points() + 1 : static_cast<std::int64_t>(baseline_.size()) + 1;
+    return chart_ ? shift_.shift + chart_->points() + 1 : static_cast<std::int64_t>(baseline_values_.size()) + 1;
   }
   bool judging() const override { return chart_.has_value(); }
   std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
@@ -155,11 +170,16 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     return LimitValues{chart_->spec().process.centre, chart_->spec().process.sigma};
   }
   bool ApplyLimits(const LimitValues& v) override {
-    SHEWHART_CHECK(chart_ || baseline_.empty());
+    SHEWHART_CHECK(chart_ || baseline_values_.empty());
     // A fresh chart from the new centre; its points are numbered on from the old one's.
     shift_.shift = next_index() - 1;
     Build(v.center, v.sigma);
     return true;
+  }
+
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(variables_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && chart_.has_value(),
+                         variables_.phase1_exclusion, exclusions_);
   }
 
  private:
@@ -181,10 +201,9 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     }
   };
 
-  struct Pending {
-    double value;
-    EventTime ts;
-  };
+  // The baseline values are judged for exclusion against the individuals limits mean +/- 3
+  // sigma, whatever k_sigma says (EWMA's k_sigma is the L of its own limits; CUSUM ignores it).
+  static constexpr double kExclusionSigmas = 3;
 
   void Build(double mean, double sigma) {
     ChartSpec s = chart_spec_;
@@ -226,7 +245,10 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
   ChartSpec chart_spec_;
   rules::ChartKind kind_;
   std::optional<Chart> chart_;
-  std::vector<Pending> baseline_;
+  // The Phase I baseline's values and event times (capacity phase1_points, released once fed).
+  std::vector<double> baseline_values_;
+  std::vector<EventTime> baseline_ts_;
+  rules::Phase1Exclusions exclusions_;
   InControlTracker tracker_;
   IndexShift shift_;
 };
@@ -251,6 +273,10 @@ class AttributeRunner : public ChartRunner {
   bool ApplyLimits(const LimitValues& v) override {
     chart_.SetKnownCenter(v.center);
     return true;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -339,6 +365,10 @@ class SubgroupRunner : public ChartRunner {
   bool ApplyLimits(const LimitValues& v) override {
     chart_.SetKnownLimits(v.center, v.sigma);
     return true;
+  }
+  std::optional<std::int64_t> phase1_excluded() const override {
+    return ExcludedCount(spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
+                         spec_.phase1_exclusion, chart_.phase1_exclusions());
   }
 
  private:
@@ -492,6 +522,7 @@ class RunRulesRunner : public ChartRunner {
   bool judging() const override { return inner_->judging(); }
   std::size_t lookback() const override { return inner_->lookback(); }
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
+  std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
@@ -544,6 +575,7 @@ class ValueRulesRunner : public ChartRunner {
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
   bool ApplyLimits(const LimitValues& v) override { return inner_->ApplyLimits(v); }
+  std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
 
  private:
   std::unique_ptr<ChartRunner> inner_;

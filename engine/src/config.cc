@@ -236,6 +236,26 @@ class Loader {
 
   void LoadRoot(const YAML::Node& root, Config& config);
 
+  // `limits.phase1.exclude` (none, the default, or beyond_limits) of the mapping `phase1`.
+  void Phase1Exclude(const YAML::Node& phase1, const std::string& path, rules::Phase1Exclusion& out) {
+    std::string v;
+    if (const YAML::Node e = phase1["exclude"]; e && Choice(e, path + ".exclude", {"none", "beyond_limits"}, v)) {
+      out = v == "beyond_limits" ? rules::Phase1Exclusion::kBeyondLimits : rules::Phase1Exclusion::kNone;
+    }
+  }
+
+  // `exclude` given directly under `limits`, which CheckMap reported as an unknown key: the
+  // problem also says where it belongs.
+  void HintMisplacedExclude(const YAML::Node& limits, const std::string& path, const char* phase1_example) {
+    if (!limits["exclude"]) return;
+    for (ConfigProblem& p : problems_) {
+      if (p.path != path + ".exclude") continue;
+      p.message += std::string("; it belongs under 'phase1' (phase1: { ") + phase1_example +
+                   ", exclude: beyond_limits })";
+      if (!limits["phase1"]) p.message += ": known limits are not estimated, so there is nothing to re-estimate";
+    }
+  }
+
  private:
   void LoadSources(const YAML::Node& node, Config& config);
   void LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
@@ -547,17 +567,20 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     t2_limits_ok = LoadT2Limits(t2_limits, path + ".limits", c, t2_variables_ok);
   } else if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
-    if (CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
-                                  : std::vector<std::string>{"phase1", "mean", "sigma"})) {
+    const bool is_map = CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
+                                                  : std::vector<std::string>{"phase1", "mean", "sigma"});
+    if (is_map) HintMisplacedExclude(l, lp, attribute || subgrouped ? "subgroups: 20" : "points: 30");
+    if (is_map) {
       if (attribute) {
         if (l["phase1"] && l["center"]) {
           Problem(l, lp, "give either 'phase1' or 'center', not both");
         } else if (auto p1 = l["phase1"]) {
           c.attribute.mode = rules::AttributeChartSpec::LimitMode::kPhase1;
           long long n;
-          if (CheckMap(p1, lp + ".phase1", {"subgroups"})) {
+          if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
             if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
             else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n)) c.attribute.phase1_subgroups = static_cast<int>(n);
+            Phase1Exclude(p1, lp + ".phase1", c.attribute.phase1_exclusion);
           }
         } else if (auto ce = l["center"]) {
           c.attribute.mode = rules::AttributeChartSpec::LimitMode::kKnown;
@@ -570,16 +593,18 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       } else if (auto p1 = l["phase1"]; p1 && subgrouped) {
         c.subgroup.mode = rules::SubgroupChartSpec::LimitMode::kPhase1;
         long long n;
-        if (CheckMap(p1, lp + ".phase1", {"subgroups"})) {
+        if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
           if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
           else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 10000, n)) c.subgroup.phase1_subgroups = static_cast<int>(n);
+          Phase1Exclude(p1, lp + ".phase1", c.subgroup.phase1_exclusion);
         }
       } else if (auto p1 = l["phase1"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
-        if (CheckMap(p1, lp + ".phase1", {"points"})) {
+        if (CheckMap(p1, lp + ".phase1", {"points", "exclude"})) {
           long long pts;
           if (!p1["points"]) Problem(p1, lp + ".phase1.points", "missing: the number of baseline points");
           else if (Int(p1["points"], lp + ".phase1.points", 2, 100000, pts)) chart.phase1_points = static_cast<int>(pts);
+          Phase1Exclude(p1, lp + ".phase1", chart.phase1_exclusion);
         }
       } else if (l["mean"] || l["sigma"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kKnown;
@@ -1019,7 +1044,17 @@ bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, Characteri
   }
   if (auto p1 = l["phase1"]) {
     t.mode = rules::T2ChartSpec::LimitMode::kPhase1;
-    if (!CheckMap(p1, lp + ".phase1", {"subgroups"})) return false;
+    if (!CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) return false;
+    if (const YAML::Node e = p1["exclude"]) {
+      // The Phase I and II limits depend on the number of baseline subgroups m (beta and F
+      // quantiles), so excluding subgroups would mean new limit formulas, not just a new
+      // estimate. Refused rather than half done.
+      Problem(e, lp + ".phase1.exclude",
+              "phase1.exclude is not available on a t2 chart: its limits depend on the number of baseline "
+              "subgroups; exclude out-of-control subgroups by hand and give the re-estimated mean and covariance "
+              "with known_from_subgroups");
+      return false;
+    }
     if (!p1["subgroups"]) {
       Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
       return false;

@@ -376,9 +376,9 @@ struct Engine::ShardRunner : ShardObserver {
       engine.options_.listener->OnPoint(engine.index_.name(c), p);
     }
   }
-  void OnLimitsEstimated(CharacteristicId c, const LimitValues& limits, EventTime effective,
-                         std::int64_t points) override {
-    engine.RecordLimits(c, limits, effective, points);
+  void OnLimitsEstimated(CharacteristicId c, const LimitValues& limits, EventTime effective, std::int64_t points,
+                         std::int64_t excluded) override {
+    engine.RecordLimits(c, limits, effective, points, excluded);
   }
   void OnSignal(const Signal& s) override {
     if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
@@ -695,7 +695,7 @@ void Engine::Route(const Measurement& m) {
 void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
-                          std::int64_t points) {
+                          std::int64_t points, std::int64_t excluded) {
   LimitVersion v;
   v.characteristic = config_.characteristics[characteristic].id;
   v.effective = effective;
@@ -706,7 +706,8 @@ void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& li
   v.points = points;
   const ChartType type = config_.characteristics[characteristic].type;
   const bool by_value = type == ChartType::kIndividuals || type == ChartType::kEwma || type == ChartType::kCusum;
-  v.reason = "Phase I baseline of " + std::to_string(points) + (by_value ? " values" : " subgroups");
+  v.reason = "Phase I baseline of " + std::to_string(points + excluded) + (by_value ? " values" : " subgroups");
+  if (excluded > 0) v.reason += ", " + std::to_string(excluded) + " excluded as beyond the trial limits";
   std::lock_guard lock(limits_mu_);
   auto id = store_->InsertLimitVersion(v);
   if (!id.ok()) {

@@ -135,6 +135,7 @@ CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
   s.has_spec = st->capability.has_value();
   if (s.has_spec) s.window = st->capability->stats();
   s.sigma_within = st->chart->sigma_within();
+  s.phase1_excluded = st->chart->phase1_excluded();
   const auto center = st->chart->t2_center();
   const auto covariance = st->chart->t2_covariance();
   s.t2_center.assign(center.begin(), center.end());
@@ -231,7 +232,9 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   if (!judged_at_once && st->chart->judging()) {
     // A Phase I baseline completed: its estimate is a limits version.
     if (auto limits = st->chart->limits()) {
-      observer.OnLimitsEstimated(m.characteristic, *limits, m.ts, static_cast<std::int64_t>(baseline_points));
+      const std::int64_t excluded = st->chart->phase1_excluded().value_or(0);
+      observer.OnLimitsEstimated(m.characteristic, *limits, m.ts, static_cast<std::int64_t>(baseline_points) - excluded,
+                                 excluded);
     }
   }
   if (publish) {

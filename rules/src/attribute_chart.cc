@@ -56,6 +56,25 @@ Status CheckAttributeSubgroup(AttributeChartKind kind, std::int64_t count, doubl
   return Status::Ok();
 }
 
+double CenterLineAt(AttributeChartKind kind, double center, double n) {
+  return kind == AttributeChartKind::kNp ? n * center : center;
+}
+
+double SigmaAt(AttributeChartKind kind, double center, double n) {
+  switch (kind) {
+    case AttributeChartKind::kP: return std::sqrt(center * (1 - center) / n);
+    case AttributeChartKind::kNp: return std::sqrt(n * center * (1 - center));
+    case AttributeChartKind::kC: return std::sqrt(center);
+    case AttributeChartKind::kU: return std::sqrt(center / n);
+  }
+  return 0;
+}
+
+double StatisticOf(AttributeChartKind kind, std::int64_t count, double n) {
+  const auto c = static_cast<double>(count);
+  return (kind == AttributeChartKind::kP || kind == AttributeChartKind::kU) ? c / n : c;
+}
+
 // The smallest count x in [0, max] with cdf(x) >= q.
 template <typename Dist>
 double LowerCountQuantile(const Dist& dist, double q, double max, double fallback) {
@@ -93,6 +112,10 @@ ChartKind ToChartKind(AttributeChartKind kind) {
 Status AttributeChartSpec::Validate() const {
   if (mode == LimitMode::kPhase1 && phase1_subgroups < 2) {
     return InvalidArgument("phase1_subgroups must be >= 2, found " + std::to_string(phase1_subgroups));
+  }
+  if (mode != LimitMode::kPhase1 && phase1_exclusion != Phase1Exclusion::kNone) {
+    return InvalidArgument("phase1_exclusion " + std::string(Phase1ExclusionName(phase1_exclusion)) +
+                           " applies only to phase1 limits; a known centre is not re-estimated");
   }
   if (mode == LimitMode::kKnown) {
     if (CountsUnits(kind)) {
@@ -155,6 +178,44 @@ Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const 
   return count_sum / n_sum;
 }
 
+Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChartSpec& spec,
+                                                            std::span<const AttributeSubgroup> baseline) {
+  if (spec.mode != AttributeChartSpec::LimitMode::kPhase1) {
+    return InvalidArgument("a baseline is estimated only for phase1 limits");
+  }
+  Result<double> center = EstimateAttributeCenter(spec.kind, baseline);
+  if (!center.ok()) return center.status();
+  AttributeBaselineEstimate out;
+  out.center = *center;
+  if (spec.phase1_exclusion == Phase1Exclusion::kNone) return out;
+
+  std::vector<std::int64_t> exclude;
+  exclude.reserve(baseline.size());
+  auto estimate = [&](const std::vector<char>& excluded) -> std::optional<double> {
+    exclude.clear();
+    for (std::size_t i = 0; i < excluded.size(); ++i) {
+      if (excluded[i]) exclude.push_back(static_cast<std::int64_t>(i) + 1);
+    }
+    Result<double> c = EstimateAttributeCenter(spec.kind, baseline, exclude);
+    return c.ok() ? std::optional<double>(*c) : std::nullopt;
+  };
+  // Limits depend on n: keep those of the last n seen (baselines mostly have one n, and
+  // probability limits cost a quantile search each).
+  double limits_center = 0, limits_n = 0;
+  AttributeChart::PointLimits limits;
+  auto beyond = [&](double c, std::size_t i) {
+    const AttributeSubgroup& s = baseline[i];
+    if (limits_n != s.n || limits_center != c) {
+      limits = AttributeChart::ComputeLimits(spec, c, s.n);
+      limits_n = s.n;
+      limits_center = c;
+    }
+    return AttributeChart::Beyond(limits, StatisticOf(spec.kind, s.count, s.n));
+  };
+  out.center = IteratePhase1Exclusion(baseline.size(), out.center, estimate, beyond, out.exclusions);
+  return out;
+}
+
 AttributeChart::AttributeChart(const AttributeChartSpec& spec) : spec_(spec), chart_(ToChartKind(spec.kind)) {
   fixed_n_ = spec_.sample_size;
   if (spec_.mode == AttributeChartSpec::LimitMode::kKnown) {
@@ -166,52 +227,42 @@ AttributeChart::AttributeChart(const AttributeChartSpec& spec) : spec_(spec), ch
   }
 }
 
-double AttributeChart::center_line_at(double n) const {
-  return spec_.kind == AttributeChartKind::kNp ? n * center_ : center_;
-}
+double AttributeChart::center_line_at(double n) const { return CenterLineAt(spec_.kind, center_, n); }
 
-double AttributeChart::sigma_at(double n) const {
-  switch (spec_.kind) {
-    case AttributeChartKind::kP: return std::sqrt(center_ * (1 - center_) / n);
-    case AttributeChartKind::kNp: return std::sqrt(n * center_ * (1 - center_));
-    case AttributeChartKind::kC: return std::sqrt(center_);
-    case AttributeChartKind::kU: return std::sqrt(center_ / n);
-  }
-  return 0;
-}
+double AttributeChart::sigma_at(double n) const { return SigmaAt(spec_.kind, center_, n); }
 
-AttributeLimits AttributeChart::limits_at(double n) const { return ComputeLimits(n).shown; }
+AttributeLimits AttributeChart::limits_at(double n) const { return ComputeLimits(spec_, center_, n).shown; }
 
-AttributeChart::PointLimits AttributeChart::ComputeLimits(double n) const {
-  const AttributeChartKind kind = spec_.kind;
-  const bool inclusive = spec_.boundary == Boundary::kInclusive;
-  const double cl = center_line_at(n);
+AttributeChart::PointLimits AttributeChart::ComputeLimits(const AttributeChartSpec& spec, double center, double n) {
+  const AttributeChartKind kind = spec.kind;
+  const bool inclusive = spec.boundary == Boundary::kInclusive;
+  const double cl = CenterLineAt(kind, center, n);
   // The top of the statistic's range: a proportion is at most 1, an np count at most n.
   const double top = kind == AttributeChartKind::kP    ? 1.0
                      : kind == AttributeChartKind::kNp ? n
                                                        : std::numeric_limits<double>::infinity();
   PointLimits lim;
-  if (spec_.limit_type == AttributeChartSpec::LimitType::kSigma) {
-    const double half_width = spec_.k_sigma * sigma_at(n);
+  if (spec.limit_type == AttributeChartSpec::LimitType::kSigma) {
+    const double half_width = spec.k_sigma * SigmaAt(kind, center, n);
     lim.ucl_judged = cl + half_width;
     lim.lcl_judged = cl - half_width;
     lim.ucl_closed = inclusive && lim.ucl_judged < top && lim.ucl_judged > cl;
     lim.lcl_closed = inclusive && lim.lcl_judged > 0 && lim.lcl_judged < cl;
   } else {
     // Exact limits on the count in one subgroup, then scaled like the statistic.
-    const double q = spec_.alpha / 2;
+    const double q = spec.alpha / 2;
     double lo = 0, hi = 0;
     if (CountsUnits(kind)) {
-      const double mean = n * center_;
-      if (center_ <= 0 || center_ >= 1) {
+      const double mean = n * center;
+      if (center <= 0 || center >= 1) {
         lo = hi = mean;  // no variation: the count is always n p-bar
       } else {
-        const Binomial dist(n, center_);
+        const Binomial dist(n, center);
         lo = LowerCountQuantile(dist, q, n, mean);
         hi = UpperCountQuantile(dist, q, n, mean);
       }
     } else {
-      const double mean = kind == AttributeChartKind::kU ? center_ * n : center_;
+      const double mean = kind == AttributeChartKind::kU ? center * n : center;
       if (mean <= 0) {
         lo = hi = 0;
       } else {
@@ -243,7 +294,7 @@ const AttributeChart::PointLimits& AttributeChart::LimitsFor(double n) {
   CachedLimits& slot = limit_cache_[static_cast<std::size_t>(next_cache_slot_)];
   next_cache_slot_ = (next_cache_slot_ + 1) % kLimitCacheSize;
   slot.n = n;
-  slot.limits = ComputeLimits(n);
+  slot.limits = ComputeLimits(spec_, center_, n);
   return slot.limits;
 }
 
@@ -256,9 +307,12 @@ Status AttributeChart::CheckSubgroup(std::int64_t count, double n) const {
   return Status::Ok();
 }
 
-double AttributeChart::Statistic(std::int64_t count, double n) const {
-  const auto c = static_cast<double>(count);
-  return (spec_.kind == AttributeChartKind::kP || spec_.kind == AttributeChartKind::kU) ? c / n : c;
+double AttributeChart::Statistic(std::int64_t count, double n) const { return StatisticOf(spec_.kind, count, n); }
+
+bool AttributeChart::Beyond(const PointLimits& lim, double value) {
+  const bool above = value > lim.ucl_judged || (lim.ucl_closed && value == lim.ucl_judged);
+  const bool below = value < lim.lcl_judged || (lim.lcl_closed && value == lim.lcl_judged);
+  return above || below;
 }
 
 EventTime AttributeChart::WindowStart(std::int64_t first, EventTime first_ts) const {
@@ -272,9 +326,7 @@ void AttributeChart::Judge(std::int64_t index, std::int64_t count, double n, Eve
   const double value = Statistic(count, n);
   observer.OnPoint(ChartPoint{chart_, phase, index, ts, value, lim.shown.cl, lim.shown.ucl, lim.shown.lcl,
                               static_cast<int>(std::lround(n))});
-  const bool above = value > lim.ucl_judged || (lim.ucl_closed && value == lim.ucl_judged);
-  const bool below = value < lim.lcl_judged || (lim.lcl_closed && value == lim.lcl_judged);
-  if (spec_.nelson1 && (above || below)) {
+  if (spec_.nelson1 && Beyond(lim, value)) {
     observer.OnRuleHit(RuleHit{RuleKind::kNelson1, chart_, index, index, index, ts, WindowStart(index, ts), value});
     return;
   }
@@ -303,9 +355,10 @@ Status AttributeChart::Add(std::int64_t count, double n, EventTime ts, ChartObse
   if (static_cast<int>(baseline_.size()) < spec_.phase1_subgroups) return Status::Ok();
 
   // Baseline complete: estimate, then judge the baseline retrospectively.
-  Result<double> center = EstimateAttributeCenter(spec_.kind, baseline_);
-  SHEWHART_CHECK(center.ok());  // every subgroup passed CheckSubgroup
-  center_ = *center;
+  Result<AttributeBaselineEstimate> estimate = EstimateAttributeBaseline(spec_, baseline_);
+  SHEWHART_CHECK(estimate.ok());  // every subgroup passed CheckSubgroup
+  center_ = estimate->center;
+  exclusions_ = std::move(estimate->exclusions);
   limits_ready_ = true;
   limit_cache_ = {};
   for (std::size_t i = 0; i < baseline_.size(); ++i) {

@@ -23,6 +23,10 @@ Status IndividualsChartSpec::Validate() const {
   if (mode == LimitMode::kPhase1 && phase1_points < 2) {
     return InvalidArgument("phase1 needs at least 2 points, found " + std::to_string(phase1_points));
   }
+  if (mode != LimitMode::kPhase1 && phase1_exclusion != Phase1Exclusion::kNone) {
+    return InvalidArgument("phase1_exclusion " + std::string(Phase1ExclusionName(phase1_exclusion)) +
+                           " applies only to phase1 limits; known limits are not re-estimated");
+  }
   if (mode == LimitMode::kKnown) {
     if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number");
     if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
@@ -33,11 +37,70 @@ Status IndividualsChartSpec::Validate() const {
   return spec.Validate();
 }
 
+namespace {
+
+struct MeanSigma {
+  double mean = 0;
+  double sigma = 0;
+};
+
+// The mean of the values not flagged in `excluded` (all of them when it is null) and the mean
+// moving range of adjacent pairs both kept, over d2(2); nullopt when no such pair is left.
+// Sums in arrival order, so that without exclusions the result is bit for bit the sum of all.
+std::optional<MeanSigma> EstimateKept(std::span<const double> values, const char* excluded) {
+  double sum = 0, mr_sum = 0;
+  std::size_t kept = 0, pairs = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (excluded && excluded[i]) continue;
+    sum += values[i];
+    ++kept;
+    if (i > 0 && !(excluded && excluded[i - 1])) {
+      mr_sum += std::fabs(values[i] - values[i - 1]);
+      ++pairs;
+    }
+  }
+  if (kept == 0 || pairs == 0) return std::nullopt;
+  return MeanSigma{sum / static_cast<double>(kept), (mr_sum / static_cast<double>(pairs)) / kD2Span2};
+}
+
+}  // namespace
+
+Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const double> values, double k_sigma,
+                                                                Boundary boundary, Phase1Exclusion exclusion) {
+  if (values.size() < 2) {
+    return InvalidArgument("a baseline needs at least 2 values, found " + std::to_string(values.size()));
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return InvalidArgument("baseline value " + std::to_string(i + 1) + " is not a finite number: " +
+                             FormatNumber(values[i]));
+    }
+  }
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  const std::optional<MeanSigma> all = EstimateKept(values, nullptr);
+  SHEWHART_CHECK(all.has_value());  // two or more values: one moving range at least
+  IndividualsBaselineEstimate out;
+  out.mean = all->mean;
+  out.sigma = all->sigma;
+  if (exclusion == Phase1Exclusion::kNone) return out;
+  const MeanSigma final_estimate = IteratePhase1Exclusion(
+      values.size(), *all,
+      [&](const std::vector<char>& excluded) { return EstimateKept(values, excluded.data()); },
+      [&](const MeanSigma& e, std::size_t i) {
+        return BeyondLimits(values[i], e.mean - k_sigma * e.sigma, e.mean + k_sigma * e.sigma, boundary);
+      },
+      out.exclusions);
+  out.mean = final_estimate.mean;
+  out.sigma = final_estimate.sigma;
+  return out;
+}
+
 IndividualsChart::IndividualsChart(const IndividualsChartSpec& spec) : spec_(spec) {
   if (spec_.mode == IndividualsChartSpec::LimitMode::kKnown) {
     SetLimits(spec_.mean, spec_.sigma);
   } else {
-    baseline_.reserve(static_cast<std::size_t>(spec_.phase1_points));
+    baseline_values_.reserve(static_cast<std::size_t>(spec_.phase1_points));
+    baseline_ts_.reserve(static_cast<std::size_t>(spec_.phase1_points));
   }
 }
 
@@ -115,25 +178,27 @@ void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) 
     return;
   }
   CheckSpec(index, value, ts, observer);
-  baseline_.push_back(Pending{value, ts});
-  if (static_cast<int>(baseline_.size()) < spec_.phase1_points) return;
+  baseline_values_.push_back(value);
+  baseline_ts_.push_back(ts);
+  if (static_cast<int>(baseline_values_.size()) < spec_.phase1_points) return;
 
   // Baseline complete: estimate, then judge the baseline retrospectively.
-  double sum = 0, mr_sum = 0;
-  for (std::size_t i = 0; i < baseline_.size(); ++i) {
-    sum += baseline_[i].value;
-    if (i > 0) mr_sum += std::fabs(baseline_[i].value - baseline_[i - 1].value);
-  }
-  const double n = static_cast<double>(baseline_.size());
-  SetLimits(sum / n, (mr_sum / (n - 1)) / kD2Span2);
-  const std::int64_t first_index = index - static_cast<std::int64_t>(baseline_.size()) + 1;
-  for (std::size_t i = 0; i < baseline_.size(); ++i) {
-    const double r = i > 0 ? std::fabs(baseline_[i].value - baseline_[i - 1].value) : 0.0;
-    Judge(first_index + static_cast<std::int64_t>(i), baseline_[i].value, i > 0, r, baseline_[i].ts, Phase::kOne,
+  Result<IndividualsBaselineEstimate> estimate =
+      EstimateIndividualsBaseline(baseline_values_, spec_.k_sigma, spec_.boundary, spec_.phase1_exclusion);
+  SHEWHART_CHECK(estimate.ok());  // >= 2 values (Validate), finite (the caller's contract), k_sigma > 0
+  SetLimits(estimate->mean, estimate->sigma);
+  exclusions_ = std::move(estimate->exclusions);
+  const std::size_t size = baseline_values_.size();
+  const std::int64_t first_index = index - static_cast<std::int64_t>(size) + 1;
+  for (std::size_t i = 0; i < size; ++i) {
+    const double r = i > 0 ? std::fabs(baseline_values_[i] - baseline_values_[i - 1]) : 0.0;
+    Judge(first_index + static_cast<std::int64_t>(i), baseline_values_[i], i > 0, r, baseline_ts_[i], Phase::kOne,
           observer);
   }
-  baseline_.clear();
-  baseline_.shrink_to_fit();
+  baseline_values_.clear();
+  baseline_values_.shrink_to_fit();
+  baseline_ts_.clear();
+  baseline_ts_.shrink_to_fit();
 }
 
 }  // namespace shewhart::rules

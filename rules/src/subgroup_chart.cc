@@ -52,6 +52,10 @@ Status SubgroupChartSpec::Validate() const {
     return InvalidArgument("min_subgroup_size must be 2 to subgroup_size " + std::to_string(subgroup_size) +
                            ", found " + std::to_string(min_subgroup_size));
   }
+  if (mode != LimitMode::kPhase1 && phase1_exclusion != Phase1Exclusion::kNone) {
+    return InvalidArgument("phase1_exclusion " + std::string(Phase1ExclusionName(phase1_exclusion)) +
+                           " applies only to phase1 limits; known limits are not re-estimated");
+  }
   if (mode != LimitMode::kPhase1 && estimator) {
     return InvalidArgument("estimator " + std::string(SigmaEstimatorName(*estimator)) +
                            " applies only to phase1 limits");
@@ -100,6 +104,66 @@ Status SubgroupChartSpec::Validate() const {
   if (spec_lsl && !spec.lsl) return InvalidArgument("rule spec.lsl needs spec.lsl");
   if (spec_usl && !spec.usl) return InvalidArgument("rule spec.usl needs spec.usl");
   return spec.Validate();
+}
+
+Result<SubgroupBaselineEstimate> EstimateSubgroupBaseline(const SubgroupChartSpec& spec,
+                                                          std::span<const SubgroupSummary> subgroups) {
+  if (spec.mode != SubgroupChartSpec::LimitMode::kPhase1) {
+    return InvalidArgument("a baseline is estimated only for phase1 limits");
+  }
+  if (subgroups.empty()) return InvalidArgument("the baseline is empty");
+  const SigmaEstimator estimator = spec.EffectiveEstimator();
+  Result<double> sigma = EstimateSigma(estimator, subgroups);
+  if (!sigma.ok()) return sigma.status();
+  SubgroupBaselineEstimate out;
+  out.center = GrandMean(subgroups);
+  out.sigma = *sigma;
+  if (spec.phase1_exclusion == Phase1Exclusion::kNone) return out;
+
+  struct CenterSigma {
+    double center, sigma;
+  };
+  std::vector<SubgroupSummary> kept;
+  kept.reserve(subgroups.size());
+  auto estimate = [&](const std::vector<char>& excluded) -> std::optional<CenterSigma> {
+    kept.clear();
+    for (std::size_t i = 0; i < subgroups.size(); ++i) {
+      if (!excluded[i]) kept.push_back(subgroups[i]);
+    }
+    // The subgroups passed the estimator once, so it cannot refuse a subset of them.
+    Result<double> s = EstimateSigma(estimator, kept);
+    if (!s.ok() || kept.empty()) return std::nullopt;
+    return CenterSigma{GrandMean(kept), *s};
+  };
+  const bool ranges = spec.kind == SubgroupChartKind::kXbarR;
+  const double k = spec.k_sigma;
+  // The limits SetLimits draws for a subgroup of n, and Judge's test against them.
+  auto beyond = [&](const CenterSigma& e, std::size_t i) {
+    const SubgroupSummary& s = subgroups[i];
+    const double xbar_sigma = e.sigma / std::sqrt(static_cast<double>(s.n));
+    if (Beyond(s.mean, {e.center, e.center + k * xbar_sigma, e.center - k * xbar_sigma}, true, spec.boundary)) {
+      return true;
+    }
+    double mean_factor = 0, sd_factor = 0;
+    if (ranges) {
+      mean_factor = D2(s.n);
+      sd_factor = D3(s.n);
+    } else {
+      const double c4 = C4(s.n);
+      mean_factor = c4;
+      sd_factor = std::sqrt(1.0 - c4 * c4);
+    }
+    const double dispersion_sigma = sd_factor * e.sigma;
+    const double cl = mean_factor * e.sigma;
+    const double lower = cl - k * dispersion_sigma;
+    const ChartLimits dispersion{cl, cl + k * dispersion_sigma, std::max(0.0, lower)};
+    return Beyond(ranges ? s.range : s.sd, dispersion, lower > 0, spec.boundary);
+  };
+  const CenterSigma final_estimate =
+      IteratePhase1Exclusion(subgroups.size(), CenterSigma{out.center, out.sigma}, estimate, beyond, out.exclusions);
+  out.center = final_estimate.center;
+  out.sigma = final_estimate.sigma;
+  return out;
 }
 
 SubgroupChart::SubgroupChart(const SubgroupChartSpec& spec)
@@ -257,10 +321,11 @@ Status SubgroupChart::Add(std::span<const double> values, EventTime ts, ChartObs
   if (static_cast<int>(baseline_.size()) < spec_.phase1_subgroups) return Status::Ok();
 
   // Baseline complete: estimate, then judge the baseline retrospectively.
-  Result<double> sigma = EstimateSigma(spec_.EffectiveEstimator(), baseline_);
+  Result<SubgroupBaselineEstimate> estimate = EstimateSubgroupBaseline(spec_, baseline_);
   // Sizes and values were checked on the way in, so the estimator cannot refuse them.
-  SHEWHART_CHECK(sigma.ok());
-  SetLimits(GrandMean(baseline_), *sigma);
+  SHEWHART_CHECK(estimate.ok());
+  SetLimits(estimate->center, estimate->sigma);
+  exclusions_ = std::move(estimate->exclusions);
   const std::int64_t first_index = index - static_cast<std::int64_t>(baseline_.size()) + 1;
   for (std::size_t i = 0; i < baseline_.size(); ++i) {
     Judge(first_index + static_cast<std::int64_t>(i), baseline_[i], baseline_ts_[i], Phase::kOne, observer);

@@ -475,5 +475,74 @@ TEST(ConfigTest, T2ChartProblemsNameTheirKey) {
   EXPECT_FALSE(load.config.has_value());
 }
 
+TEST(ConfigTest, Phase1ExcludeLoadsForEveryChartWithABaseline) {
+  const char* text =
+      "characteristics:\n"
+      "  - { id: i, chart: { type: individuals }, limits: { phase1: { points: 30, exclude: beyond_limits } } }\n"
+      "  - { id: e, chart: { type: ewma }, limits: { phase1: { points: 20, exclude: beyond_limits } } }\n"
+      "  - { id: cu, chart: { type: cusum }, limits: { phase1: { points: 20, exclude: beyond_limits } } }\n"
+      "  - { id: r, chart: { type: xbar_r }, limits: { phase1: { subgroups: 25, exclude: beyond_limits } } }\n"
+      "  - { id: s, chart: { type: xbar_s }, limits: { phase1: { subgroups: 25, exclude: beyond_limits } } }\n"
+      "  - { id: p, chart: { type: p }, limits: { phase1: { subgroups: 30, exclude: beyond_limits } } }\n"
+      "  - { id: c, chart: { type: c }, limits: { phase1: { subgroups: 26, exclude: none } } }\n"
+      "  - { id: u, chart: { type: u }, limits: { phase1: { subgroups: 26 } } }\n";
+  ConfigLoad load = LoadConfigText(text, "exclude.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const auto& c = load.config->characteristics;
+  ASSERT_EQ(c.size(), 8u);
+  const auto kBeyond = rules::Phase1Exclusion::kBeyondLimits;
+  const auto kNone = rules::Phase1Exclusion::kNone;
+  EXPECT_EQ(c[0].chart.phase1_exclusion, kBeyond);
+  EXPECT_EQ(c[0].chart.phase1_points, 30);
+  EXPECT_EQ(c[1].chart.phase1_exclusion, kBeyond) << "ewma estimates through the variables spec";
+  EXPECT_EQ(c[2].chart.phase1_exclusion, kBeyond) << "cusum estimates through the variables spec";
+  EXPECT_EQ(c[3].subgroup.phase1_exclusion, kBeyond);
+  EXPECT_EQ(c[3].subgroup.phase1_subgroups, 25);
+  EXPECT_EQ(c[4].subgroup.phase1_exclusion, kBeyond);
+  EXPECT_EQ(c[5].attribute.phase1_exclusion, kBeyond);
+  EXPECT_EQ(c[5].attribute.phase1_subgroups, 30);
+  EXPECT_EQ(c[6].attribute.phase1_exclusion, kNone) << "'none' is the explicit default";
+  EXPECT_EQ(c[7].attribute.phase1_exclusion, kNone) << "the default is no exclusion";
+  EXPECT_EQ(c[3].chart.phase1_exclusion, kNone) << "x-bar keeps its setting in the subgroup spec only";
+}
+
+TEST(ConfigTest, Phase1ExcludeProblemsNameTheirKey) {
+  const char* text =
+      "characteristics:\n"                                                                   // 1
+      "  - id: bad_value\n"                                                                  // 2
+      "    chart: { type: individuals }\n"                                                   // 3
+      "    limits: { phase1: { points: 20, exclude: sometimes } }\n"                         // 4
+      "  - id: typo\n"                                                                       // 5
+      "    chart: { type: p }\n"                                                             // 6
+      "    limits: { phase1: { subgroups: 20, exlude: beyond_limits } }\n"                   // 7
+      "  - id: known\n"                                                                      // 8
+      "    chart: { type: xbar_r }\n"                                                        // 9
+      "    limits: { mean: 1, sigma: 2, exclude: beyond_limits }\n"                          // 10
+      "  - id: t2\n"                                                                         // 11
+      "    chart: { type: t2, variables: 2 }\n"                                              // 12
+      "    limits: { phase1: { subgroups: 20, exclude: beyond_limits } }\n"                  // 13
+      "  - id: beside\n"                                                                     // 14
+      "    chart: { type: c }\n"                                                             // 15
+      "    limits: { phase1: { subgroups: 20 }, exclude: beyond_limits }\n";                 // 16
+  ConfigLoad load = LoadConfigText(text, "exclude.yaml");
+  const std::string all = All(load);
+  for (const char* expected : {
+           "exclude.yaml:4:46: characteristics[0].limits.phase1.exclude: expected one of none, beyond_limits, found "
+           "'sometimes'",
+           "exclude.yaml:7:40: characteristics[1].limits.phase1.exlude: unknown key 'exlude'; did you mean 'exclude'?",
+           "exclude.yaml:10:34: characteristics[2].limits.exclude: unknown key 'exclude'; expected one of: phase1, "
+           "mean, sigma; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits }): known limits "
+           "are not estimated, so there is nothing to re-estimate",
+           "exclude.yaml:13:49: characteristics[3].limits.phase1.exclude: phase1.exclude is not available on a t2 "
+           "chart: its limits depend on the number of baseline subgroups",
+           "exclude.yaml:16:42: characteristics[4].limits.exclude: unknown key 'exclude'; expected one of: phase1, "
+           "center; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits })\n",
+       }) {
+    EXPECT_NE(all.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << all;
+  }
+  EXPECT_EQ(load.problems.size(), 5u) << all;
+  EXPECT_FALSE(load.config.has_value());
+}
+
 }  // namespace
 }  // namespace shewhart::engine

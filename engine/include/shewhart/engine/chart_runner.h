@@ -49,6 +49,9 @@ class ChartRunner {
   // The within (short-term) sigma of one measurement the limits use, once known; absent for
   // attribute charts.
   virtual std::optional<double> sigma_within() const { return std::nullopt; }
+  // How many Phase I baseline points the estimate excluded (`limits.phase1.exclude`), once the
+  // baseline is complete; absent before, without exclusion, with known limits, and for T^2.
+  virtual std::optional<std::int64_t> phase1_excluded() const { return std::nullopt; }
   // Hotelling T^2 only: the centre (p values) and covariance (p x p, row-major) its limits
   // use, once known (estimated from the Phase I baseline, or given); empty before, and for
   // every other chart. Valid until the next Add().

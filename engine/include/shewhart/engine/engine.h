@@ -114,7 +114,7 @@ class Engine {
   void HandleSignal(const Signal& s);
   // Records a limits version a shard estimated (store, listener).
   void RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
-                    std::int64_t points);
+                    std::int64_t points, std::int64_t excluded);
   // Hands the limits versions recorded in the store after `limits_seen_` to the shards
   // (at Start: all of them; later: those another process, `shewhart limits recalc`, recorded).
   Status LoadLimitVersions(bool skip_phase1);

@@ -38,10 +38,11 @@ class ShardObserver {
   virtual void OnPoint(CharacteristicId characteristic, const rules::ChartPoint& point) = 0;
   virtual void OnSignal(const Signal& signal) = 0;
   // A Phase I baseline completed: the chart now judges against `limits`, estimated from
-  // `points` points; `effective` is the event time of the measurement that completed it.
+  // `points` points (`excluded` more were dropped as beyond the trial limits); `effective` is
+  // the event time of the measurement that completed it.
   virtual void OnLimitsEstimated(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
-                                 std::int64_t points) {
-    (void)characteristic, (void)limits, (void)effective, (void)points;
+                                 std::int64_t points, std::int64_t excluded) {
+    (void)characteristic, (void)limits, (void)effective, (void)points, (void)excluded;
   }
 };
 
@@ -51,6 +52,8 @@ struct CharacteristicSummary {
   bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
   rules::WindowStats window;       // the capability window's values (has_spec only)
   std::optional<double> sigma_within;
+  // ChartRunner::phase1_excluded(): baseline points the Phase I estimate excluded.
+  std::optional<std::int64_t> phase1_excluded;
   // Hotelling T^2 only, once its limits are known: the centre vector and the covariance
   // matrix (p x p, row-major) they use.
   std::vector<double> t2_center, t2_covariance;

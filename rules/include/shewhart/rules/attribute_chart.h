@@ -12,9 +12,11 @@
 // as qcc's stats.p / stats.c / stats.u) or from a known centre. During Phase I nothing is
 // plotted; when the baseline completes its subgroups are plotted and judged retrospectively
 // against the limits they produced (phase "I"), and every later subgroup is judged as it
-// arrives (phase "II"). To re-estimate after dropping subgroups with assignable causes, call
-// EstimateAttributeCenter() on baseline() and start a new chart (a new limits version) with
-// the result as its known centre.
+// arrives (phase "II"). With `phase1_exclusion` kBeyondLimits the centre is revised after
+// excluding the baseline subgroups beyond its limits (EstimateAttributeBaseline, phase1.h)
+// before the baseline is judged. To re-estimate after dropping subgroups chosen by hand (those
+// with assignable causes), call EstimateAttributeCenter() on baseline() and start a new chart
+// (a new limits version) with the result as its known centre.
 //
 // Sigma limits (the default, qcc's): centre +/- k_sigma * sigma_at(n_i), per subgroup when n
 // varies:
@@ -49,7 +51,7 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: the constructor sizes every buffer; Add() never allocates unless it returns an
-// error (the message). Limits are cached for the last kLimitCacheSize distinct sizes, so
+// error (the message), or once, when it completes a baseline with kBeyondLimits. Limits are cached for the last kLimitCacheSize distinct sizes, so
 // probability limits (a few Boost.Math quantile searches) are recomputed only for a new n.
 
 #include <array>
@@ -58,6 +60,7 @@
 #include <vector>
 
 #include "shewhart/base/status.h"
+#include "shewhart/rules/phase1.h"
 #include "shewhart/rules/types.h"
 
 namespace shewhart::rules {
@@ -75,6 +78,9 @@ struct AttributeChartSpec {
   LimitMode mode = LimitMode::kPhase1;
   // kPhase1: subgroups in the baseline, >= 2.
   int phase1_subgroups = 20;
+  // kPhase1 only: whether the centre is revised after excluding baseline subgroups beyond its
+  // limits (phase1.h).
+  Phase1Exclusion phase1_exclusion = Phase1Exclusion::kNone;
   // kKnown: the process standard. p and np: the proportion nonconforming, in (0, 1); c: the
   // mean count per subgroup (of the chart's constant n), > 0; u: the mean count per inspection
   // unit, > 0.
@@ -117,6 +123,23 @@ struct AttributeSubgroup {
 Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const AttributeSubgroup> baseline,
                                        std::span<const std::int64_t> exclude = {});
 
+// The centre of a Phase I baseline of attribute subgroups.
+struct AttributeBaselineEstimate {
+  double center = 0;  // p-bar, c-bar or u-bar, as EstimateAttributeCenter()
+  Phase1Exclusions exclusions;
+};
+
+// Estimates a Phase I baseline (in arrival order) as a chart of `spec` does:
+// EstimateAttributeCenter(spec.kind, baseline). With spec.phase1_exclusion kBeyondLimits, the
+// rounds of phase1.h: a subgroup is excluded when its statistic fires rule 1 against the limits
+// the chart would draw at its n (spec.limit_type, k_sigma or alpha, boundary; a limit at or past
+// the end of the statistic's range is no limit), whatever spec.nelson1 says, and the centre is
+// re-estimated without it. A round that would leave fewer than Phase1MinimumKept(N) subgroups
+// is not applied. Returns InvalidArgument as EstimateAttributeCenter() does, and when spec.mode
+// is not kPhase1. Pure; allocates only with kBeyondLimits.
+Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChartSpec& spec,
+                                                            std::span<const AttributeSubgroup> baseline);
+
 class AttributeChart {
  public:
   // `spec` must have passed Validate().
@@ -157,6 +180,9 @@ class AttributeChart {
   // The Phase I subgroups in arrival order (chart indexes 1..N), kept for re-estimation with
   // EstimateAttributeCenter(); empty for a chart with a known centre. Valid until the next Add().
   std::span<const AttributeSubgroup> baseline() const { return baseline_; }
+  // What the Phase I estimate excluded (phase1.h); empty before the baseline completes, without
+  // exclusion, and with a known centre.
+  const Phase1Exclusions& phase1_exclusions() const { return exclusions_; }
 
  private:
   // Limits of one point: reported (clamped) and judged (unclamped), and whether a point exactly
@@ -166,7 +192,12 @@ class AttributeChart {
     double ucl_judged = 0, lcl_judged = 0;
     bool ucl_closed = false, lcl_closed = false;
   };
-  PointLimits ComputeLimits(double n) const;
+  // The limits of a chart of `spec` with centre `center` at sample size n.
+  static PointLimits ComputeLimits(const AttributeChartSpec& spec, double center, double n);
+  // Whether `value` fires rule 1 against `lim`.
+  static bool Beyond(const PointLimits& lim, double value);
+  friend Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChartSpec& spec,
+                                                                     std::span<const AttributeSubgroup> baseline);
   const PointLimits& LimitsFor(double n);  // ComputeLimits, cached by n
   static constexpr int kLimitCacheSize = 8;
   struct CachedLimits {
@@ -187,6 +218,7 @@ class AttributeChart {
   std::int64_t count_ = 0;
   std::vector<AttributeSubgroup> baseline_;  // capacity phase1_subgroups, reserved at construction
   std::vector<EventTime> baseline_ts_;       // likewise; released once the baseline is judged
+  Phase1Exclusions exclusions_;
   std::array<CachedLimits, kLimitCacheSize> limit_cache_{};  // emptied when the limits change
   int next_cache_slot_ = 0;                                   // round-robin replacement
   // Event time of the newest subgroup judged in control, and its index (0: none yet).

@@ -5,16 +5,21 @@
 // their mean, sigma = mean moving range / d2(2), as qcc's "xbar.one" with std.dev "MR") or
 // from a known mean and sigma. During Phase I nothing is plotted; when the baseline completes,
 // its points are plotted and judged retrospectively against the limits they produced (phase
-// "I"), and every later point is judged as it arrives (phase "II").
+// "I"), and every later point is judged as it arrives (phase "II"). With
+// `phase1_exclusion` kBeyondLimits the estimate is revised after excluding the baseline points
+// beyond its limits (EstimateIndividualsBaseline, phase1.h) before the baseline is judged.
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
-// Allocation: the constructor sizes every buffer; Add() never allocates.
+// Allocation: the constructor sizes every buffer; Add() never allocates, except once, when it
+// completes a baseline with kBeyondLimits (the exclusion bookkeeping).
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "shewhart/base/status.h"
+#include "shewhart/rules/phase1.h"
 #include "shewhart/rules/types.h"
 
 namespace shewhart::rules {
@@ -37,6 +42,9 @@ struct IndividualsChartSpec {
   enum class LimitMode { kPhase1, kKnown };
   LimitMode mode = LimitMode::kPhase1;
   int phase1_points = 20;      // kPhase1: observations in the baseline, >= 2
+  // kPhase1 only: whether the estimate is revised after excluding baseline points beyond its
+  // limits (phase1.h). kNone with kKnown (Validate refuses anything else).
+  Phase1Exclusion phase1_exclusion = Phase1Exclusion::kNone;
   double mean = 0;             // kKnown: process mean
   double sigma = 0;            // kKnown: process standard deviation, > 0
   double k_sigma = 3;          // limits at centre +/- k_sigma * sigma, > 0
@@ -55,12 +63,37 @@ struct ChartLimits {
   double cl = 0, ucl = 0, lcl = 0;
 };
 
+// The centre and sigma of a Phase I baseline of individual values.
+struct IndividualsBaselineEstimate {
+  double mean = 0;
+  double sigma = 0;
+  Phase1Exclusions exclusions;
+};
+
+// Estimates a Phase I baseline of individual values (in arrival order): mean = the mean of the
+// kept values; sigma = the mean of the moving ranges |x_i - x_(i-1)| whose two values are both
+// kept, divided by d2(2) = kD2Span2 (a moving range that spans an excluded value is dropped,
+// not bridged: qcc, which recomputes on the remaining values, would take |x_(i+1) - x_(i-1)|).
+// Without exclusion every value is kept (qcc's "xbar.one" with "MR").
+// With Phase1Exclusion::kBeyondLimits, the rounds of phase1.h: a value beyond
+// mean +/- k_sigma * sigma is excluded (strictly beyond, or on a limit with
+// Boundary::kInclusive). A moving range beyond its own limit excludes nothing: it implicates
+// two values without saying which is wrong, and a single wild value lies beyond the
+// individuals limits itself. A round that would leave fewer than Phase1MinimumKept(N) values,
+// or no two adjacent kept values (no moving range), is not applied.
+// Returns InvalidArgument, naming the value, when `values` has fewer than 2 values, a value is
+// not finite, or k_sigma is not a finite number > 0.
+// Pure; allocates only with kBeyondLimits.
+Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const double> values, double k_sigma,
+                                                                Boundary boundary, Phase1Exclusion exclusion);
+
 class IndividualsChart {
  public:
   // `spec` must have passed Validate().
   explicit IndividualsChart(const IndividualsChartSpec& spec);
 
-  // Adds one observation at event time `ts`; reports points and rule hits to `observer`, in
+  // Adds one observation at event time `ts` (`value` finite: the decoder guarantees it, and a
+  // Phase I baseline aborts on a value that is not); reports points and rule hits to `observer`, in
   // order: for each plotted observation its individuals point, the hits on it, its mr point,
   // the hits on that, then its spec-limit hits. During Phase I spec-limit hits are reported
   // at arrival, before the baseline is plotted: an out-of-spec unit needs no baseline.
@@ -72,6 +105,9 @@ class IndividualsChart {
   // The sigma the limits use: estimated (MR-bar / d2) or known.
   double sigma() const { return sigma_; }
   std::int64_t observations() const { return count_; }
+  // What the Phase I estimate excluded (phase1.h); empty before the baseline completes, without
+  // exclusion, and with known limits.
+  const Phase1Exclusions& phase1_exclusions() const { return exclusions_; }
 
   // A new limits version: later observations are judged against mean +/- k sigma (and the mr
   // limits at sigma) as a known standard. Indexes and the moving range run on. Only between
@@ -79,10 +115,6 @@ class IndividualsChart {
   void SetKnownLimits(double mean, double sigma);
 
  private:
-  struct Pending {
-    double value;
-    EventTime ts;
-  };
   void SetLimits(double mean, double sigma);
   // Judges one observation against the current limits; `mr` is its moving range when
   // `has_mr` (every observation but the first). Not a std::optional: passed by value, its
@@ -101,7 +133,11 @@ class IndividualsChart {
   double sigma_ = 0;
   std::int64_t count_ = 0;
   double last_value_ = 0;  // the previous observation (meaningful when count_ > 1 at Add)
-  std::vector<Pending> baseline_;  // capacity phase1_points, reserved at construction
+  // The Phase I baseline's values and event times: capacity phase1_points each, reserved at
+  // construction, released once the baseline is judged.
+  std::vector<double> baseline_values_;
+  std::vector<EventTime> baseline_ts_;
+  Phase1Exclusions exclusions_;
   // Event time of the newest observation judged in control, and its index (0: none yet).
   EventTime last_in_control_ts_{};
   std::int64_t last_in_control_index_ = 0;

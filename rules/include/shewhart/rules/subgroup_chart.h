@@ -23,6 +23,9 @@
 //     they produced (phase "I"), and every later subgroup is judged as it arrives (phase "II").
 //     A baseline of constant subgroups estimates sigma 0: the limits collapse onto the centre
 //     and every later differing point fires (as in qcc); it is not refused here.
+//     With `phase1_exclusion` kBeyondLimits the estimate is revised after excluding the
+//     baseline subgroups beyond its x-bar or R/S limits (EstimateSubgroupBaseline, phase1.h)
+//     before the baseline is judged.
 //   Known standards: mu and sigma given.
 //   Explicit limits: the x-bar chart's cl/ucl/lcl as given (fixed subgroup size only); the
 //     dispersion chart's as given too, or, when absent, computed from the sigma the x-bar
@@ -42,7 +45,7 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: the constructor sizes every buffer; Add() allocates only to build the message of
-// a rejected subgroup. The constructor may integrate d2/d3 for sizes beyond the published tables
+// a rejected subgroup, and once when it completes a baseline with kBeyondLimits. The constructor may integrate d2/d3 for sizes beyond the published tables
 // (constants.h), once per process and size.
 
 #include <cstdint>
@@ -53,6 +56,7 @@
 
 #include "shewhart/base/status.h"
 #include "shewhart/rules/individuals_chart.h"  // SpecLimits, ChartLimits
+#include "shewhart/rules/phase1.h"
 #include "shewhart/rules/sigma_estimators.h"
 #include "shewhart/rules/types.h"
 
@@ -83,6 +87,9 @@ struct SubgroupChartSpec {
   std::optional<SigmaEstimator> estimator;  // kPhase1 only; default: uwave-r (x-bar/R), uwave-sd (x-bar/S).
                                             // x-bar/R takes uwave-r or mvlue-r; x-bar/S takes uwave-sd,
                                             // mvlue-sd or rmsdf (qcc's R and S charts accept the same).
+  // kPhase1 only: whether the estimate is revised after excluding baseline subgroups beyond its
+  // limits (phase1.h).
+  Phase1Exclusion phase1_exclusion = Phase1Exclusion::kNone;
   double mean = 0;                          // kKnown: process mean, finite
   double sigma = 0;                         // kKnown: process standard deviation, > 0
   ChartLimits xbar_limits;                  // kExplicit: lcl < cl < ucl
@@ -105,6 +112,25 @@ struct SubgroupChartSpec {
   // uses and rejects settings the mode would ignore (an estimator with known limits).
   Status Validate() const;
 };
+
+// The process centre and sigma of a Phase I baseline of subgroups.
+struct SubgroupBaselineEstimate {
+  double center = 0;
+  double sigma = 0;
+  Phase1Exclusions exclusions;
+};
+
+// Estimates a Phase I baseline of subgroup summaries (in arrival order) as a chart of `spec`
+// does: centre = GrandMean of the kept subgroups, sigma = spec.EffectiveEstimator() over them.
+// With spec.phase1_exclusion kBeyondLimits, the rounds of phase1.h: a subgroup is excluded when
+// its mean is beyond its x-bar limits or its range (x-bar/R) or standard deviation (x-bar/S) is
+// beyond its dispersion limits, at its own n, with spec.k_sigma and spec.boundary (a dispersion
+// lower limit clamped at 0 is no limit), whatever spec.nelson1 and spec.dispersion_rules say.
+// A round that would leave fewer than Phase1MinimumKept(N) subgroups is not applied.
+// Returns InvalidArgument when spec.mode is not kPhase1, `subgroups` is empty, or the estimator
+// refuses a subgroup (its message names it). Pure; allocates.
+Result<SubgroupBaselineEstimate> EstimateSubgroupBaseline(const SubgroupChartSpec& spec,
+                                                          std::span<const SubgroupSummary> subgroups);
 
 class SubgroupChart {
  public:
@@ -139,6 +165,9 @@ class SubgroupChart {
   ChartKind dispersion_chart() const { return dispersion_chart_; }
   std::int64_t subgroups() const { return count_; }
   const SubgroupChartSpec& spec() const { return spec_; }
+  // What the Phase I estimate excluded (phase1.h); empty before the baseline completes, without
+  // exclusion, and with known or explicit limits.
+  const Phase1Exclusions& phase1_exclusions() const { return exclusions_; }
 
   // A new limits version: later subgroups are judged against centre and sigma as a known
   // standard (x-bar and R/S limits at every size). Only when the limits are ready or no
@@ -176,6 +205,7 @@ class SubgroupChart {
   std::int64_t count_ = 0;
   std::vector<SubgroupSummary> baseline_;   // capacity phase1_subgroups, reserved at construction
   std::vector<EventTime> baseline_ts_;      // likewise
+  Phase1Exclusions exclusions_;
   // Event time of the newest subgroup judged in control, and its index (0: none yet).
   EventTime last_in_control_ts_{};
   std::int64_t last_in_control_index_ = 0;
