@@ -32,10 +32,20 @@ Result<std::vector<ArlRow>> EstimateArl(const engine::CharacteristicSpec& spec, 
   }
   if (options.runs < 1) return InvalidArgument("--runs must be at least 1, found " + std::to_string(options.runs));
   const bool subgrouped = spec.type == ChartType::kXbarR || spec.type == ChartType::kXbarS;
-  const bool known = subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kKnown
-                                : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kKnown;
-  const double mean = known ? (subgrouped ? spec.subgroup.mean : spec.chart.mean) : 0.0;
-  const double sigma = known ? (subgrouped ? spec.subgroup.sigma : spec.chart.sigma) : 1.0;
+  const bool explicit_limits = subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kExplicit
+                                          : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kExplicit;
+  const bool known = explicit_limits || (subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kKnown
+                                                    : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kKnown);
+  double mean = known ? (subgrouped ? spec.subgroup.mean : spec.chart.mean) : 0.0;
+  double sigma = known ? (subgrouped ? spec.subgroup.sigma : spec.chart.sigma) : 1.0;
+  if (explicit_limits) {
+    // The process the explicit limits stand for: centred on cl, with the sigma they imply.
+    const rules::ChartLimits& l = subgrouped ? spec.subgroup.xbar_limits : spec.chart.explicit_limits;
+    const double k = subgrouped ? spec.subgroup.k_sigma : spec.chart.k_sigma;
+    const double n = subgrouped ? static_cast<double>(spec.subgroup.subgroup_size) : 1.0;
+    mean = l.cl;
+    sigma = (l.ucl - l.lcl) / (2 * k) * std::sqrt(n);
+  }
   const int per_point = subgrouped ? spec.subgroup.subgroup_size : 1;
   const int baseline_points = known ? 0 : (subgrouped ? spec.subgroup.phase1_subgroups : spec.chart.phase1_points);
 

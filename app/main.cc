@@ -77,9 +77,24 @@ class ReplayWriter : public engine::EngineListener {
   explicit ReplayWriter(const engine::Config& config) : config_(config) {}
 
   void OnPoint(const std::string& characteristic, const rules::ChartPoint& p) override {
-    Write(engine::PointJson(characteristic, p));
-    auto& s = summaries_[characteristic];
     const int id = config_.FindCharacteristic(characteristic);
+    Json point = engine::PointJson(characteristic, p);
+    if (id >= 0) {
+      const auto& spec = config_.characteristics[static_cast<std::size_t>(id)];
+      const double w = spec.warning_sigmas;
+      if (w > 0 && p.chart == engine::PrimaryChart(spec.type)) {
+        // The warning lines at centre +/- w zone sigmas (zone sigma: (ucl - cl) / k_sigma).
+        // Each side's zone from its own limit (explicit limits need not be symmetric); an attribute
+        // chart's lower limit may be clamped at 0, so its lower line mirrors the upper zone.
+        const bool attribute = engine::IsAttribute(spec.type);
+        const double k = attribute ? spec.attribute.k_sigma : spec.chart.k_sigma;
+        const double upper_zone = (p.ucl - p.cl) / k;
+        point["uwl"] = p.cl + w * upper_zone;
+        point["lwl"] = attribute ? std::max(0.0, p.cl - w * upper_zone) : p.cl - w * (p.cl - p.lcl) / k;
+      }
+    }
+    Write(point);
+    auto& s = summaries_[characteristic];
     if (id >= 0 && p.chart == engine::PrimaryChart(config_.characteristics[static_cast<std::size_t>(id)].type)) {
       s.points++;
       s.cl = p.cl;

@@ -4,6 +4,7 @@
 
 #include "shewhart/engine/measurement.h"
 #include "shewhart/rules/constants.h"
+#include "shewhart/rules/format.h"
 #include "shewhart/rules/presets.h"
 #include "shewhart/rules/sigma_estimators.h"
 
@@ -433,17 +434,18 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     static const std::vector<std::string> kChartKeys = {"type", "boundary", "k_sigma", "mr_rules", "lambda", "k", "h",
                                                         "head_start", "reset", "limit_type", "alpha", "sample_size",
                                                         "subgroup_size", "variable_size", "min_subgroup_size",
-                                                        "estimator", "dispersion_rules", "variables", "confidence"};
+                                                        "estimator", "dispersion_rules", "variables", "confidence",
+                                                        "warning_sigmas"};
     static const std::map<std::string, std::vector<std::string>> kKeysOf = {
-        {"individuals", {"mr_rules"}},
+        {"individuals", {"mr_rules", "warning_sigmas"}},
         {"ewma", {"lambda"}},
         {"cusum", {"k", "h", "head_start", "reset"}},
-        {"p", {"limit_type", "alpha", "sample_size"}},
-        {"np", {"limit_type", "alpha", "sample_size"}},
-        {"c", {"limit_type", "alpha", "sample_size"}},
-        {"u", {"limit_type", "alpha", "sample_size"}},
-        {"xbar_r", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
-        {"xbar_s", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules"}},
+        {"p", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
+        {"np", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
+        {"c", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
+        {"u", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
+        {"xbar_r", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
+        {"xbar_s", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
         {"t2", {"variables", "subgroup_size", "confidence"}},
     };
     if (CheckMap(ch, cp, kChartKeys)) {
@@ -492,6 +494,13 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
       std::string boundary;
       if (ch["boundary"] && Choice(ch["boundary"], cp + ".boundary", {"strict", "inclusive"}, boundary)) {
         chart.boundary = boundary == "inclusive" ? rules::Boundary::kInclusive : rules::Boundary::kStrict;
+      }
+      if (auto w = ch["warning_sigmas"]) {
+        double v = 0;
+        if (Double(w, cp + ".warning_sigmas", v)) {
+          if (!(v > 0)) Problem(w, cp + ".warning_sigmas", "expected a number > 0, found " + w.Scalar());
+          else c.warning_sigmas = v;
+        }
       }
       if (auto m = ch["mr_rules"]) {
         std::string b;
@@ -567,8 +576,13 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
     t2_limits_ok = LoadT2Limits(t2_limits, path + ".limits", c, t2_variables_ok);
   } else if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
-    const bool is_map = CheckMap(l, lp, attribute ? std::vector<std::string>{"phase1", "center"}
-                                                  : std::vector<std::string>{"phase1", "mean", "sigma"});
+    const bool explicit_ok = c.type == ChartType::kIndividuals || subgrouped;
+    const bool is_map = CheckMap(
+        l, lp,
+        attribute     ? std::vector<std::string>{"phase1", "center"}
+        : subgrouped  ? std::vector<std::string>{"phase1", "mean", "sigma", "ucl", "cl", "lcl", "dispersion"}
+        : explicit_ok ? std::vector<std::string>{"phase1", "mean", "sigma", "ucl", "cl", "lcl"}
+                      : std::vector<std::string>{"phase1", "mean", "sigma"});
     if (is_map) HintMisplacedExclude(l, lp, attribute || subgrouped ? "subgroups: 20" : "points: 30");
     if (is_map) {
       if (attribute) {
@@ -587,6 +601,54 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
           Double(ce, lp + ".center", c.attribute.center);
         } else {
           Problem(l, lp, "expected 'phase1: { subgroups: N }' or 'center'");
+        }
+      } else if ((l["ucl"] || l["cl"] || l["lcl"] || l["dispersion"]) && explicit_ok) {
+        // Explicit limits (a standard from elsewhere: a customer's chart, an earlier study).
+        if (l["phase1"] || l["mean"] || l["sigma"]) {
+          Problem(l, lp, "give explicit 'ucl', 'cl' and 'lcl', or 'phase1', or 'mean' and 'sigma' -- one form only");
+        }
+        rules::ChartLimits x;
+        bool ok = true;
+        for (const char* k : {"ucl", "cl", "lcl"}) {
+          if (!l[k]) {
+            Problem(l, lp + "." + k, std::string("missing: explicit limits need ucl, cl and lcl"));
+            ok = false;
+          }
+        }
+        if (ok) {
+          ok &= Double(l["ucl"], lp + ".ucl", x.ucl);
+          ok &= Double(l["cl"], lp + ".cl", x.cl);
+          ok &= Double(l["lcl"], lp + ".lcl", x.lcl);
+        }
+        if (ok && !(x.lcl < x.cl && x.cl < x.ucl)) {
+          Problem(l, lp, "explicit limits need lcl < cl < ucl, found lcl " + l["lcl"].Scalar() + ", cl " +
+                             l["cl"].Scalar() + ", ucl " + l["ucl"].Scalar());
+          ok = false;
+        }
+        if (ok && subgrouped) {
+          c.subgroup.mode = rules::SubgroupChartSpec::LimitMode::kExplicit;
+          c.subgroup.xbar_limits = x;
+          if (auto d = l["dispersion"]) {
+            const std::string dp = lp + ".dispersion";
+            rules::ChartLimits dl;
+            if (CheckMap(d, dp, {"ucl", "cl", "lcl"})) {
+              bool dok = true;
+              for (const char* k : {"ucl", "cl", "lcl"}) {
+                if (!d[k]) {
+                  Problem(d, dp + "." + k, "missing: dispersion limits need ucl, cl and lcl (lcl may be 0)");
+                  dok = false;
+                }
+              }
+              if (dok && Double(d["ucl"], dp + ".ucl", dl.ucl) && Double(d["cl"], dp + ".cl", dl.cl) &&
+                  Double(d["lcl"], dp + ".lcl", dl.lcl)) {
+                c.subgroup.dispersion_limits = dl;
+              }
+            }
+          }
+        } else if (ok) {
+          if (l["dispersion"]) Problem(l["dispersion"], lp + ".dispersion", "dispersion limits apply to xbar_r and xbar_s");
+          chart.mode = rules::IndividualsChartSpec::LimitMode::kExplicit;
+          chart.explicit_limits = x;
         }
       } else if (l["phase1"] && (l["mean"] || l["sigma"])) {
         Problem(l, lp, "give either 'phase1' or 'mean' and 'sigma', not both");
@@ -617,7 +679,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
         }
       } else {
         Problem(l, lp, std::string("expected 'phase1: { ") + (subgrouped ? "subgroups" : "points") +
-                           ": N }' or 'mean' and 'sigma'");
+                           ": N }' or 'mean' and 'sigma'" + (explicit_ok ? " or 'ucl', 'cl' and 'lcl'" : ""));
       }
     }
   }
@@ -659,6 +721,16 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   // The type's own spec, from the settings above; checked here so that its problems carry the
   // characteristic's path.
   const YAML::Node chart_node = node["chart"] ? node["chart"] : node;
+  if (c.warning_sigmas > 0) {
+    const std::string wp = path + ".chart.warning_sigmas";
+    if (c.warning_sigmas >= chart.k_sigma) {
+      Problem(chart_node["warning_sigmas"], wp, "warning lines must lie inside the control limits: expected less than "
+                                                "k_sigma " + rules::FormatNumber(chart.k_sigma) + ", found " +
+                                                chart_node["warning_sigmas"].Scalar());
+    } else if (attribute && c.attribute.limit_type == rules::AttributeChartSpec::LimitType::kProbability) {
+      Problem(chart_node["warning_sigmas"], wp, "warning lines need sigma limits; this chart has limit_type: probability");
+    }
+  }
   if (node["capability"] && (attribute || (!chart.spec.lsl && !chart.spec.usl))) {
     Problem(node["capability"], path + ".capability",
             attribute ? "capability applies to measured values; a p, np, c or u chart plots counts"

@@ -32,6 +32,13 @@ Status IndividualsChartSpec::Validate() const {
     if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
   }
   if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (mode == LimitMode::kExplicit) {
+    const ChartLimits& l = explicit_limits;
+    if (!std::isfinite(l.lcl) || !std::isfinite(l.cl) || !std::isfinite(l.ucl) || !(l.lcl < l.cl && l.cl < l.ucl)) {
+      return InvalidArgument("explicit limits must be finite with lcl < cl < ucl, found lcl " + FormatNumber(l.lcl) +
+                             ", cl " + FormatNumber(l.cl) + ", ucl " + FormatNumber(l.ucl));
+    }
+  }
   if (spec_lsl && !spec.lsl) return InvalidArgument("rule spec.lsl needs spec.lsl");
   if (spec_usl && !spec.usl) return InvalidArgument("rule spec.usl needs spec.usl");
   return spec.Validate();
@@ -98,6 +105,10 @@ Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const 
 IndividualsChart::IndividualsChart(const IndividualsChartSpec& spec) : spec_(spec) {
   if (spec_.mode == IndividualsChartSpec::LimitMode::kKnown) {
     SetLimits(spec_.mean, spec_.sigma);
+  } else if (spec_.mode == IndividualsChartSpec::LimitMode::kExplicit) {
+    const ChartLimits& l = spec_.explicit_limits;
+    SetLimits(l.cl, (l.ucl - l.lcl) / (2 * spec_.k_sigma));
+    x_limits_ = l;  // as given (the mr limits and zones use the sigma above)
   } else {
     baseline_values_.reserve(static_cast<std::size_t>(spec_.phase1_points));
     baseline_ts_.reserve(static_cast<std::size_t>(spec_.phase1_points));

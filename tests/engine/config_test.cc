@@ -544,5 +544,65 @@ TEST(ConfigTest, Phase1ExcludeProblemsNameTheirKey) {
   EXPECT_FALSE(load.config.has_value());
 }
 
+TEST(ConfigTest, ExplicitLimitsAndWarningLines) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: x\n"
+      "    chart: { type: individuals, warning_sigmas: 2 }\n"
+      "    limits: { ucl: 13, cl: 10, lcl: 8 }\n"
+      "  - id: b\n"
+      "    chart: { type: xbar_s, subgroup_size: 4 }\n"
+      "    limits: { ucl: 11, cl: 10, lcl: 9, dispersion: { ucl: 2, cl: 1, lcl: 0 } }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  const auto& x = load.config->characteristics[0];
+  EXPECT_EQ(x.chart.mode, rules::IndividualsChartSpec::LimitMode::kExplicit);
+  EXPECT_EQ(x.chart.explicit_limits.ucl, 13);
+  EXPECT_EQ(x.chart.explicit_limits.lcl, 8);
+  EXPECT_EQ(x.warning_sigmas, 2);
+  const auto& b = load.config->characteristics[1];
+  EXPECT_EQ(b.subgroup.mode, rules::SubgroupChartSpec::LimitMode::kExplicit);
+  EXPECT_EQ(b.subgroup.xbar_limits.cl, 10);
+  ASSERT_TRUE(b.subgroup.dispersion_limits.has_value());
+  EXPECT_EQ(b.subgroup.dispersion_limits->ucl, 2);
+
+  load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: x\n"
+      "    chart: { type: individuals, warning_sigmas: 3 }\n"
+      "    limits: { ucl: 13, cl: 10, mean: 3 }\n"
+      "  - id: e\n"
+      "    chart: { type: ewma, warning_sigmas: 1 }\n"
+      "    limits: { ucl: 13, cl: 10, lcl: 7 }\n"
+      "  - id: b\n"
+      "    chart: { type: xbar_r, subgroup_size: 2 }\n"
+      "    limits: { ucl: 11, cl: 12, lcl: 9 }\n"
+      "  - id: p\n"
+      "    chart: { type: p, limit_type: probability, warning_sigmas: 2 }\n"
+      "    limits: { center: 0.1 }\n",
+      "f.yaml");
+  const std::string all = All(load);
+  EXPECT_FALSE(load.config);
+  EXPECT_NE(all.find("f.yaml:3:49: characteristics[0].chart.warning_sigmas: warning lines must lie inside the control "
+                     "limits: expected less than k_sigma 3, found 3"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[0].limits: give explicit 'ucl', 'cl' and 'lcl', or 'phase1', or 'mean' and "
+                     "'sigma' -- one form only"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[0].limits.lcl: missing: explicit limits need ucl, cl and lcl"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[1].chart.warning_sigmas: 'warning_sigmas' does not apply to a ewma chart"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[1].limits.ucl: unknown key 'ucl'"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[2].limits: explicit limits need lcl < cl < ucl, found lcl 9, cl 12, ucl 11"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[3].chart.warning_sigmas: warning lines need sigma limits"), std::string::npos)
+      << all;
+}
+
 }  // namespace
 }  // namespace shewhart::engine

@@ -88,6 +88,9 @@ struct CharacteristicSpec {
   // EWMA and CUSUM take none (their points are not independent).
   rules::RunRulesSpec run_rules;
   rules::RunRulesSpec companion_rules;
+  // Warning lines of the primary chart at centre +/- warning_sigmas zone sigmas (0: none):
+  // drawn in the output (replay points' `uwl` / `lwl`), judged by no rule.
+  double warning_sigmas = 0;
   // Capability (variables charts with spec limits): over the last `capability_window` values,
   // or every value since the start with 0; intervals at `capability_confidence`.
   std::size_t capability_window = 0;

@@ -38,9 +38,16 @@ struct SpecLimits {
   Status Validate() const;
 };
 
+struct ChartLimits {
+  double cl = 0, ucl = 0, lcl = 0;
+};
+
 struct IndividualsChartSpec {
-  enum class LimitMode { kPhase1, kKnown };
+  // kExplicit: the individuals limits as given (lcl < cl < ucl, not necessarily symmetric);
+  // sigma, for the moving-range limits and the run rules' zones, is (ucl - lcl) / (2 k_sigma).
+  enum class LimitMode { kPhase1, kKnown, kExplicit };
   LimitMode mode = LimitMode::kPhase1;
+  ChartLimits explicit_limits;  // kExplicit
   int phase1_points = 20;      // kPhase1: observations in the baseline, >= 2
   // kPhase1 only: whether the estimate is revised after excluding baseline points beyond its
   // limits (phase1.h). kNone with kKnown (Validate refuses anything else).
@@ -57,10 +64,6 @@ struct IndividualsChartSpec {
 
   // Returns InvalidArgument naming the offending field and value.
   Status Validate() const;
-};
-
-struct ChartLimits {
-  double cl = 0, ucl = 0, lcl = 0;
 };
 
 // The centre and sigma of a Phase I baseline of individual values.
