@@ -531,7 +531,7 @@ TEST(ConfigTest, Phase1ExcludeProblemsNameTheirKey) {
            "'sometimes'",
            "exclude.yaml:7:40: characteristics[1].limits.phase1.exlude: unknown key 'exlude'; did you mean 'exclude'?",
            "exclude.yaml:10:34: characteristics[2].limits.exclude: unknown key 'exclude'; expected one of: phase1, "
-           "mean, sigma; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits }): known limits "
+           "mean, sigma, ucl, cl, lcl, dispersion; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits }): known limits "
            "are not estimated, so there is nothing to re-estimate",
            "exclude.yaml:13:49: characteristics[3].limits.phase1.exclude: phase1.exclude is not available on a t2 "
            "chart: its limits depend on the number of baseline subgroups",
