@@ -57,7 +57,7 @@ int LimitsList(const engine::Config& config, const LimitsOptions& o) {
   if (!o.characteristic.empty() && config.FindCharacteristic(o.characteristic) < 0) {
     std::fprintf(stderr, "shewhart limits list: no characteristic '%s' in %s\n", o.characteristic.c_str(),
                  config.file.c_str());
-    return 1;
+    return 2;
   }
   auto store = OpenStore(config, o.store_path);
   if (!store.ok()) {
@@ -94,7 +94,7 @@ int LimitsRecalc(const engine::Config& config, const LimitsOptions& o, const std
   if (index < 0) {
     std::fprintf(stderr, "shewhart limits recalc: no characteristic '%s' in %s\n", o.characteristic.c_str(),
                  config.file.c_str());
-    return 1;
+    return 2;
   }
   const auto& spec = config.characteristics[static_cast<std::size_t>(index)];
   auto effective = ParseEffective(o.effective);

@@ -25,8 +25,8 @@ struct LimitsOptions {
 // "now" (or empty) is the current time; otherwise RFC 3339.
 Result<EventTime> ParseEffective(const std::string& text);
 
-// Exit codes as the rest of the command line: 0 ok, 1 a finding (unknown characteristic, data
-// that cannot give limits), 2 a usage or environment error (store, input files).
+// Exit codes as the rest of the command line: 0 ok, 1 a finding (data that cannot give limits),
+// 2 a usage or environment error (unknown characteristic, bad --effective, store, input files).
 int LimitsList(const engine::Config& config, const LimitsOptions& options);
 int LimitsRecalc(const engine::Config& config, const LimitsOptions& options, const std::vector<std::string>& inputs);
 
