@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "arl.h"
+#include "alarms.h"
 #include "limits.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
@@ -360,7 +361,7 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
   std::unique_ptr<engine::HttpServer> http;
   if (!config->http_listen.empty()) {
     http = std::make_unique<engine::HttpServer>(config->http_listen, [&eng](const engine::HttpRequest& req) {
-      auto r = eng.HandleApi(req.method, req.target, req.query);
+      auto r = eng.HandleApi(req.method, req.target, req.query, req.body, req.authorization);
       engine::HttpResponse resp;
       resp.status = r.status;
       resp.content_type = r.content_type;
@@ -589,6 +590,29 @@ int main(int argc, char** argv) {
   limits_recalc->add_flag("--dry-run", limits_opts.dry_run, "Print the estimate; record nothing");
   limits_recalc->add_flag("--json", limits_opts.json, "One JSON line instead of text");
 
+  app::AlarmCommand alarm_cmd;
+  auto* alarms = app.add_subcommand("alarms", "Act on an alarm of a running engine (through its HTTP API)");
+  alarms->require_subcommand(1);
+  auto add_common = [&](CLI::App* sub, bool needs_token) {
+    sub->add_option("id", alarm_cmd.alarm_id, "Alarm id")->required()->check(CLI::PositiveNumber);
+    sub->add_option("--url", alarm_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
+    if (needs_token) {
+      sub->add_option("--token-file", alarm_cmd.token_file,
+                      "File whose first line is your token (default: $SHEWHART_TOKEN)");
+    }
+    sub->add_flag("--json", alarm_cmd.json, "Print the engine's JSON answer");
+  };
+  auto* alarms_ack = alarms->add_subcommand("ack", "Acknowledge an alarm, recording its assignable cause and corrective action");
+  add_common(alarms_ack, true);
+  alarms_ack->add_option("--cause", alarm_cmd.cause, "Assignable-cause code (the config's codes.causes)")->required();
+  alarms_ack->add_option("--action", alarm_cmd.action, "Corrective-action code (the config's codes.actions)")->required();
+  alarms_ack->add_option("--note", alarm_cmd.note, "Free text");
+  auto* alarms_resolve = alarms->add_subcommand("resolve", "Resolve an alarm by hand: its hold stops growing");
+  add_common(alarms_resolve, true);
+  alarms_resolve->add_option("--note", alarm_cmd.note, "Free text");
+  auto* alarms_show = alarms->add_subcommand("show", "Show an alarm with its acknowledgements");
+  add_common(alarms_show, false);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -600,6 +624,9 @@ int main(int argc, char** argv) {
   if (*check) return Check(config_path);
   if (*replay) return Replay(config_path, inputs, replay_store);
   if (*arl) return Arl(config_path, characteristic, shifts, runs, seed, json);
+  if (*alarms_ack) return app::AlarmAck(alarm_cmd);
+  if (*alarms_resolve) return app::AlarmResolve(alarm_cmd);
+  if (*alarms_show) return app::AlarmShow(alarm_cmd);
   if (*limits_list || *limits_recalc) {
     int code = kExitOk;
     auto config = Load(config_path, code);

@@ -283,13 +283,41 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     Problem(root, "", "the configuration is empty; expected at least 'characteristics'");
     return;
   }
-  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks"})) return;
+  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks", "codes"})) {
+    return;
+  }
+  if (auto n = root["codes"]) {
+    if (CheckMap(n, "codes", {"causes", "actions"})) {
+      auto list = [&](const char* key, std::vector<std::string>& out) {
+        const YAML::Node l = n[key];
+        if (!l) return;
+        const std::string lp = std::string("codes.") + key;
+        if (!l.IsSequence() || l.size() == 0) {
+          Problem(l, lp, "expected a non-empty list of codes, found " + Describe(l));
+          return;
+        }
+        out.clear();
+        for (std::size_t i = 0; i < l.size(); ++i) {
+          std::string code;
+          const std::string ip = lp + "[" + std::to_string(i) + "]";
+          if (!NonEmptyString(l[i], ip, code)) continue;
+          if (std::find(out.begin(), out.end(), code) != out.end()) Problem(l[i], ip, "code '" + code + "' is listed twice");
+          else out.push_back(code);
+        }
+      };
+      list("causes", config.cause_codes);
+      list("actions", config.action_codes);
+    }
+  }
   if (auto n = root["sources"]) LoadSources(n, config);
   if (auto n = root["store"]) {
     if (CheckMap(n, "store", {"sqlite"}) && n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
   }
   if (auto n = root["http"]) {
-    if (CheckMap(n, "http", {"listen"}) && n["listen"]) {
+    if (CheckMap(n, "http", {"listen", "tokens"}) && n["tokens"]) {
+      NonEmptyString(n["tokens"], "http.tokens", config.http_tokens);
+    }
+    if (n.IsMap() && n["listen"]) {
       if (NonEmptyString(n["listen"], "http.listen", config.http_listen) &&
           config.http_listen.rfind(':') == std::string::npos) {
         Problem(n["listen"], "http.listen", "expected host:port, found '" + config.http_listen + "'");
@@ -1366,6 +1394,39 @@ ConfigLoad LoadConfigFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return LoadConfigText(ss.str(), path);
+}
+
+Result<std::map<std::string, std::string>> LoadTokensFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Unavailable("cannot read http.tokens file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::map<std::string, std::string> tokens;
+  try {
+    const YAML::Node root = YAML::Load(ss.str());
+    if (!root.IsMap() || root.size() == 0) {
+      return InvalidArgument(path + ": expected a mapping of user names to tokens (anna: \"<token>\")");
+    }
+    std::set<std::string> users;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const YAML::Node key = it->first, value = it->second;
+      const std::string where = path + ":" + std::to_string(key.Mark().line + 1) + ": ";
+      if (!key.IsScalar() || key.Scalar().empty()) return InvalidArgument(where + "expected a user name");
+      const std::string& user = key.Scalar();
+      if (!users.insert(user).second) return InvalidArgument(where + "user '" + user + "' is listed twice");
+      if (!value.IsScalar()) return InvalidArgument(where + "the token of '" + user + "' must be a string");
+      const std::string& token = value.Scalar();
+      if (token.size() < 16) {
+        return InvalidArgument(where + "the token of '" + user + "' is shorter than 16 characters");
+      }
+      if (!tokens.emplace(token, user).second) {
+        return InvalidArgument(where + "the token of '" + user + "' is also the token of '" + tokens[token] + "'");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
+  }
+  return tokens;
 }
 
 }  // namespace shewhart::engine

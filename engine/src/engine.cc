@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <future>
+
 #include <chrono>
 
 #include "shewhart/engine/json_out.h"
@@ -230,8 +233,69 @@ class Engine::Responder {
     UpdateGauges();
   }
 
+  // A person's acknowledgement (state open -> acknowledged, with cause and action codes) or
+  // resolution by hand of alarm `id`; on the responder's thread. Recorded in the store.
+  ApiResponse Act(std::int64_t id, AlarmAction act) {
+    auto error = [](int status, const std::string& msg) {
+      return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    };
+    AlarmRecord* open = nullptr;
+    Key open_key;
+    for (auto& [key, a] : open_) {
+      if (a.id == id) open = &a, open_key = key;
+    }
+    AlarmRecord stored;
+    if (!open) {
+      auto got = e_.store_->GetAlarm(id);
+      if (!got.ok()) {
+        return got.status().code() == StatusCode::kNotFound ? error(404, "no alarm " + std::to_string(id))
+                                                            : error(503, got.status().message());
+      }
+      stored = *got;
+    }
+    AlarmRecord& a = open ? *open : stored;
+    if (act.kind == "acknowledged" && a.state == "acknowledged") {
+      return error(409, "alarm " + std::to_string(id) + " is acknowledged already");
+    }
+    if (act.kind == "resolved" && a.state == "resolved") {
+      return error(409, "alarm " + std::to_string(id) + " is resolved already");
+    }
+    Status st = e_.store_->InsertAlarmAction(act);
+    if (!st.ok()) return error(503, st.message());
+    if (act.kind == "acknowledged") {
+      // A resolved alarm keeps its state: the cause is recorded after the fact.
+      if (a.state == "open") a.state = "acknowledged";
+    } else {
+      a.state = "resolved";
+      a.resolved_ts = act.ts;
+    }
+    st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) return error(503, st.message());
+    spdlog::info("alarm #{} {} by {}{}{}{}", a.id, act.kind, act.user, act.cause.empty() ? "" : ": cause " + act.cause,
+                 act.action.empty() ? "" : ", action " + act.action, act.note.empty() ? "" : " (" + act.note + ")");
+    if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
+    Json body = AlarmJson(a);
+    if (open && act.kind == "resolved") Close(open_key);  // the hold keeps its units, stops growing
+    UpdateGauges();
+    return ApiResponse{200, "application/json", body.dump()};
+  }
+
  private:
   using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+
+  // Forgets an open alarm (resolved): its scope no longer gathers units into its hold.
+  void Close(const Key& key) {
+    auto it = open_.find(key);
+    if (it == open_.end()) return;
+    auto range = by_scope_.equal_range(key.second);
+    for (auto b = range.first; b != range.second; ++b) {
+      if (b->second == &it->second) {
+        by_scope_.erase(b);
+        break;
+      }
+    }
+    open_.erase(it);
+  }
 
   AlarmRecord& Open(const Key& key, AlarmRecord a) {
     auto [it, inserted] = open_.emplace(key, std::move(a));
@@ -265,14 +329,7 @@ class Engine::Responder {
                  a.id, a.characteristic, key.second, e_.config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
                  held_in_[a.hold_id]);
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
-    auto range = by_scope_.equal_range(key.second);
-    for (auto b = range.first; b != range.second; ++b) {
-      if (b->second == &a) {
-        by_scope_.erase(b);
-        break;
-      }
-    }
-    open_.erase(it);
+    Close(key);
     UpdateGauges();
   }
 
@@ -568,6 +625,11 @@ Status Engine::Start() {
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   }
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  if (!config_.http_tokens.empty()) {
+    auto tokens = LoadTokensFile(config_.http_tokens);
+    if (!tokens.ok()) return tokens.status();
+    tokens_ = std::move(*tokens);
+  }
   // Limits versions recorded by earlier runs and by `shewhart limits recalc`.
   SHEWHART_RETURN_IF_ERROR(LoadLimitVersions(/*skip_phase1=*/false));
   // Alarms reopened from the store resolve like new ones: their scopes count in-control points.
@@ -625,6 +687,7 @@ Status Engine::Start() {
     metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "responder"}})
         ->Set(static_cast<double>(sq->capacity()));
     for (auto& s : shards_) s->thread = std::thread([r = s.get()] { r->Run(); });
+    responder_running_ = true;
     responder_thread_ = std::thread([this] {
       constexpr std::size_t kBatch = 64;
       std::vector<Signal> batch(kBatch);
@@ -633,6 +696,7 @@ Status Engine::Start() {
       for (;;) {
         std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
         for (std::size_t i = 0; i < got; ++i) HandleSignal(batch[i]);
+        RunCommands();
         auto now = std::chrono::steady_clock::now();
         if (now >= next_tick) {
           // The `stale` rule's clock: a tick through each queue that has stale rules (dropped
@@ -652,7 +716,10 @@ Status Engine::Start() {
           }
           next_tick = now + std::chrono::milliseconds(100);
         }
-        if (got == 0 && signal_queue_->closed()) return;
+        if (got == 0 && signal_queue_->closed()) {
+          RunCommands();
+          return;
+        }
       }
     });
   }
@@ -672,6 +739,8 @@ void Engine::Stop() {
     shards_joined_.store(true, std::memory_order_release);
     signal_queue_->Close();
     if (responder_thread_.joinable()) responder_thread_.join();
+    responder_running_ = false;
+    RunCommands();  // any that arrived after the responder's last look
   }
   responder_->Tick();  // the last genealogy, and the units it adds to open holds
 }
@@ -693,6 +762,109 @@ void Engine::Route(const Measurement& m) {
 }
 
 void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
+
+Engine::ApiResponse Engine::OnResponder(std::function<ApiResponse()> fn) {
+  if (!responder_running_.load()) return fn();
+  auto task = std::make_shared<std::packaged_task<ApiResponse()>>(std::move(fn));
+  std::future<ApiResponse> answer = task->get_future();
+  {
+    std::lock_guard lock(commands_mu_);
+    commands_.push_back([task] { (*task)(); });
+  }
+  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return {503, "application/json", Json{{"error", "the responder did not answer within 10 s"}}.dump()};
+  }
+  return answer.get();
+}
+
+void Engine::RunCommands() {
+  std::vector<std::function<void()>> run;
+  {
+    std::lock_guard lock(commands_mu_);
+    run.swap(commands_);
+  }
+  for (auto& f : run) f();
+}
+
+Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
+                                     const std::string& authorization) {
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  // rest: "ID", "ID/ack" or "ID/resolve"
+  const std::size_t slash = rest.find('/');
+  const std::string id_text = rest.substr(0, slash);
+  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
+    return error(404, "no alarm '" + id_text + "' (alarm ids are positive integers)");
+  }
+  if (verb.empty()) {
+    if (method != "GET") return error(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
+    auto a = store_->GetAlarm(id);
+    if (!a.ok()) {
+      return a.status().code() == StatusCode::kNotFound ? error(404, a.status().message()) : error(503, a.status().message());
+    }
+    auto actions = store_->ListAlarmActions(id);
+    if (!actions.ok()) return error(503, actions.status().message());
+    Json j = AlarmJson(*a);
+    Json arr = Json::array();
+    for (const auto& act : *actions) {
+      Json x{{"kind", act.kind}, {"ts", FormatRfc3339(act.ts)}, {"user", act.user}};
+      if (!act.cause.empty()) x["cause"] = act.cause;
+      if (!act.action.empty()) x["action"] = act.action;
+      if (!act.note.empty()) x["note"] = act.note;
+      arr.push_back(std::move(x));
+    }
+    j["actions"] = std::move(arr);
+    return {200, "application/json", j.dump()};
+  }
+  if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
+  if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
+  // Who: a bearer token of http.tokens.
+  const std::string prefix = "Bearer ";
+  if (authorization.rfind(prefix, 0) != 0) {
+    return error(401, "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
+  }
+  auto user = tokens_.find(authorization.substr(prefix.size()));
+  if (user == tokens_.end()) return error(401, "unknown token");
+  Json in;
+  try {
+    in = Json::parse(body.empty() ? std::string("{}") : body);
+  } catch (const std::exception& e) {
+    return error(400, std::string("the body is not JSON: ") + e.what());
+  }
+  if (!in.is_object()) return error(400, "the body must be a JSON object");
+  AlarmAction act;
+  act.alarm_id = id;
+  act.kind = verb == "ack" ? "acknowledged" : "resolved";
+  act.ts = WallClock();
+  act.user = user->second;
+  const std::vector<std::string> allowed =
+      verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      return error(400, "unknown field '" + it.key() + "'");
+    }
+    if (!it.value().is_string()) return error(400, "field '" + it.key() + "' must be a string");
+  }
+  auto code = [&](const char* field, const std::vector<std::string>& codes, std::string& out) -> std::string {
+    if (!in.contains(field)) return std::string("missing field '") + field + "'";
+    out = in[field].get<std::string>();
+    if (std::find(codes.begin(), codes.end(), out) != codes.end()) return "";
+    std::string list;
+    for (const auto& c : codes) list += (list.empty() ? "" : ", ") + c;
+    return std::string("unknown ") + field + " code '" + out + "'; the config's codes." +
+           (std::string(field) == "cause" ? "causes" : "actions") + ": " + list;
+  };
+  if (verb == "ack") {
+    if (auto msg = code("cause", config_.cause_codes, act.cause); !msg.empty()) return error(400, msg);
+    if (auto msg = code("action", config_.action_codes, act.action); !msg.empty()) return error(400, msg);
+  }
+  if (in.contains("note")) act.note = in["note"].get<std::string>();
+  return OnResponder([this, id, act] { return responder_->Act(id, act); });
+}
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                           std::int64_t points, std::int64_t excluded) {
@@ -793,11 +965,15 @@ std::string Engine::HealthJson(bool& healthy) const {
   return doc.dump();
 }
 
-Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query) {
+Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query,
+                                      const std::string& body, const std::string& authorization) {
   (void)query;
   auto error = [](int status, const std::string& msg) {
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
   };
+  if (target.rfind("/api/alarms/", 0) == 0) {
+    return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
+  }
   if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
   if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
   if (target == "/health") {

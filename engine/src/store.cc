@@ -8,7 +8,7 @@ namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;  // 2 -> 3: limit_versions
+constexpr int kSchemaVersion = 4;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS limit_versions(
   recorded_ts INTEGER NOT NULL, origin TEXT NOT NULL, center REAL NOT NULL, sigma REAL NOT NULL,
   points INTEGER NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS limit_versions_characteristic ON limit_versions(characteristic, id);
+CREATE TABLE IF NOT EXISTS alarm_actions(
+  id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, kind TEXT NOT NULL, ts INTEGER NOT NULL,
+  user TEXT NOT NULL, cause TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alarm_actions_alarm ON alarm_actions(alarm_id, id);
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
@@ -140,6 +144,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       if (v == "2") {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='3' WHERE key='schema_version'"));
         v = "3";
+      }
+      if (v == "3") {
+        SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='4' WHERE key='schema_version'"));
+        v = "4";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -339,6 +347,29 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
   return Status::Ok();
 }
 
+namespace {
+// An alarm from a row of (id, characteristic, policy, state, tier, rule, chart, opened_ts,
+// last_signal_ts, window_start, signals, scope, hold_id, resolved_ts).
+AlarmRecord ReadAlarm(Stmt& q) {
+  AlarmRecord a;
+  a.id = q.Int(0);
+  a.characteristic = q.Text(1);
+  a.policy = q.Text(2);
+  a.state = q.Text(3);
+  a.tier = static_cast<int>(q.Int(4));
+  a.rule = q.Text(5);
+  a.chart = q.Text(6);
+  a.opened_ts = FromUnixMicros(q.Int(7));
+  a.last_signal_ts = FromUnixMicros(q.Int(8));
+  a.window_start = FromUnixMicros(q.Int(9));
+  a.signals = q.Int(10);
+  a.scope = ParseScope(q.Text(11));
+  a.hold_id = q.Int(12);
+  a.resolved_ts = FromUnixMicros(q.Int(13));
+  return a;
+}
+}  // namespace
+
 Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
@@ -348,22 +379,50 @@ Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
   if (!q.ok()) return q.error("listing alarms");
   q.Bind(1, static_cast<std::int64_t>(limit));
   std::vector<AlarmRecord> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadAlarm(q));
+  return out;
+}
+
+Result<AlarmRecord> Store::GetAlarm(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+              "window_start, signals, scope, hold_id, resolved_ts FROM alarms WHERE id = ?");
+  if (!q.ok()) return q.error("reading an alarm");
+  q.Bind(1, id);
+  if (q.Step() != SQLITE_ROW) return NotFound("no alarm " + std::to_string(id));
+  return ReadAlarm(q);
+}
+
+Status Store::InsertAlarmAction(const AlarmAction& a) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_, "INSERT INTO alarm_actions(alarm_id, kind, ts, user, cause, action, note) VALUES(?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("recording an alarm action");
+  ins.Bind(1, a.alarm_id);
+  ins.Bind(2, a.kind);
+  ins.Bind(3, ToUnixMicros(a.ts));
+  ins.Bind(4, a.user);
+  ins.Bind(5, a.cause);
+  ins.Bind(6, a.action);
+  ins.Bind(7, a.note);
+  if (ins.Step() != SQLITE_DONE) return ins.error("recording an alarm action");
+  return Status::Ok();
+}
+
+Result<std::vector<AlarmAction>> Store::ListAlarmActions(std::int64_t alarm_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT alarm_id, kind, ts, user, cause, action, note FROM alarm_actions WHERE alarm_id = ? ORDER BY id");
+  if (!q.ok()) return q.error("listing alarm actions");
+  q.Bind(1, alarm_id);
+  std::vector<AlarmAction> out;
   while (q.Step() == SQLITE_ROW) {
-    AlarmRecord a;
-    a.id = q.Int(0);
-    a.characteristic = q.Text(1);
-    a.policy = q.Text(2);
-    a.state = q.Text(3);
-    a.tier = static_cast<int>(q.Int(4));
-    a.rule = q.Text(5);
-    a.chart = q.Text(6);
-    a.opened_ts = FromUnixMicros(q.Int(7));
-    a.last_signal_ts = FromUnixMicros(q.Int(8));
-    a.window_start = FromUnixMicros(q.Int(9));
-    a.signals = q.Int(10);
-    a.scope = ParseScope(q.Text(11));
-    a.hold_id = q.Int(12);
-    a.resolved_ts = FromUnixMicros(q.Int(13));
+    AlarmAction a;
+    a.alarm_id = q.Int(0);
+    a.kind = q.Text(1);
+    a.ts = FromUnixMicros(q.Int(2));
+    a.user = q.Text(3);
+    a.cause = q.Text(4);
+    a.action = q.Text(5);
+    a.note = q.Text(6);
     out.push_back(std::move(a));
   }
   return out;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "shewhart/rules/presets.h"
+#include "../test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -602,6 +603,42 @@ TEST(ConfigTest, ExplicitLimitsAndWarningLines) {
       << all;
   EXPECT_NE(all.find("characteristics[3].chart.warning_sigmas: warning lines need sigma limits"), std::string::npos)
       << all;
+}
+
+TEST(ConfigTest, CodesAndTokens) {
+  ConfigLoad load = LoadConfigText(
+      "http: { listen: \"127.0.0.1:0\", tokens: ./tokens.yaml }\n"
+      "codes: { causes: [tool_wear, material] }\n"
+      "characteristics:\n  - { id: a, chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  EXPECT_EQ(load.config->http_tokens, "./tokens.yaml");
+  EXPECT_EQ(load.config->cause_codes, (std::vector<std::string>{"tool_wear", "material"}));
+  EXPECT_FALSE(load.config->action_codes.empty());  // the built-in list
+  load = LoadConfigText(
+      "codes: { causes: [], actions: [a, a], colours: [red] }\n"
+      "characteristics:\n  - { id: a, chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n",
+      "f.yaml");
+  const std::string all = All(load);
+  EXPECT_NE(all.find("codes.causes: expected a non-empty list of codes"), std::string::npos) << all;
+  EXPECT_NE(all.find("codes.actions[1]: code 'a' is listed twice"), std::string::npos) << all;
+  EXPECT_NE(all.find("codes.colours: unknown key 'colours'"), std::string::npos) << all;
+
+  testing::TempDir dir;
+  auto ok = LoadTokensFile(dir.Write("t.yaml", "anna: \"anna-0123456789abcdef\"\nbob: bob-0123456789abcdef\n"));
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->at("bob-0123456789abcdef"), "bob");
+  auto shared = LoadTokensFile(dir.Write("s.yaml", "anna: same-0123456789abcdef\nbob: same-0123456789abcdef\n"));
+  ASSERT_FALSE(shared.ok());
+  EXPECT_NE(shared.status().message().find("s.yaml:2: the token of 'bob' is also the token of 'anna'"), std::string::npos)
+      << shared.status().message();
+  auto twice = LoadTokensFile(dir.Write("d.yaml", "anna: x-0123456789abcdef\nanna: y-0123456789abcdef\n"));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("user 'anna' is listed twice"), std::string::npos);
+  auto weak = LoadTokensFile(dir.Write("w.yaml", "anna: short\n"));
+  ASSERT_FALSE(weak.ok());
+  EXPECT_NE(weak.status().message().find("shorter than 16 characters"), std::string::npos);
+  EXPECT_EQ(LoadTokensFile(dir.File("missing.yaml")).status().code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -132,6 +132,14 @@ struct Config {
   std::vector<SourceSpec> sources;
   std::string store_path = "shewhart.db";
   std::string http_listen;          // empty: no HTTP server
+  // YAML file of `user: token` pairs; a request that changes something (acknowledge, resolve)
+  // needs `Authorization: Bearer <token>`. Empty: such requests are refused (401).
+  std::string http_tokens;
+  // The codes an acknowledgement may give for the assignable cause and the corrective action.
+  std::vector<std::string> cause_codes{"machine", "method", "material", "measurement", "operator",
+                                       "environment", "tool_wear", "unknown"};
+  std::vector<std::string> action_codes{"adjusted", "replaced_tool", "repaired", "recalibrated", "retrained",
+                                        "material_changed", "none"};
   int shards = 0;                   // 0: one per hardware thread
   std::size_t queue_capacity = 16384;
   std::size_t max_message_bytes = 65536;
@@ -155,6 +163,11 @@ struct ConfigLoad {
 };
 
 ConfigLoad LoadConfigFile(const std::string& path);
+
+// Reads an http.tokens file: a YAML mapping of user names to bearer tokens (each at least 16
+// characters, no token shared by two users). Returns token -> user, or InvalidArgument naming
+// the line and the problem (Unavailable when the file cannot be read).
+Result<std::map<std::string, std::string>> LoadTokensFile(const std::string& path);
 ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name);
 
 }  // namespace shewhart::engine

@@ -10,6 +10,7 @@
 // alarms and holds before OnMeasurement returns, which makes output deterministic.
 
 #include <atomic>
+#include <functional>
 #include <climits>
 #include <map>
 #include <memory>
@@ -88,7 +89,10 @@ class Engine {
     std::string content_type;
     std::string body;
   };
-  ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query);
+  // POST /api/alarms/ID/ack ({"cause","action","note"}) and /api/alarms/ID/resolve ({"note"})
+  // need `authorization` "Bearer <token>" of a user in http.tokens.
+  ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query,
+                        const std::string& body = "", const std::string& authorization = "");
 
   // A characteristic's summary (capability statistics, sigma). Only in inline mode or after
   // Stop().
@@ -107,6 +111,12 @@ class Engine {
   struct ShardRunner;
 
   void Route(const Measurement& m);
+  // Runs `fn` on the responder's thread (directly when there is none: inline mode, or not
+  // running) and returns its answer; 503 when the responder does not take it within 10 s.
+  ApiResponse OnResponder(std::function<ApiResponse()> fn);
+  void RunCommands();
+  ApiResponse AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
+                       const std::string& authorization);
   // A characteristic's summary from any thread (the shard's published snapshot when threaded).
   CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
   // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.
@@ -139,6 +149,10 @@ class Engine {
   static constexpr std::int64_t kNoTime = INT64_MIN;
   std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
   EventTime replay_now_{};  // inline mode: the newest event time routed
+  std::map<std::string, std::string> tokens_;  // bearer token -> user (http.tokens)
+  std::mutex commands_mu_;
+  std::vector<std::function<void()>> commands_;  // for the responder thread
+  std::atomic<bool> responder_running_{false};
   std::int64_t limits_seen_ = 0;  // the newest limits version id handed to the shards
   std::mutex limits_mu_;          // orders RecordLimits (shard threads)
   std::atomic<bool> shards_joined_{false};  // threaded: after Stop() joined the shard threads

@@ -39,6 +39,18 @@ struct AlarmRecord {
   EventTime resolved_ts{};     // set when state is "resolved": the end of the suspect window
 };
 
+// What a person recorded on an alarm: an acknowledgement (with the assignable cause and the
+// corrective action, codes from the config's lists, and free text) or a resolution by hand.
+struct AlarmAction {
+  std::int64_t alarm_id = 0;
+  std::string kind;       // "acknowledged" | "resolved"
+  EventTime ts{};         // wall-clock time it was recorded
+  std::string user;       // the token's user
+  std::string cause;      // assignable-cause code (acknowledged)
+  std::string action;     // corrective-action code (acknowledged)
+  std::string note;       // free text
+};
+
 struct HoldRecord {
   std::int64_t id = 0;
   std::int64_t alarm_id = 0;
@@ -91,6 +103,11 @@ class Store {
   Status UpdateAlarm(const AlarmRecord& alarm);
   // Alarms, newest first; `open_only` excludes resolved ones.
   Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit);
+  // One alarm; NotFound when there is none with `id`.
+  Result<AlarmRecord> GetAlarm(std::int64_t id);
+  Status InsertAlarmAction(const AlarmAction& action);
+  // The actions recorded on one alarm, oldest first.
+  Result<std::vector<AlarmAction>> ListAlarmActions(std::int64_t alarm_id);
 
   Result<std::int64_t> CreateHold(const HoldRecord& hold);
   // Adds units to a hold; returns those that were not already in it, in the given order.
