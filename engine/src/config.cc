@@ -18,6 +18,18 @@
 
 namespace shewhart::engine {
 
+const char* GroupByName(GroupBy g) {
+  switch (g) {
+    case GroupBy::kCharacteristic: return "characteristic";
+    case GroupBy::kStation: return "station";
+    case GroupBy::kMachine: return "machine";
+    case GroupBy::kLot: return "lot";
+    case GroupBy::kOperator: return "operator";
+    case GroupBy::kModel: return "model";
+  }
+  return "characteristic";
+}
+
 const char* ScopeKeyName(ScopeKey key) {
   switch (key) {
     case ScopeKey::kStation: return "station";
@@ -271,6 +283,7 @@ class Loader {
                   std::vector<double>& out);
   void ValidateT2(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
   void LoadResponses(const YAML::Node& node, Config& config);
+  void LoadTierCondition(const YAML::Node& w, const std::string& path, bool first, TierCondition& out);
   void LoadHooks(const YAML::Node& node, Config& config);
   void CrossCheck(const YAML::Node& root, Config& config);
 
@@ -1268,6 +1281,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
       Problem(tiers ? tiers : p, path + ".tiers", "expected a non-empty list of tiers");
       continue;
     }
+    int last_tier = 0;
     for (std::size_t i = 0; i < tiers.size(); ++i) {
       const std::string tp = path + ".tiers[" + std::to_string(i) + "]";
       const YAML::Node t = tiers[i];
@@ -1276,16 +1290,13 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
       long long tier = 0;
       if (!t["tier"]) Problem(t, tp + ".tier", "missing: the tier number");
       else if (Int(t["tier"], tp + ".tier", 1, 9, tier)) ts.tier = static_cast<int>(tier);
-      if (tier > 1) {
+      if (tier > 0 && tier <= last_tier) {
         Problem(t["tier"], tp + ".tier",
-                "escalation beyond tier 1 is not implemented in this version; only tier 1 (signal: any) is supported");
+                "tiers must be listed once each in increasing order; found tier " + std::to_string(tier) +
+                    " after tier " + std::to_string(last_tier));
       }
-      if (auto w = t["when"]) {
-        if (CheckMap(w, tp + ".when", {"signal"}) && w["signal"]) {
-          std::string any;
-          Choice(w["signal"], tp + ".when.signal", {"any"}, any);
-        }
-      }
+      if (tier > 0) last_tier = std::max(last_tier, static_cast<int>(tier));
+      if (auto w = t["when"]) LoadTierCondition(w, tp + ".when", i == 0, ts.when);
       auto d = t["do"];
       if (!d || !d.IsSequence()) {
         Problem(d ? d : t, tp + ".do", "expected a list of hook names");
@@ -1298,6 +1309,72 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
       rs.tiers.push_back(std::move(ts));
     }
     config.responses[name] = std::move(rs);
+  }
+}
+
+// `when`: exactly one of `signal: any`, `rule: [...]`, `signals: N` + `within: T` (+ `group_by`),
+// `unacknowledged_for: T` (not on the first tier: there is no previous tier to count from).
+void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, bool first, TierCondition& out) {
+  if (!CheckMap(w, path, {"signal", "rule", "signals", "within", "group_by", "unacknowledged_for"})) return;
+  const int forms = (w["signal"] ? 1 : 0) + (w["rule"] ? 1 : 0) + (w["signals"] || w["within"] ? 1 : 0) +
+                    (w["unacknowledged_for"] ? 1 : 0);
+  if (forms != 1) {
+    Problem(w, path, "give exactly one of 'signal: any', 'rule: [...]', 'signals: N, within: T', "
+                     "'unacknowledged_for: T'");
+    return;
+  }
+  if (w["group_by"] && !w["signals"]) Problem(w["group_by"], path + ".group_by", "group_by applies to 'signals: N, within: T'");
+  if (auto s = w["signal"]) {
+    std::string any;
+    Choice(s, path + ".signal", {"any"}, any);
+    out.kind = TierCondition::Kind::kAnySignal;
+  } else if (auto r = w["rule"]) {
+    out.kind = TierCondition::Kind::kRules;
+    if (!r.IsSequence() || r.size() == 0) {
+      Problem(r, path + ".rule", "expected a non-empty list of rule names, found " + Describe(r));
+      return;
+    }
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      std::string name;
+      const std::string ip = path + ".rule[" + std::to_string(i) + "]";
+      if (!String(r[i], ip, name)) continue;
+      if (name == "spec") {
+        out.rules.push_back(rules::RuleKind::kSpecLsl);
+        out.rules.push_back(rules::RuleKind::kSpecUsl);
+      } else if (auto kind = rules::RuleFromName(name)) {
+        out.rules.push_back(*kind);
+      } else {
+        Problem(r[i], ip, "unknown rule '" + name + "'; expected a rule name such as nelson.1, spec, threshold, stale");
+      }
+    }
+  } else if (auto u = w["unacknowledged_for"]) {
+    out.kind = TierCondition::Kind::kUnacknowledged;
+    if (first) {
+      Problem(u, path + ".unacknowledged_for", "the first tier cannot wait for an acknowledgement: there is no earlier tier");
+    }
+    if (Duration(u, path + ".unacknowledged_for", out.unacknowledged_for) && out.unacknowledged_for.count() <= 0) {
+      Problem(u, path + ".unacknowledged_for", "expected a duration > 0");
+    }
+  } else {
+    out.kind = TierCondition::Kind::kCount;
+    long long n = 0;
+    if (!w["signals"]) Problem(w, path + ".signals", "missing: how many signals");
+    else if (Int(w["signals"], path + ".signals", 1, 1000000, n)) out.count = static_cast<int>(n);
+    if (!w["within"]) {
+      Problem(w, path + ".within", "missing: the time window (e.g. 72h)");
+    } else if (Duration(w["within"], path + ".within", out.within) && out.within.count() <= 0) {
+      Problem(w["within"], path + ".within", "expected a duration > 0");
+    }
+    std::string g;
+    if (w["group_by"] && Choice(w["group_by"], path + ".group_by",
+                                {"characteristic", "station", "machine", "lot", "operator", "model"}, g)) {
+      out.group_by = g == "station"   ? GroupBy::kStation
+                     : g == "machine" ? GroupBy::kMachine
+                     : g == "lot"     ? GroupBy::kLot
+                     : g == "operator" ? GroupBy::kOperator
+                     : g == "model"   ? GroupBy::kModel
+                                      : GroupBy::kCharacteristic;
+    }
   }
 }
 

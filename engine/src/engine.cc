@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <deque>
+#include <limits>
+#include <tuple>
 #include <future>
 
 #include <chrono>
@@ -121,6 +124,8 @@ class Engine::Responder {
         continue;
       }
       Key key{static_cast<CharacteristicId>(id), FormatScope(a.scope)};  // before `a` is moved from
+      // The tiers up to its current one count as entered; the latest from now.
+      tier_state_[a.id] = TierState{a.tier >= 1 ? (2u << a.tier) - 2u : 0u, clock()};
       Open(key, std::move(a));
     }
     auto holds = e_.store_->ListHolds();
@@ -138,6 +143,7 @@ class Engine::Responder {
   // Commits pending genealogy and adds the units that arrived in the scope of an open alarm's
   // suspect window to its hold.
   void Tick() {
+    if (!open_.empty()) CheckUnacknowledged(clock());
     const std::vector<UnitEvent>& batch = e_.trace_->Flush();
     if (batch.empty() || by_scope_.empty()) return;
     std::map<AlarmRecord*, std::vector<HeldUnit>> joining;
@@ -172,6 +178,8 @@ class Engine::Responder {
     const auto& spec = e_.config_.characteristics[s.characteristic];
     signal_counters_[s.characteristic * rules::kRuleKindCount + static_cast<std::size_t>(s.hit.rule)]->Inc();
     e_.signals_total_->Inc();
+    if (!e_.options_.threaded) now_ = std::max(now_, s.hit.ts);
+    CountSignal(s);
     ScopeLabels scope;
     for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
 
@@ -190,6 +198,7 @@ class Engine::Responder {
       // A window that now starts earlier (a retrospective Phase I signal) reaches back to
       // units that were not yet held.
       if (earlier) HoldWindow(a);
+      Escalate(a, s, EnterableTiers(a, s));
       UpdateGauges();
       return;
     }
@@ -197,7 +206,7 @@ class Engine::Responder {
     AlarmRecord a;
     a.characteristic = spec.id;
     a.policy = e_.config_.ResponseFor(s.characteristic).name;
-    a.tier = 1;
+    a.tier = 0;  // set by the tiers the opening signal enters
     a.rule = std::string(rules::RuleName(s.hit.rule));
     a.chart = std::string(rules::ChartName(s.hit.chart));
     a.opened_ts = s.hit.ts;
@@ -223,14 +232,45 @@ class Engine::Responder {
       a.hold_id = *hid;
       holds_open_count_ += 1;
     }
+    const std::vector<int> tiers = EnterableTiers(a, s);
+    if (!tiers.empty()) a.tier = tiers.back();
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
     e_.alarms_total_->Inc();
     AlarmRecord& alarm = Open(key, std::move(a));
+    TierState& ts = tier_state_[alarm.id];
+    ts.reached = Now(s.hit.ts);
     if (e_.options_.listener) e_.options_.listener->OnAlarm(alarm, true);
     std::size_t held = HoldWindow(alarm);
-    RunTier(alarm, s, held);
+    for (int t : tiers) {
+      ts.entered |= 1u << t;
+      RunTierNumber(alarm, t, s, held);
+    }
     UpdateGauges();
+  }
+
+  // Escalation by time: an open alarm not acknowledged within a tier's unacknowledged_for of
+  // reaching its latest tier enters that tier. Called with the responder's clock.
+  void CheckUnacknowledged(EventTime now) {
+    for (auto& [key, a] : open_) {
+      if (a.state != "open") continue;
+      TierState& ts = tier_state_[a.id];
+      const ResponseSpec& policy = e_.config_.ResponseFor(key.first);
+      for (const TierSpec& tier : policy.tiers) {
+        if (tier.tier <= a.tier || (ts.entered >> tier.tier & 1u)) continue;
+        if (tier.when.kind != TierCondition::Kind::kUnacknowledged) break;  // the next tier waits for a signal
+        if (now - ts.reached < tier.when.unacknowledged_for) break;
+        Signal s;
+        s.characteristic = key.first;
+        s.hit.rule = rules::RuleFromName(a.rule).value_or(rules::RuleKind::kNelson1);
+        s.hit.ts = now;
+        s.hit.value = std::numeric_limits<double>::quiet_NaN();
+        spdlog::warn("alarm #{} {}: not acknowledged within {} s of tier {}: tier {}", a.id, a.characteristic,
+                     tier.when.unacknowledged_for.count() / 1000000, a.tier, tier.tier);
+        Escalate(a, s, {tier.tier});
+        break;
+      }
+    }
   }
 
   // A person's acknowledgement (state open -> acknowledged, with cause and action codes) or
@@ -280,8 +320,84 @@ class Engine::Responder {
     return ApiResponse{200, "application/json", body.dump()};
   }
 
+  // The responder's clock: event time in replay (the newest signal's), wall clock in run.
+  EventTime Now(EventTime event) const { return e_.options_.threaded ? WallClock() : std::max(now_, event); }
+  EventTime clock() const { return e_.options_.threaded ? WallClock() : std::max(now_, e_.replay_now_); }
+  // Inline mode: the input's event time moved on (escalations by time may be due).
+  void ClockTick() {
+    if (!open_.empty()) CheckUnacknowledged(clock());
+  }
+
  private:
   using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+
+  // The group a windowed count of `s` falls in.
+  static std::string GroupOf(const Signal& s, GroupBy g) {
+    if (g == GroupBy::kCharacteristic) return "c" + std::to_string(s.characteristic);
+    return std::string(s.labels[static_cast<std::size_t>(g) - 1].view());
+  }
+
+  // Adds `s` to the windows of its policy's `signals: N, within: T` tiers.
+  void CountSignal(const Signal& s) {
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    for (const TierSpec& tier : policy.tiers) {
+      if (tier.when.kind != TierCondition::Kind::kCount) continue;
+      auto& w = windows_[{policy.name, tier.tier, GroupOf(s, tier.when.group_by)}];
+      w.push_back(s.hit.ts);
+      std::sort(w.begin(), w.end());  // nearly sorted: signals arrive in about event order
+      const EventTime newest = w.back();
+      while (!w.empty() && w.front() <= newest - tier.when.within) w.pop_front();
+    }
+  }
+
+  // The tiers (in order) that `s` makes alarm `a` enter now: each not yet entered whose
+  // condition holds on this signal; an unacknowledged_for tier waits for time (CheckUnacknowledged).
+  std::vector<int> EnterableTiers(const AlarmRecord& a, const Signal& s) {
+    std::vector<int> out;
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    const std::uint32_t entered = a.id ? tier_state_[a.id].entered : 0;
+    for (const TierSpec& tier : policy.tiers) {
+      if (entered >> tier.tier & 1u) continue;
+      bool holds = false;
+      switch (tier.when.kind) {
+        case TierCondition::Kind::kAnySignal: holds = true; break;
+        case TierCondition::Kind::kRules:
+          holds = std::find(tier.when.rules.begin(), tier.when.rules.end(), s.hit.rule) != tier.when.rules.end();
+          break;
+        case TierCondition::Kind::kCount: {
+          auto w = windows_.find({policy.name, tier.tier, GroupOf(s, tier.when.group_by)});
+          holds = w != windows_.end() && static_cast<int>(w->second.size()) >= tier.when.count;
+          break;
+        }
+        case TierCondition::Kind::kUnacknowledged: holds = false; break;
+      }
+      if (holds && tier.tier > a.tier) out.push_back(tier.tier);
+    }
+    return out;
+  }
+
+  // Enters `tiers` (ascending) on an open alarm: records the new tier, reports it, runs each
+  // tier's actions once.
+  void Escalate(AlarmRecord& a, const Signal& s, const std::vector<int>& tiers) {
+    if (tiers.empty()) return;
+    TierState& ts = tier_state_[a.id];
+    a.tier = tiers.back();
+    ts.reached = Now(s.hit.ts);
+    Status st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
+    for (int t : tiers) {
+      ts.entered |= 1u << t;
+      RunTierNumber(a, t, s, static_cast<std::size_t>(held_in_[a.hold_id]));
+    }
+  }
+
+  // Runs the actions of tier `t` of the alarm's policy.
+  void RunTierNumber(const AlarmRecord& a, int t, const Signal& s, std::size_t held) {
+    AlarmRecord at = a;
+    at.tier = t;
+    RunTier(at, s, held);
+  }
 
   // Forgets an open alarm (resolved): its scope no longer gathers units into its hold.
   void Close(const Key& key) {
@@ -409,6 +525,16 @@ class Engine::Responder {
   std::multimap<std::string, AlarmRecord*> by_scope_;    // open alarms by formatted scope
   std::vector<std::vector<ScopeKey>> scope_key_sets_;    // the distinct scope key lists in use
   std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
+  // Escalation: the tiers each open alarm has entered (bit t) and when it entered the latest
+  // (event time in replay, wall clock in run; after a restart, the time of the restart).
+  struct TierState {
+    std::uint32_t entered = 0;
+    EventTime reached{};
+  };
+  std::map<std::int64_t, TierState> tier_state_;
+  // Windowed counts: (policy, tier, group) -> event times of the signals within the window.
+  std::map<std::tuple<std::string, int, std::string>, std::deque<EventTime>> windows_;
+  EventTime now_{};  // the responder's clock (see TierState)
   std::int64_t holds_open_count_ = 0;
   std::int64_t held_total_ = 0;
   std::vector<Counter*> signal_counters_;
@@ -753,6 +879,7 @@ void Engine::Route(const Measurement& m) {
     // Inline (replay): the `stale` rule's clock is the input's event time.
     if (m.ts > replay_now_) {
       replay_now_ = m.ts;
+      responder_->ClockTick();
       for (auto& s : shards_) {
         if (s->shard.has_stale_rules()) s->shard.Tick(replay_now_, *s);
       }

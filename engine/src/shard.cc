@@ -35,6 +35,7 @@ struct Shard::State : rules::ChartObserver {
   std::unique_ptr<ChartRunner> chart;
   int resolve_after;  // 0: alarms are not resolved automatically
   std::vector<ScopeValues> scope_ring;
+  std::vector<std::array<Label, kSignalLabels>> label_ring;  // same slots as scope_ring
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
   std::uint64_t refused = 0;  // measurements the chart could not take
@@ -53,7 +54,8 @@ struct Shard::State : rules::ChartObserver {
   ShardObserver* observer = nullptr;
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
-      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2) {
+      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2),
+        label_ring(scope_ring.size()) {
     if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) {
       capability.emplace(s.chart.spec, s.capability_window);
     }
@@ -64,9 +66,11 @@ struct Shard::State : rules::ChartObserver {
     Signal s;
     s.characteristic = id;
     s.hit = h;
-    const auto& labels = scope_ring[static_cast<std::size_t>(h.last) % scope_ring.size()];
+    const auto slot = static_cast<std::size_t>(h.last) % scope_ring.size();
+    const auto& labels = scope_ring[slot];
     s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
     for (std::size_t i = 0; i < spec.scope.size(); ++i) s.scope_values[i] = labels[i];
+    s.labels = label_ring[slot];
     last_hit_index = std::max(last_hit_index, h.index);
     if (resolve_after > 0) {
       Recovery* r = Find(s.scope_values);
@@ -214,6 +218,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   st->last_index = index;
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
+  st->label_ring[static_cast<std::size_t>(index) % st->label_ring.size()] = {m.station, m.machine, m.lot, m.op, m.model};
   st->observer = &observer;
   if (st->capability) st->capability->Add(m.value);
   const bool publish = ++st->values <= 100 || st->values % 16 == 0;

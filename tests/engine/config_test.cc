@@ -641,5 +641,50 @@ TEST(ConfigTest, CodesAndTokens) {
   EXPECT_EQ(LoadTokensFile(dir.File("missing.yaml")).status().code(), StatusCode::kUnavailable);
 }
 
+TEST(ConfigTest, TierConditions) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n  - { id: a, chart: { type: individuals }, limits: { mean: 0, sigma: 1 }, response: field }\n"
+      "responses:\n"
+      "  field:\n"
+      "    tiers:\n"
+      "      - { tier: 1, when: { signal: any }, do: [log] }\n"
+      "      - { tier: 2, when: { signals: 100, within: 72h, group_by: model }, do: [log] }\n"
+      "      - { tier: 3, when: { unacknowledged_for: 4h }, do: [log] }\n"
+      "      - { tier: 4, when: { rule: [nelson.1, spec] }, do: [log] }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  const auto& tiers = load.config->responses.at("field").tiers;
+  ASSERT_EQ(tiers.size(), 4u);
+  EXPECT_EQ(tiers[1].when.kind, TierCondition::Kind::kCount);
+  EXPECT_EQ(tiers[1].when.count, 100);
+  EXPECT_EQ(tiers[1].when.within, std::chrono::hours(72));
+  EXPECT_EQ(tiers[1].when.group_by, GroupBy::kModel);
+  EXPECT_EQ(tiers[2].when.kind, TierCondition::Kind::kUnacknowledged);
+  EXPECT_EQ(tiers[2].when.unacknowledged_for, std::chrono::hours(4));
+  EXPECT_EQ(tiers[3].when.rules, (std::vector<rules::RuleKind>{rules::RuleKind::kNelson1, rules::RuleKind::kSpecLsl,
+                                                                rules::RuleKind::kSpecUsl}));
+  load = LoadConfigText(
+      "characteristics:\n  - { id: a, chart: { type: individuals }, limits: { mean: 0, sigma: 1 }, response: p }\n"
+      "responses:\n"
+      "  p:\n"
+      "    tiers:\n"
+      "      - { tier: 1, when: { unacknowledged_for: 1h }, do: [log] }\n"
+      "      - { tier: 1, when: { signal: any, rule: [nelson.1] }, do: [log] }\n"
+      "      - { tier: 3, when: { signals: 5, group_by: colour }, do: [log] }\n"
+      "      - { tier: 4, when: { rule: [nelson.9] }, do: [log] }\n",
+      "f.yaml");
+  const std::string all = All(load);
+  EXPECT_FALSE(load.config);
+  EXPECT_NE(all.find("tiers[0].when.unacknowledged_for: the first tier cannot wait for an acknowledgement"),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("tiers[1].tier: tiers must be listed once each in increasing order; found tier 1 after tier 1"),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("tiers[1].when: give exactly one of"), std::string::npos) << all;
+  EXPECT_NE(all.find("tiers[2].when.within: missing: the time window"), std::string::npos) << all;
+  EXPECT_NE(all.find("tiers[2].when.group_by: expected one of characteristic, station, machine, lot, operator, model, "
+                     "found 'colour'"), std::string::npos) << all;
+  EXPECT_NE(all.find("tiers[3].when.rule[0]: unknown rule 'nelson.9'"), std::string::npos) << all;
+}
+
 }  // namespace
 }  // namespace shewhart::engine

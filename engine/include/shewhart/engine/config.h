@@ -108,8 +108,31 @@ struct CharacteristicSpec {
   std::string response;  // a key of Config::responses; empty = the built-in "default" policy
 };
 
+// Labels a windowed count can be grouped by (`group_by`); kCharacteristic counts every signal of
+// the characteristic under the policy.
+enum class GroupBy { kCharacteristic, kStation, kMachine, kLot, kOperator, kModel };
+inline constexpr int kSignalLabels = 5;  // station, machine, lot, operator, model
+const char* GroupByName(GroupBy g);
+
+// When an alarm enters a tier.
+struct TierCondition {
+  enum class Kind {
+    kAnySignal,       // signal: any
+    kRules,           // rule: [nelson.1, spec, ...]: the signal's rule is listed
+    kCount,           // signals: N, within: T[, group_by: LABEL]: N signals within T of event time
+    kUnacknowledged,  // unacknowledged_for: T: T after the alarm reached the previous tier, not acknowledged
+  };
+  Kind kind = Kind::kAnySignal;
+  std::vector<rules::RuleKind> rules;
+  int count = 0;
+  std::chrono::microseconds within{};
+  GroupBy group_by = GroupBy::kCharacteristic;
+  std::chrono::microseconds unacknowledged_for{};
+};
+
 struct TierSpec {
   int tier = 1;
+  TierCondition when;
   std::vector<std::string> actions;  // hook names; "log" is built in
 };
 
@@ -153,7 +176,7 @@ struct Config {
   const ResponseSpec& ResponseFor(std::size_t index) const;
 
  private:
-  ResponseSpec default_response_{"default", {TierSpec{1, {"log"}}}, 0};
+  ResponseSpec default_response_{"default", {TierSpec{1, TierCondition{}, {"log"}}}, 0};
 };
 
 struct ConfigLoad {

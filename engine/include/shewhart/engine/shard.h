@@ -29,6 +29,8 @@ struct Signal {
   rules::RuleHit hit{};
   std::array<Label, kMaxScopeKeys> scope_values{};
   std::uint8_t scope_count = 0;
+  // station, machine, lot, operator, model of that measurement (for group_by of windowed counts).
+  std::array<Label, kSignalLabels> labels{};
 };
 
 // Receives what a shard produces, on the shard's thread.
