@@ -1502,12 +1502,11 @@ void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec&
 }
 
 void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& hook) {
-  YAML::Node argv = x;
-  std::string argv_path = path;
+  // Not `argv = x["argv"]` later: assigning a yaml-cpp node overwrites the node it refers to.
+  const YAML::Node argv = x.IsMap() ? x["argv"] : x;
+  const std::string argv_path = x.IsMap() ? path + ".argv" : path;
   if (x.IsMap()) {
     if (!CheckMap(x, path, {"argv", "env", "timeout", "retries", "retry_base", "retry_max"})) return;
-    argv = x["argv"];
-    argv_path = path + ".argv";
     if (!argv) {
       Problem(x, argv_path, "missing: the program and its arguments, e.g. argv: [\"/usr/local/bin/mes-lock\", \"{station}\"]");
       return;
@@ -1515,7 +1514,8 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
   }
   if (!argv.IsSequence() || argv.size() == 0) {
     Problem(argv, argv_path,
-            "expected a non-empty list: the program's absolute path, then its arguments (no shell), found " + Describe(argv));
+            "expected a non-empty list: the program's absolute path, then its arguments (no shell), found " +
+                (argv.IsSequence() ? std::string("an empty list") : Describe(argv)));
   } else {
     for (std::size_t i = 0; i < argv.size(); ++i) {
       const std::string ap = argv_path + "[" + std::to_string(i) + "]";

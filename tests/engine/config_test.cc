@@ -666,25 +666,25 @@ TEST(ConfigTest, WebhookAndExecHooksLoadEveryKey) {
 
 TEST(ConfigTest, HookProblemsNameTheirKey) {
   const std::string text = std::string(kHooksHead) +
-                           "  notify_line:\n"                                                    // 14
-                           "    webhook:\n"                                                      // 15
-                           "      url: \"http://h/line/{station}/{shift}\"\n"                    // 16
-                           "      headers: { Idempotency-Key: x, \"Bad Name\": y, X-A: \"{id\" }\n"  // 17
-                           "      timeout: 0s\n"                                                 // 18
-                           "      retrys: 3\n"                                                   // 19
-                           "      retry_base: 1m\n"                                              // 20
-                           "  lock_station:\n"                                                   // 21
-                           "    exec: { argv: [\"mes-lock\", \"{station}\"], env: { SHEWHART_X: a, 1X: b }, retries: -1 }\n"  // 22
-                           "  lock_short: { webhook: { url: \"ftp://h/\" }, exec: [\"/bin/true\"] }\n";  // 23
+                           "  notify_line:\n"                                                    // 13
+                           "    webhook:\n"                                                      // 14
+                           "      url: \"http://h/line/{station}/{shift}\"\n"                    // 15
+                           "      headers: { Idempotency-Key: x, \"Bad Name\": y, X-A: \"{id\" }\n"  // 16
+                           "      timeout: 0s\n"                                                 // 17
+                           "      retrys: 3\n"                                                   // 18
+                           "      retry_base: 1m\n"                                              // 19
+                           "  lock_station:\n"                                                   // 20
+                           "    exec: { argv: [\"mes-lock\", \"{station}\"], env: { SHEWHART_X: a, 1X: b }, retries: -1 }\n"  // 21
+                           "  lock_short: { webhook: { url: \"ftp://h/\" }, exec: [\"/bin/true\"] }\n";  // 22
   ConfigLoad load = LoadConfigText(text, "bad.yaml");
   ASSERT_FALSE(load.config.has_value());
   const std::string all = All(load);
-  EXPECT_NE(all.find("bad.yaml:16:12: hooks.notify_line.webhook.url: unknown placeholder '{shift}' at offset 25; known: "
+  EXPECT_NE(all.find("bad.yaml:15:12: hooks.notify_line.webhook.url: unknown placeholder '{shift}' at offset 24; known: "
                      "{id}, {key}, {characteristic}, {policy}, {rule}, {chart}, {tier}, {action}, {station}, {machine}, "
                      "{lot}, {operator}, in 'http://h/line/{station}/{shift}'"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:17:22: hooks.notify_line.webhook.headers.Idempotency-Key: header 'Idempotency-Key' is set "
+  EXPECT_NE(all.find("bad.yaml:16:18: hooks.notify_line.webhook.headers.Idempotency-Key: header 'Idempotency-Key' is set "
                      "by the engine and cannot be configured"),
             std::string::npos)
       << all;
@@ -692,18 +692,18 @@ TEST(ConfigTest, HookProblemsNameTheirKey) {
             std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.notify_line.webhook.headers.X-A: unmatched '{' at offset 0"), std::string::npos) << all;
-  EXPECT_NE(all.find("bad.yaml:18:16: hooks.notify_line.webhook.timeout: expected a duration greater than 0 and at most "
+  EXPECT_NE(all.find("bad.yaml:17:16: hooks.notify_line.webhook.timeout: expected a duration greater than 0 and at most "
                      "24h, found '0s'"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:19:7: hooks.notify_line.webhook.retrys: unknown key 'retrys'; did you mean 'retries'?"),
+  EXPECT_NE(all.find("bad.yaml:18:7: hooks.notify_line.webhook.retrys: unknown key 'retrys'; did you mean 'retries'?"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:20:19: hooks.notify_line.webhook.retry_base: retry_max (5s) must not be less than "
+  EXPECT_NE(all.find("bad.yaml:19:19: hooks.notify_line.webhook.retry_base: retry_max (5s) must not be less than "
                      "retry_base (60s); the other comes from engine."),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:22:21: hooks.lock_station.exec.argv[0]: expected the program's absolute path (there is no "
+  EXPECT_NE(all.find("bad.yaml:21:20: hooks.lock_station.exec.argv[0]: expected the program's absolute path (there is no "
                      "shell and no PATH search), found 'mes-lock'"),
             std::string::npos)
       << all;
@@ -714,7 +714,7 @@ TEST(ConfigTest, HookProblemsNameTheirKey) {
       << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.retries: expected an integer in [0, 1000], found -1"), std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:23:17: hooks.lock_short: expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'"),
+  EXPECT_NE(all.find("bad.yaml:22:15: hooks.lock_short: expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'"),
             std::string::npos)
       << all;
 }
@@ -728,12 +728,13 @@ TEST(ConfigTest, HookMissingRequiredKeysAndBadEngineRetry) {
   bad.replace(bad.find("retry_max: 5s"), 13, "retry_max: 50ms");
   ConfigLoad load = LoadConfigText(bad, "bad.yaml");
   const std::string all = All(load);
-  EXPECT_NE(all.find("bad.yaml:1:44: engine.retry_max: engine.retry_max (50ms) must not be less than engine.retry_base (100ms)"),
+  EXPECT_NE(all.find("bad.yaml:1:41: engine.retry_max: engine.retry_max (50ms) must not be less than engine.retry_base (100ms)"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.notify_line.webhook.url: missing: the URL to POST to"), std::string::npos) << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.argv: missing: the program and its arguments"), std::string::npos) << all;
-  EXPECT_NE(all.find("hooks.lock_short.exec: expected a non-empty list: the program's absolute path, then its arguments"),
+  EXPECT_NE(all.find("bad.yaml:15:23: hooks.lock_short.exec: expected a non-empty list: the program's absolute path, then "
+                     "its arguments (no shell), found an empty list"),
             std::string::npos)
       << all;
   EXPECT_EQ(load.problems.size(), 4u) << all;
@@ -752,7 +753,7 @@ TEST(ConfigTest, HookPlaceholderOutsideTheCharacteristicsScopeIsAProblem) {
   const std::string all = All(load);
   ASSERT_EQ(load.problems.size(), 2u) << all;
   EXPECT_EQ(load.problems[0].ToString(),
-            "scope.yaml:11:21: responses.line.tiers[0].do[0]: hook 'notify_line' uses {lot}, but characteristic 'bore' "
+            "scope.yaml:11:25: responses.line.tiers[0].do[0]: hook 'notify_line' uses {lot}, but characteristic 'bore' "
             "(which uses this policy) has no lot in its scope [station, machine]; add it to the characteristic's scope "
             "or remove the placeholder");
   EXPECT_NE(load.problems[1].message.find("hook 'lock_station' uses {operator}"), std::string::npos) << all;
