@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -38,6 +39,90 @@ const char* ScopeKeyName(ScopeKey key) {
     case ScopeKey::kOperator: return "operator";
   }
   return "unknown";
+}
+
+const std::vector<std::string>& TemplatePlaceholderNames() {
+  static const std::vector<std::string> kNames = {"id",   "key",    "characteristic", "policy",
+                                                  "rule", "chart",  "tier",           "action",
+                                                  "station", "machine", "lot",        "operator"};
+  return kNames;
+}
+
+namespace {
+// Walks a hook template: `literal(piece)` for text, `field(name, offset)` for each `{name}`.
+// Returns InvalidArgument for an unmatched brace or an empty or unknown name.
+template <typename Literal, typename Field>
+Status WalkTemplate(std::string_view text, Literal literal, Field field) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
+      literal(std::string_view("{"));
+      i += 2;
+    } else if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
+      literal(std::string_view("}"));
+      i += 2;
+    } else if (c == '{') {
+      const std::size_t end = text.find('}', i + 1);
+      if (end == std::string_view::npos) {
+        return InvalidArgument("unmatched '{' at offset " + std::to_string(i) + " (write '{{' for a literal brace)");
+      }
+      const std::string name(text.substr(i + 1, end - i - 1));
+      const auto& names = TemplatePlaceholderNames();
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::string all;
+        for (const auto& n : names) all += (all.empty() ? "{" : ", {") + n + "}";
+        return InvalidArgument("unknown placeholder '{" + name + "}' at offset " + std::to_string(i) +
+                               "; known: " + all);
+      }
+      field(name);
+      i = end + 1;
+    } else if (c == '}') {
+      return InvalidArgument("unmatched '}' at offset " + std::to_string(i) + " (write '}}' for a literal brace)");
+    } else {
+      const std::size_t next = text.find_first_of("{}", i);
+      const std::size_t stop = next == std::string_view::npos ? text.size() : next;
+      literal(text.substr(i, stop - i));
+      i = stop;
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status CheckHookTemplate(std::string_view text, std::vector<std::string>* names) {
+  std::vector<std::string> found;
+  SHEWHART_RETURN_IF_ERROR(WalkTemplate(text, [](std::string_view) {}, [&](const std::string& n) { found.push_back(n); }));
+  if (names) names->insert(names->end(), found.begin(), found.end());
+  return Status::Ok();
+}
+
+std::string ExpandHookTemplate(std::string_view text, const TemplateFields& fields, bool url_encode) {
+  std::string out;
+  Status st = WalkTemplate(
+      text, [&](std::string_view piece) { out.append(piece); },
+      [&](const std::string& name) {
+        for (const auto& [k, v] : fields) {
+          if (k != name) continue;
+          if (!url_encode) {
+            out += v;
+            return;
+          }
+          static const char kHex[] = "0123456789ABCDEF";
+          for (unsigned char ch : v) {
+            if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+              out += static_cast<char>(ch);
+            } else {
+              out += '%';
+              out += kHex[ch >> 4];
+              out += kHex[ch & 15];
+            }
+          }
+          return;
+        }
+      });
+  (void)st;  // checked at config load
+  return out;
 }
 
 std::string ConfigProblem::ToString() const {
@@ -237,6 +322,51 @@ class Loader {
     return true;
   }
 
+  // A duration > 0 and at most a day (timeouts and backoff delays).
+  bool PositiveDuration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+    std::chrono::microseconds v{};
+    if (!Duration(node, path, v)) return false;
+    if (v <= std::chrono::microseconds(0) || v > std::chrono::hours(24)) {
+      Problem(node, path, "expected a duration greater than 0 and at most 24h, found '" + node.Scalar() + "'");
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
+  static std::string FormatMicros(std::chrono::microseconds d) {
+    const auto us = d.count();
+    if (us % 1000000 == 0) return std::to_string(us / 1000000) + "s";
+    if (us % 1000 == 0) return std::to_string(us / 1000) + "ms";
+    return std::to_string(us) + "us";
+  }
+
+  // A hook template (URL, header value, argument, environment value): records a problem for
+  // an unknown placeholder or an unmatched brace; adds the scope placeholders to `hook`.
+  bool Template(const YAML::Node& node, const std::string& path, std::string& out, HookSpec& hook) {
+    if (!String(node, path, out)) return false;
+    std::vector<std::string> names;
+    Status st = CheckHookTemplate(out, &names);
+    if (!st.ok()) {
+      Problem(node, path, st.message() + ", in '" + out + "'");
+      return false;
+    }
+    for (const auto& n : names) {
+      for (ScopeKey k : {ScopeKey::kStation, ScopeKey::kMachine, ScopeKey::kLot, ScopeKey::kOperator}) {
+        if (n == ScopeKeyName(k) &&
+            std::find(hook.scope_placeholders.begin(), hook.scope_placeholders.end(), k) == hook.scope_placeholders.end()) {
+          hook.scope_placeholders.push_back(k);
+        }
+      }
+    }
+    return true;
+  }
+
+  void LoadWebhook(const YAML::Node& node, const std::string& path, HookSpec& hook);
+  void LoadExec(const YAML::Node& node, const std::string& path, HookSpec& hook);
+  // retries, retry_base, retry_max of a durable hook's mapping.
+  void LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config);
+
   bool Choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices,
               std::string& out) {
     if (!String(node, path, out)) return false;
@@ -338,7 +468,15 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["engine"]) {
-    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes"})) {
+    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max"})) {
+      if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
+      if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
+      if (config.retry_max < config.retry_base) {
+        const YAML::Node at = n["retry_max"] ? n["retry_max"] : n["retry_base"];
+        Problem(at, n["retry_max"] ? "engine.retry_max" : "engine.retry_base",
+                "engine.retry_max (" + FormatMicros(config.retry_max) + ") must not be less than engine.retry_base (" +
+                    FormatMicros(config.retry_base) + ")");
+      }
       long long v;
       if (n["shards"] && Int(n["shards"], "engine.shards", 0, 256, v)) config.shards = static_cast<int>(v);
       if (n["queue_capacity"] && Int(n["queue_capacity"], "engine.queue_capacity", 16, 1 << 24, v)) {
@@ -1389,9 +1527,9 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
     const std::string path = "hooks." + name;
     if (config.hooks.count(name)) continue;  // a duplicate, reported above
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub"})) continue;
+    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec"})) continue;
     if (h.size() != 1) {
-      Problem(h, path, "expected exactly one of 'log' or 'zmq_pub'");
+      Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'");
       continue;
     }
     HookSpec hs;
@@ -1402,10 +1540,146 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
         if (!h["zmq_pub"]["bind"]) Problem(h["zmq_pub"], path + ".zmq_pub.bind", "missing: the address to bind");
         else NonEmptyString(h["zmq_pub"]["bind"], path + ".zmq_pub.bind", hs.endpoint);
       }
+    } else if (h["webhook"]) {
+      hs.kind = HookSpec::Kind::kWebhook;
+      LoadWebhook(h["webhook"], path + ".webhook", hs);
+      if (h["webhook"].IsMap()) LoadRetry(h["webhook"], path + ".webhook", hs, config);
+    } else if (h["exec"]) {
+      hs.kind = HookSpec::Kind::kExec;
+      LoadExec(h["exec"], path + ".exec", hs);
+      if (h["exec"].IsMap()) LoadRetry(h["exec"], path + ".exec", hs, config);
     } else {
       hs.kind = HookSpec::Kind::kLog;
     }
     config.hooks[name] = std::move(hs);
+  }
+}
+
+namespace {
+bool IsHeaderNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec& hook) {
+  if (!CheckMap(w, path, {"url", "headers", "timeout", "retries", "retry_base", "retry_max"})) return;
+  if (!w["url"]) {
+    Problem(w, path + ".url", "missing: the URL to POST to, e.g. \"http://127.0.0.1:8080/line/{station}\"");
+  } else if (Template(w["url"], path + ".url", hook.webhook.url, hook)) {
+    if (hook.webhook.url.rfind("http://", 0) != 0 && hook.webhook.url.rfind("https://", 0) != 0) {
+      Problem(w["url"], path + ".url", "expected an http:// or https:// URL, found '" + hook.webhook.url + "'");
+    }
+  }
+  if (const YAML::Node hs = w["headers"]; hs && CheckMap(hs, path + ".headers", {}, /*any_key=*/true)) {
+    std::set<std::string> seen;  // header names are case-insensitive
+    for (auto it = hs.begin(); it != hs.end(); ++it) {
+      const YAML::Node key = it->first;
+      if (!key.IsScalar()) continue;  // reported by CheckMap
+      const std::string header = key.Scalar();
+      const std::string hp = path + ".headers." + header;
+      if (header.empty() || !std::all_of(header.begin(), header.end(), IsHeaderNameChar)) {
+        Problem(key, hp, "'" + header + "' is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~)");
+        continue;
+      }
+      const std::string lower = Lower(header);
+      if (lower == "idempotency-key" || lower == "content-type" || lower == "content-length") {
+        Problem(key, hp, "header '" + header + "' is set by the engine and cannot be configured");
+        continue;
+      }
+      if (!seen.insert(lower).second) {
+        Problem(key, hp, "header '" + header + "' is given twice (header names are case-insensitive)");
+        continue;
+      }
+      std::string value;
+      if (!Template(it->second, hp, value, hook)) continue;
+      if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos) {
+        Problem(it->second, hp, "a header value cannot contain a line break");
+        continue;
+      }
+      hook.webhook.headers.emplace_back(header, value);
+    }
+  }
+  if (w["timeout"]) PositiveDuration(w["timeout"], path + ".timeout", hook.webhook.timeout);
+}
+
+void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& hook) {
+  // Not `argv = x["argv"]` later: assigning a yaml-cpp node overwrites the node it refers to.
+  const YAML::Node argv = x.IsMap() ? x["argv"] : x;
+  const std::string argv_path = x.IsMap() ? path + ".argv" : path;
+  if (x.IsMap()) {
+    if (!CheckMap(x, path, {"argv", "env", "timeout", "retries", "retry_base", "retry_max"})) return;
+    if (!argv) {
+      Problem(x, argv_path, "missing: the program and its arguments, e.g. argv: [\"/usr/local/bin/mes-lock\", \"{station}\"]");
+      return;
+    }
+  }
+  if (!argv.IsSequence() || argv.size() == 0) {
+    Problem(argv, argv_path,
+            "expected a non-empty list: the program's absolute path, then its arguments (no shell), found " +
+                (argv.IsSequence() ? std::string("an empty list") : Describe(argv)));
+  } else {
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+      const std::string ap = argv_path + "[" + std::to_string(i) + "]";
+      std::string arg;
+      if (i == 0) {
+        if (!NonEmptyString(argv[0], ap, arg)) continue;
+        if (arg[0] != '/') {
+          Problem(argv[0], ap, "expected the program's absolute path (there is no shell and no PATH search), found '" + arg + "'");
+          continue;
+        }
+        if (arg.find_first_of("{}") != std::string::npos) {
+          Problem(argv[0], ap, "the program path cannot be a template, found '" + arg + "'");
+          continue;
+        }
+      } else if (!Template(argv[i], ap, arg, hook)) {
+        continue;
+      }
+      hook.exec.argv.push_back(arg);
+    }
+  }
+  if (!x.IsMap()) return;
+  if (const YAML::Node env = x["env"]; env && CheckMap(env, path + ".env", {}, /*any_key=*/true)) {
+    for (auto it = env.begin(); it != env.end(); ++it) {
+      const YAML::Node key = it->first;
+      if (!key.IsScalar()) continue;  // reported by CheckMap
+      const std::string var = key.Scalar();
+      const std::string ep = path + ".env." + var;
+      const bool valid = !var.empty() && !std::isdigit(static_cast<unsigned char>(var[0])) &&
+                         std::all_of(var.begin(), var.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                         });
+      if (!valid) {
+        Problem(key, ep, "'" + var + "' is not a valid environment variable name (letters, digits, '_'; not starting with a digit)");
+        continue;
+      }
+      if (var.rfind("SHEWHART_", 0) == 0) {
+        Problem(key, ep, "variables named SHEWHART_* are set by the engine; choose another name than '" + var + "'");
+        continue;
+      }
+      std::string value;
+      if (Template(it->second, ep, value, hook)) hook.exec.env.emplace_back(var, value);
+    }
+  }
+  if (x["timeout"]) PositiveDuration(x["timeout"], path + ".timeout", hook.exec.timeout);
+}
+
+void Loader::LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config) {
+  long long retries = 0;
+  if (node["retries"] && Int(node["retries"], path + ".retries", 0, 1000, retries)) hook.retries = static_cast<int>(retries);
+  std::chrono::microseconds d{};
+  if (node["retry_base"] && PositiveDuration(node["retry_base"], path + ".retry_base", d)) hook.retry_base = d;
+  if (node["retry_max"] && PositiveDuration(node["retry_max"], path + ".retry_max", d)) hook.retry_max = d;
+  const auto base = hook.retry_base.value_or(config.retry_base);
+  const auto max = hook.retry_max.value_or(config.retry_max);
+  if ((hook.retry_base || hook.retry_max) && max < base) {
+    const bool at_max = static_cast<bool>(node["retry_max"]);
+    Problem(at_max ? node["retry_max"] : node["retry_base"], path + (at_max ? ".retry_max" : ".retry_base"),
+            "retry_max (" + FormatMicros(max) + ") must not be less than retry_base (" + FormatMicros(base) + ")" +
+                (hook.retry_base && hook.retry_max ? "" : "; the other comes from engine."));
   }
 }
 
@@ -1429,6 +1703,29 @@ void Loader::CrossCheck(const YAML::Node& root, Config& config) {
           Problem(root["responses"][name]["tiers"][i]["do"][j],
                   "responses." + name + ".tiers[" + std::to_string(i) + "].do[" + std::to_string(j) + "]",
                   "unknown hook '" + a + "'; define it under 'hooks' ('log' is built in)");
+        }
+      }
+    }
+  }
+  // A hook whose templates name a scope key ({lot}) must only be run for characteristics whose
+  // alarms carry it (scope: [station, lot]); otherwise the placeholder would expand to nothing.
+  for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
+    const auto& c = config.characteristics[i];
+    if (c.response.empty() || !config.responses.count(c.response)) continue;
+    const auto& rs = config.responses.at(c.response);
+    for (std::size_t t = 0; t < rs.tiers.size(); ++t) {
+      for (std::size_t j = 0; j < rs.tiers[t].actions.size(); ++j) {
+        auto h = config.hooks.find(rs.tiers[t].actions[j]);
+        if (h == config.hooks.end()) continue;
+        for (ScopeKey k : h->second.scope_placeholders) {
+          if (std::find(c.scope.begin(), c.scope.end(), k) != c.scope.end()) continue;
+          std::string scope;
+          for (ScopeKey s : c.scope) scope += (scope.empty() ? "" : ", ") + std::string(ScopeKeyName(s));
+          Problem(root["responses"][c.response]["tiers"][t]["do"][j],
+                  "responses." + c.response + ".tiers[" + std::to_string(t) + "].do[" + std::to_string(j) + "]",
+                  "hook '" + h->first + "' uses {" + ScopeKeyName(k) + "}, but characteristic '" + c.id +
+                      "' (which uses this policy) has no " + ScopeKeyName(k) + " in its scope [" + scope +
+                      "]; add it to the characteristic's scope or remove the placeholder");
         }
       }
     }

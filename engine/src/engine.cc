@@ -494,6 +494,22 @@ class Engine::Responder {
                        s.hit.value, FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
           continue;
         }
+        auto hook = e_.config_.hooks.find(action);
+        if (hook != e_.config_.hooks.end() && hook->second.durable()) {
+          if (!e_.outbox_) {
+            // Replay back-tests rules: it does not call the outside world.
+            spdlog::debug("alarm {}: action '{}' is not run in replay", alarm.id, action);
+            continue;
+          }
+          // Committed before anything is sent; the outbox's worker for the hook sends it.
+          Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, AlarmJson(alarm).dump());
+          if (!st.ok()) {
+            action_failures_->Inc();
+            spdlog::error("alarm {}: action '{}' could not be committed to the outbox and is not run: {}", alarm.id,
+                          action, st.message());
+          }
+          continue;
+        }
         auto sink = e_.options_.sinks.find(action);
         if (sink == e_.options_.sinks.end()) {
           if (!e_.options_.threaded) {
@@ -744,6 +760,14 @@ Status Engine::Start() {
   trace_ = std::make_unique<TraceWriter>(*store_);
   responder_ = std::make_unique<Responder>(*this);
   SHEWHART_RETURN_IF_ERROR(responder_->Load());
+  if (options_.threaded) {
+    // Before the responder thread: pending deliveries of earlier runs go first, in order.
+    OutboxOptions outbox_options;
+    outbox_options.transport = options_.transport;
+    outbox_ = std::make_unique<Outbox>(config_, *store_, metrics_, outbox_options);
+    SHEWHART_RETURN_IF_ERROR(outbox_->Load());
+    outbox_->Start();
+  }
 
   std::size_t n = 1;
   if (options_.threaded) {
@@ -867,6 +891,8 @@ void Engine::Stop() {
     if (responder_thread_.joinable()) responder_thread_.join();
     responder_running_ = false;
     RunCommands();  // any that arrived after the responder's last look
+    // After the responder: it commits no more deliveries. Pending ones stay in the store.
+    outbox_->Stop();
   }
   responder_->Tick();  // the last genealogy, and the units it adds to open holds
 }
@@ -1145,8 +1171,32 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     for (const auto& r : *rejects) arr.push_back(RejectJson(r));
     return {200, "application/json", Json{{"rejects", arr}}.dump()};
   }
+  if (target == "/api/deliveries") {
+    std::string state;
+    std::size_t start = 0;
+    while (start <= query.size() && !query.empty()) {
+      std::size_t end = query.find('&', start);
+      if (end == std::string::npos) end = query.size();
+      const std::string param = query.substr(start, end - start);
+      if (param.rfind("state=", 0) == 0) {
+        state = param.substr(6);
+      } else if (!param.empty()) {
+        return error(400, "unknown query parameter '" + param + "' (expected state=pending|delivered|dead)");
+      }
+      start = end + 1;
+    }
+    if (!state.empty() && state != "pending" && state != "delivered" && state != "dead") {
+      return error(400, "unknown delivery state '" + state + "' (expected pending, delivered or dead)");
+    }
+    auto deliveries = store_->ListDeliveries(state, 1000, /*oldest_first=*/false);
+    if (!deliveries.ok()) return error(503, deliveries.status().message());
+    Json arr = Json::array();
+    for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
+    return {200, "application/json", Json{{"deliveries", arr}}.dump()};
+  }
   return error(404, "no such endpoint: " + target +
-                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/rejects)");
+                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/rejects, "
+                         "/api/deliveries)");
 }
 
 }  // namespace shewhart::engine

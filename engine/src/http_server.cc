@@ -195,6 +195,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(target.substr(0, question));
     if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
     request.authorization = std::string(req[http::field::authorization]);
+    for (const auto& field : req) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     request.body = std::move(req.body());
 
     const bool close = !req.keep_alive();

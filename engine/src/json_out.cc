@@ -144,4 +144,21 @@ Json RejectJson(const RejectRecord& r) {
               {"raw_truncated", r.raw_truncated}};
 }
 
+Json DeliveryJson(const DeliveryRecord& d) {
+  Json payload = Json::parse(d.payload, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_discarded()) payload = d.payload;
+  return Json{{"id", d.id},
+              {"alarm", d.alarm_id},
+              {"tier", d.tier},
+              {"action", d.action},
+              {"idempotency_key", d.idempotency_key},
+              {"state", d.state},
+              {"attempts", d.attempts},
+              {"next_attempt", d.state == "pending" ? Json(FormatRfc3339(d.next_attempt)) : Json(nullptr)},
+              {"last_error", d.last_error},
+              {"created", FormatRfc3339(d.created)},
+              {"updated", FormatRfc3339(d.updated)},
+              {"payload", std::move(payload)}};
+}
+
 }  // namespace shewhart::engine

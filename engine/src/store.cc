@@ -8,7 +8,7 @@ namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 4;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions
+constexpr int kSchemaVersion = 5;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS alarm_actions(
   id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, kind TEXT NOT NULL, ts INTEGER NOT NULL,
   user TEXT NOT NULL, cause TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alarm_actions_alarm ON alarm_actions(alarm_id, id);
+CREATE TABLE IF NOT EXISTS deliveries(
+  id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, tier INTEGER NOT NULL, action TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE, payload TEXT NOT NULL, attempts INTEGER NOT NULL,
+  next_attempt_ts INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT NOT NULL,
+  created_ts INTEGER NOT NULL, updated_ts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, id);
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
@@ -148,6 +154,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       if (v == "3") {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='4' WHERE key='schema_version'"));
         v = "4";
+      }
+      if (v == "4") {  // the outbox's deliveries table, created above
+        SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='5' WHERE key='schema_version'"));
+        v = "5";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -516,6 +526,77 @@ Result<std::vector<HeldUnit>> Store::UnitsInScope(const ScopeLabels& scope, Even
   for (const auto& kv : scope) q.Bind(i++, kv.second);
   std::vector<HeldUnit> out;
   while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{0, q.Text(0), "held", FromUnixMicros(q.Int(1))});
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox deliveries.
+
+Result<std::int64_t> Store::InsertDelivery(const DeliveryRecord& d) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_,
+           "INSERT OR IGNORE INTO deliveries(alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, "
+           "state, last_error, created_ts, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing delivery insert");
+  ins.Bind(1, d.alarm_id);
+  ins.Bind(2, static_cast<std::int64_t>(d.tier));
+  ins.Bind(3, d.action);
+  ins.Bind(4, d.idempotency_key);
+  ins.Bind(5, d.payload);
+  ins.Bind(6, static_cast<std::int64_t>(d.attempts));
+  ins.Bind(7, ToUnixMicros(d.next_attempt));
+  ins.Bind(8, d.state);
+  ins.Bind(9, d.last_error);
+  ins.Bind(10, ToUnixMicros(d.created));
+  ins.Bind(11, ToUnixMicros(d.updated));
+  if (ins.Step() != SQLITE_DONE) return ins.error("storing a delivery");
+  if (sqlite3_changes(db_) == 0) return std::int64_t{0};
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Store::UpdateDelivery(const DeliveryRecord& d) {
+  std::lock_guard lock(mu_);
+  Stmt up(db_, "UPDATE deliveries SET attempts=?, next_attempt_ts=?, state=?, last_error=?, updated_ts=? WHERE id=?");
+  if (!up.ok()) return up.error("preparing delivery update");
+  up.Bind(1, static_cast<std::int64_t>(d.attempts));
+  up.Bind(2, ToUnixMicros(d.next_attempt));
+  up.Bind(3, d.state);
+  up.Bind(4, d.last_error);
+  up.Bind(5, ToUnixMicros(d.updated));
+  up.Bind(6, d.id);
+  if (up.Step() != SQLITE_DONE) return up.error("updating a delivery");
+  if (sqlite3_changes(db_) != 1) return NotFound("delivery " + std::to_string(d.id) + " does not exist");
+  return Status::Ok();
+}
+
+Result<std::vector<DeliveryRecord>> Store::ListDeliveries(const std::string& state, int limit, bool oldest_first) {
+  std::lock_guard lock(mu_);
+  const std::string sql =
+      std::string("SELECT id, alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, state, "
+                  "last_error, created_ts, updated_ts FROM deliveries WHERE (? = '' OR state = ?) ORDER BY id ") +
+      (oldest_first ? "ASC" : "DESC") + " LIMIT ?";
+  Stmt q(db_, sql.c_str());
+  if (!q.ok()) return q.error("listing deliveries");
+  q.Bind(1, state);
+  q.Bind(2, state);
+  q.Bind(3, static_cast<std::int64_t>(limit));
+  std::vector<DeliveryRecord> out;
+  while (q.Step() == SQLITE_ROW) {
+    DeliveryRecord d;
+    d.id = q.Int(0);
+    d.alarm_id = q.Int(1);
+    d.tier = static_cast<int>(q.Int(2));
+    d.action = q.Text(3);
+    d.idempotency_key = q.Text(4);
+    d.payload = q.Text(5);
+    d.attempts = static_cast<int>(q.Int(6));
+    d.next_attempt = FromUnixMicros(q.Int(7));
+    d.state = q.Text(8);
+    d.last_error = q.Text(9);
+    d.created = FromUnixMicros(q.Int(10));
+    d.updated = FromUnixMicros(q.Int(11));
+    out.push_back(std::move(d));
+  }
   return out;
 }
 

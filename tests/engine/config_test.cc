@@ -686,5 +686,175 @@ TEST(ConfigTest, TierConditions) {
   EXPECT_NE(all.find("tiers[3].when.rule[0]: unknown rule 'nelson.9'"), std::string::npos) << all;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hooks: webhook and exec (the outbox's actions).
+
+const char* kHooksHead = R"(engine: { retry_base: 100ms, retry_max: 5s }
+characteristics:
+  - id: bore
+    chart: { type: individuals }
+    limits: { mean: 10, sigma: 0.1 }
+    scope: [station, machine]
+    response: line
+responses:
+  line:
+    tiers:
+      - { tier: 1, do: [notify_line, lock_station, lock_short] }
+hooks:
+)";
+
+TEST(ConfigTest, WebhookAndExecHooksLoadEveryKey) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line:\n"
+                           "    webhook:\n"
+                           "      url: \"http://127.0.0.1:8080/line/{station}?alarm={id}&k={{x}}\"\n"
+                           "      headers: { X-Token: \"t-{characteristic}\", X-Tier: \"{tier}\" }\n"
+                           "      timeout: 2s\n"
+                           "      retries: 4\n"
+                           "      retry_base: 10ms\n"
+                           "  lock_station:\n"
+                           "    exec: { argv: [\"/usr/local/bin/mes-lock\", \"{station}\", \"--rule={rule}\"], timeout: 10s,\n"
+                           "            retries: 3, env: { LINE: \"{machine}\", MODE: lock } }\n"
+                           "  lock_short: { exec: [\"/bin/true\", \"{key}\"] }\n";
+  ConfigLoad load = LoadConfigText(text, "hooks.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const Config& c = *load.config;
+  EXPECT_EQ(c.retry_base, std::chrono::milliseconds(100));
+  EXPECT_EQ(c.retry_max, std::chrono::seconds(5));
+  const HookSpec& w = c.hooks.at("notify_line");
+  EXPECT_EQ(w.kind, HookSpec::Kind::kWebhook);
+  EXPECT_TRUE(w.durable());
+  EXPECT_EQ(w.webhook.url, "http://127.0.0.1:8080/line/{station}?alarm={id}&k={{x}}");
+  ASSERT_EQ(w.webhook.headers.size(), 2u);
+  EXPECT_EQ(w.webhook.headers[0], (std::pair<std::string, std::string>{"X-Token", "t-{characteristic}"}));
+  EXPECT_EQ(w.webhook.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(w.retries, 4);
+  EXPECT_EQ(w.retry_base, std::chrono::milliseconds(10));
+  EXPECT_FALSE(w.retry_max.has_value());
+  EXPECT_EQ(w.scope_placeholders, std::vector<ScopeKey>{ScopeKey::kStation});
+  const HookSpec& x = c.hooks.at("lock_station");
+  EXPECT_EQ(x.kind, HookSpec::Kind::kExec);
+  EXPECT_EQ(x.exec.argv, (std::vector<std::string>{"/usr/local/bin/mes-lock", "{station}", "--rule={rule}"}));
+  ASSERT_EQ(x.exec.env.size(), 2u);
+  EXPECT_EQ(x.exec.env[0], (std::pair<std::string, std::string>{"LINE", "{machine}"}));
+  EXPECT_EQ(x.exec.timeout, std::chrono::seconds(10));
+  EXPECT_EQ(x.retries, 3);
+  const HookSpec& s = c.hooks.at("lock_short");
+  EXPECT_EQ(s.exec.argv, (std::vector<std::string>{"/bin/true", "{key}"}));
+  EXPECT_EQ(s.retries, 10) << "default";
+  EXPECT_EQ(s.exec.timeout, std::chrono::seconds(10)) << "default";
+}
+
+TEST(ConfigTest, HookProblemsNameTheirKey) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line:\n"                                                    // 13
+                           "    webhook:\n"                                                      // 14
+                           "      url: \"http://h/line/{station}/{shift}\"\n"                    // 15
+                           "      headers: { Idempotency-Key: x, \"Bad Name\": y, X-A: \"{id\" }\n"  // 16
+                           "      timeout: 0s\n"                                                 // 17
+                           "      retrys: 3\n"                                                   // 18
+                           "      retry_base: 1m\n"                                              // 19
+                           "  lock_station:\n"                                                   // 20
+                           "    exec: { argv: [\"mes-lock\", \"{station}\"], env: { SHEWHART_X: a, 1X: b }, retries: -1 }\n"  // 21
+                           "  lock_short: { webhook: { url: \"ftp://h/\" }, exec: [\"/bin/true\"] }\n";  // 22
+  ConfigLoad load = LoadConfigText(text, "bad.yaml");
+  ASSERT_FALSE(load.config.has_value());
+  const std::string all = All(load);
+  EXPECT_NE(all.find("bad.yaml:15:12: hooks.notify_line.webhook.url: unknown placeholder '{shift}' at offset 24; known: "
+                     "{id}, {key}, {characteristic}, {policy}, {rule}, {chart}, {tier}, {action}, {station}, {machine}, "
+                     "{lot}, {operator}, in 'http://h/line/{station}/{shift}'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:16:18: hooks.notify_line.webhook.headers.Idempotency-Key: header 'Idempotency-Key' is set "
+                     "by the engine and cannot be configured"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.notify_line.webhook.headers.Bad Name: 'Bad Name' is not a valid HTTP header name"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.notify_line.webhook.headers.X-A: unmatched '{' at offset 0"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.yaml:17:16: hooks.notify_line.webhook.timeout: expected a duration greater than 0 and at most "
+                     "24h, found '0s'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:18:7: hooks.notify_line.webhook.retrys: unknown key 'retrys'; did you mean 'retries'?"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:19:19: hooks.notify_line.webhook.retry_base: retry_max (5s) must not be less than "
+                     "retry_base (60s); the other comes from engine."),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:21:20: hooks.lock_station.exec.argv[0]: expected the program's absolute path (there is no "
+                     "shell and no PATH search), found 'mes-lock'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.lock_station.exec.env.SHEWHART_X: variables named SHEWHART_* are set by the engine"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.lock_station.exec.env.1X: '1X' is not a valid environment variable name"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.lock_station.exec.retries: expected an integer in [0, 1000], found -1"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:22:15: hooks.lock_short: expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'"),
+            std::string::npos)
+      << all;
+}
+
+TEST(ConfigTest, HookMissingRequiredKeysAndBadEngineRetry) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line: { webhook: { timeout: 1s } }\n"
+                           "  lock_station: { exec: { env: { A: b } } }\n"
+                           "  lock_short: { exec: [] }\n";
+  std::string bad = text;
+  bad.replace(bad.find("retry_max: 5s"), 13, "retry_max: 50ms");
+  ConfigLoad load = LoadConfigText(bad, "bad.yaml");
+  const std::string all = All(load);
+  EXPECT_NE(all.find("bad.yaml:1:41: engine.retry_max: engine.retry_max (50ms) must not be less than engine.retry_base (100ms)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("hooks.notify_line.webhook.url: missing: the URL to POST to"), std::string::npos) << all;
+  EXPECT_NE(all.find("hooks.lock_station.exec.argv: missing: the program and its arguments"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.yaml:15:23: hooks.lock_short.exec: expected a non-empty list: the program's absolute path, then "
+                     "its arguments (no shell), found an empty list"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(load.problems.size(), 4u) << all;
+}
+
+// {lot} in a hook run for a characteristic scoped by station and machine would expand to
+// nothing: a problem at the policy's `do` entry, naming the characteristic.
+TEST(ConfigTest, HookPlaceholderOutsideTheCharacteristicsScopeIsAProblem) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line: { webhook: { url: \"http://h/{lot}\" } }\n"
+                           "  lock_station: { exec: [\"/bin/true\", \"{operator}\", \"{machine}\"] }\n"
+                           "  lock_short: log\n";
+  std::string fixed = text;
+  fixed.replace(fixed.find("lock_short: log"), 15, "lock_short: { log: {} }");
+  ConfigLoad load = LoadConfigText(fixed, "scope.yaml");
+  const std::string all = All(load);
+  ASSERT_EQ(load.problems.size(), 2u) << all;
+  EXPECT_EQ(load.problems[0].ToString(),
+            "scope.yaml:11:25: responses.line.tiers[0].do[0]: hook 'notify_line' uses {lot}, but characteristic 'bore' "
+            "(which uses this policy) has no lot in its scope [station, machine]; add it to the characteristic's scope "
+            "or remove the placeholder");
+  EXPECT_NE(load.problems[1].message.find("hook 'lock_station' uses {operator}"), std::string::npos) << all;
+}
+
+TEST(HookTemplateTest, ExpandsFieldsEscapesBracesAndUrlEncodesValues) {
+  const TemplateFields fields = {{"station", "st 2/a"}, {"id", "17"}, {"tier", "1"}};
+  EXPECT_EQ(ExpandHookTemplate("/line/{station}/{id}?t={tier}&x={{y}}", fields, /*url_encode=*/true),
+            "/line/st%202%2Fa/17?t=1&x={y}");
+  EXPECT_EQ(ExpandHookTemplate("{station}-{id}", fields), "st 2/a-17");
+  EXPECT_EQ(ExpandHookTemplate("[{lot}]", fields), "[]") << "a field the alarm lacks expands to nothing";
+  std::vector<std::string> names;
+  EXPECT_TRUE(CheckHookTemplate("{station}{id}}}", &names).ok());
+  EXPECT_EQ(names, (std::vector<std::string>{"station", "id"}));
+  Status st = CheckHookTemplate("a}b", nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("unmatched '}' at offset 1"), std::string::npos) << st.message();
+  st = CheckHookTemplate("{}", nullptr);
+  EXPECT_NE(st.message().find("unknown placeholder '{}'"), std::string::npos) << st.message();
+}
+
 }  // namespace
 }  // namespace shewhart::engine

@@ -11,6 +11,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shewhart/base/status.h"
@@ -144,11 +146,51 @@ struct ResponseSpec {
   int resolve_after = 0;
 };
 
+// `webhook:` an HTTP POST of the alarm document (docs/CONFIG.md, README "Hooks").
+struct WebhookSpec {
+  std::string url;  // a template (HookTemplate) starting with http:// or https://
+  std::vector<std::pair<std::string, std::string>> headers;  // name, value template; config order
+  std::chrono::microseconds timeout{std::chrono::seconds(5)};  // whole request, connect included
+};
+
+// `exec:` a program run without a shell, the alarm document on its standard input.
+struct ExecSpec {
+  std::vector<std::string> argv;  // argv[0] an absolute path (no template); others templates
+  std::vector<std::pair<std::string, std::string>> env;  // added to the engine's environment
+  std::chrono::microseconds timeout{std::chrono::seconds(10)};  // then the program is killed
+};
+
 struct HookSpec {
   std::string name;
-  enum class Kind { kLog, kZmqPub } kind = Kind::kLog;
+  enum class Kind { kLog, kZmqPub, kWebhook, kExec } kind = Kind::kLog;
   std::string endpoint;  // kZmqPub: bind address
+  WebhookSpec webhook;   // kWebhook
+  ExecSpec exec;         // kExec
+  // kWebhook, kExec (durable: through the outbox). A delivery is attempted at most
+  // 1 + retries times, then dead-lettered.
+  int retries = 10;
+  // Backoff overrides of engine.retry_base / engine.retry_max for this hook.
+  std::optional<std::chrono::microseconds> retry_base;
+  std::optional<std::chrono::microseconds> retry_max;
+  // The scope placeholders ({station}, {machine}, {lot}, {operator}) its templates use.
+  std::vector<ScopeKey> scope_placeholders;
+
+  // True for the kinds the outbox delivers (committed before sending, retried).
+  bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec; }
 };
+
+// Hook templates: `{name}` is replaced by an alarm field; `{{` and `}}` are literal braces.
+// Names: id, key (the idempotency key), characteristic, policy, rule, chart, tier, action,
+// station, machine, lot, operator. An unknown name or an unmatched brace is a config problem.
+using TemplateFields = std::vector<std::pair<std::string, std::string>>;
+const std::vector<std::string>& TemplatePlaceholderNames();
+// Checks `text`; on success appends the placeholder names it uses to `names`. On failure
+// returns InvalidArgument naming the offending placeholder or brace and its offset.
+Status CheckHookTemplate(std::string_view text, std::vector<std::string>* names);
+// Expands a template that CheckHookTemplate accepted; a name missing from `fields` expands
+// to the empty string. With `url_encode`, each field value (not the template's own text) is
+// percent-encoded except for the unreserved characters A-Z a-z 0-9 - . _ ~.
+std::string ExpandHookTemplate(std::string_view text, const TemplateFields& fields, bool url_encode = false);
 
 struct Config {
   std::string file;  // where it was loaded from
@@ -166,6 +208,10 @@ struct Config {
   int shards = 0;                   // 0: one per hardware thread
   std::size_t queue_capacity = 16384;
   std::size_t max_message_bytes = 65536;
+  // Outbox backoff (engine.retry_base / engine.retry_max; a hook may override them): the delay
+  // after the n-th failed attempt is min(retry_max, retry_base * 2^(n-1)), jittered.
+  std::chrono::microseconds retry_base{std::chrono::seconds(1)};
+  std::chrono::microseconds retry_max{std::chrono::minutes(10)};
   std::vector<CharacteristicSpec> characteristics;
   std::map<std::string, ResponseSpec> responses;
   std::map<std::string, HookSpec> hooks;

@@ -24,6 +24,7 @@
 #include "shewhart/engine/decoder.h"
 #include "shewhart/engine/json_out.h"
 #include "shewhart/engine/metrics.h"
+#include "shewhart/engine/outbox.h"
 #include "shewhart/engine/shard.h"
 #include "shewhart/engine/source.h"
 #include "shewhart/engine/store.h"
@@ -55,6 +56,9 @@ struct EngineOptions {
   bool want_points = false;                   // call listener->OnPoint (replay)
   std::map<std::string, AlarmSink*> sinks;    // hook name → sink (e.g. zmq_pub hooks)
   std::string store_path;                     // overrides config.store_path when set
+  // The outbox's transport (threaded mode; webhook and exec hooks); null: the real one
+  // (libcurl, posix_spawn). Must outlive the engine.
+  DeliveryTransport* transport = nullptr;
 };
 
 class Engine {
@@ -83,7 +87,7 @@ class Engine {
   // Health as JSON: {"status":"ok"|"degraded","checks":[...]}; `healthy` set accordingly.
   std::string HealthJson(bool& healthy) const;
   // Answers GET /metrics, /health, /api/characteristics[/ID], /api/alarms, /api/holds,
-  // /api/rejects.
+  // /api/rejects, /api/deliveries[?state=pending|delivered|dead].
   struct ApiResponse {
     int status;
     std::string content_type;
@@ -136,6 +140,7 @@ class Engine {
   std::unique_ptr<Store> store_;
   std::unique_ptr<TraceWriter> trace_;
   std::unique_ptr<Responder> responder_;
+  std::unique_ptr<Outbox> outbox_;  // threaded mode only: replay runs no outside actions
   std::vector<std::unique_ptr<ShardRunner>> shards_;
   std::vector<std::unique_ptr<SourceSink>> sources_;
   std::vector<std::pair<std::string, std::function<Status()>>> health_;

@@ -7,10 +7,15 @@
 // synchronise with the rest of the engine itself. Method and path routing is the handler's job.
 // Boost types stay out of this header.
 
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "shewhart/base/status.h"
 
@@ -27,6 +32,18 @@ struct HttpRequest {
   std::string query;          // raw query string after '?', may be empty
   std::string body;           // at most kMaxHttpRequestBodyBytes
   std::string authorization;  // value of the Authorization header, may be empty
+  // Every header as sent (name in the client's spelling, value), in order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of the first header named `name` (case-insensitive), or empty.
+  std::string Header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k.size() == name.size() &&
+          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+        return v;
+      }
+    }
+    return "";
+  }
 };
 
 // What the handler answers. The server adds Content-Length, `Server: shewhart` and, when the

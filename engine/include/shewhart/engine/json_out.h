@@ -25,6 +25,9 @@ Json LimitsJson(const LimitVersion& v);
 // `units` are the hold's units (API) or the units just added (replay, with `added` true).
 Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added = false);
 Json RejectJson(const RejectRecord& r);
+// An outbox delivery (GET /api/deliveries): id, alarm, tier, action, idempotency_key, state,
+// attempts, next_attempt (pending only), last_error, created, updated, payload (the document).
+Json DeliveryJson(const DeliveryRecord& d);
 Json ScopeJson(const ScopeLabels& scope);
 // Capability indices (only those the spec limits define) with their confidence intervals, and
 // expected (normal model, within and overall sigma) and observed ppm out of spec.

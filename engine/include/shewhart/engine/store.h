@@ -85,6 +85,23 @@ struct LimitVersion {
   std::string reason;
 };
 
+// One action of one alarm tier in the outbox (docs/ARCHITECTURE.md "Outbox"): committed before
+// it is sent, then attempted until delivered or dead.
+struct DeliveryRecord {
+  std::int64_t id = 0;            // store row id; increases with every delivery committed
+  std::int64_t alarm_id = 0;
+  int tier = 1;
+  std::string action;             // the hook name
+  std::string idempotency_key;    // "<alarm>-<tier>-<action>"; unique in the store
+  std::string payload;            // the alarm document (JSON) at the time the tier was due
+  int attempts = 0;               // attempts made so far
+  EventTime next_attempt{};       // wall-clock time the next attempt is due (state pending)
+  std::string state = "pending";  // pending | delivered | dead
+  std::string last_error;         // the last failed attempt's error; empty when none failed
+  EventTime created{};            // wall-clock times
+  EventTime updated{};
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
@@ -124,6 +141,15 @@ class Store {
   // Distinct units with a genealogy record matching every scope label at or after `from`,
   // each with its earliest such time, ordered by that time and serial.
   Result<std::vector<HeldUnit>> UnitsInScope(const ScopeLabels& scope, EventTime from);
+
+  // Outbox. InsertDelivery commits a delivery and returns its id, or 0 when a delivery with
+  // the same idempotency key exists already (nothing is inserted: a tier acts once per alarm).
+  Result<std::int64_t> InsertDelivery(const DeliveryRecord& d);
+  // Writes attempts, next_attempt, state, last_error and updated of delivery d.id.
+  Status UpdateDelivery(const DeliveryRecord& d);
+  // Deliveries in `state` (every state when empty), ordered by id (oldest first) or newest
+  // first, at most `limit`.
+  Result<std::vector<DeliveryRecord>> ListDeliveries(const std::string& state, int limit, bool oldest_first);
 
   const std::string& path() const { return path_; }
 
