@@ -129,6 +129,7 @@ struct HookSpec {
 
 struct Config {
   std::string file;  // where it was loaded from
+  std::string text_sha256;  // SHA-256 (lowercase hex) of the text it was loaded from (audit log)
   std::vector<SourceSpec> sources;
   std::string store_path = "shewhart.db";
   std::string http_listen;          // empty: no HTTP server
