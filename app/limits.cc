@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "audit.h"
 #include "shewhart/connectors/file/file_source.h"
+#include "shewhart/engine/audit.h"
 #include "shewhart/engine/chart_runner.h"
 #include "shewhart/engine/json_out.h"
 #include "shewhart/engine/metrics.h"
@@ -150,6 +152,13 @@ int LimitsRecalc(const engine::Config& config, const LimitsOptions& o, const std
     }
     auto stored = (*store)->ListLimitVersions(spec.id, *id - 1);
     if (stored.ok() && !stored->empty()) v = stored->front();
+    auto audited = engine::AppendAudit(**store, "limits.version", "limits/" + v.characteristic,
+                                       v.user.empty() ? OsActor() : v.user, engine::LimitsAuditBody(v));
+    if (!audited.ok()) {
+      std::fprintf(stderr, "shewhart limits recalc: version %lld recorded, but not in the audit log: %s\n",
+                   static_cast<long long>(v.version), audited.status().message().c_str());
+      return 2;
+    }
   }
   if (o.json) {
     engine::Json j = engine::LimitsJson(v);

@@ -14,6 +14,7 @@
 
 #include "arl.h"
 #include "alarms.h"
+#include "audit.h"
 #include "limits.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
@@ -612,6 +613,19 @@ int main(int argc, char** argv) {
   alarms_resolve->add_option("--note", alarm_cmd.note, "Free text");
   auto* alarms_show = alarms->add_subcommand("show", "Show an alarm with its acknowledgements");
   add_common(alarms_show, false);
+  auto* audit = app.add_subcommand("audit", "The hash-chained audit log in the store");
+  audit->require_subcommand(1);
+  std::string audit_store;
+  auto* audit_verify = audit->add_subcommand(
+      "verify", "Recompute every hash of the audit chain; exit 0 when intact, 1 naming the first broken record");
+  audit_verify->add_option("-c,--config", config_path, "Configuration file (its store is read)");
+  audit_verify->add_option("--store", audit_store, "SQLite store to read (instead of the config's)");
+  std::int64_t audit_from = 1;
+  auto* audit_export = audit->add_subcommand(
+      "export", "Write the audit records as JSON lines (seq, ts, kind, subject, actor, body, prev_hash, hash)");
+  audit_export->add_option("-c,--config", config_path, "Configuration file (its store is read)");
+  audit_export->add_option("--store", audit_store, "SQLite store to read (instead of the config's)");
+  audit_export->add_option("--from", audit_from, "First seq to write (default 1)")->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -632,6 +646,21 @@ int main(int argc, char** argv) {
     auto config = Load(config_path, code);
     if (!config) return code;
     return *limits_list ? app::LimitsList(*config, limits_opts) : app::LimitsRecalc(*config, limits_opts, recalc_inputs);
+  }
+  if (*audit_verify || *audit_export) {
+    const char* name = *audit_verify ? "verify" : "export";
+    if (config_path.empty() && audit_store.empty()) {
+      std::fprintf(stderr, "shewhart audit %s: give -c CONFIG or --store PATH\n", name);
+      return kExitUsage;
+    }
+    std::string path = audit_store;
+    if (path.empty()) {
+      int code = kExitOk;
+      auto config = Load(config_path, code);
+      if (!config) return code;
+      path = config->store_path;
+    }
+    return *audit_verify ? app::AuditVerify(path) : app::AuditExport(path, audit_from);
   }
   if (*holds_list) {
     if (config_path.empty() && store_path.empty()) {

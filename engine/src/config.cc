@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shewhart/engine/audit.h"
 #include "shewhart/engine/measurement.h"
 #include "shewhart/rules/constants.h"
 #include "shewhart/rules/format.h"
@@ -1739,6 +1740,7 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
   Loader loader(file_name);
   Config config;
   config.file = file_name;
+  config.text_sha256 = Sha256Hex(text);
   try {
     YAML::Node root = YAML::Load(text);
     loader.LoadRoot(root, config);

@@ -10,7 +10,9 @@
 #include <future>
 
 #include <chrono>
+#include <filesystem>
 
+#include "shewhart/engine/audit.h"
 #include "shewhart/engine/json_out.h"
 #include "shewhart/engine/time_format.h"
 
@@ -236,6 +238,7 @@ class Engine::Responder {
     if (!tiers.empty()) a.tier = tiers.back();
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    e_.AuditOpened(a, h);
     e_.alarms_total_->Inc();
     AlarmRecord& alarm = Open(key, std::move(a));
     TierState& ts = tier_state_[alarm.id];
@@ -311,6 +314,14 @@ class Engine::Responder {
     }
     st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) return error(503, st.message());
+    {
+      Json audit{{"alarm", a.id}, {"state", a.state}};
+      if (!act.cause.empty()) audit["cause"] = act.cause;
+      if (!act.action.empty()) audit["action"] = act.action;
+      if (!act.note.empty()) audit["note"] = act.note;
+      e_.Audit(act.kind == "acknowledged" ? "alarm.acknowledged" : "alarm.resolved", "alarm/" + std::to_string(a.id),
+               audit, act.user);
+    }
     spdlog::info("alarm #{} {} by {}{}{}{}", a.id, act.kind, act.user, act.cause.empty() ? "" : ": cause " + act.cause,
                  act.action.empty() ? "" : ", action " + act.action, act.note.empty() ? "" : " (" + act.note + ")");
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
@@ -381,10 +392,14 @@ class Engine::Responder {
   void Escalate(AlarmRecord& a, const Signal& s, const std::vector<int>& tiers) {
     if (tiers.empty()) return;
     TierState& ts = tier_state_[a.id];
+    const int from = a.tier;
     a.tier = tiers.back();
     ts.reached = Now(s.hit.ts);
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    e_.Audit("alarm.tier", "alarm/" + std::to_string(a.id),
+             Json{{"alarm", a.id}, {"from", from}, {"to", a.tier}, {"rule", std::string(rules::RuleName(s.hit.rule))},
+                  {"ts", FormatRfc3339(s.hit.ts)}});
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
     for (int t : tiers) {
       ts.entered |= 1u << t;
@@ -441,6 +456,7 @@ class Engine::Responder {
     a.resolved_ts = s.hit.ts;
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    e_.Audit("alarm.resolved", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
     spdlog::info("RESOLVED alarm #{} {} at {}: {} consecutive in-control points since its last signal; hold #{} keeps {} units",
                  a.id, a.characteristic, key.second, e_.config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
                  held_in_[a.hold_id]);
@@ -467,6 +483,7 @@ class Engine::Responder {
       spdlog::error("hold {}: {}", alarm.hold_id, add.status().message());
       return 0;
     }
+    if (!add->empty()) e_.AuditUnitsAdded(alarm, *add);
     const bool first = held_in_.find(alarm.hold_id) == held_in_.end();
     held_total_ += static_cast<std::int64_t>(add->size());
     std::int64_t total = held_in_[alarm.hold_id] += static_cast<std::int64_t>(add->size());
@@ -740,6 +757,7 @@ Engine::Engine(const Config& config, EngineOptions options)
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
+  audit_failures_total_ = metrics_.GetCounter("shewhart_audit_failures_total", "Audit records that could not be appended.");
 }
 
 Engine::~Engine() { Stop(); }
@@ -757,6 +775,14 @@ Status Engine::Start() {
   auto store = Store::Open(options_.store_path.empty() ? config_.store_path : options_.store_path);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  {
+    // Which config was in force from here on: its file and a digest of the text loaded.
+    std::error_code ec;
+    const auto file = std::filesystem::absolute(config_.file, ec);
+    Audit("config.loaded", "config",
+          Json{{"file", ec ? config_.file : file.string()}, {"sha256", config_.text_sha256},
+               {"characteristics", config_.characteristics.size()}, {"store", store_->path()}});
+  }
   trace_ = std::make_unique<TraceWriter>(*store_);
   responder_ = std::make_unique<Responder>(*this);
   SHEWHART_RETURN_IF_ERROR(responder_->Load());
@@ -1041,9 +1067,32 @@ void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& li
   }
   auto stored = store_->ListLimitVersions(v.characteristic, *id - 1);
   if (stored.ok() && !stored->empty()) v = stored->front();
+  Audit("limits.version", "limits/" + v.characteristic, LimitsAuditBody(v));
   spdlog::info("limits of '{}': version {} ({}), centre {}, sigma {}", v.characteristic, v.version, v.reason, v.center,
                v.sigma);
   if (options_.listener) options_.listener->OnLimits(v);
+}
+
+void Engine::Audit(std::string kind, std::string subject, const Json& body, const std::string& actor) {
+  auto r = AppendAudit(*store_, kind, std::move(subject), actor, body);
+  if (!r.ok()) {
+    audit_failures_total_->Inc();
+    spdlog::error("audit log: {} record not appended: {}", kind, r.status().message());
+  }
+}
+
+void Engine::AuditOpened(const AlarmRecord& alarm, HoldRecord hold) {
+  Audit("alarm.opened", "alarm/" + std::to_string(alarm.id), AlarmAuditBody(alarm));
+  if (alarm.hold_id == 0) return;  // the store refused the hold (logged)
+  hold.id = alarm.hold_id;
+  Audit("hold.created", "hold/" + std::to_string(hold.id), HoldAuditBody(hold));
+}
+
+void Engine::AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added) {
+  HoldRecord hold;
+  hold.id = alarm.hold_id;
+  hold.alarm_id = alarm.id;
+  Audit("hold.units_added", "hold/" + std::to_string(hold.id), HeldUnitsAuditBody(hold, added));
 }
 
 Status Engine::LoadLimitVersions(bool skip_phase1) {

@@ -2,13 +2,14 @@
 
 #include <sqlite3.h>
 
+#include "shewhart/engine/audit.h"
 #include "shewhart/engine/time_format.h"
 
 namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 5;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries
+constexpr int kSchemaVersion = 6;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS deliveries(
   next_attempt_ts INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT NOT NULL,
   created_ts INTEGER NOT NULL, updated_ts INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, id);
+CREATE TABLE IF NOT EXISTS audit_log(
+  seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+  actor TEXT NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
@@ -158,6 +162,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       if (v == "4") {  // the outbox's deliveries table, created above
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='5' WHERE key='schema_version'"));
         v = "5";
+      }
+      if (v == "5") {  // the audit log's table, created above
+        SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='6' WHERE key='schema_version'"));
+        v = "6";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -511,6 +519,87 @@ Result<std::vector<HeldUnit>> Store::ListHeldUnits(std::int64_t hold_id) {
   while (q.Step() == SQLITE_ROW) {
     out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
   }
+  return out;
+}
+
+Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
+  std::lock_guard lock(mu_);
+  // IMMEDIATE takes the write lock before the last hash is read: another process appending at
+  // the same time (`shewhart limits recalc` beside `run`) waits (busy timeout) instead of
+  // chaining onto the same predecessor.
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  {
+    Stmt last(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    if (!last.ok()) {
+      Status st = last.error("reading the last audit record");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    const int rc = last.Step();
+    if (rc == SQLITE_ROW) {
+      r.seq = last.Int(0) + 1;
+      r.prev_hash = last.Text(1);
+    } else if (rc == SQLITE_DONE) {
+      r.seq = 1;
+      r.prev_hash = std::string(kAuditGenesisHash);
+    } else {
+      Status st = last.error("reading the last audit record");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+  }
+  r.hash = AuditHash(r.prev_hash, r);
+  {
+    Stmt ins(db_, "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) {
+      Status st = ins.error("preparing audit insert");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    ins.Bind(1, r.seq);
+    ins.Bind(2, ToUnixMicros(r.ts));
+    ins.Bind(3, r.kind);
+    ins.Bind(4, r.subject);
+    ins.Bind(5, r.actor);
+    ins.Bind(6, r.body);
+    ins.Bind(7, r.prev_hash);
+    ins.Bind(8, r.hash);
+    if (ins.Step() != SQLITE_DONE) {
+      Status st = ins.error("appending an audit record");
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+  }
+  if (Status st = Exec("COMMIT"); !st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return r;
+}
+
+Result<std::vector<AuditRecord>> Store::ReadAudit(std::int64_t after_seq, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT seq, ts, kind, subject, actor, body, prev_hash, hash FROM audit_log WHERE seq > ? ORDER BY seq "
+         "LIMIT ?");
+  if (!q.ok()) return q.error("reading the audit log");
+  q.Bind(1, after_seq);
+  q.Bind(2, static_cast<std::int64_t>(limit));
+  std::vector<AuditRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    AuditRecord r;
+    r.seq = q.Int(0);
+    r.ts = FromUnixMicros(q.Int(1));
+    r.kind = q.Text(2);
+    r.subject = q.Text(3);
+    r.actor = q.Text(4);
+    r.body = q.Text(5);
+    r.prev_hash = q.Text(6);
+    r.hash = q.Text(7);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return q.error("reading the audit log");
   return out;
 }
 

@@ -194,6 +194,7 @@ std::string ExpandHookTemplate(std::string_view text, const TemplateFields& fiel
 
 struct Config {
   std::string file;  // where it was loaded from
+  std::string text_sha256;  // SHA-256 (lowercase hex) of the text it was loaded from (audit log)
   std::vector<SourceSpec> sources;
   std::string store_path = "shewhart.db";
   std::string http_listen;          // empty: no HTTP server

@@ -129,6 +129,13 @@ class Engine {
   // Records a limits version a shard estimated (store, listener).
   void RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                     std::int64_t points, std::int64_t excluded);
+  // Appends an audit record (actor "engine", wall-clock time) from any thread; a failure is
+  // logged and counted (shewhart_audit_failures_total), never fatal: the event has happened.
+  void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
+  // alarm.opened, then hold.created when the alarm has a hold (`hold` without its id).
+  void AuditOpened(const AlarmRecord& alarm, HoldRecord hold);
+  // hold.units_added: the units that joined the alarm's hold in one call.
+  void AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added);
   // Hands the limits versions recorded in the store after `limits_seen_` to the shards
   // (at Start: all of them; later: those another process, `shewhart limits recalc`, recorded).
   Status LoadLimitVersions(bool skip_phase1);
@@ -149,6 +156,7 @@ class Engine {
   Counter* measurements_total_ = nullptr;
   Counter* signals_total_ = nullptr;
   Counter* alarms_total_ = nullptr;
+  Counter* audit_failures_total_ = nullptr;
   std::atomic<std::uint64_t> reject_count_{0};
   // late_tolerance: the newest event time accepted per characteristic (kNoTime: none yet).
   static constexpr std::int64_t kNoTime = INT64_MIN;

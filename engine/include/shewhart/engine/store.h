@@ -1,5 +1,6 @@
 #pragma once
-// The embedded store (SQLite, WAL mode): genealogy, rejects, alarms, holds.
+// The embedded store (SQLite, WAL mode): genealogy, rejects, alarms, holds, limits versions,
+// the audit log.
 //
 // Everything a user or a regulator needs survives a restart: alarms and holds are committed
 // here before they are reported. One connection guarded by a mutex: every method is
@@ -102,6 +103,18 @@ struct DeliveryRecord {
   EventTime updated{};
 };
 
+// One record of the hash-chained audit log (audit.h defines the chain and its encoding).
+struct AuditRecord {
+  std::int64_t seq = 0;         // 1, 2, ... without gaps, assigned by AppendAudit
+  EventTime ts{};               // wall-clock time of the append
+  std::string kind;             // alarm.opened, alarm.resolved, hold.created, hold.units_added, limits.version, config.loaded
+  std::string subject;          // the object: alarm/12, hold/3, limits/bore, config
+  std::string actor;            // "engine", or the user who asked
+  std::string body;             // canonical JSON text
+  std::string prev_hash;        // lowercase hex; the previous record's hash (64 '0's for seq 1)
+  std::string hash;             // lowercase hex SHA-256 of prev_hash and the record's encoding
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
@@ -137,6 +150,15 @@ class Store {
   // Versions of one characteristic (every characteristic when empty) with id > `after_id`,
   // ordered by id, each with its per-characteristic version number.
   Result<std::vector<LimitVersion>> ListLimitVersions(const std::string& characteristic, std::int64_t after_id = 0);
+
+  // Appends `record` to the audit log: reads the last record's seq and hash and inserts this
+  // one as the next, with its prev_hash and hash, in one IMMEDIATE transaction, so appends are
+  // serialised across threads (the mutex) and processes (SQLite's write lock). `record.body`
+  // must already be canonical (audit.h AppendAudit does that); seq, prev_hash and hash are
+  // assigned here. Returns the record as stored.
+  Result<AuditRecord> AppendAudit(AuditRecord record);
+  // Audit records with seq > `after_seq`, in seq order, at most `limit`, as stored (not verified).
+  Result<std::vector<AuditRecord>> ReadAudit(std::int64_t after_seq, int limit);
 
   // Distinct units with a genealogy record matching every scope label at or after `from`,
   // each with its earliest such time, ordered by that time and serial.

@@ -1,0 +1,179 @@
+#include "shewhart/engine/audit.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+
+#include "shewhart/engine/time_format.h"
+
+namespace shewhart::engine {
+
+namespace {
+
+// nlohmann::json keeps object members in a std::map<std::string, ...>: iterating it yields
+// the keys in byte order (std::char_traits<char> compares as unsigned char).
+nlohmann::json Sorted(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [key, value] : j.items()) o[key] = Sorted(value);
+      return o;
+    }
+    case Json::value_t::array: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& value : j) a.push_back(Sorted(value));
+      return a;
+    }
+    case Json::value_t::string: return j.get<std::string>();
+    case Json::value_t::boolean: return j.get<bool>();
+    case Json::value_t::number_integer: return j.get<std::int64_t>();
+    case Json::value_t::number_unsigned: return j.get<std::uint64_t>();
+    case Json::value_t::number_float: return j.get<double>();
+    default: return nullptr;  // null, discarded, binary (the engine writes no binary values)
+  }
+}
+
+void AppendNetstring(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out += ':';
+  out.append(field);
+  out += ',';
+}
+
+std::string Describe(const AuditRecord& r) {
+  return "record " + std::to_string(r.seq) + " (" + r.kind + ", " + FormatRfc3339(r.ts) + ")";
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  // EVP_Digest fails only when the library cannot allocate its context: a broken process.
+  SHEWHART_CHECK(EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) == 1 && size == 32);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex(2 * size, '0');
+  for (unsigned int i = 0; i < size; ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 0x0f];
+  }
+  return hex;
+}
+
+std::string CanonicalJson(const Json& body) {
+  return Sorted(body).dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string AuditEncoding(const AuditRecord& r) {
+  std::string out;
+  out.reserve(64 + r.kind.size() + r.subject.size() + r.actor.size() + r.body.size());
+  AppendNetstring(out, std::to_string(r.seq));
+  AppendNetstring(out, std::to_string(ToUnixMicros(r.ts)));
+  AppendNetstring(out, r.kind);
+  AppendNetstring(out, r.subject);
+  AppendNetstring(out, r.actor);
+  AppendNetstring(out, r.body);
+  return out;
+}
+
+std::string AuditHash(std::string_view prev_hash, const AuditRecord& r) {
+  std::string input(prev_hash);
+  input += AuditEncoding(r);
+  return Sha256Hex(input);
+}
+
+Result<AuditRecord> AppendAudit(Store& store, std::string kind, std::string subject, std::string actor,
+                                const Json& body, EventTime ts) {
+  AuditRecord r;
+  r.ts = ts;
+  r.kind = std::move(kind);
+  r.subject = std::move(subject);
+  r.actor = std::move(actor);
+  r.body = CanonicalJson(body);
+  return store.AppendAudit(std::move(r));
+}
+
+Result<AuditRecord> AppendAudit(Store& store, std::string kind, std::string subject, std::string actor,
+                                const Json& body) {
+  const EventTime now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  return AppendAudit(store, std::move(kind), std::move(subject), std::move(actor), body, now);
+}
+
+Json AlarmAuditBody(const AlarmRecord& a) {
+  Json j = AlarmJson(a);
+  j.erase("type");
+  return j;
+}
+
+Json HoldAuditBody(const HoldRecord& h) {
+  return Json{{"id", h.id},
+              {"alarm", h.alarm_id},
+              {"characteristic", h.characteristic},
+              {"scope", ScopeJson(h.scope)},
+              {"from", FormatRfc3339(h.from_ts)}};
+}
+
+Json HeldUnitsAuditBody(const HoldRecord& h, const std::vector<HeldUnit>& added) {
+  Json units = Json::array();
+  for (const auto& u : added) units.push_back(Json{{"serial", u.serial}, {"since", FormatRfc3339(u.since)}});
+  return Json{{"hold", h.id}, {"alarm", h.alarm_id}, {"count", added.size()}, {"units", std::move(units)}};
+}
+
+Json LimitsAuditBody(const LimitVersion& v) {
+  Json j = LimitsJson(v);
+  j.erase("type");
+  j["recorded"] = FormatRfc3339(v.recorded);
+  return j;
+}
+
+Result<AuditVerification> VerifyAuditLog(Store& store) {
+  constexpr int kPage = 1000;
+  AuditVerification v;
+  v.last_hash = std::string(kAuditGenesisHash);
+  std::int64_t last_seq = 0;  // seq of the last record verified
+  for (;;) {
+    auto page = store.ReadAudit(last_seq, kPage);
+    if (!page.ok()) return page.status();
+    if (page->empty()) return v;
+    for (const AuditRecord& r : *page) {
+      const std::int64_t expected = last_seq + 1;
+      if (r.seq != expected) {
+        v.intact = false;
+        v.broken_seq = expected;
+        if (r.seq < expected) {
+          v.problem = Describe(r) + ": seq " + std::to_string(r.seq) + " where " + std::to_string(expected) +
+                      " was expected";
+        } else {
+          const std::string missing = r.seq == expected + 1
+                                          ? "record " + std::to_string(expected) + " is missing"
+                                          : "records " + std::to_string(expected) + "-" +
+                                                std::to_string(r.seq - 1) + " are missing";
+          v.problem = missing + (last_seq == 0 ? " (the log starts at record " + std::to_string(r.seq) + ")"
+                                               : " (record " + std::to_string(r.seq) + " follows record " +
+                                                     std::to_string(last_seq) + ")");
+        }
+        return v;
+      }
+      if (r.prev_hash != v.last_hash) {
+        v.intact = false;
+        v.broken_seq = r.seq;
+        v.problem = last_seq == 0 ? Describe(r) + ": prev_hash " + r.prev_hash + " is not the genesis hash (64 zeros)"
+                                  : Describe(r) + ": prev_hash does not match record " + std::to_string(last_seq) +
+                                        "'s hash (" + r.prev_hash + " != " + v.last_hash + ")";
+        return v;
+      }
+      const std::string computed = AuditHash(r.prev_hash, r);
+      if (computed != r.hash) {
+        v.intact = false;
+        v.broken_seq = r.seq;
+        v.problem = Describe(r) + ": stored hash " + r.hash + " != computed " + computed;
+        return v;
+      }
+      v.verified += 1;
+      v.last_hash = r.hash;
+      last_seq = r.seq;
+    }
+  }
+}
+
+}  // namespace shewhart::engine
