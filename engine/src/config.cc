@@ -469,7 +469,9 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["engine"]) {
-    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max"})) {
+    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max", "clock"})) {
+      std::string clock;
+      if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock)) config.event_clock = clock == "event";
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
       if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
       if (config.retry_max < config.retry_base) {
@@ -1700,10 +1702,10 @@ void Loader::CrossCheck(const YAML::Node& root, Config& config) {
     for (std::size_t i = 0; i < rs.tiers.size(); ++i) {
       for (std::size_t j = 0; j < rs.tiers[i].actions.size(); ++j) {
         const auto& a = rs.tiers[i].actions[j];
-        if (a != "log" && !config.hooks.count(a)) {
+        if (a != "log" && a != "quality_case" && !config.hooks.count(a)) {
           Problem(root["responses"][name]["tiers"][i]["do"][j],
                   "responses." + name + ".tiers[" + std::to_string(i) + "].do[" + std::to_string(j) + "]",
-                  "unknown hook '" + a + "'; define it under 'hooks' ('log' is built in)");
+                  "unknown hook '" + a + "'; define it under 'hooks' ('log' and 'quality_case' are built in)");
         }
       }
     }

@@ -331,9 +331,19 @@ class Engine::Responder {
     return ApiResponse{200, "application/json", body.dump()};
   }
 
-  // The responder's clock: event time in replay (the newest signal's), wall clock in run.
-  EventTime Now(EventTime event) const { return e_.options_.threaded ? WallClock() : std::max(now_, event); }
-  EventTime clock() const { return e_.options_.threaded ? WallClock() : std::max(now_, e_.replay_now_); }
+  // The responder's clock: event time in replay (the newest measurement's), wall clock in run
+  // (or, with engine.clock: event, the newest event time accepted).
+  // When an alarm reaches a tier on a signal at event time `event`: that event time, on an event
+  // clock (replay, engine.clock: event); the wall clock otherwise.
+  EventTime Now(EventTime event) const {
+    if (e_.options_.threaded && !e_.config_.event_clock) return WallClock();
+    return event;
+  }
+  EventTime clock() const {
+    if (!e_.options_.threaded) return std::max(now_, e_.replay_now_);
+    if (!e_.config_.event_clock) return WallClock();
+    return EventTime(std::chrono::microseconds(e_.newest_event_.load(std::memory_order_relaxed)));
+  }
   // Inline mode: the input's event time moved on (escalations by time may be due).
   void ClockTick() {
     if (!open_.empty()) CheckUnacknowledged(clock());
@@ -511,6 +521,16 @@ class Engine::Responder {
                        s.hit.value, FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
           continue;
         }
+        if (action == "quality_case") {
+          // Built in: a quality case opened on the alarm, recorded in the audit log.
+          e_.Audit("quality_case.opened", "alarm/" + std::to_string(alarm.id),
+                   Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"characteristic", alarm.characteristic},
+                        {"rule", alarm.rule}, {"scope", ScopeJson(alarm.scope)}, {"hold", alarm.hold_id},
+                        {"window_start", FormatRfc3339(alarm.window_start)}, {"ts", FormatRfc3339(s.hit.ts)}});
+          spdlog::warn("QUALITY CASE for alarm #{} {} (tier {}), recorded in the audit log", alarm.id,
+                       alarm.characteristic, alarm.tier);
+          continue;
+        }
         auto hook = e_.config_.hooks.find(action);
         if (hook != e_.config_.hooks.end() && hook->second.durable()) {
           if (!e_.outbox_) {
@@ -646,6 +666,13 @@ class Engine::SourceSink : public IngestSink {
 
   bool OnMeasurement(const Measurement& m) override {
     if (IsLate(m)) return true;
+    if (e_.config_.event_clock) {
+      // engine.clock: event -- the responder's clock is the newest event time seen.
+      const std::int64_t t = m.ts.time_since_epoch().count();
+      std::int64_t cur = e_.newest_event_.load(std::memory_order_relaxed);
+      while (t > cur && !e_.newest_event_.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
+      }
+    }
     measurements_->Inc();
     e_.measurements_total_->Inc();
     if (!m.serial.empty()) {

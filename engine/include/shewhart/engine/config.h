@@ -207,6 +207,9 @@ struct Config {
   std::vector<std::string> action_codes{"adjusted", "replaced_tool", "repaired", "recalibrated", "retrained",
                                         "material_changed", "none"};
   int shards = 0;                   // 0: one per hardware thread
+  // The responder's clock for `unacknowledged_for` in `run`: wall-clock time (false), or the
+  // newest event time of the measurements (true: back-dated data escalates as it happened).
+  bool event_clock = false;
   std::size_t queue_capacity = 16384;
   std::size_t max_message_bytes = 65536;
   // Outbox backoff (engine.retry_base / engine.retry_max; a hook may override them): the delay

@@ -162,6 +162,7 @@ class Engine {
   static constexpr std::int64_t kNoTime = INT64_MIN;
   std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
   EventTime replay_now_{};  // inline mode: the newest event time routed
+  std::atomic<std::int64_t> newest_event_{0};  // engine.clock: event -- newest event time accepted (us)
   std::map<std::string, std::string> tokens_;  // bearer token -> user (http.tokens)
   std::mutex commands_mu_;
   std::vector<std::function<void()>> commands_;  // for the responder thread
