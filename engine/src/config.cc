@@ -1412,7 +1412,8 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     ResponseSpec rs;
     rs.name = name;
     const YAML::Node p = it->second;
-    if (!CheckMap(p, path, {"tiers", "resolve_after"})) continue;
+    if (!CheckMap(p, path, {"tiers", "resolve_after", "min_interval"})) continue;
+    if (p["min_interval"]) Duration(p["min_interval"], path + ".min_interval", rs.min_interval);
     long long resolve = 0;
     if (p["resolve_after"] && Int(p["resolve_after"], path + ".resolve_after", 0, 1000000, resolve)) {
       rs.resolve_after = static_cast<int>(resolve);

@@ -205,6 +205,10 @@ class Engine::Responder {
       return;
     }
 
+    if (Reopen(key, s)) {
+      UpdateGauges();
+      return;
+    }
     AlarmRecord a;
     a.characteristic = spec.id;
     a.policy = e_.config_.ResponseFor(s.characteristic).name;
@@ -424,10 +428,42 @@ class Engine::Responder {
     RunTier(at, s, held);
   }
 
+  // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
+  // (same alarm, same hold, which grows again). True when it did.
+  bool Reopen(const Key& key, const Signal& s) {
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    if (policy.min_interval.count() <= 0) return false;
+    auto last = last_resolved_.find(key);
+    if (last == last_resolved_.end() || s.hit.ts - last->second.second >= policy.min_interval) return false;
+    auto stored = e_.store_->GetAlarm(last->second.first);
+    if (!stored.ok()) return false;
+    AlarmRecord a = *stored;
+    a.state = "open";
+    a.resolved_ts = EventTime{};
+    a.signals += 1;
+    a.last_signal_ts = std::max(a.last_signal_ts, s.hit.ts);
+    a.window_start = std::min(a.window_start, s.hit.window_start);
+    Status st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) {
+      spdlog::error("alarm {} not reopened: {}", a.id, st.message());
+      return false;
+    }
+    last_resolved_.erase(last);
+    e_.Audit("alarm.reopened", "alarm/" + std::to_string(a.id),
+             Json{{"alarm", a.id}, {"rule", std::string(rules::RuleName(s.hit.rule))}, {"ts", FormatRfc3339(s.hit.ts)}});
+    spdlog::warn("alarm #{} {} reopened: a {} signal within min_interval of its resolution", a.id, a.characteristic,
+                 rules::RuleName(s.hit.rule));
+    AlarmRecord& alarm = Open(key, std::move(a));
+    if (e_.options_.listener) e_.options_.listener->OnAlarm(alarm, false);
+    HoldWindow(alarm);
+    return true;
+  }
+
   // Forgets an open alarm (resolved): its scope no longer gathers units into its hold.
   void Close(const Key& key) {
     auto it = open_.find(key);
     if (it == open_.end()) return;
+    last_resolved_[key] = {it->second.id, it->second.resolved_ts};
     auto range = by_scope_.equal_range(key.second);
     for (auto b = range.first; b != range.second; ++b) {
       if (b->second == &it->second) {
@@ -585,6 +621,8 @@ class Engine::Responder {
     EventTime reached{};
   };
   std::map<std::int64_t, TierState> tier_state_;
+  // min_interval: the last resolved alarm of each characteristic and scope, and when.
+  std::map<Key, std::pair<std::int64_t, EventTime>> last_resolved_;
   // Windowed counts: (policy, tier, group) -> event times of the signals within the window.
   std::map<std::tuple<std::string, int, std::string>, std::deque<EventTime>> windows_;
   EventTime now_{};  // the responder's clock (see TierState)

@@ -144,6 +144,10 @@ struct ResponseSpec {
   // An open alarm resolves after this many consecutive in-control observations in its scope
   // (0: never automatically; resolution by hand comes with acknowledgement).
   int resolve_after = 0;
+  // Damps flapping: a signal within this time (event time) of the resolution of the previous
+  // alarm of the same characteristic and scope reopens that alarm instead of opening a new one
+  // (0: never).
+  std::chrono::microseconds min_interval{0};
 };
 
 // `webhook:` an HTTP POST of the alarm document (docs/CONFIG.md, README "Hooks").
