@@ -50,6 +50,18 @@ void ApplyAttempt(DeliveryRecord& d, const Status& outcome, EventTime now, const
 // The idempotency key of an action of an alarm tier: "<alarm>-<tier>-<action>".
 std::string IdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);
 
+// The idempotency key of the resolution of the delivery IdempotencyKey(alarm_id, tier, action)
+// (an `alertmanager` hook sends the alert again, with endsAt): "<alarm>-resolved-<tier>-<action>".
+// Never equal to an IdempotencyKey: there the second field is a number.
+std::string ResolvedIdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);
+
+// The body an `alertmanager` hook POSTs to <url>/api/v2/alerts for delivery `d` (README
+// "Hooks"): a JSON array holding one alert built from the payload (the alarm document, with
+// "held_units" when the responder knew it) and the delivery's tier. `endsAt` is set when the
+// document says the alarm is resolved (its "resolved" time, never before startsAt). A payload
+// that is not a JSON object gives InvalidArgument.
+Result<std::string> AlertmanagerBody(const HookSpec& hook, const DeliveryRecord& d);
+
 // The template fields of a delivery (docs/CONFIG.md "hooks"): from its payload (the alarm
 // document) and the delivery itself (key, tier, action).
 TemplateFields DeliveryFields(const DeliveryRecord& d);
@@ -95,9 +107,11 @@ class Outbox {
 
   // Commits the delivery of `action` (a durable hook) for tier `tier` of alarm `alarm_id` with
   // `payload` (the alarm document), due now, and wakes the action's worker. Returns once the
-  // commit is done: an error means nothing was stored (and nothing will be sent). A second call
-  // with the same alarm, tier and action does nothing (the key exists). Any thread.
-  Status Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload);
+  // commit is done: an error means nothing was stored (and nothing will be sent). The key is
+  // `key`, or IdempotencyKey(alarm_id, tier, action) when empty; a second call with the same key
+  // does nothing (the key exists). Any thread.
+  Status Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload,
+                 const std::string& key = {});
 
   // Starts one worker thread per durable hook; each sends the head of its action's queue when
   // it is due. Not called in tests that drive RunDue() with a fake clock.
