@@ -437,8 +437,8 @@ Status Outbox::Load() {
     it->second->queue.push_back(std::move(d));
   }
   for (const auto& [action, n] : orphans) {
-    spdlog::warn("outbox: {} pending deliveries of action '{}' stay pending in the store: '{}' is no longer a webhook or "
-                 "exec hook in this configuration",
+    spdlog::warn("outbox: {} pending deliveries of action '{}' stay pending in the store: '{}' is no longer a webhook, "
+                 "exec or alertmanager hook in this configuration",
                  n, action, action);
   }
   for (const auto& [action, lane] : lanes_) {

@@ -673,6 +673,50 @@ TEST(EngineOutboxTest, AlertmanagerGetsTheAlertAndItsResolution) {
   receiver.Stop();
 }
 
+// Resolved by hand (POST /api/alarms/1/resolve): each tier that ran the hook has its own alert
+// (the tier is a label), and each is sent again with endsAt, once.
+TEST(EngineOutboxTest, AlertmanagerResolutionByHandEndsTheAlertOfEveryTierThatRanTheHook) {
+  testing::TempDir dir;
+  Receiver receiver("127.0.0.1:0");
+  ASSERT_TRUE(receiver.Start().ok());
+  const std::string tokens = dir.Write("tokens.yaml", "anna: \"anna-0123456789abcdef\"\n");
+  std::string text = HooksConfig("retry_base: 20ms", "am",
+                                 "  am: { alertmanager: { url: \"http://127.0.0.1:" + std::to_string(receiver.port()) +
+                                     "\" } }\n");
+  text.insert(text.find("hooks:\n"), "      - { tier: 2, when: { rule: [nelson.1] }, do: [am, log] }\n");
+  text = "http: { tokens: \"" + tokens + "\" }\n" + text;
+  Config config = LoadOrDie(text);
+  ASSERT_EQ(config.responses.at("line").tiers.size(), 2u);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FeedAlarms(engine, dir, {"st1"});
+  EXPECT_TRUE(WaitFor([&] { return receiver.order().size() == 2; })) << receiver.order().size();
+  const std::string bearer = "Bearer anna-0123456789abcdef";
+  auto r = engine.HandleApi("POST", "/api/alarms/1/resolve", "", "{\"note\":\"fixed\"}", bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = engine.HandleApi("POST", "/api/alarms/1/resolve", "", "{}", bearer);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_TRUE(WaitFor([&] { return receiver.order().size() == 4; })) << receiver.order().size();
+  std::this_thread::sleep_for(milliseconds(100));  // time for a wrong fifth send
+  engine.Stop();
+  EXPECT_EQ(receiver.order(), (std::vector<std::string>{"1-1-am", "1-2-am", "1-resolved-1-am", "1-resolved-2-am"}));
+  EXPECT_EQ(receiver.calls(), 4);
+  for (int tier : {1, 2}) {
+    const std::string t = std::to_string(tier);
+    auto firing = nlohmann::json::parse(receiver.request("1-" + t + "-am").body)[0];
+    auto resolved = nlohmann::json::parse(receiver.request("1-resolved-" + t + "-am").body)[0];
+    EXPECT_EQ(firing["labels"]["tier"], t);
+    EXPECT_EQ(resolved["labels"], firing["labels"]);
+    EXPECT_FALSE(firing.contains("endsAt"));
+    ASSERT_TRUE(resolved.contains("endsAt")) << resolved;
+    EXPECT_GT(resolved["endsAt"].get<std::string>(), resolved["startsAt"].get<std::string>())
+        << "resolved by hand on the wall clock, after the event time it opened at";
+  }
+  receiver.Stop();
+}
+
 // Replay back-tests rules: no delivery is committed and nothing is sent.
 TEST(EngineOutboxTest, ReplayRunsNoWebhook) {
   testing::TempDir dir;

@@ -1,6 +1,7 @@
 #pragma once
 // The outbox: durable, retried, idempotent delivery of the actions of alarm tiers through
-// `webhook` and `exec` hooks (docs/ARCHITECTURE.md "Outbox").
+// `webhook`, `exec` and `alertmanager` hooks, and of the resolutions `alertmanager` hooks send
+// (docs/ARCHITECTURE.md "Outbox").
 //
 //   responder thread ──Enqueue──▶ store (deliveries: committed, state pending)
 //                                   │
@@ -101,7 +102,7 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   // Reads the pending deliveries of the store into the per-action queues, in commit order.
-  // Pending deliveries of an action that is no longer a webhook or exec hook stay pending in
+  // Pending deliveries of an action that is no longer a durable hook stay pending in
   // the store (logged). Call once, before Start() and Enqueue().
   Status Load();
 
