@@ -365,6 +365,7 @@ class Loader {
 
   void LoadWebhook(const YAML::Node& node, const std::string& path, HookSpec& hook);
   void LoadExec(const YAML::Node& node, const std::string& path, HookSpec& hook);
+  void LoadAlertmanager(const YAML::Node& node, const std::string& path, HookSpec& hook);
   // retries, retry_base, retry_max of a durable hook's mapping.
   void LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config);
 
@@ -1531,9 +1532,9 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
     const std::string path = "hooks." + name;
     if (config.hooks.count(name)) continue;  // a duplicate, reported above
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec"})) continue;
+    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager"})) continue;
     if (h.size() != 1) {
-      Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'");
+      Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or 'alertmanager'");
       continue;
     }
     HookSpec hs;
@@ -1552,6 +1553,10 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       hs.kind = HookSpec::Kind::kExec;
       LoadExec(h["exec"], path + ".exec", hs);
       if (h["exec"].IsMap()) LoadRetry(h["exec"], path + ".exec", hs, config);
+    } else if (h["alertmanager"]) {
+      hs.kind = HookSpec::Kind::kAlertmanager;
+      LoadAlertmanager(h["alertmanager"], path + ".alertmanager", hs);
+      if (h["alertmanager"].IsMap()) LoadRetry(h["alertmanager"], path + ".alertmanager", hs, config);
     } else {
       hs.kind = HookSpec::Kind::kLog;
     }
@@ -1669,6 +1674,40 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
     }
   }
   if (x["timeout"]) PositiveDuration(x["timeout"], path + ".timeout", hook.exec.timeout);
+}
+
+void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, HookSpec& hook) {
+  if (!a.IsMap()) {
+    Problem(a, path, "expected a mapping such as { url: \"http://127.0.0.1:9093\" }, found " + Describe(a));
+    return;
+  }
+  if (!CheckMap(a, path, {"url", "generator_url", "timeout", "retries", "retry_base", "retry_max"})) return;
+  std::string url;
+  if (!a["url"]) {
+    Problem(a, path + ".url", "missing: Alertmanager's base URL, e.g. \"http://127.0.0.1:9093\"");
+  } else if (NonEmptyString(a["url"], path + ".url", url)) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      Problem(a["url"], path + ".url", "expected an http:// or https:// URL, found '" + url + "'");
+    } else if (url.find_first_of("{}?# \t\r\n") != std::string::npos) {
+      Problem(a["url"], path + ".url",
+              "expected a base URL without placeholders, query, fragment or spaces (the engine appends /api/v2/alerts), "
+              "found '" + url + "'");
+    } else {
+      while (url.size() > 1 && url.back() == '/') url.pop_back();
+      hook.alertmanager.url = url;
+    }
+  }
+  if (a["generator_url"]) {
+    std::string g;
+    if (Template(a["generator_url"], path + ".generator_url", g, hook)) {
+      if (g.rfind("http://", 0) != 0 && g.rfind("https://", 0) != 0) {
+        Problem(a["generator_url"], path + ".generator_url", "expected an http:// or https:// URL, found '" + g + "'");
+      } else {
+        hook.alertmanager.generator_url = g;
+      }
+    }
+  }
+  if (a["timeout"]) PositiveDuration(a["timeout"], path + ".timeout", hook.alertmanager.timeout);
 }
 
 void Loader::LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config) {

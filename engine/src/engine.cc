@@ -330,6 +330,7 @@ class Engine::Responder {
                  act.action.empty() ? "" : ", action " + act.action, act.note.empty() ? "" : " (" + act.note + ")");
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
     Json body = AlarmJson(a);
+    if (act.kind == "resolved") SendResolved(a);
     if (open && act.kind == "resolved") Close(open_key);  // the hold keeps its units, stops growing
     UpdateGauges();
     return ApiResponse{200, "application/json", body.dump()};
@@ -507,8 +508,39 @@ class Engine::Responder {
                  a.id, a.characteristic, key.second, e_.config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
                  held_in_[a.hold_id]);
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
+    SendResolved(a);
     Close(key);
     UpdateGauges();
+  }
+
+  // Alarm `a` was resolved: every `alertmanager` action its policy ran for it (in the tiers it
+  // entered) sends its alert again with endsAt, through the outbox, after the firing one (same
+  // lane, commit order). Key ResolvedIdempotencyKey. Nothing in replay (no outbox).
+  void SendResolved(const AlarmRecord& a) {
+    if (!e_.outbox_) return;
+    const int c = e_.config_.FindCharacteristic(a.characteristic);
+    if (c < 0) return;
+    auto ts = tier_state_.find(a.id);
+    // After a restart the tiers up to the stored one count as entered (as in Escalate).
+    const std::uint32_t entered = ts != tier_state_.end() ? ts->second.entered : (a.tier >= 1 ? (2u << a.tier) - 2u : 0u);
+    const ResponseSpec& policy = e_.config_.ResponseFor(static_cast<std::size_t>(c));
+    for (const TierSpec& tier : policy.tiers) {
+      if (!(entered >> tier.tier & 1u)) continue;
+      for (const std::string& action : tier.actions) {
+        auto hook = e_.config_.hooks.find(action);
+        if (hook == e_.config_.hooks.end() || hook->second.kind != HookSpec::Kind::kAlertmanager) continue;
+        AlarmRecord at = a;
+        at.tier = tier.tier;
+        Json doc = AlarmJson(at);
+        if (auto h = held_in_.find(a.hold_id); h != held_in_.end()) doc["held_units"] = h->second;
+        Status st = e_.outbox_->Enqueue(a.id, tier.tier, action, doc.dump(), ResolvedIdempotencyKey(a.id, tier.tier, action));
+        if (!st.ok()) {
+          action_failures_->Inc();
+          spdlog::error("alarm {}: the resolution for action '{}' could not be committed to the outbox and is not sent: {}",
+                        a.id, action, st.message());
+        }
+      }
+    }
   }
 
   // Holds every unit in the alarm's scope from its window start until now (the units that
@@ -575,7 +607,9 @@ class Engine::Responder {
             continue;
           }
           // Committed before anything is sent; the outbox's worker for the hook sends it.
-          Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, AlarmJson(alarm).dump());
+          Json doc = AlarmJson(alarm);
+          if (hook->second.kind == HookSpec::Kind::kAlertmanager) doc["held_units"] = held;
+          Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, doc.dump());
           if (!st.ok()) {
             action_failures_->Inc();
             spdlog::error("alarm {}: action '{}' could not be committed to the outbox and is not run: {}", alarm.id,

@@ -67,6 +67,57 @@ std::string IdempotencyKey(std::int64_t alarm_id, int tier, const std::string& a
   return std::to_string(alarm_id) + "-" + std::to_string(tier) + "-" + action;
 }
 
+std::string ResolvedIdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action) {
+  return std::to_string(alarm_id) + "-resolved-" + std::to_string(tier) + "-" + action;
+}
+
+Result<std::string> AlertmanagerBody(const HookSpec& hook, const DeliveryRecord& d) {
+  using nlohmann::json;
+  const json doc = json::parse(d.payload, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) {
+    return InvalidArgument("delivery " + d.idempotency_key + ": the payload is not a JSON object (an alarm document)");
+  }
+  auto text = [&doc](const char* name) {
+    auto it = doc.find(name);
+    if (it == doc.end() || it->is_null()) return std::string();
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  json labels = json::object();
+  labels["alertname"] = "ShewhartAlarm";
+  for (const char* name : {"characteristic", "rule", "chart", "policy"}) labels[name] = text(name);
+  labels["tier"] = std::to_string(d.tier);
+  labels["alarm"] = std::to_string(d.alarm_id);
+  std::string scope;
+  if (auto sc = doc.find("scope"); sc != doc.end() && sc->is_object()) {
+    for (auto it = sc->begin(); it != sc->end(); ++it) {
+      if (!it.value().is_string()) continue;
+      labels[it.key()] = it.value().get<std::string>();  // station, machine, lot, operator: valid label names
+      scope += (scope.empty() ? "" : ",") + it.key() + "=" + it.value().get<std::string>();
+    }
+  }
+  json annotations = json::object();
+  annotations["summary"] = text("characteristic") + ": " + text("rule") + " on the " + text("chart") + " chart" +
+                           (scope.empty() ? "" : " at " + scope) + " (alarm #" + std::to_string(d.alarm_id) + ", tier " +
+                           std::to_string(d.tier) + ", policy " + text("policy") + ")";
+  if (std::string w = text("window_start"); !w.empty()) annotations["window_start"] = w;
+  if (std::string h = text("hold"); !h.empty() && h != "0") annotations["hold"] = h;
+  if (std::string n = text("held_units"); !n.empty()) annotations["held_units"] = n;
+  json alert{{"labels", labels}, {"annotations", annotations}};
+  const std::string opened = text("opened");
+  if (!opened.empty()) alert["startsAt"] = opened;
+  if (std::string resolved = text("resolved"); !resolved.empty()) {
+    // Alertmanager refuses an alert that ends before it starts (a resolution by hand, on the
+    // wall clock, of an alarm opened at a later event time).
+    auto r = ParseRfc3339(resolved);
+    auto o = ParseRfc3339(opened);
+    alert["endsAt"] = (r && o && *r < *o) ? opened : resolved;
+  }
+  if (!hook.alertmanager.generator_url.empty()) {
+    alert["generatorURL"] = ExpandHookTemplate(hook.alertmanager.generator_url, DeliveryFields(d), /*url_encode=*/true);
+  }
+  return json::array({alert}).dump();
+}
+
 TemplateFields DeliveryFields(const DeliveryRecord& d) {
   TemplateFields f;
   f.emplace_back("id", std::to_string(d.alarm_id));
@@ -102,7 +153,7 @@ std::string FormatDuration(std::chrono::microseconds d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// webhook: libcurl easy interface, one handle per attempt.
+// webhook and alertmanager: libcurl easy interface, one handle per attempt.
 
 std::size_t KeepHead(char* data, std::size_t size, std::size_t n, void* user) {
   auto* body = static_cast<std::string*>(user);
@@ -111,9 +162,9 @@ std::size_t KeepHead(char* data, std::size_t size, std::size_t n, void* user) {
   return bytes;
 }
 
-Status SendWebhook(const HookSpec& hook, const DeliveryRecord& d) {
-  const TemplateFields fields = DeliveryFields(d);
-  const std::string url = ExpandHookTemplate(hook.webhook.url, fields, /*url_encode=*/true);
+// POSTs `body` to `url` with the engine's headers and `extra` (name, value); OK on a 2xx answer.
+Status Post(const std::string& url, const std::string& body_out, const std::string& key,
+            const std::vector<std::pair<std::string, std::string>>& extra, std::chrono::microseconds timeout) {
   CURL* curl = curl_easy_init();
   if (!curl) return Internal("POST " + url + ": curl_easy_init failed");
   curl_slist* headers = nullptr;
@@ -122,23 +173,19 @@ Status SendWebhook(const HookSpec& hook, const DeliveryRecord& d) {
     if (next) headers = next;
     return next != nullptr;
   };
-  bool ok = add("Content-Type: application/json") && add("Idempotency-Key: " + d.idempotency_key) &&
+  bool ok = add("Content-Type: application/json") && add("Idempotency-Key: " + key) &&
             add("Expect:");  // no 100-continue round trip
-  for (const auto& [name, value] : hook.webhook.headers) {
-    std::string v = ExpandHookTemplate(value, fields);
-    std::replace_if(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
-    ok = ok && add(name + ": " + v);
-  }
+  for (const auto& [name, value] : extra) ok = ok && add(name + ": " + value);
   std::string body;
   char error[CURL_ERROR_SIZE] = {0};
-  const long timeout_ms = static_cast<long>(std::max<std::int64_t>(1, hook.webhook.timeout.count() / 1000));
+  const long timeout_ms = static_cast<long>(std::max<std::int64_t>(1, timeout.count() / 1000));
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, d.payload.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(d.payload.size()));
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_out.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body_out.size()));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for timeouts: we are multi-threaded
@@ -161,6 +208,25 @@ Status SendWebhook(const HookSpec& hook, const DeliveryRecord& d) {
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return st;
+}
+
+Status SendWebhook(const HookSpec& hook, const DeliveryRecord& d) {
+  const TemplateFields fields = DeliveryFields(d);
+  const std::string url = ExpandHookTemplate(hook.webhook.url, fields, /*url_encode=*/true);
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [name, value] : hook.webhook.headers) {
+    std::string v = ExpandHookTemplate(value, fields);
+    std::replace_if(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
+    headers.emplace_back(name, std::move(v));
+  }
+  return Post(url, d.payload, d.idempotency_key, headers, hook.webhook.timeout);
+}
+
+// Alertmanager answers 200 to an accepted POST /api/v2/alerts, 400 to an alert it refuses.
+Status SendAlertmanager(const HookSpec& hook, const DeliveryRecord& d) {
+  auto body = AlertmanagerBody(hook, d);
+  if (!body.ok()) return body.status();
+  return Post(hook.alertmanager.url + "/api/v2/alerts", *body, d.idempotency_key, {}, hook.alertmanager.timeout);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,6 +346,7 @@ class RealTransport : public DeliveryTransport {
     switch (hook.kind) {
       case HookSpec::Kind::kWebhook: return SendWebhook(hook, d);
       case HookSpec::Kind::kExec: return RunExec(hook, d);
+      case HookSpec::Kind::kAlertmanager: return SendAlertmanager(hook, d);
       default: return Internal("hook '" + hook.name + "' is not delivered through the outbox");
     }
   }
@@ -370,8 +437,8 @@ Status Outbox::Load() {
     it->second->queue.push_back(std::move(d));
   }
   for (const auto& [action, n] : orphans) {
-    spdlog::warn("outbox: {} pending deliveries of action '{}' stay pending in the store: '{}' is no longer a webhook or "
-                 "exec hook in this configuration",
+    spdlog::warn("outbox: {} pending deliveries of action '{}' stay pending in the store: '{}' is no longer a webhook, "
+                 "exec or alertmanager hook in this configuration",
                  n, action, action);
   }
   for (const auto& [action, lane] : lanes_) {
@@ -381,14 +448,15 @@ Status Outbox::Load() {
   return Status::Ok();
 }
 
-Status Outbox::Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload) {
+Status Outbox::Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload,
+                       const std::string& key) {
   auto it = lanes_.find(action);
-  if (it == lanes_.end()) return InvalidArgument("action '" + action + "' is not a webhook or exec hook");
+  if (it == lanes_.end()) return InvalidArgument("action '" + action + "' is not a webhook, exec or alertmanager hook");
   DeliveryRecord d;
   d.alarm_id = alarm_id;
   d.tier = tier;
   d.action = action;
-  d.idempotency_key = IdempotencyKey(alarm_id, tier, action);
+  d.idempotency_key = key.empty() ? IdempotencyKey(alarm_id, tier, action) : key;
   d.payload = payload;
   d.created = d.updated = d.next_attempt = Now();
   auto id = store_.InsertDelivery(d);

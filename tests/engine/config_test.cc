@@ -795,7 +795,8 @@ TEST(ConfigTest, HookProblemsNameTheirKey) {
       << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.retries: expected an integer in [0, 1000], found -1"), std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:22:15: hooks.lock_short: expected exactly one of 'log', 'zmq_pub', 'webhook' or 'exec'"),
+  EXPECT_NE(all.find("bad.yaml:22:15: hooks.lock_short: expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or "
+                     "'alertmanager'"),
             std::string::npos)
       << all;
 }
@@ -819,6 +820,66 @@ TEST(ConfigTest, HookMissingRequiredKeysAndBadEngineRetry) {
             std::string::npos)
       << all;
   EXPECT_EQ(load.problems.size(), 4u) << all;
+}
+
+TEST(ConfigTest, AlertmanagerHookLoadsEveryKeyAndIsDurable) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line:\n"
+                           "    alertmanager:\n"
+                           "      url: \"http://127.0.0.1:9093/\"\n"
+                           "      generator_url: \"http://shewhart:8080/api/alarms/{id}?station={station}\"\n"
+                           "      timeout: 2s\n"
+                           "      retries: 3\n"
+                           "      retry_max: 1m\n"
+                           "  lock_station: { alertmanager: { url: \"https://am.example\" } }\n"
+                           "  lock_short: { log: {} }\n";
+  ConfigLoad load = LoadConfigText(text, "am.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  const HookSpec& a = load.config->hooks.at("notify_line");
+  EXPECT_EQ(a.kind, HookSpec::Kind::kAlertmanager);
+  EXPECT_TRUE(a.durable());
+  EXPECT_EQ(a.alertmanager.url, "http://127.0.0.1:9093") << "the trailing '/' is dropped: /api/v2/alerts is appended";
+  EXPECT_EQ(a.alertmanager.generator_url, "http://shewhart:8080/api/alarms/{id}?station={station}");
+  EXPECT_EQ(a.alertmanager.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(a.retries, 3);
+  EXPECT_EQ(a.retry_max, std::chrono::minutes(1));
+  EXPECT_EQ(a.scope_placeholders, std::vector<ScopeKey>{ScopeKey::kStation});
+  const HookSpec& b = load.config->hooks.at("lock_station");
+  EXPECT_EQ(b.alertmanager.url, "https://am.example");
+  EXPECT_EQ(b.alertmanager.generator_url, "");
+  EXPECT_EQ(b.alertmanager.timeout, std::chrono::seconds(5)) << "default";
+  EXPECT_EQ(b.retries, 10) << "default";
+}
+
+TEST(ConfigTest, AlertmanagerHookProblemsNameTheirKey) {
+  const std::string text = std::string(kHooksHead) +
+                           "  notify_line:\n"                                          // 13
+                           "    alertmanager:\n"                                       // 14
+                           "      url: \"http://am:9093/{station}\"\n"               // 15
+                           "      generator_url: \"ftp://x/{shift}\"\n"              // 16
+                           "      timout: 2s\n"                                        // 17
+                           "  lock_station: { alertmanager: { timeout: 1s } }\n"       // 18
+                           "  lock_short: { alertmanager: \"http://am:9093\" }\n";   // 19
+  ConfigLoad load = LoadConfigText(text, "bad.yaml");
+  ASSERT_FALSE(load.config.has_value());
+  const std::string all = All(load);
+  EXPECT_NE(all.find("bad.yaml:15:12: hooks.notify_line.alertmanager.url: expected a base URL without placeholders, "
+                     "query, fragment or spaces (the engine appends /api/v2/alerts), found 'http://am:9093/{station}'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:16:22: hooks.notify_line.alertmanager.generator_url: unknown placeholder '{shift}'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:17:7: hooks.notify_line.alertmanager.timout: unknown key 'timout'; did you mean 'timeout'?"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:18:33: hooks.lock_station.alertmanager.url: missing: Alertmanager's base URL"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bad.yaml:19:31: hooks.lock_short.alertmanager: expected a mapping such as { url: "
+                     "\"http://127.0.0.1:9093\" }, found"),
+            std::string::npos)
+      << all;
 }
 
 // {lot} in a hook run for a characteristic scoped by station and machine would expand to

@@ -233,7 +233,87 @@ TEST(OutboxTest, TheSameAlarmTierAndActionIsCommittedOnce) {
   EXPECT_EQ(f.transport.sent, (std::vector<std::string>{"a:4-1-a", "a:4-2-a"}));
   Status st = outbox->Enqueue(4, 1, "nope", Payload(4, "st1"));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(Has(st.message(), "action 'nope' is not a webhook or exec hook")) << st.message();
+  EXPECT_TRUE(Has(st.message(), "action 'nope' is not a webhook, exec or alertmanager hook")) << st.message();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager: the document built from the stored alarm document at send time.
+
+HookSpec AlertmanagerHook(const std::string& generator_url = "") {
+  HookSpec h;
+  h.name = "am";
+  h.kind = HookSpec::Kind::kAlertmanager;
+  h.alertmanager.url = "http://127.0.0.1:9093";
+  h.alertmanager.generator_url = generator_url;
+  return h;
+}
+
+DeliveryRecord AlarmDelivery(const std::string& resolved) {
+  DeliveryRecord d;
+  d.alarm_id = 17;
+  d.tier = 2;
+  d.action = "am";
+  d.idempotency_key = "17-2-am";
+  d.payload = R"({"type":"alarm","id":17,"characteristic":"bore","state":"open","tier":2,"policy":"line",)"
+              R"("rule":"nelson.1","chart":"individuals","opened":"2026-11-27T08:00:10.125Z",)"
+              R"("last_signal":"2026-11-27T08:00:10.125Z","window_start":"2026-11-27T08:00:09.925Z","signals":1,)"
+              R"("scope":{"station":"st 2","machine":"M3"},"hold":5,"held_units":3,"resolved":)" +
+              resolved + "}";
+  return d;
+}
+
+TEST(AlertmanagerBodyTest, OpenAlarmIsOneFiringAlertWithLabelsAndAnnotations) {
+  auto body = AlertmanagerBody(AlertmanagerHook("http://shewhart:8080/api/alarms/{id}?s={station}"), AlarmDelivery("null"));
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  const auto doc = nlohmann::json::parse(*body);
+  ASSERT_TRUE(doc.is_array());
+  ASSERT_EQ(doc.size(), 1u);
+  const auto& a = doc[0];
+  EXPECT_EQ(a["labels"], (nlohmann::json{{"alertname", "ShewhartAlarm"},
+                                         {"characteristic", "bore"},
+                                         {"rule", "nelson.1"},
+                                         {"chart", "individuals"},
+                                         {"policy", "line"},
+                                         {"tier", "2"},
+                                         {"alarm", "17"},
+                                         {"station", "st 2"},
+                                         {"machine", "M3"}}));
+  EXPECT_EQ(a["annotations"]["summary"],
+            "bore: nelson.1 on the individuals chart at machine=M3,station=st 2 (alarm #17, tier 2, policy line)");
+  EXPECT_EQ(a["annotations"]["window_start"], "2026-11-27T08:00:09.925Z");
+  EXPECT_EQ(a["annotations"]["hold"], "5");
+  EXPECT_EQ(a["annotations"]["held_units"], "3");
+  EXPECT_EQ(a["startsAt"], "2026-11-27T08:00:10.125Z");
+  EXPECT_FALSE(a.contains("endsAt")) << "firing: Alertmanager sets endsAt itself (resolve_timeout)";
+  EXPECT_EQ(a["generatorURL"], "http://shewhart:8080/api/alarms/17?s=st%202");
+}
+
+TEST(AlertmanagerBodyTest, ResolvedAlarmEndsAtItsResolutionNeverBeforeItStarts) {
+  auto body = AlertmanagerBody(AlertmanagerHook(), AlarmDelivery("\"2026-11-27T08:05:00Z\""));
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  auto a = nlohmann::json::parse(*body)[0];
+  EXPECT_EQ(a["startsAt"], "2026-11-27T08:00:10.125Z");
+  EXPECT_EQ(a["endsAt"], "2026-11-27T08:05:00Z");
+  EXPECT_EQ(a["labels"]["tier"], "2") << "the same labels: the same alert in Alertmanager";
+  EXPECT_FALSE(a.contains("generatorURL"));
+  // Resolved by hand (wall clock) before the event time it opened at: endsAt = startsAt.
+  body = AlertmanagerBody(AlertmanagerHook(), AlarmDelivery("\"2026-11-27T07:00:00Z\""));
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(nlohmann::json::parse(*body)[0]["endsAt"], "2026-11-27T08:00:10.125Z");
+}
+
+TEST(AlertmanagerBodyTest, PayloadThatIsNotAnAlarmDocumentIsAnError) {
+  DeliveryRecord d = AlarmDelivery("null");
+  d.payload = "[1,2";
+  auto body = AlertmanagerBody(AlertmanagerHook(), d);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Has(body.status().message(), "delivery 17-2-am: the payload is not a JSON object")) << body.status().message();
+}
+
+TEST(AlertmanagerBodyTest, ResolvedKeyNeverEqualsAFiringKey) {
+  EXPECT_EQ(ResolvedIdempotencyKey(17, 2, "am"), "17-resolved-2-am");
+  EXPECT_NE(ResolvedIdempotencyKey(17, 1, "am"), IdempotencyKey(17, 1, "am-resolved"));
 }
 
 // What was pending when an outbox stopped (a restart, a crash) is sent by the next one over the
@@ -543,6 +623,97 @@ TEST(EngineOutboxTest, DeadDeliveryIsListedAndCounted) {
   bad = engine.HandleApi("GET", "/api/deliveries", "limit=3");
   EXPECT_EQ(bad.status, 400);
   EXPECT_TRUE(Has(bad.body, "unknown query parameter 'limit=3'")) << bad.body;
+  receiver.Stop();
+}
+
+// A fake Alertmanager (the Receiver) gets the firing alert when the alarm opens and the same
+// alert with endsAt when resolve_after in-control points resolve it, both through the outbox.
+TEST(EngineOutboxTest, AlertmanagerGetsTheAlertAndItsResolution) {
+  testing::TempDir dir;
+  Receiver receiver("127.0.0.1:0");
+  ASSERT_TRUE(receiver.Start().ok());
+  std::string text = HooksConfig("retry_base: 20ms", "am, log",
+                                 "  am: { alertmanager: { url: \"http://127.0.0.1:" + std::to_string(receiver.port()) +
+                                     "/\", timeout: 2s } }\n");
+  text.replace(text.find("  line:\n"), 8, "  line:\n    resolve_after: 2\n");
+  Config config = LoadOrDie(text);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = dir.Write("in.jsonl",
+                        "{\"characteristic\":\"bore\",\"value\":12,\"ts\":1000,\"station\":\"st1\"}\n"
+                        "{\"characteristic\":\"bore\",\"value\":10,\"ts\":2000,\"station\":\"st1\"}\n"
+                        "{\"characteristic\":\"bore\",\"value\":10,\"ts\":3000,\"station\":\"st1\"}\n"
+                        "{\"characteristic\":\"bore\",\"value\":10,\"ts\":4000,\"station\":\"st1\"}\n");
+  auto read = connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f"));
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  const std::vector<std::string> keys = {"1-1-am", "1-resolved-1-am"};
+  EXPECT_TRUE(WaitFor([&] { return receiver.order().size() == 2; })) << receiver.order().size();
+  engine.Stop();
+  ASSERT_EQ(receiver.order(), keys) << "the resolution after the alert: one lane, commit order";
+  const HttpRequest firing = receiver.request("1-1-am");
+  EXPECT_EQ(firing.method, "POST");
+  EXPECT_EQ(firing.target, "/api/v2/alerts");
+  EXPECT_EQ(firing.Header("Content-Type"), "application/json");
+  auto a = nlohmann::json::parse(firing.body);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["labels"]["alertname"], "ShewhartAlarm");
+  EXPECT_EQ(a[0]["labels"]["characteristic"], "bore");
+  EXPECT_EQ(a[0]["labels"]["station"], "st1");
+  EXPECT_EQ(a[0]["labels"]["alarm"], "1");
+  EXPECT_EQ(a[0]["startsAt"], FormatRfc3339(EventTime(std::chrono::milliseconds(1000))));
+  EXPECT_FALSE(a[0].contains("endsAt"));
+  auto r = nlohmann::json::parse(receiver.request("1-resolved-1-am").body);
+  EXPECT_EQ(r[0]["labels"], a[0]["labels"]) << "the same alert";
+  // The moving range of 12 -> 10 signals at 2000: the two in-control points are 3000 and 4000.
+  EXPECT_EQ(r[0]["endsAt"], FormatRfc3339(EventTime(std::chrono::milliseconds(4000))));
+  EXPECT_EQ(Deliveries(engine, "state=delivered").size(), 2u);
+  receiver.Stop();
+}
+
+// Resolved by hand (POST /api/alarms/1/resolve): each tier that ran the hook has its own alert
+// (the tier is a label), and each is sent again with endsAt, once.
+TEST(EngineOutboxTest, AlertmanagerResolutionByHandEndsTheAlertOfEveryTierThatRanTheHook) {
+  testing::TempDir dir;
+  Receiver receiver("127.0.0.1:0");
+  ASSERT_TRUE(receiver.Start().ok());
+  const std::string tokens = dir.Write("tokens.yaml", "anna: \"anna-0123456789abcdef\"\n");
+  std::string text = HooksConfig("retry_base: 20ms", "am",
+                                 "  am: { alertmanager: { url: \"http://127.0.0.1:" + std::to_string(receiver.port()) +
+                                     "\" } }\n");
+  text.insert(text.find("hooks:\n"), "      - { tier: 2, when: { rule: [nelson.1] }, do: [am, log] }\n");
+  text = "http: { tokens: \"" + tokens + "\" }\n" + text;
+  Config config = LoadOrDie(text);
+  ASSERT_EQ(config.responses.at("line").tiers.size(), 2u);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FeedAlarms(engine, dir, {"st1"});
+  EXPECT_TRUE(WaitFor([&] { return receiver.order().size() == 2; })) << receiver.order().size();
+  const std::string bearer = "Bearer anna-0123456789abcdef";
+  auto r = engine.HandleApi("POST", "/api/alarms/1/resolve", "", "{\"note\":\"fixed\"}", bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = engine.HandleApi("POST", "/api/alarms/1/resolve", "", "{}", bearer);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_TRUE(WaitFor([&] { return receiver.order().size() == 4; })) << receiver.order().size();
+  std::this_thread::sleep_for(milliseconds(100));  // time for a wrong fifth send
+  engine.Stop();
+  EXPECT_EQ(receiver.order(), (std::vector<std::string>{"1-1-am", "1-2-am", "1-resolved-1-am", "1-resolved-2-am"}));
+  EXPECT_EQ(receiver.calls(), 4);
+  for (int tier : {1, 2}) {
+    const std::string t = std::to_string(tier);
+    auto firing = nlohmann::json::parse(receiver.request("1-" + t + "-am").body)[0];
+    auto resolved = nlohmann::json::parse(receiver.request("1-resolved-" + t + "-am").body)[0];
+    EXPECT_EQ(firing["labels"]["tier"], t);
+    EXPECT_EQ(resolved["labels"], firing["labels"]);
+    EXPECT_FALSE(firing.contains("endsAt"));
+    ASSERT_TRUE(resolved.contains("endsAt")) << resolved;
+    EXPECT_GT(resolved["endsAt"].get<std::string>(), resolved["startsAt"].get<std::string>())
+        << "resolved by hand on the wall clock, after the event time it opened at";
+  }
   receiver.Stop();
 }
 

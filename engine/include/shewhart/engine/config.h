@@ -164,13 +164,22 @@ struct ExecSpec {
   std::chrono::microseconds timeout{std::chrono::seconds(10)};  // then the program is killed
 };
 
+// `alertmanager:` the alarm as a Prometheus Alertmanager alert (POST <url>/api/v2/alerts), sent
+// again with endsAt when the alarm is resolved (docs/CONFIG.md, README "Hooks").
+struct AlertmanagerSpec {
+  std::string url;            // base URL, http:// or https://, no template, no trailing '/'
+  std::string generator_url;  // optional template for the alert's generatorURL; empty: none
+  std::chrono::microseconds timeout{std::chrono::seconds(5)};  // whole request, connect included
+};
+
 struct HookSpec {
   std::string name;
-  enum class Kind { kLog, kZmqPub, kWebhook, kExec } kind = Kind::kLog;
-  std::string endpoint;  // kZmqPub: bind address
-  WebhookSpec webhook;   // kWebhook
-  ExecSpec exec;         // kExec
-  // kWebhook, kExec (durable: through the outbox). A delivery is attempted at most
+  enum class Kind { kLog, kZmqPub, kWebhook, kExec, kAlertmanager } kind = Kind::kLog;
+  std::string endpoint;            // kZmqPub: bind address
+  WebhookSpec webhook;             // kWebhook
+  ExecSpec exec;                   // kExec
+  AlertmanagerSpec alertmanager;   // kAlertmanager
+  // kWebhook, kExec, kAlertmanager (durable: through the outbox). A delivery is attempted at most
   // 1 + retries times, then dead-lettered.
   int retries = 10;
   // Backoff overrides of engine.retry_base / engine.retry_max for this hook.
@@ -180,7 +189,7 @@ struct HookSpec {
   std::vector<ScopeKey> scope_placeholders;
 
   // True for the kinds the outbox delivers (committed before sending, retried).
-  bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec; }
+  bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec || kind == Kind::kAlertmanager; }
 };
 
 // Hook templates: `{name}` is replaced by an alarm field; `{{` and `}}` are literal braces.

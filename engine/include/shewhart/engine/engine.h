@@ -56,7 +56,7 @@ struct EngineOptions {
   bool want_points = false;                   // call listener->OnPoint (replay)
   std::map<std::string, AlarmSink*> sinks;    // hook name → sink (e.g. zmq_pub hooks)
   std::string store_path;                     // overrides config.store_path when set
-  // The outbox's transport (threaded mode; webhook and exec hooks); null: the real one
+  // The outbox's transport (threaded mode; webhook, exec and alertmanager hooks); null: the real one
   // (libcurl, posix_spawn). Must outlive the engine.
   DeliveryTransport* transport = nullptr;
 };

@@ -1,6 +1,7 @@
 #pragma once
 // The outbox: durable, retried, idempotent delivery of the actions of alarm tiers through
-// `webhook` and `exec` hooks (docs/ARCHITECTURE.md "Outbox").
+// `webhook`, `exec` and `alertmanager` hooks, and of the resolutions `alertmanager` hooks send
+// (docs/ARCHITECTURE.md "Outbox").
 //
 //   responder thread ──Enqueue──▶ store (deliveries: committed, state pending)
 //                                   │
@@ -50,6 +51,18 @@ void ApplyAttempt(DeliveryRecord& d, const Status& outcome, EventTime now, const
 // The idempotency key of an action of an alarm tier: "<alarm>-<tier>-<action>".
 std::string IdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);
 
+// The idempotency key of the resolution of the delivery IdempotencyKey(alarm_id, tier, action)
+// (an `alertmanager` hook sends the alert again, with endsAt): "<alarm>-resolved-<tier>-<action>".
+// Never equal to an IdempotencyKey: there the second field is a number.
+std::string ResolvedIdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);
+
+// The body an `alertmanager` hook POSTs to <url>/api/v2/alerts for delivery `d` (README
+// "Hooks"): a JSON array holding one alert built from the payload (the alarm document, with
+// "held_units" when the responder knew it) and the delivery's tier. `endsAt` is set when the
+// document says the alarm is resolved (its "resolved" time, never before startsAt). A payload
+// that is not a JSON object gives InvalidArgument.
+Result<std::string> AlertmanagerBody(const HookSpec& hook, const DeliveryRecord& d);
+
 // The template fields of a delivery (docs/CONFIG.md "hooks"): from its payload (the alarm
 // document) and the delivery itself (key, tier, action).
 TemplateFields DeliveryFields(const DeliveryRecord& d);
@@ -89,15 +102,17 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   // Reads the pending deliveries of the store into the per-action queues, in commit order.
-  // Pending deliveries of an action that is no longer a webhook or exec hook stay pending in
+  // Pending deliveries of an action that is no longer a durable hook stay pending in
   // the store (logged). Call once, before Start() and Enqueue().
   Status Load();
 
   // Commits the delivery of `action` (a durable hook) for tier `tier` of alarm `alarm_id` with
   // `payload` (the alarm document), due now, and wakes the action's worker. Returns once the
-  // commit is done: an error means nothing was stored (and nothing will be sent). A second call
-  // with the same alarm, tier and action does nothing (the key exists). Any thread.
-  Status Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload);
+  // commit is done: an error means nothing was stored (and nothing will be sent). The key is
+  // `key`, or IdempotencyKey(alarm_id, tier, action) when empty; a second call with the same key
+  // does nothing (the key exists). Any thread.
+  Status Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload,
+                 const std::string& key = {});
 
   // Starts one worker thread per durable hook; each sends the head of its action's queue when
   // it is due. Not called in tests that drive RunDue() with a fake clock.
