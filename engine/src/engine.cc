@@ -578,8 +578,36 @@ class Engine::Responder {
     return add->size();
   }
 
+  // The open tier-3 (or higher) alarm of the same station as `alarm`, if any: while the station
+  // is locked, its tier-1 notices are noise.
+  const AlarmRecord* Tier3OfStation(const AlarmRecord& alarm) const {
+    auto station_of = [](const AlarmRecord& a) -> const std::string* {
+      for (const auto& [k, v] : a.scope) {
+        if (k == ScopeKey::kStation) return &v;
+      }
+      return nullptr;
+    };
+    const std::string* station = station_of(alarm);
+    if (!station || station->empty()) return nullptr;
+    for (const auto& [key, other] : open_) {
+      const std::string* st = station_of(other);
+      if (other.id != alarm.id && other.tier >= 3 && st && *st == *station) return &other;
+    }
+    return nullptr;
+  }
+
   void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held) {
     const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    if (alarm.tier == 1) {
+      if (const AlarmRecord* locked = Tier3OfStation(alarm)) {
+        // Inhibited: recorded (the alarm and its hold exist), not notified.
+        spdlog::info("alarm #{} {}: tier-1 notices inhibited: alarm #{} of the same station is at tier {}", alarm.id,
+                     alarm.characteristic, locked->id, locked->tier);
+        e_.Audit("alarm.inhibited", "alarm/" + std::to_string(alarm.id),
+                 Json{{"alarm", alarm.id}, {"tier", 1}, {"by", locked->id}});
+        return;
+      }
+    }
     for (const TierSpec& tier : policy.tiers) {
       if (tier.tier != alarm.tier) continue;
       for (const std::string& action : tier.actions) {

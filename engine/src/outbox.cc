@@ -1,4 +1,5 @@
 #include "shewhart/engine/outbox.h"
+#include "shewhart/engine/audit.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -495,6 +496,14 @@ void Outbox::Attempt(Lane& lane, DeliveryRecord d) {
   // restart (at least once).
   if (Status st = store_.UpdateDelivery(d); !st.ok()) {
     spdlog::error("outbox: recording the outcome of {}: {}", d.idempotency_key, st.message());
+  }
+  if (d.state != "pending") {
+    // The action's outcome (delivered, or dead after its retries) in the audit log.
+    Json body{{"alarm", d.alarm_id}, {"tier", d.tier}, {"action", d.action}, {"idempotency_key", d.idempotency_key},
+              {"state", d.state}, {"attempts", d.attempts}};
+    if (!d.last_error.empty()) body["last_error"] = d.last_error;
+    auto r = AppendAudit(store_, "action." + d.state, "alarm/" + std::to_string(d.alarm_id), "engine", body);
+    if (!r.ok()) spdlog::error("audit log: action.{} record not appended: {}", d.state, r.status().message());
   }
   std::lock_guard lock(lane.mu);
   if (d.state == "pending") lane.queue.front() = std::move(d);

@@ -771,5 +771,39 @@ TEST(EngineTest, RunningEngineAppliesAVersionRecordedByAnotherProcess) {
   EXPECT_EQ(engine.signals(), 0u);
 }
 
+// An open tier-3 alarm of a station inhibits the tier-1 notices of the station's other alarms:
+// they are recorded (alarm, hold, audit `alarm.inhibited`) but not notified. Another station's
+// alarm is notified as usual.
+TEST(EngineTest, OpenTierThreeAlarmInhibitsTierOneNoticesOfItsStation) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - { id: a, spec: { usl: 12 }, chart: { type: individuals, mr_rules: false }, limits: { mean: 10, sigma: 0.1 },"
+      " rules: [spec], response: p }\n"
+      "  - { id: b, chart: { type: individuals, mr_rules: false }, limits: { mean: 10, sigma: 0.1 }, rules: [nelson.1],"
+      " response: p }\n"
+      "responses:\n"
+      "  p:\n"
+      "    tiers:\n"
+      "      - { tier: 1, when: { signal: any }, do: [log] }\n"
+      "      - { tier: 3, when: { rule: [spec] }, do: [log] }\n");
+  const std::string input = dir.Write("in.jsonl",
+                                      "{\"characteristic\":\"a\",\"value\":13,\"ts\":1000,\"station\":\"S1\"}\n"
+                                      "{\"characteristic\":\"b\",\"value\":11,\"ts\":2000,\"station\":\"S1\"}\n"
+                                      "{\"characteristic\":\"b\",\"value\":11,\"ts\":3000,\"station\":\"S2\"}\n");
+  Collector collector;
+  auto engine = RunInline(config, dir.File("s.db"), input, &collector);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.alarms.size(), 3u);
+  EXPECT_EQ(collector.alarms[0].tier, 3);
+  auto audit = engine->store().ReadAudit(0, 1000);
+  ASSERT_TRUE(audit.ok()) << audit.status().message();
+  std::vector<std::string> inhibited;
+  for (const auto& r : *audit) {
+    if (r.kind == "alarm.inhibited") inhibited.push_back(r.subject);
+  }
+  EXPECT_EQ(inhibited, (std::vector<std::string>{"alarm/2"}));
+}
+
 }  // namespace
 }  // namespace shewhart::engine

@@ -39,6 +39,7 @@ grep -q "not acknowledged within 14400 s of tier 2: tier 3" "$WORK/engine.log" |
 "$SHEWHART" audit verify --store "$WORK/s.db" || fail "the audit chain does not verify"
 "$SHEWHART" audit export --store "$WORK/s.db" >"$WORK/audit.jsonl"
 grep -q '"kind":"quality_case.opened"' "$WORK/audit.jsonl" || fail "no quality case in the audit log"
+[ "$(grep -c '"kind":"action.delivered"' "$WORK/audit.jsonl")" -eq 2 ] || fail "the two hooks' outcomes are not audited"
 grep -q '"kind":"alarm.tier".*"to":2' "$WORK/audit.jsonl" || fail "the tier 2 escalation is not audited"
 grep -q '"kind":"alarm.tier".*"to":3' "$WORK/audit.jsonl" || fail "the tier 3 escalation is not audited"
 echo "field_overtemp: ok"
