@@ -20,18 +20,6 @@
 
 namespace shewhart::engine {
 
-const char* GroupByName(GroupBy g) {
-  switch (g) {
-    case GroupBy::kCharacteristic: return "characteristic";
-    case GroupBy::kStation: return "station";
-    case GroupBy::kMachine: return "machine";
-    case GroupBy::kLot: return "lot";
-    case GroupBy::kOperator: return "operator";
-    case GroupBy::kModel: return "model";
-  }
-  return "characteristic";
-}
-
 const char* ScopeKeyName(ScopeKey key) {
   switch (key) {
     case ScopeKey::kStation: return "station";

@@ -114,7 +114,6 @@ struct CharacteristicSpec {
 // the characteristic under the policy.
 enum class GroupBy { kCharacteristic, kStation, kMachine, kLot, kOperator, kModel };
 inline constexpr int kSignalLabels = 5;  // station, machine, lot, operator, model
-const char* GroupByName(GroupBy g);
 
 // When an alarm enters a tier.
 struct TierCondition {
