@@ -451,20 +451,16 @@ TEST(EngineTest, LateMeasurementsAreRejected) {
       "  - id: other\n"
       "    chart: { type: individuals }\n"
       "    limits: { mean: 10, sigma: 1 }\n");
-  EngineOptions opts;
-  opts.threaded = false;
-  opts.store_path = dir.File("s.db");
-  Engine engine(config, opts);
-  ASSERT_TRUE(engine.Start().ok());
-  FileSourceSpec spec;
-  spec.path = dir.Write("in.jsonl",
-                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":100000}\n"
-                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":90000}\n"    // 10 s behind: accepted
-                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":89999}\n"    // 10.001 s behind: late
-                        "{\"characteristic\":\"other\",\"value\":10,\"ts\":1000}\n"    // no tolerance: accepted
-                        "{\"characteristic\":\"temp\",\"value\":10,\"ts\":120000}\n");
-  ASSERT_TRUE(connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f")).ok());
-  engine.Stop();
+  auto run = RunInline(config, dir.File("s.db"),
+                       dir.Write("in.jsonl",
+                                 "{\"characteristic\":\"temp\",\"value\":10,\"ts\":100000}\n"
+                                 "{\"characteristic\":\"temp\",\"value\":10,\"ts\":90000}\n"  // 10 s behind: accepted
+                                 "{\"characteristic\":\"temp\",\"value\":10,\"ts\":89999}\n"  // 10.001 s behind: late
+                                 "{\"characteristic\":\"other\",\"value\":10,\"ts\":1000}\n"  // no tolerance: accepted
+                                 "{\"characteristic\":\"temp\",\"value\":10,\"ts\":120000}\n"),
+                       nullptr);
+  ASSERT_TRUE(run);
+  Engine& engine = *run;
   EXPECT_EQ(engine.measurements(), 4u);
   EXPECT_EQ(engine.rejects(), 1u);
   const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
