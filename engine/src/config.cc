@@ -1519,6 +1519,10 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
     const std::string name = it->first.Scalar();
     const std::string path = "hooks." + name;
     if (config.hooks.count(name)) continue;  // a duplicate, reported above
+    if (name == "log" || name == "quality_case" || name == "quarantine") {
+      Problem(it->first, path, "'" + name + "' is a built-in action; give the hook another name");
+      continue;
+    }
     const YAML::Node h = it->second;
     if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager"})) continue;
     if (h.size() != 1) {
@@ -1730,10 +1734,10 @@ void Loader::CrossCheck(const YAML::Node& root, Config& config) {
     for (std::size_t i = 0; i < rs.tiers.size(); ++i) {
       for (std::size_t j = 0; j < rs.tiers[i].actions.size(); ++j) {
         const auto& a = rs.tiers[i].actions[j];
-        if (a != "log" && a != "quality_case" && !config.hooks.count(a)) {
+        if (a != "log" && a != "quality_case" && a != "quarantine" && !config.hooks.count(a)) {
           Problem(root["responses"][name]["tiers"][i]["do"][j],
                   "responses." + name + ".tiers[" + std::to_string(i) + "].do[" + std::to_string(j) + "]",
-                  "unknown hook '" + a + "'; define it under 'hooks' ('log' and 'quality_case' are built in)");
+                  "unknown hook '" + a + "'; define it under 'hooks' ('log', 'quality_case' and 'quarantine' are built in)");
         }
       }
     }

@@ -226,32 +226,20 @@ class Engine::Responder {
       return;
     }
     a.id = *id;
-    HoldRecord h;
-    h.alarm_id = a.id;
-    h.characteristic = spec.id;
-    h.scope = scope;
-    h.from_ts = a.window_start;
-    auto hid = e_.store_->CreateHold(h);
-    if (!hid.ok()) {
-      spdlog::error("hold for alarm {} could not be stored: {}", a.id, hid.status().message());
-    } else {
-      a.hold_id = *hid;
-      holds_open_count_ += 1;
-    }
     const std::vector<int> tiers = EnterableTiers(a, s);
     if (!tiers.empty()) a.tier = tiers.back();
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
-    e_.AuditOpened(a, h);
+    e_.Audit("alarm.opened", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
     e_.alarms_total_->Inc();
     AlarmRecord& alarm = Open(key, std::move(a));
     TierState& ts = tier_state_[alarm.id];
     ts.reached = Now(s.hit.ts);
+    OpenHold(alarm, tiers);  // before it is reported: the report names its hold
     if (e_.options_.listener) e_.options_.listener->OnAlarm(alarm, true);
-    std::size_t held = HoldWindow(alarm);
     for (int t : tiers) {
       ts.entered |= 1u << t;
-      RunTierNumber(alarm, t, s, held);
+      RunTierNumber(alarm, t, s);
     }
     UpdateGauges();
   }
@@ -415,18 +403,69 @@ class Engine::Responder {
     e_.Audit("alarm.tier", "alarm/" + std::to_string(a.id),
              Json{{"alarm", a.id}, {"from", from}, {"to", a.tier}, {"rule", std::string(rules::RuleName(s.hit.rule))},
                   {"ts", FormatRfc3339(s.hit.ts)}});
+    OpenHold(a, tiers);
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
     for (int t : tiers) {
       ts.entered |= 1u << t;
-      RunTierNumber(a, t, s, static_cast<std::size_t>(held_in_[a.hold_id]));
+      RunTierNumber(a, t, s);
     }
   }
 
-  // Runs the actions of tier `t` of the alarm's policy.
-  void RunTierNumber(const AlarmRecord& a, int t, const Signal& s, std::size_t held) {
+  // True when tier `t` of the alarm's policy runs the built-in `quarantine` action.
+  bool Quarantines(const AlarmRecord& a, int t) const {
+    const int c = e_.config_.FindCharacteristic(a.characteristic);
+    if (c < 0) return false;
+    for (const TierSpec& tier : e_.config_.ResponseFor(static_cast<std::size_t>(c)).tiers) {
+      if (tier.tier == t) return std::find(tier.actions.begin(), tier.actions.end(), "quarantine") != tier.actions.end();
+    }
+    return false;
+  }
+
+  // Runs the actions of tier `t` of the alarm's policy: `quarantine` first (it opens the hold,
+  // whose size the other actions report), then the others in their order.
+  void RunTierNumber(AlarmRecord& a, int t, const Signal& s) {
+    if (Quarantines(a, t)) {
+      OpenHold(a, {t});
+      HoldWindow(a);
+    }
     AlarmRecord at = a;
     at.tier = t;
-    RunTier(at, s, held);
+    RunTier(at, s, a.hold_id ? static_cast<std::size_t>(held_in_[a.hold_id]) : 0);
+  }
+
+  // The built-in `quarantine` action: the first of `tiers` that runs it opens the alarm's hold
+  // (once per alarm); RunTierNumber then holds every unit of its suspect window so far, and
+  // from then on units arriving in its scope join it (Tick) until the alarm is resolved. Not a
+  // notice: neither inhibition nor silences stop it.
+  void OpenHold(AlarmRecord& a, const std::vector<int>& tiers) {
+    if (a.hold_id != 0) return;
+    int tier = 0;
+    for (int t : tiers) {
+      if (Quarantines(a, t)) {
+        tier = t;
+        break;
+      }
+    }
+    if (tier == 0) return;
+    HoldRecord h;
+    h.alarm_id = a.id;
+    h.characteristic = a.characteristic;
+    h.scope = a.scope;
+    h.from_ts = a.window_start;
+    auto hid = e_.store_->CreateHold(h);
+    if (!hid.ok()) {
+      action_failures_->Inc();
+      spdlog::error("hold for alarm {} could not be stored: {}", a.id, hid.status().message());
+      return;
+    }
+    a.hold_id = *hid;
+    h.id = *hid;
+    holds_open_count_ += 1;
+    Status st = e_.store_->UpdateAlarm(a);
+    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    Json body = HoldAuditBody(h);
+    body["tier"] = tier;
+    e_.Audit("hold.created", "hold/" + std::to_string(h.id), body);
   }
 
   // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
@@ -617,6 +656,7 @@ class Engine::Responder {
                        s.hit.value, FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
           continue;
         }
+        if (action == "quarantine") continue;  // done by RunTierNumber before the others
         if (action == "quality_case") {
           // Built in: a quality case opened on the alarm, recorded in the audit log.
           e_.Audit("quality_case.opened", "alarm/" + std::to_string(alarm.id),
@@ -1206,13 +1246,6 @@ void Engine::Audit(std::string kind, std::string subject, const Json& body, cons
     audit_failures_total_->Inc();
     spdlog::error("audit log: {} record not appended: {}", kind, r.status().message());
   }
-}
-
-void Engine::AuditOpened(const AlarmRecord& alarm, HoldRecord hold) {
-  Audit("alarm.opened", "alarm/" + std::to_string(alarm.id), AlarmAuditBody(alarm));
-  if (alarm.hold_id == 0) return;  // the store refused the hold (logged)
-  hold.id = alarm.hold_id;
-  Audit("hold.created", "hold/" + std::to_string(hold.id), HoldAuditBody(hold));
 }
 
 void Engine::AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added) {

@@ -273,7 +273,7 @@ responses:
   r:
     resolve_after: 2
     tiers:
-      - { tier: 1, when: { signal: any }, do: [log] }
+      - { tier: 1, when: { signal: any }, do: [log, quarantine] }
 )";
   ConfigLoad load = LoadConfigText(text, "audit.yaml");
   ASSERT_TRUE(load.config.has_value());

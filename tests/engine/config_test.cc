@@ -202,6 +202,24 @@ TEST(ConfigTest, CrossReferencesAreChecked) {
   EXPECT_NE(all.find("unknown hook 'missing_hook'"), std::string::npos) << all;
 }
 
+TEST(ConfigTest, BuiltInActionNamesAreNotHookNames) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals }\n"
+      "    response: r\n"
+      "responses:\n"
+      "  r: { tiers: [ { tier: 1, do: [quarantine, quality_case] } ] }\n"
+      "hooks:\n"
+      "  quarantine: { exec: { argv: [/bin/true] } }\n",
+      "f.yaml");
+  std::string all = All(load);
+  EXPECT_NE(all.find("f.yaml:8:3: hooks.quarantine: 'quarantine' is a built-in action; give the hook another name"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("unknown hook"), std::string::npos) << all;
+}
+
 TEST(ConfigTest, YamlSyntaxErrorHasItsPosition) {
   ConfigLoad load = LoadConfigText("characteristics: [\n  - id: a\n", "f.yaml");
   ASSERT_EQ(load.problems.size(), 1u);

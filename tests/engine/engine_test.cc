@@ -244,7 +244,7 @@ namespace {
 // An alarm reopened from the store after a restart resolves like a new one.
 TEST(EngineTest, ReloadedAlarmResolvesAfterInControlPoints) {
   testing::TempDir dir;
-  Config config = LoadOrDie(std::string(kConfig) + "    response: r\nresponses:\n  r: { resolve_after: 2, tiers: [ { tier: 1, do: [log] } ] }\n");
+  Config config = LoadOrDie(std::string(kConfig) + "    response: r\nresponses:\n  r: { resolve_after: 2, tiers: [ { tier: 1, do: [log, quarantine] } ] }\n");
   const std::string store = dir.File("s.db");
   const std::vector<std::string> runs = {Measure(12.0, 1000, "S1", "st1"),
                                          Measure(10.0, 2000, "S2", "st1") + Measure(10.0, 3000, "S3", "st2") +

@@ -18,7 +18,7 @@ responses:
   r:
     resolve_after: 2
     tiers:
-      - { tier: 1, when: { signal: any }, do: [log] }
+      - { tier: 1, when: { signal: any }, do: [log, quarantine] }
 YAML
 cat > "$WORK/input.jsonl" <<'JSONL'
 {"characteristic":"shaft","value":10.0,"ts":"2026-11-27T08:00:01Z","serial":"U1","station":"A"}

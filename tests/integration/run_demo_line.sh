@@ -19,7 +19,7 @@ characteristics:
     scope: [station]
     response: r
 responses:
-  r: { tiers: [ { tier: 1, when: { signal: any }, do: [log, pub] } ] }
+  r: { tiers: [ { tier: 1, when: { signal: any }, do: [log, quarantine, pub] } ] }
 hooks:
   pub: { zmq_pub: { bind: "tcp://127.0.0.1:$PUB" } }
 YAML

@@ -238,7 +238,8 @@ struct Config {
   const ResponseSpec& ResponseFor(std::size_t index) const;
 
  private:
-  ResponseSpec default_response_{"default", {TierSpec{1, TierCondition{}, {"log"}}}, 0};
+  // A characteristic without a `response`: tier 1 on any signal, logged, its units held.
+  ResponseSpec default_response_{"default", {TierSpec{1, TierCondition{}, {"log", "quarantine"}}}, 0};
 };
 
 struct ConfigLoad {

@@ -132,8 +132,6 @@ class Engine {
   // Appends an audit record (actor "engine", wall-clock time) from any thread; a failure is
   // logged and counted (shewhart_audit_failures_total), never fatal: the event has happened.
   void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
-  // alarm.opened, then hold.created when the alarm has a hold (`hold` without its id).
-  void AuditOpened(const AlarmRecord& alarm, HoldRecord hold);
   // hold.units_added: the units that joined the alarm's hold in one call.
   void AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added);
   // Hands the limits versions recorded in the store after `limits_seen_` to the shards
