@@ -1673,7 +1673,7 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
     Problem(a, path, "expected a mapping such as { url: \"http://127.0.0.1:9093\" }, found " + Describe(a));
     return;
   }
-  if (!CheckMap(a, path, {"url", "generator_url", "timeout", "retries", "retry_base", "retry_max"})) return;
+  if (!CheckMap(a, path, {"url", "generator_url", "timeout", "refresh", "retries", "retry_base", "retry_max"})) return;
   std::string url;
   if (!a["url"]) {
     Problem(a, path + ".url", "missing: Alertmanager's base URL, e.g. \"http://127.0.0.1:9093\"");
@@ -1700,6 +1700,7 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
     }
   }
   if (a["timeout"]) PositiveDuration(a["timeout"], path + ".timeout", hook.alertmanager.timeout);
+  if (a["refresh"]) PositiveDuration(a["refresh"], path + ".refresh", hook.alertmanager.refresh);
 }
 
 void Loader::LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config) {

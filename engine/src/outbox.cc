@@ -21,6 +21,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -375,6 +376,12 @@ struct Outbox::Lane {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::deque<DeliveryRecord> queue;  // pending, in commit order; the worker owns the front
+  // alertmanager hooks: the alerts of open alarms (delivered firing deliveries whose resolution
+  // is not yet delivered), by idempotency key; sent again every `refresh`.
+  std::map<std::string, DeliveryRecord> firing;
+  EventTime next_refresh{};
+  Counter* refreshed_sent = nullptr;
+  Counter* refreshed_failed = nullptr;
   bool stop = false;
   std::thread thread;
 };
@@ -398,6 +405,13 @@ Outbox::Outbox(const Config& config, Store& store, MetricsRegistry& metrics, Out
     lane->failed = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "failed"}});
     lane->dead = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "dead"}});
     Lane* l = lane.get();
+    if (hook.kind == HookSpec::Kind::kAlertmanager) {
+      const char* help = "Alerts of open alarms sent again to Alertmanager, by outcome.";
+      lane->refreshed_sent =
+          metrics_.GetCounter("shewhart_alertmanager_refreshes_total", help, {{"action", name}, {"outcome", "sent"}});
+      lane->refreshed_failed =
+          metrics_.GetCounter("shewhart_alertmanager_refreshes_total", help, {{"action", name}, {"outcome", "failed"}});
+    }
     metrics_.AddCallbackGauge("shewhart_hook_deliveries_pending", "Outbox deliveries not yet delivered or dead.",
                               {{"action", name}}, [l] {
                                 std::lock_guard lock(l->mu);
@@ -427,6 +441,35 @@ double Outbox::NextRandom() {
 Status Outbox::Load() {
   auto pending = store_.ListDeliveries("pending", INT_MAX, /*oldest_first=*/true);
   if (!pending.ok()) return pending.status();
+  // The alerts of open alarms that alertmanager hooks keep refreshing: firing deliveries that
+  // were delivered and whose resolution was not (a pending resolution ends it when delivered).
+  Result<std::vector<DeliveryRecord>> delivered{std::vector<DeliveryRecord>{}};
+  for (auto& [action, lane] : lanes_) {
+    if (lane->hook->kind == HookSpec::Kind::kAlertmanager) {
+      delivered = store_.ListDeliveries("delivered", INT_MAX, /*oldest_first=*/true);
+      break;
+    }
+  }
+  if (!delivered.ok()) return delivered.status();
+  for (auto& [action, lane] : lanes_) {
+    if (lane->hook->kind != HookSpec::Kind::kAlertmanager) continue;
+    std::set<std::string> ended;
+    for (const auto* list : {&*delivered, &*pending}) {
+      for (const auto& d : *list) {
+        if (d.action == action && d.idempotency_key == ResolvedIdempotencyKey(d.alarm_id, d.tier, d.action)) {
+          ended.insert(IdempotencyKey(d.alarm_id, d.tier, d.action));
+        }
+      }
+    }
+    std::lock_guard lock(lane->mu);
+    for (auto& d : *delivered) {
+      if (d.action == action && d.idempotency_key == IdempotencyKey(d.alarm_id, d.tier, d.action) &&
+          !ended.count(d.idempotency_key)) {
+        lane->firing.emplace(d.idempotency_key, std::move(d));
+      }
+    }
+    if (!lane->firing.empty()) spdlog::info("outbox: {} alerts of open alarms to refresh through '{}'", lane->firing.size(), action);
+  }
   std::map<std::string, int> orphans;
   for (auto& d : *pending) {
     auto it = lanes_.find(d.action);
@@ -506,23 +549,63 @@ void Outbox::Attempt(Lane& lane, DeliveryRecord d) {
     if (!r.ok()) spdlog::error("audit log: action.{} record not appended: {}", d.state, r.status().message());
   }
   std::lock_guard lock(lane.mu);
+  if (d.state == "delivered" && lane.hook->kind == HookSpec::Kind::kAlertmanager) {
+    const std::string firing = IdempotencyKey(d.alarm_id, d.tier, d.action);
+    if (d.idempotency_key == firing) {
+      if (lane.firing.empty()) lane.next_refresh = Now() + lane.hook->alertmanager.refresh;
+      lane.firing[firing] = d;
+    } else if (d.idempotency_key == ResolvedIdempotencyKey(d.alarm_id, d.tier, d.action)) {
+      lane.firing.erase(firing);
+    }
+  }
   if (d.state == "pending") lane.queue.front() = std::move(d);
   else lane.queue.pop_front();
+}
+
+int Outbox::Refresh(Lane& lane) {
+  std::vector<DeliveryRecord> alerts;
+  {
+    std::lock_guard lock(lane.mu);
+    for (const auto& [key, d] : lane.firing) alerts.push_back(d);
+    lane.next_refresh = Now() + lane.hook->alertmanager.refresh;
+  }
+  for (const DeliveryRecord& d : alerts) {
+    // Best effort, not recorded: the next refresh sends it again, and a resolution is durable.
+    if (Status st = transport_->Send(*lane.hook, d); st.ok()) {
+      lane.refreshed_sent->Inc();
+    } else {
+      lane.refreshed_failed->Inc();
+      spdlog::warn("outbox: refreshing the alert {} failed: {}", d.idempotency_key, st.message());
+    }
+  }
+  if (!alerts.empty()) spdlog::debug("outbox: {} alerts refreshed through '{}'", alerts.size(), lane.hook->name);
+  return static_cast<int>(alerts.size());
 }
 
 void Outbox::Work(Lane& lane) {
   std::unique_lock lock(lane.mu);
   while (!lane.stop) {
-    if (lane.queue.empty()) {
+    const EventTime now = Now();
+    if (!lane.firing.empty() && lane.next_refresh <= now) {
+      lock.unlock();
+      Refresh(lane);
+      lock.lock();
+      continue;
+    }
+    // Wake for the head's next attempt or the next refresh, whichever comes first.
+    EventTime wake = EventTime::max();
+    if (!lane.firing.empty()) wake = lane.next_refresh;
+    if (!lane.queue.empty()) wake = std::min(wake, lane.queue.front().next_attempt);
+    if (wake == EventTime::max()) {
       lane.cv.wait(lock);
       continue;
     }
-    DeliveryRecord d = lane.queue.front();
-    const EventTime now = Now();
-    if (d.next_attempt > now) {
-      lane.cv.wait_for(lock, d.next_attempt - now);
+    if (wake > now) {
+      lane.cv.wait_for(lock, wake - now);
       continue;
     }
+    if (lane.queue.empty()) continue;
+    DeliveryRecord d = lane.queue.front();
     lock.unlock();
     Attempt(lane, std::move(d));
     lock.lock();
@@ -568,6 +651,23 @@ int Outbox::RunDue() {
     }
   }
   return attempts;
+}
+
+int Outbox::RefreshAll() {
+  int sent = 0;
+  for (auto& [name, lane] : lanes_) {
+    if (lane->hook->kind == HookSpec::Kind::kAlertmanager) sent += Refresh(*lane);
+  }
+  return sent;
+}
+
+std::size_t Outbox::firing() const {
+  std::size_t n = 0;
+  for (const auto& [name, lane] : lanes_) {
+    std::lock_guard lock(lane->mu);
+    n += lane->firing.size();
+  }
+  return n;
 }
 
 std::size_t Outbox::pending() const {

@@ -236,6 +236,52 @@ TEST(OutboxTest, TheSameAlarmTierAndActionIsCommittedOnce) {
   EXPECT_TRUE(Has(st.message(), "action 'nope' is not a webhook, exec or alertmanager hook")) << st.message();
 }
 
+// Alertmanager ends an alert that is not sent again within its resolve_timeout: an alertmanager
+// hook refreshes the alerts of open alarms (delivered, resolution not yet delivered), and a
+// restart picks them up from the store.
+TEST(OutboxTest, AlertmanagerRefreshesTheAlertsOfOpenAlarmsOnly) {
+  testing::TempDir dir;
+  const std::string hooks = "  am: { alertmanager: { url: \"http://127.0.0.1:1\", refresh: 30s } }\n";
+  OutboxFixture f(HooksConfig("retry_base: 100ms", "am", hooks), dir.File("s.db"));
+  EXPECT_EQ(f.config.hooks.at("am").alertmanager.refresh, std::chrono::seconds(30));
+  {
+    auto outbox = f.Make();
+    ASSERT_TRUE(outbox->Load().ok());
+    ASSERT_TRUE(outbox->Enqueue(1, 1, "am", Payload(1, "st1")).ok());
+    ASSERT_TRUE(outbox->Enqueue(2, 1, "am", Payload(2, "st2")).ok());
+    EXPECT_EQ(outbox->RefreshAll(), 0) << "nothing delivered yet: nothing to refresh";
+    EXPECT_EQ(outbox->RunDue(), 2);
+    EXPECT_EQ(outbox->firing(), 2u);
+    ASSERT_TRUE(outbox->Enqueue(1, 1, "am", Payload(1, "st1"), ResolvedIdempotencyKey(1, 1, "am")).ok());
+    EXPECT_EQ(outbox->RunDue(), 1);
+    EXPECT_EQ(outbox->firing(), 1u) << "alarm 1 is resolved";
+    f.transport.sent.clear();
+    EXPECT_EQ(outbox->RefreshAll(), 1);
+    EXPECT_EQ(f.transport.sent, (std::vector<std::string>{"am:2-1-am"}));
+    f.transport.answer = [](const HookSpec&, const DeliveryRecord&) { return Unavailable("HTTP 503"); };
+    EXPECT_EQ(outbox->RefreshAll(), 1) << "a failed refresh is not retried, the next one sends it again";
+    EXPECT_EQ(outbox->pending(), 0u) << "and nothing is committed";
+    const std::string m = f.metrics.Render();
+    EXPECT_TRUE(Has(m, "shewhart_alertmanager_refreshes_total{action=\"am\",outcome=\"sent\"} 1\n")) << m;
+    EXPECT_TRUE(Has(m, "shewhart_alertmanager_refreshes_total{action=\"am\",outcome=\"failed\"} 1\n")) << m;
+  }
+  // After a restart: the open alarm's alert is refreshed again; alarm 2 resolved while its
+  // resolution is still pending counts as ended.
+  f.transport.answer = nullptr;
+  ASSERT_TRUE(f.store->InsertDelivery(DeliveryRecord{0, 3, 1, "am", "3-1-am", Payload(3, "st3"), 1, f.now, "delivered", "", f.now, f.now}).ok());
+  ASSERT_TRUE(f.store->InsertDelivery(DeliveryRecord{0, 3, 1, "am", ResolvedIdempotencyKey(3, 1, "am"), Payload(3, "st3"), 0, f.now, "pending", "", f.now, f.now}).ok());
+  MetricsRegistry metrics2;
+  OutboxOptions o;
+  o.transport = &f.transport;
+  o.clock = [&f] { return f.now; };
+  Outbox again(f.config, *f.store, metrics2, o);
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.firing(), 1u);
+  f.transport.sent.clear();
+  EXPECT_EQ(again.RefreshAll(), 1);
+  EXPECT_EQ(f.transport.sent, (std::vector<std::string>{"am:2-1-am"}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Alertmanager: the document built from the stored alarm document at send time.
 

@@ -2,7 +2,9 @@
 # The engine's alarms in a real Prometheus Alertmanager (Debian package prometheus-alertmanager,
 # installed by scripts/setup): an alarm whose policy's tier 1 runs an `alertmanager` hook shows
 # up in Alertmanager's /api/v2/alerts with its labels; resolved by hand in the engine, the alert
-# is sent again with endsAt and is no longer active in Alertmanager.
+# is sent again with endsAt and is no longer active in Alertmanager. Alertmanager's
+# resolve_timeout is 2 s here: the hook's refresh (500 ms) keeps the open alarm's alert active
+# well past it.
 source "$(dirname "$0")/lib.sh"
 AM_BIN=""
 for b in prometheus-alertmanager alertmanager; do
@@ -14,6 +16,8 @@ HTTP=$(free_port)
 [ "$AM" != "$HTTP" ] || HTTP=$(free_port)
 
 cat > "$WORK/alertmanager.yml" <<'YAML'
+global:
+  resolve_timeout: 2s
 route:
   receiver: "null"
 receivers:
@@ -56,6 +60,7 @@ hooks:
       url: "http://127.0.0.1:$AM"
       generator_url: "http://127.0.0.1:$HTTP/api/alarms/{id}"
       timeout: 2s
+      refresh: 500ms
       retries: 20
 YAML
 "$SHEWHART" run -c "$WORK/config.yaml" >>"$WORK/run.log" 2>>"$WORK/engine.log" &
@@ -75,6 +80,10 @@ for want in '"characteristic":"bore"' '"rule":"nelson.1"' '"station":"A"' '"char
   grep -qF "$want" "$WORK/alerts.json" || fail "the alert lacks $want: $(cat "$WORK/alerts.json")"
 done
 echo "alert firing in alertmanager"
+sleep 4
+firing || fail "alarm 1 was not kept active past resolve_timeout (2 s): $(cat "$WORK/alerts.json")"
+grep -q '"state":"active"' "$WORK/alerts.json" || fail "alarm 1 is no longer active: $(cat "$WORK/alerts.json")"
+echo "alert still firing after 4 s (refreshed)"
 
 SHEWHART_TOKEN="anna-0123456789abcdef" "$SHEWHART" alarms resolve 1 --url "http://127.0.0.1:$HTTP" --note "fixed" \
   >"$WORK/resolve.txt" || fail "resolve failed: $(cat "$WORK/resolve.txt")"

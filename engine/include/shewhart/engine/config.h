@@ -154,6 +154,9 @@ struct WebhookSpec {
   std::string url;  // a template (HookTemplate) starting with http:// or https://
   std::vector<std::pair<std::string, std::string>> headers;  // name, value template; config order
   std::chrono::microseconds timeout{std::chrono::seconds(5)};  // whole request, connect included
+  // How often the alerts of open alarms are sent again (Alertmanager ends an alert that is not
+  // re-sent within its resolve_timeout, default 5m).
+  std::chrono::microseconds refresh{std::chrono::minutes(1)};
 };
 
 // `exec:` a program run without a shell, the alarm document on its standard input.
@@ -169,6 +172,9 @@ struct AlertmanagerSpec {
   std::string url;            // base URL, http:// or https://, no template, no trailing '/'
   std::string generator_url;  // optional template for the alert's generatorURL; empty: none
   std::chrono::microseconds timeout{std::chrono::seconds(5)};  // whole request, connect included
+  // How often the alerts of open alarms are sent again (Alertmanager ends an alert that is not
+  // re-sent within its resolve_timeout, default 5m).
+  std::chrono::microseconds refresh{std::chrono::minutes(1)};
 };
 
 struct HookSpec {

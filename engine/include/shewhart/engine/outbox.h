@@ -125,14 +125,25 @@ class Outbox {
   // was due at the (unchanged) clock. Returns the number of attempts made.
   int RunDue();
 
+  // Sends the alerts of open alarms through every alertmanager hook again now (the workers do
+  // it every hook's `refresh`): each delivered firing delivery whose resolution has not been
+  // delivered, with its payload; best effort (a failure is logged and counted in
+  // shewhart_alertmanager_refreshes_total{outcome="failed"}, nothing is recorded). Returns the
+  // number of alerts sent. For tests without worker threads.
+  int RefreshAll();
+
   // Deliveries in memory not yet delivered or dead, over all actions.
   std::size_t pending() const;
+  // Alerts of open alarms that alertmanager hooks refresh, over all hooks.
+  std::size_t firing() const;
 
  private:
   struct Lane;
   // One attempt of the head of `lane` (which must be due); returns after the write-back.
   void Attempt(Lane& lane, DeliveryRecord d);
   void Work(Lane& lane);
+  // Sends every firing alert of `lane` (an alertmanager hook) again; schedules the next refresh.
+  int Refresh(Lane& lane);
   EventTime Now() const;
   double NextRandom();
 
