@@ -420,7 +420,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     return;
   }
   if (auto n = root["codes"]) {
-    if (CheckMap(n, "codes", {"causes", "actions"})) {
+    if (CheckMap(n, "codes", {"causes", "actions", "dispositions", "meanings"})) {
       auto list = [&](const char* key, std::vector<std::string>& out) {
         const YAML::Node l = n[key];
         if (!l) return;
@@ -440,6 +440,8 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
       };
       list("causes", config.cause_codes);
       list("actions", config.action_codes);
+      list("dispositions", config.disposition_codes);
+      list("meanings", config.signature_meanings);
     }
   }
   if (auto n = root["sources"]) LoadSources(n, config);

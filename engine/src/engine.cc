@@ -6,6 +6,7 @@
 #include <charconv>
 #include <deque>
 #include <limits>
+#include <set>
 #include <tuple>
 #include <future>
 
@@ -134,12 +135,34 @@ class Engine::Responder {
     if (!holds.ok()) return holds.status();
     for (const auto& h : *holds) {
       if (h.state != "open") continue;
-      holds_open_count_ += 1;
-      held_total_ += h.units;
       held_in_[h.id] += h.units;
     }
+    SHEWHART_RETURN_IF_ERROR(CountHolds());
     UpdateGauges();
     return Status::Ok();
+  }
+
+  // Open holds and the units they still hold, from the store (after dispositions and closings,
+  // which change them in the store).
+  Status CountHolds() {
+    auto holds = e_.store_->ListHolds();
+    if (!holds.ok()) return holds.status();
+    holds_open_count_ = 0;
+    held_total_ = 0;
+    for (const auto& h : *holds) {
+      if (h.state != "open") continue;
+      holds_open_count_ += 1;
+      held_total_ += h.held;
+    }
+    return Status::Ok();
+  }
+
+  // An alarm was resolved: its hold closes if nothing in it is held any more.
+  void CloseHoldIfDone(const AlarmRecord& a) {
+    if (a.hold_id == 0) return;
+    Status st = e_.store_->CloseHoldIfDone(a.hold_id);
+    if (st.ok()) st = CountHolds();
+    if (!st.ok()) spdlog::error("hold {}: {}", a.hold_id, st.message());
   }
 
   // Commits pending genealogy and adds the units that arrived in the scope of an open alarm's
@@ -318,9 +341,38 @@ class Engine::Responder {
                  act.action.empty() ? "" : ", action " + act.action, act.note.empty() ? "" : " (" + act.note + ")");
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
     Json body = AlarmJson(a);
-    if (act.kind == "resolved") SendResolved(a);
+    if (act.kind == "resolved") {
+      SendResolved(a);
+      CloseHoldIfDone(a);
+    }
     if (open && act.kind == "resolved") Close(open_key);  // the hold keeps its units, stops growing
     UpdateGauges();
+    return ApiResponse{200, "application/json", body.dump()};
+  }
+
+  // Held units of one hold disposed of by a person (Engine::HoldApi checked the request): in
+  // the store (all or nothing), then audited as hold.disposed with the user as actor.
+  ApiResponse Dispose(const std::vector<std::string>& serials, const Disposition& d) {
+    auto done = e_.store_->Dispose(serials, d);
+    if (!done.ok()) {
+      const StatusCode code = done.status().code();
+      const int status = code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503;
+      return ApiResponse{status, "application/json", Json{{"error", done.status().message()}}.dump()};
+    }
+    Json units = Json::array();
+    for (const auto& r : *done) units.push_back(r.serial);
+    Json body{{"hold", d.hold_id}, {"state", d.state}, {"reason", d.reason}, {"meaning", d.meaning},
+              {"count", done->size()}, {"units", units}};
+    if (!d.note.empty()) body["note"] = d.note;
+    e_.Audit("hold.disposed", "hold/" + std::to_string(d.hold_id), body, d.user);
+    spdlog::info("hold #{}: {} units {} by {} ({}, {})", d.hold_id, done->size(), d.state, d.user, d.reason, d.meaning);
+    if (Status st = CountHolds(); !st.ok()) spdlog::error("counting holds: {}", st.message());
+    UpdateGauges();
+    auto hold = e_.store_->GetHold(d.hold_id);
+    if (hold.ok()) {
+      body["held"] = hold->held;
+      body["hold_state"] = hold->state;
+    }
     return ApiResponse{200, "application/json", body.dump()};
   }
 
@@ -548,6 +600,7 @@ class Engine::Responder {
                  held_in_[a.hold_id]);
     if (e_.options_.listener) e_.options_.listener->OnAlarm(a, false);
     SendResolved(a);
+    CloseHoldIfDone(a);
     Close(key);
     UpdateGauges();
   }
@@ -1168,13 +1221,9 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   }
   if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
   if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
-  // Who: a bearer token of http.tokens.
-  const std::string prefix = "Bearer ";
-  if (authorization.rfind(prefix, 0) != 0) {
-    return error(401, "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
-  }
-  auto user = tokens_.find(authorization.substr(prefix.size()));
-  if (user == tokens_.end()) return error(401, "unknown token");
+  ApiResponse refusal;
+  const std::optional<std::string> user = Authenticate(authorization, refusal);
+  if (!user) return refusal;
   Json in;
   try {
     in = Json::parse(body.empty() ? std::string("{}") : body);
@@ -1186,7 +1235,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   act.alarm_id = id;
   act.kind = verb == "ack" ? "acknowledged" : "resolved";
   act.ts = WallClock();
-  act.user = user->second;
+  act.user = *user;
   const std::vector<std::string> allowed =
       verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
   for (auto it = in.begin(); it != in.end(); ++it) {
@@ -1210,6 +1259,159 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   }
   if (in.contains("note")) act.note = in["note"].get<std::string>();
   return OnResponder([this, id, act] { return responder_->Act(id, act); });
+}
+
+std::optional<std::string> Engine::Authenticate(const std::string& authorization, ApiResponse& refusal) const {
+  const std::string prefix = "Bearer ";
+  if (authorization.rfind(prefix, 0) != 0) {
+    refusal = {401, "application/json",
+               Json{{"error", "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)"}}
+                   .dump()};
+    return std::nullopt;
+  }
+  auto user = tokens_.find(authorization.substr(prefix.size()));
+  if (user == tokens_.end()) {
+    refusal = {401, "application/json", Json{{"error", "unknown token"}}.dump()};
+    return std::nullopt;
+  }
+  return user->second;
+}
+
+Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& body,
+                                    const std::string& authorization) {
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  // rest: "ID" or "ID/dispose"
+  const std::size_t slash = rest.find('/');
+  const std::string id_text = rest.substr(0, slash);
+  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
+    return error(404, "no hold '" + id_text + "' (hold ids are positive integers)");
+  }
+  if (!verb.empty() && verb != "dispose") return error(404, "no such endpoint: /api/holds/" + rest);
+  const bool get = verb.empty();
+  if (get && method != "GET") return error(405, "method " + method + " is not allowed on /api/holds/" + rest);
+  if (!get && method != "POST") {
+    return error(405, "method " + method + " is not allowed on /api/holds/" + rest + " (use POST)");
+  }
+  ApiResponse refusal;
+  std::optional<std::string> user;
+  if (!get) {
+    user = Authenticate(authorization, refusal);
+    if (!user) return refusal;
+  }
+  auto hold = store_->GetHold(id);
+  if (!hold.ok()) {
+    return hold.status().code() == StatusCode::kNotFound ? error(404, hold.status().message())
+                                                         : error(503, hold.status().message());
+  }
+  if (get) {
+    auto units = store_->ListHeldUnits(id);
+    if (!units.ok()) return error(503, units.status().message());
+    auto dispositions = store_->ListDispositions(id);
+    if (!dispositions.ok()) return error(503, dispositions.status().message());
+    Json j = HoldJson(*hold, *units);
+    j["held"] = hold->held;
+    Json arr = Json::array();
+    for (const auto& d : *dispositions) arr.push_back(DispositionJson(d));
+    j["dispositions"] = std::move(arr);
+    return {200, "application/json", j.dump()};
+  }
+  Json in;
+  try {
+    in = Json::parse(body.empty() ? std::string("{}") : body);
+  } catch (const std::exception& e) {
+    return error(400, std::string("the body is not JSON: ") + e.what());
+  }
+  if (!in.is_object()) return error(400, "the body must be a JSON object");
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "state" || k == "reason" || k == "meaning" || k == "note") {
+      if (!it.value().is_string()) return error(400, "field '" + k + "' must be a string");
+    } else if (k == "serials" || k == "exclude") {
+      if (!it.value().is_array()) return error(400, "field '" + k + "' must be a list of serials");
+      for (const auto& v : it.value()) {
+        if (!v.is_string() || v.get<std::string>().empty()) return error(400, "field '" + k + "' must list non-empty strings");
+      }
+    } else if (k == "all") {
+      if (!it.value().is_boolean()) return error(400, "field 'all' must be true or false");
+    } else {
+      return error(400, "unknown field '" + k + "' (expected state, reason, meaning, note, serials, all, exclude)");
+    }
+  }
+  Disposition d;
+  d.hold_id = id;
+  d.user = *user;
+  d.ts = WallClock();
+  auto pick = [&](const char* field, const std::vector<std::string>& allowed, const char* list_name,
+                  std::string& out) -> std::string {
+    if (!in.contains(field)) return std::string("missing field '") + field + "'";
+    out = in[field].get<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), out) != allowed.end()) return "";
+    std::string list;
+    for (const auto& c : allowed) list += (list.empty() ? "" : ", ") + c;
+    return std::string("unknown ") + field + " '" + out + "'; " + list_name + ": " + list;
+  };
+  static const std::vector<std::string> kStates{"released", "reworked", "scrapped"};
+  if (auto msg = pick("state", kStates, "a disposition is one of", d.state); !msg.empty()) return error(400, msg);
+  if (auto msg = pick("reason", config_.disposition_codes, "the config's codes.dispositions", d.reason); !msg.empty()) {
+    return error(400, msg);
+  }
+  if (auto msg = pick("meaning", config_.signature_meanings, "the config's codes.meanings", d.meaning); !msg.empty()) {
+    return error(400, msg);
+  }
+  if (in.contains("note")) d.note = in["note"].get<std::string>();
+  const bool all = in.value("all", false);
+  if (all == in.contains("serials")) {
+    return error(400, "give either 'serials' (the units to dispose of) or \"all\": true (every unit still held, "
+                      "less 'exclude')");
+  }
+  if (in.contains("exclude") && !all) return error(400, "'exclude' goes with \"all\": true");
+  std::vector<std::string> serials;
+  if (all) {
+    auto units = store_->ListHeldUnits(id);
+    if (!units.ok()) return error(503, units.status().message());
+    std::set<std::string> exclude;
+    for (const auto& v : in.value("exclude", Json::array())) exclude.insert(v.get<std::string>());
+    for (const std::string& x : exclude) {
+      bool found = false;
+      for (const auto& u : *units) found |= u.serial == x;
+      if (!found) return error(400, "excluded unit '" + x + "' is not in hold " + std::to_string(id));
+    }
+    for (const auto& u : *units) {
+      if (u.state == "held" && !exclude.count(u.serial)) serials.push_back(u.serial);
+    }
+    if (serials.empty()) return error(409, "hold " + std::to_string(id) + " has no held unit left to dispose of");
+  } else {
+    std::set<std::string> seen;
+    for (const auto& v : in["serials"]) {
+      if (seen.insert(v.get<std::string>()).second) serials.push_back(v.get<std::string>());
+    }
+    if (serials.empty()) return error(400, "'serials' is empty");
+  }
+  return OnResponder([this, serials, d] { return responder_->Dispose(serials, d); });
+}
+
+Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string& serial) {
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  if (method != "GET") return error(405, "method " + method + " is not allowed on /api/units/" + serial);
+  if (serial.empty() || serial.find('/') != std::string::npos) return error(404, "no such endpoint: /api/units/" + serial);
+  auto rows = store_->HoldsOfUnit(serial);
+  if (!rows.ok()) return error(503, rows.status().message());
+  Json holds = Json::array();
+  Json history = Json::array();
+  for (const auto& u : *rows) {
+    if (u.state == "held") holds.push_back(u.hold_id);
+    history.push_back(Json{{"hold", u.hold_id}, {"state", u.state}, {"since", FormatRfc3339(u.since)}});
+  }
+  Json j{{"serial", serial}, {"status", holds.empty() ? "free" : "held"}, {"holds", std::move(holds)},
+         {"history", std::move(history)}};
+  return {200, "application/json", j.dump()};
 }
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
@@ -1336,6 +1538,10 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
   if (target.rfind("/api/alarms/", 0) == 0) {
     return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
   }
+  if (target.rfind("/api/holds/", 0) == 0) {
+    return HoldApi(method, target.substr(std::string("/api/holds/").size()), body, authorization);
+  }
+  if (target.rfind("/api/units/", 0) == 0) return UnitApi(method, target.substr(std::string("/api/units/").size()));
   if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
   if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
   if (target == "/health") {
@@ -1358,6 +1564,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
       auto units = store_->ListHeldUnits(h.id);
       if (!units.ok()) return error(503, units.status().message());
       Json j = HoldJson(h, *units);
+      j["held"] = h.held;
       arr.push_back(std::move(j));
     }
     return {200, "application/json", Json{{"holds", arr}}.dump()};
@@ -1404,8 +1611,8 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     return {200, "application/json", Json{{"deliveries", arr}}.dump()};
   }
   return error(404, "no such endpoint: " + target +
-                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/rejects, "
-                         "/api/deliveries)");
+                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/units/SERIAL, "
+                         "/api/rejects, /api/deliveries)");
 }
 
 }  // namespace shewhart::engine

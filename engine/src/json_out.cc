@@ -105,6 +105,11 @@ Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool adde
   return j;
 }
 
+Json DispositionJson(const Disposition& d) {
+  return Json{{"hold", d.hold_id}, {"serial", d.serial},   {"state", d.state},     {"ts", FormatRfc3339(d.ts)},
+              {"user", d.user},    {"reason", d.reason},   {"meaning", d.meaning}, {"note", d.note}};
+}
+
 Json CapabilityJson(const rules::Capability& c) {
   Json j{{"n", c.n}, {"mean", c.center}, {"sigma_within", c.sigma_within}, {"sigma_overall", c.sigma_overall}};
   if (c.target) j["target"] = *c.target;

@@ -55,6 +55,11 @@ CREATE TABLE IF NOT EXISTS audit_log(
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
+CREATE INDEX IF NOT EXISTS held_units_serial ON held_units(serial);
+CREATE TABLE IF NOT EXISTS dispositions(
+  id INTEGER PRIMARY KEY, hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL,
+  ts INTEGER NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL, meaning TEXT NOT NULL, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS dispositions_hold ON dispositions(hold_id, id);
 )sql";
 
 // A prepared statement, finalized on scope exit.
@@ -488,23 +493,135 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
   return added;
 }
 
+namespace {
+
+constexpr const char* kHoldColumns =
+    "SELECT h.id, h.alarm_id, h.characteristic, h.scope, h.from_ts, h.state, "
+    "(SELECT COUNT(*) FROM held_units u WHERE u.hold_id = h.id), "
+    "(SELECT COUNT(*) FROM held_units u WHERE u.hold_id = h.id AND u.state = 'held') FROM holds h";
+
+HoldRecord ReadHold(Stmt& q) {
+  HoldRecord h;
+  h.id = q.Int(0);
+  h.alarm_id = q.Int(1);
+  h.characteristic = q.Text(2);
+  h.scope = ParseScope(q.Text(3));
+  h.from_ts = FromUnixMicros(q.Int(4));
+  h.state = q.Text(5);
+  h.units = q.Int(6);
+  h.held = q.Int(7);
+  return h;
+}
+
+}  // namespace
+
 Result<std::vector<HoldRecord>> Store::ListHolds() {
   std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT h.id, h.alarm_id, h.characteristic, h.scope, h.from_ts, h.state, "
-         "(SELECT COUNT(*) FROM held_units u WHERE u.hold_id = h.id) FROM holds h ORDER BY h.id");
+  Stmt q(db_, (std::string(kHoldColumns) + " ORDER BY h.id").c_str());
   if (!q.ok()) return q.error("listing holds");
   std::vector<HoldRecord> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadHold(q));
+  return out;
+}
+
+Result<HoldRecord> Store::GetHold(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, (std::string(kHoldColumns) + " WHERE h.id = ?").c_str());
+  if (!q.ok()) return q.error("reading a hold");
+  q.Bind(1, id);
+  if (q.Step() != SQLITE_ROW) return NotFound("no hold " + std::to_string(id));
+  return ReadHold(q);
+}
+
+Result<std::vector<HeldUnit>> Store::HoldsOfUnit(const std::string& serial) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT hold_id, serial, state, since FROM held_units WHERE serial = ? ORDER BY hold_id");
+  if (!q.ok()) return q.error("reading the holds of a unit");
+  q.Bind(1, serial);
+  std::vector<HeldUnit> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
+  return out;
+}
+
+Result<std::vector<Disposition>> Store::Dispose(const std::vector<std::string>& serials, const Disposition& d) {
+  std::lock_guard lock(mu_);
+  // IMMEDIATE: the states checked below cannot change before they are written.
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto fail = [this](Status st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  };
+  Stmt state(db_, "SELECT state FROM held_units WHERE hold_id = ? AND serial = ?");
+  Stmt update(db_, "UPDATE held_units SET state = ? WHERE hold_id = ? AND serial = ?");
+  Stmt ins(db_,
+           "INSERT INTO dispositions(hold_id, serial, state, ts, user, reason, meaning, note) VALUES(?,?,?,?,?,?,?,?)");
+  if (!state.ok() || !update.ok() || !ins.ok()) return fail(Unavailable(std::string("preparing a disposition: ") + sqlite3_errmsg(db_)));
+  std::vector<Disposition> out;
+  out.reserve(serials.size());
+  for (const std::string& serial : serials) {
+    state.Bind(1, d.hold_id);
+    state.Bind(2, serial);
+    const int rc = state.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(state.error("reading a held unit"));
+    if (rc == SQLITE_DONE) return fail(NotFound("unit '" + serial + "' is not in hold " + std::to_string(d.hold_id)));
+    const std::string now = state.Text(0);
+    state.Reset();
+    if (now != "held") {
+      return fail(FailedPrecondition("unit '" + serial + "' of hold " + std::to_string(d.hold_id) +
+                                     " is no longer held: it was " + now));
+    }
+    update.Bind(1, d.state);
+    update.Bind(2, d.hold_id);
+    update.Bind(3, serial);
+    if (update.Step() != SQLITE_DONE) return fail(update.error("disposing of a unit"));
+    update.Reset();
+    ins.Bind(1, d.hold_id);
+    ins.Bind(2, serial);
+    ins.Bind(3, d.state);
+    ins.Bind(4, ToUnixMicros(d.ts));
+    ins.Bind(5, d.user);
+    ins.Bind(6, d.reason);
+    ins.Bind(7, d.meaning);
+    ins.Bind(8, d.note);
+    if (ins.Step() != SQLITE_DONE) return fail(ins.error("recording a disposition"));
+    ins.Reset();
+    Disposition r = d;
+    r.serial = serial;
+    r.id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+    out.push_back(std::move(r));
+  }
+  if (Status st = CloseHoldIfDoneLocked(d.hold_id); !st.ok()) return fail(st);
+  SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  return out;
+}
+
+Status Store::CloseHoldIfDone(std::int64_t hold_id) {
+  std::lock_guard lock(mu_);
+  return CloseHoldIfDoneLocked(hold_id);
+}
+
+Status Store::CloseHoldIfDoneLocked(std::int64_t hold_id) {
+  Stmt close(db_,
+             "UPDATE holds SET state = 'closed' WHERE id = ?1 AND state = 'open' "
+             "AND (SELECT state FROM alarms WHERE id = holds.alarm_id) = 'resolved' "
+             "AND NOT EXISTS (SELECT 1 FROM held_units WHERE hold_id = ?1 AND state = 'held')");
+  if (!close.ok()) return close.error("preparing to close a hold");
+  close.Bind(1, hold_id);
+  if (close.Step() != SQLITE_DONE) return close.error("closing a hold");
+  return Status::Ok();
+}
+
+Result<std::vector<Disposition>> Store::ListDispositions(std::int64_t hold_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, hold_id, serial, state, ts, user, reason, meaning, note FROM dispositions WHERE hold_id = ? "
+         "ORDER BY id");
+  if (!q.ok()) return q.error("listing dispositions");
+  q.Bind(1, hold_id);
+  std::vector<Disposition> out;
   while (q.Step() == SQLITE_ROW) {
-    HoldRecord h;
-    h.id = q.Int(0);
-    h.alarm_id = q.Int(1);
-    h.characteristic = q.Text(2);
-    h.scope = ParseScope(q.Text(3));
-    h.from_ts = FromUnixMicros(q.Int(4));
-    h.state = q.Text(5);
-    h.units = q.Int(6);
-    out.push_back(std::move(h));
+    out.push_back(Disposition{q.Int(0), q.Int(1), q.Text(2), q.Text(3), FromUnixMicros(q.Int(4)), q.Text(5), q.Text(6),
+                              q.Text(7), q.Text(8)});
   }
   return out;
 }

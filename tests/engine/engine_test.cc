@@ -155,6 +155,114 @@ TEST(EngineTest, AlarmHoldsTheUnitsOfItsStationSinceTheLastInControlPoint) {
   EXPECT_EQ(alarms["alarms"][0]["hold"], 1);
 }
 
+// Dispositions of held units (through the API, with a bearer token), the MES interlock
+// (/api/units/SERIAL), and every refusal changing nothing.
+TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
+  testing::TempDir dir;
+  const std::string tokens = dir.Write("tokens.yaml", "anna: \"anna-0123456789abcdef\"\n");
+  Config config = LoadOrDie("http: { tokens: \"" + tokens + "\" }\n" + std::string(kConfig) +
+                            "    response: r\nresponses:\n  r: { tiers: [ { tier: 1, do: [quarantine] } ] }\n");
+  std::string text;
+  text += Unit(1000, "U1", "st2") + Measure(10.0, 1000, "U1", "st2");
+  text += Unit(2000, "U2", "st2") + Measure(10.05, 2000, "U2", "st2");
+  text += Unit(3000, "U3", "st2");
+  text += Unit(3500, "U5", "st2");
+  text += Unit(4000, "U4", "st2") + Measure(10.5, 4000, "U4", "st2");
+  Collector collector;
+  std::unique_ptr<Engine> run_engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector);
+  ASSERT_TRUE(run_engine);
+  Engine& engine = *run_engine;
+  ASSERT_EQ(collector.held, (std::vector<std::string>{"U2", "U3", "U5", "U4"}));
+  const std::string bearer = "Bearer anna-0123456789abcdef";
+  auto unit = [&](const std::string& serial) { return nlohmann::json::parse(engine.HandleApi("GET", "/api/units/" + serial, "").body); };
+  EXPECT_EQ(unit("U3")["status"], "held");
+  EXPECT_EQ(unit("U3")["holds"], nlohmann::json::array({1}));
+  EXPECT_EQ(unit("U1")["status"], "free") << "before the suspect window";
+  EXPECT_EQ(unit("NOPE")["status"], "free");
+
+  auto dispose = [&](const std::string& body, const std::string& auth) {
+    return engine.HandleApi("POST", "/api/holds/1/dispose", "", body, auth);
+  };
+  const std::string release_u3 =
+      R"({"state":"released","reason":"conforming_on_retest","meaning":"released by","serials":["U3"],"note":"re-measured"})";
+  // Refused, and nothing changes.
+  EXPECT_EQ(dispose(release_u3, "").status, 401);
+  EXPECT_EQ(dispose(release_u3, "Bearer wrong-token-0000000000").status, 401);
+  auto r = dispose(R"({"state":"released","reason":"nope","meaning":"released by","serials":["U3"]})", bearer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown reason 'nope'; the config's codes.dispositions: conforming_on_retest"), std::string::npos) << r.body;
+  r = dispose(R"({"state":"lost","reason":"other","meaning":"released by","serials":["U3"]})", bearer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown state 'lost'"), std::string::npos) << r.body;
+  r = dispose(R"({"state":"released","reason":"other","meaning":"signed","serials":["U3"]})", bearer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown meaning 'signed'"), std::string::npos) << r.body;
+  r = dispose(R"({"state":"released","reason":"other","meaning":"released by"})", bearer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("give either 'serials'"), std::string::npos) << r.body;
+  r = dispose(R"({"state":"released","reason":"other","meaning":"released by","serials":["U3","U1"]})", bearer);
+  EXPECT_EQ(r.status, 404) << "U1 is not in the hold: U3 is not released either";
+  EXPECT_NE(r.body.find("unit 'U1' is not in hold 1"), std::string::npos) << r.body;
+  EXPECT_EQ(engine.HandleApi("POST", "/api/holds/9/dispose", "", release_u3, bearer).status, 404);
+  EXPECT_EQ(unit("U3")["status"], "held");
+
+  r = dispose(release_u3, bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = nlohmann::json::parse(r.body);
+  EXPECT_EQ(doc["count"], 1);
+  EXPECT_EQ(doc["held"], 3);
+  EXPECT_EQ(unit("U3")["status"], "free");
+  EXPECT_EQ(unit("U3")["history"][0]["state"], "released");
+  r = dispose(release_u3, bearer);
+  EXPECT_EQ(r.status, 409) << "released already";
+  EXPECT_NE(r.body.find("unit 'U3' of hold 1 is no longer held: it was released"), std::string::npos) << r.body;
+
+  // Bulk, with an exclusion: every unit still held but U4 is scrapped.
+  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U9"]})", bearer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("excluded unit 'U9' is not in hold 1"), std::string::npos) << r.body;
+  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U4"]})", bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  doc = nlohmann::json::parse(r.body);
+  EXPECT_EQ(doc["units"], nlohmann::json::array({"U2", "U5"}));
+  EXPECT_EQ(doc["hold_state"], "open") << "its alarm is not resolved";
+  EXPECT_EQ(unit("U4")["status"], "held");
+  EXPECT_EQ(unit("U2")["history"][0]["state"], "scrapped");
+
+  auto hold = nlohmann::json::parse(engine.HandleApi("GET", "/api/holds/1", "").body);
+  EXPECT_EQ(hold["held"], 1);
+  ASSERT_EQ(hold["dispositions"].size(), 3u);
+  EXPECT_EQ(hold["dispositions"][0]["serial"], "U3");
+  EXPECT_EQ(hold["dispositions"][0]["user"], "anna");
+  EXPECT_EQ(hold["dispositions"][0]["meaning"], "released by");
+  EXPECT_EQ(hold["dispositions"][0]["note"], "re-measured");
+  EXPECT_EQ(engine.HandleApi("GET", "/api/holds/x", "").status, 404);
+
+  // Resolving the alarm with U4 still held keeps the hold open; disposing of U4 then closes it.
+  ASSERT_EQ(engine.HandleApi("POST", "/api/alarms/1/resolve", "", "{}", bearer).status, 200);
+  EXPECT_EQ(nlohmann::json::parse(engine.HandleApi("GET", "/api/holds/1", "").body)["state"], "open");
+  r = dispose(R"({"state":"reworked","reason":"reworked_to_spec","meaning":"performed by","serials":["U4"]})", bearer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["hold_state"], "closed");
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_held_units 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_holds_open 0\n"), std::string::npos) << metrics;
+
+  // Audited, with the user as actor.
+  auto store = Store::Open(dir.File("s.db"));
+  ASSERT_TRUE(store.ok());
+  auto audit = (*store)->ReadAudit(0, 1000);
+  ASSERT_TRUE(audit.ok());
+  int disposed = 0;
+  for (const auto& a : *audit) {
+    if (a.kind != "hold.disposed") continue;
+    disposed += 1;
+    EXPECT_EQ(a.actor, "anna");
+    EXPECT_EQ(a.subject, "hold/1");
+  }
+  EXPECT_EQ(disposed, 3);
+}
+
 // Threaded mode with several shards processes every measurement and drains on Stop().
 TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   testing::TempDir dir;

@@ -39,6 +39,15 @@ WAIT_S=20 wait_for sh -c "curl -fs http://127.0.0.1:$HTTP/api/alarms | grep -q '
   || fail "no alarm for station st2: $(curl -fs http://127.0.0.1:$HTTP/api/alarms)"
 holds=$(curl -fs "http://127.0.0.1:$HTTP/api/holds")
 grep -q '"serial":"SN' <<<"$holds" || fail "no held serials: $holds"
+# The MES interlock: a held unit is "held" (with its hold), the first unit (station st1, before
+# the drift) is "free".
+[[ "$holds" =~ \"serial\":\"(SN[0-9]+)\" ]] || fail "no held serial in $holds"
+held_serial=${BASH_REMATCH[1]}
+unit=$(curl -fs "http://127.0.0.1:$HTTP/api/units/$held_serial")
+grep -q '"status":"held"' <<<"$unit" || fail "interlock: $held_serial is not held: $unit"
+grep -q '"holds":\[[0-9]' <<<"$unit" || fail "interlock: $held_serial names no hold: $unit"
+unit=$(curl -fs "http://127.0.0.1:$HTTP/api/units/SN00000001")
+grep -q '"status":"free"' <<<"$unit" || fail "interlock: SN00000001 is not free: $unit"
 grep -q "^ALARM .*station=st2" "$WORK/run.log" || fail "the alarm was not printed"
 grep -q "^HOLD .*station=st2 .*SN" "$WORK/run.log" || fail "held serials were not printed"
 term_and_check "$ENGINE" 2

@@ -224,6 +224,10 @@ struct Config {
                                        "environment", "tool_wear", "unknown"};
   std::vector<std::string> action_codes{"adjusted", "replaced_tool", "repaired", "recalibrated", "retrained",
                                         "material_changed", "none"};
+  // The reason codes a disposition of held units may give, and the meanings of its signature.
+  std::vector<std::string> disposition_codes{"conforming_on_retest", "conforming_by_review", "reworked_to_spec",
+                                             "nonconforming", "customer_concession", "destructive_test", "other"};
+  std::vector<std::string> signature_meanings{"performed by", "reviewed by", "approved by", "released by"};
   int shards = 0;                   // 0: one per hardware thread
   // The responder's clock for `unacknowledged_for` in `run`: wall-clock time (false), or the
   // newest event time of the measurements (true: back-dated data escalates as it happened).

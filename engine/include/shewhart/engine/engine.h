@@ -121,6 +121,15 @@ class Engine {
   void RunCommands();
   ApiResponse AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
                        const std::string& authorization);
+  // /api/holds/ID (GET: the hold, its units and dispositions) and /api/holds/ID/dispose (POST,
+  // bearer token: held units to released, reworked or scrapped).
+  ApiResponse HoldApi(const std::string& method, const std::string& rest, const std::string& body,
+                      const std::string& authorization);
+  // GET /api/units/SERIAL: the MES interlock (free, or held with the holds that hold it).
+  ApiResponse UnitApi(const std::string& method, const std::string& serial);
+  // The user of an `Authorization: Bearer <token>` header (http.tokens); nullopt and `refusal`
+  // set to a 401 answer when the header is missing or the token unknown.
+  std::optional<std::string> Authenticate(const std::string& authorization, ApiResponse& refusal) const;
   // A characteristic's summary from any thread (the shard's published snapshot when threaded).
   CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
   // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.

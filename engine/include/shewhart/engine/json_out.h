@@ -24,6 +24,8 @@ Json AlarmJson(const AlarmRecord& a);
 Json LimitsJson(const LimitVersion& v);
 // `units` are the hold's units (API) or the units just added (replay, with `added` true).
 Json HoldJson(const HoldRecord& h, const std::vector<HeldUnit>& units, bool added = false);
+// One disposition: hold, serial, state, ts, user, reason, meaning, note.
+Json DispositionJson(const Disposition& d);
 Json RejectJson(const RejectRecord& r);
 // An outbox delivery (GET /api/deliveries): id, alarm, tier, action, idempotency_key, state,
 // attempts, next_attempt (pending only), last_error, created, updated, payload (the document).

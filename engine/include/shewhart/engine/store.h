@@ -58,15 +58,30 @@ struct HoldRecord {
   std::string characteristic;
   ScopeLabels scope;
   EventTime from_ts{};
-  std::string state = "open";
-  std::int64_t units = 0;      // filled by ListHolds
+  std::string state = "open";  // open | closed (its alarm resolved and no unit held any more)
+  std::int64_t units = 0;      // filled by ListHolds and GetHold: every unit it took
+  std::int64_t held = 0;       // filled by ListHolds and GetHold: units still held (no disposition)
 };
 
 struct HeldUnit {
   std::int64_t hold_id = 0;
   std::string serial;
-  std::string state = "held";
+  std::string state = "held";  // held | released | reworked | scrapped
   EventTime since{};           // event time the unit was processed in scope (its first such event)
+};
+
+// A person's decision on held units of one hold (DESIGN.md "Hold"): each unit goes from held to
+// released, reworked or scrapped, signed by a user with the meaning of the signature.
+struct Disposition {
+  std::int64_t id = 0;         // store row id (one per unit)
+  std::int64_t hold_id = 0;
+  std::string serial;
+  std::string state;           // released | reworked | scrapped
+  EventTime ts{};              // wall-clock time it was recorded
+  std::string user;            // the token's user
+  std::string reason;          // reason code (the config's codes.dispositions)
+  std::string meaning;         // meaning of the signature (the config's codes.meanings), e.g. "released by"
+  std::string note;            // free text
 };
 
 // One version of a characteristic's control limits (DESIGN.md: limits are versioned with an
@@ -145,6 +160,23 @@ class Store {
   Result<std::vector<HoldRecord>> ListHolds();
   // The units of one hold (or of every hold when hold_id is 0), ordered by hold, time, serial.
   Result<std::vector<HeldUnit>> ListHeldUnits(std::int64_t hold_id);
+  // One hold; NotFound when there is none with `id`.
+  Result<HoldRecord> GetHold(std::int64_t id);
+  // Every hold that took `serial` (its rows of held_units, any state), ordered by hold. Empty
+  // when the unit was never held. The MES interlock: the unit is free unless one is "held".
+  Result<std::vector<HeldUnit>> HoldsOfUnit(const std::string& serial);
+  // Disposes of `serials` of hold `d.hold_id` (d.state, user, reason, meaning, note and ts are
+  // taken from `d`): in one transaction, every unit goes from held to d.state and gets a
+  // disposition row. All or nothing: NotFound naming the first serial the hold never took, or
+  // FailedPrecondition naming the first one that is no longer held (and its state); then nothing
+  // changed. Then closes the hold as CloseHoldIfDone does, in the same transaction. Returns
+  // the dispositions recorded, in the order given.
+  Result<std::vector<Disposition>> Dispose(const std::vector<std::string>& serials, const Disposition& d);
+  // Sets an open hold's state to "closed" when its alarm is resolved and none of its units is
+  // held any more (every unit disposed of, or none taken); otherwise changes nothing.
+  Status CloseHoldIfDone(std::int64_t hold_id);
+  // The dispositions of one hold, oldest first.
+  Result<std::vector<Disposition>> ListDispositions(std::int64_t hold_id);
 
   Result<std::int64_t> InsertLimitVersion(const LimitVersion& v);
   // Versions of one characteristic (every characteristic when empty) with id > `after_id`,
@@ -178,6 +210,7 @@ class Store {
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
+  Status CloseHoldIfDoneLocked(std::int64_t hold_id);  // mu_ held
 
   std::mutex mu_;
   sqlite3* db_;
