@@ -1526,13 +1526,24 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       continue;
     }
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager"})) continue;
-    if (h.size() != 1) {
+    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine"})) continue;
+    if (h.size() != (h["quarantine"] ? 2u : 1u)) {
       Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or 'alertmanager'");
       continue;
     }
     HookSpec hs;
     hs.name = name;
+    if (const YAML::Node q = h["quarantine"]) {
+      // A quarantine hook: the WMS / MES gets the held serials in batches.
+      if (!h["webhook"] && !h["exec"]) {
+        Problem(q, path + ".quarantine", "a quarantine hook sends serials through a 'webhook' or 'exec'");
+      } else if (CheckMap(q, path + ".quarantine", {"batch"})) {
+        long long batch = 500;
+        if (!q["batch"] || Int(q["batch"], path + ".quarantine.batch", 1, 100000, batch)) {
+          hs.quarantine_batch = static_cast<int>(batch);
+        }
+      }
+    }
     if (h["zmq_pub"]) {
       hs.kind = HookSpec::Kind::kZmqPub;
       if (CheckMap(h["zmq_pub"], path + ".zmq_pub", {"bind"})) {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <climits>
 #include <deque>
 #include <limits>
 #include <set>
@@ -463,14 +464,103 @@ class Engine::Responder {
     }
   }
 
-  // True when tier `t` of the alarm's policy runs the built-in `quarantine` action.
+  // The quarantine hook `action` names, or null when it is not one.
+  const HookSpec* QuarantineHook(const std::string& action) const {
+    auto h = e_.config_.hooks.find(action);
+    return h != e_.config_.hooks.end() && h->second.quarantine_batch > 0 ? &h->second : nullptr;
+  }
+
+  // True when tier `t` of the alarm's policy runs the built-in `quarantine` action or a
+  // quarantine hook.
   bool Quarantines(const AlarmRecord& a, int t) const {
     const int c = e_.config_.FindCharacteristic(a.characteristic);
     if (c < 0) return false;
     for (const TierSpec& tier : e_.config_.ResponseFor(static_cast<std::size_t>(c)).tiers) {
-      if (tier.tier == t) return std::find(tier.actions.begin(), tier.actions.end(), "quarantine") != tier.actions.end();
+      if (tier.tier != t) continue;
+      for (const std::string& action : tier.actions) {
+        if (action == "quarantine" || QuarantineHook(action)) return true;
+      }
     }
     return false;
+  }
+
+ public:
+  // After a restart (the outbox loaded): the quarantine hooks of the tiers each open alarm has
+  // entered carry on from the batches committed before (their serials counted from the stored
+  // deliveries), and send the units that joined since.
+  Status ResumeSerialFeeds() {
+    if (open_.empty()) return Status::Ok();
+    auto deliveries = e_.store_->ListDeliveries("", INT_MAX, /*oldest_first=*/true);
+    if (!deliveries.ok()) return deliveries.status();
+    for (auto& [key, a] : open_) {
+      if (a.hold_id == 0) continue;
+      const ResponseSpec& policy = e_.config_.ResponseFor(key.first);
+      for (const TierSpec& tier : policy.tiers) {
+        if (tier.tier > a.tier) continue;
+        for (const std::string& action : tier.actions) {
+          if (!QuarantineHook(action)) continue;
+          SerialFeed f{tier.tier, action, 0, 0};
+          const std::string prefix = IdempotencyKey(a.id, tier.tier, action) + "-";
+          for (const DeliveryRecord& d : *deliveries) {
+            if (d.alarm_id != a.id || d.idempotency_key.rfind(prefix, 0) != 0) continue;
+            const Json doc = Json::parse(d.payload, nullptr, /*allow_exceptions=*/false);
+            if (doc.is_object() && doc.contains("serials")) f.sent += static_cast<std::int64_t>(doc["serials"].size());
+            f.batches += 1;
+          }
+          feeds_[a.id].push_back(std::move(f));
+        }
+      }
+      FeedSerials(a);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // A quarantine hook run by an alarm: the units of its hold sent so far, in join order.
+  struct SerialFeed {
+    int tier = 0;
+    std::string action;
+    std::int64_t sent = 0;  // units of the hold already in a committed batch
+    int batches = 0;        // batches committed; the next is number batches + 1
+  };
+
+  // Commits the batches of held serials not yet sent to each quarantine hook the alarm ran:
+  // units in join order from each feed's `sent`, at most the hook's batch size per delivery,
+  // idempotency key "<alarm>-<tier>-<action>-<batch number>", payload the alarm document with
+  // "batch" and "serials".
+  void FeedSerials(const AlarmRecord& a) {
+    auto it = feeds_.find(a.id);
+    if (it == feeds_.end() || !e_.outbox_) return;
+    const std::int64_t total = held_in_[a.hold_id];
+    for (SerialFeed& f : it->second) {
+      const HookSpec* hook = QuarantineHook(f.action);
+      if (!hook) continue;
+      while (f.sent < total) {
+        auto units = e_.store_->HeldUnitsInJoinOrder(a.hold_id, f.sent, hook->quarantine_batch);
+        if (!units.ok() || units->empty()) {
+          spdlog::error("alarm {}: the held serials for '{}' could not be read: {}", a.id, f.action,
+                        units.ok() ? "none found" : units.status().message());
+          break;
+        }
+        AlarmRecord at = a;
+        at.tier = f.tier;
+        Json doc = AlarmJson(at);
+        Json serials = Json::array();
+        for (const HeldUnit& u : *units) serials.push_back(u.serial);
+        doc["batch"] = f.batches + 1;
+        doc["serials"] = std::move(serials);
+        const std::string key = IdempotencyKey(a.id, f.tier, f.action) + "-" + std::to_string(f.batches + 1);
+        Status st = e_.outbox_->Enqueue(a.id, f.tier, f.action, doc.dump(), key);
+        if (!st.ok()) {
+          action_failures_->Inc();
+          spdlog::error("alarm {}: a batch of held serials for '{}' could not be committed to the outbox: {}", a.id,
+                        f.action, st.message());
+          break;
+        }
+        f.sent += static_cast<std::int64_t>(units->size());
+        f.batches += 1;
+      }
+    }
   }
 
   // Runs the actions of tier `t` of the alarm's policy: `quarantine` first (it opens the hold,
@@ -657,6 +747,7 @@ class Engine::Responder {
     const bool first = held_in_.find(alarm.hold_id) == held_in_.end();
     held_total_ += static_cast<std::int64_t>(add->size());
     std::int64_t total = held_in_[alarm.hold_id] += static_cast<std::int64_t>(add->size());
+    if (!add->empty()) FeedSerials(alarm);
     if ((first || !add->empty()) && e_.options_.listener) {
       HoldRecord h;
       h.id = alarm.hold_id;
@@ -690,19 +781,22 @@ class Engine::Responder {
 
   void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held) {
     const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    bool inhibited = false;
     if (alarm.tier == 1) {
       if (const AlarmRecord* locked = Tier3OfStation(alarm)) {
-        // Inhibited: recorded (the alarm and its hold exist), not notified.
+        // Inhibited: recorded (the alarm and its hold exist), not notified; its quarantine
+        // hooks still run (they are not notices).
         spdlog::info("alarm #{} {}: tier-1 notices inhibited: alarm #{} of the same station is at tier {}", alarm.id,
                      alarm.characteristic, locked->id, locked->tier);
         e_.Audit("alarm.inhibited", "alarm/" + std::to_string(alarm.id),
                  Json{{"alarm", alarm.id}, {"tier", 1}, {"by", locked->id}});
-        return;
+        inhibited = true;
       }
     }
     for (const TierSpec& tier : policy.tiers) {
       if (tier.tier != alarm.tier) continue;
       for (const std::string& action : tier.actions) {
+        if (inhibited && !QuarantineHook(action)) continue;
         if (action == "log" || (e_.config_.hooks.count(action) && e_.config_.hooks.at(action).kind == HookSpec::Kind::kLog)) {
           spdlog::warn("ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold #{})",
                        alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope),
@@ -718,6 +812,16 @@ class Engine::Responder {
                         {"window_start", FormatRfc3339(alarm.window_start)}, {"ts", FormatRfc3339(s.hit.ts)}});
           spdlog::warn("QUALITY CASE for alarm #{} {} (tier {}), recorded in the audit log", alarm.id,
                        alarm.characteristic, alarm.tier);
+          continue;
+        }
+        if (QuarantineHook(action)) {
+          // The held serials, in batches, now and as units join (FeedSerials).
+          if (!e_.outbox_) {
+            spdlog::debug("alarm {}: action '{}' is not run in replay", alarm.id, action);
+            continue;
+          }
+          feeds_[alarm.id].push_back(SerialFeed{tier.tier, action, 0, 0});
+          FeedSerials(alarm);
           continue;
         }
         auto hook = e_.config_.hooks.find(action);
@@ -769,6 +873,7 @@ class Engine::Responder {
   std::multimap<std::string, AlarmRecord*> by_scope_;    // open alarms by formatted scope
   std::vector<std::vector<ScopeKey>> scope_key_sets_;    // the distinct scope key lists in use
   std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
+  std::map<std::int64_t, std::vector<SerialFeed>> feeds_;  // quarantine hooks per open alarm
   // Escalation: the tiers each open alarm has entered (bit t) and when it entered the latest
   // (event time in replay, wall clock in run; after a restart, the time of the restart).
   struct TierState {
@@ -1012,6 +1117,7 @@ Status Engine::Start() {
     outbox_options.transport = options_.transport;
     outbox_ = std::make_unique<Outbox>(config_, *store_, metrics_, outbox_options);
     SHEWHART_RETURN_IF_ERROR(outbox_->Load());
+    SHEWHART_RETURN_IF_ERROR(responder_->ResumeSerialFeeds());
     outbox_->Start();
   }
 

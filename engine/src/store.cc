@@ -524,6 +524,18 @@ Result<std::vector<HoldRecord>> Store::ListHolds() {
   return out;
 }
 
+Result<std::vector<HeldUnit>> Store::HeldUnitsInJoinOrder(std::int64_t hold_id, std::int64_t offset, std::int64_t limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id = ? ORDER BY rowid LIMIT ? OFFSET ?");
+  if (!q.ok()) return q.error("listing held units");
+  q.Bind(1, hold_id);
+  q.Bind(2, limit);
+  q.Bind(3, offset);
+  std::vector<HeldUnit> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
+  return out;
+}
+
 Result<HoldRecord> Store::GetHold(std::int64_t id) {
   std::lock_guard lock(mu_);
   Stmt q(db_, (std::string(kHoldColumns) + " WHERE h.id = ?").c_str());

@@ -220,6 +220,27 @@ TEST(ConfigTest, BuiltInActionNamesAreNotHookNames) {
   EXPECT_EQ(all.find("unknown hook"), std::string::npos) << all;
 }
 
+TEST(ConfigTest, QuarantineHooksNeedAWebhookOrExecAndABatchSize) {
+  ConfigLoad load = LoadConfigText(
+      "hooks:\n"
+      "  a: { alertmanager: { url: \"http://127.0.0.1:9093\" }, quarantine: { batch: 10 } }\n"
+      "  b: { webhook: { url: \"http://127.0.0.1:1/b\" }, quarantine: { batch: 0 } }\n"
+      "  c: { exec: { argv: [/bin/true] }, quarantine: { size: 3 } }\n"
+      "  d: { webhook: { url: \"http://127.0.0.1:1/d\" }, quarantine: {} }\n",
+      "f.yaml");
+  std::string all = All(load);
+  EXPECT_NE(all.find("hooks.a.quarantine: a quarantine hook sends serials through a 'webhook' or 'exec'"), std::string::npos) << all;
+  EXPECT_NE(all.find("hooks.b.quarantine.batch"), std::string::npos) << all;
+  EXPECT_NE(all.find("hooks.c.quarantine"), std::string::npos) << all;
+  EXPECT_EQ(all.find("hooks.d"), std::string::npos) << all;
+  load = LoadConfigText(
+      "characteristics: [ { id: a, chart: { type: individuals } } ]\n"
+      "hooks:\n  d: { webhook: { url: \"http://127.0.0.1:1/d\" }, quarantine: {} }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config.has_value()) << All(load);
+  EXPECT_EQ(load.config->hooks.at("d").quarantine_batch, 500) << "the default batch";
+}
+
 TEST(ConfigTest, YamlSyntaxErrorHasItsPosition) {
   ConfigLoad load = LoadConfigText("characteristics: [\n  - id: a\n", "f.yaml");
   ASSERT_EQ(load.problems.size(), 1u);

@@ -763,6 +763,73 @@ TEST(EngineOutboxTest, AlertmanagerResolutionByHandEndsTheAlertOfEveryTierThatRa
   receiver.Stop();
 }
 
+// A quarantine hook gets the held serials in batches (of 2 here), in the order they joined the
+// hold, again for units that join later, and carries on after a restart with the next batch.
+TEST(EngineOutboxTest, QuarantineHookGetsTheHeldSerialsInBatchesAndAgainAsUnitsJoin) {
+  testing::TempDir dir;
+  Receiver receiver("127.0.0.1:0");
+  ASSERT_TRUE(receiver.Start().ok());
+  const std::string config_text = HooksConfig("retry_base: 20ms", "wms",
+                                              "  wms:\n"
+                                              "    webhook: { url: \"http://127.0.0.1:" +
+                                                  std::to_string(receiver.port()) +
+                                                  "/hold?alarm={id}\" }\n"
+                                                  "    quarantine: { batch: 2 }\n");
+  Config config = LoadOrDie(config_text);
+  EXPECT_EQ(config.hooks.at("wms").quarantine_batch, 2);
+  auto unit = [](const std::string& serial, std::int64_t ms) {
+    return "{\"unit\":\"" + serial + "\",\"station\":\"st1\",\"ts\":" + std::to_string(ms) + "}\n";
+  };
+  auto feed = [&](Engine& engine, const std::string& name, const std::string& text) {
+    FileSourceSpec spec;
+    spec.path = dir.Write(name, text);
+    auto read = connectors::file::ReadFile(spec, "f", engine.index(), 65536, engine.RegisterSource("f"));
+    ASSERT_TRUE(read.ok()) << read.status().message();
+  };
+  // The serials of every batch received, in batch-number order.
+  auto received = [&] {
+    std::vector<std::string> serials;
+    for (int b = 1;; ++b) {
+      const std::string key = "1-1-wms-" + std::to_string(b);
+      auto order = receiver.order();
+      if (std::find(order.begin(), order.end(), key) == order.end()) break;
+      auto doc = nlohmann::json::parse(receiver.request(key).body);
+      EXPECT_LE(doc["serials"].size(), 2u) << key;
+      EXPECT_EQ(doc["batch"], b);
+      EXPECT_EQ(doc["hold"], 1);
+      for (const auto& x : doc["serials"]) serials.push_back(x.get<std::string>());
+    }
+    return serials;
+  };
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  {
+    Engine engine(config, opts);
+    ASSERT_TRUE(engine.Start().ok());
+    feed(engine, "a.jsonl",
+         "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"st1\",\"serial\":\"A\"}\n" +
+             unit("B", 1500) + unit("C", 1600) +
+             "{\"characteristic\":\"bore\",\"value\":12,\"ts\":2000,\"station\":\"st1\",\"serial\":\"D\"}\n");
+    EXPECT_TRUE(WaitFor([&] { return received().size() == 4; })) << received().size();
+    EXPECT_EQ(received(), (std::vector<std::string>{"A", "B", "C", "D"}))
+        << "the window starts at A, the last in-control point";
+    feed(engine, "b.jsonl", unit("E", 3000) + unit("F", 3100) + unit("G", 3200));
+    EXPECT_TRUE(WaitFor([&] { return received().size() == 7; })) << received().size();
+    engine.Stop();
+  }
+  EXPECT_EQ(received(), (std::vector<std::string>{"A", "B", "C", "D", "E", "F", "G"}));
+  {
+    Engine engine(config, opts);
+    ASSERT_TRUE(engine.Start().ok());
+    feed(engine, "c.jsonl", unit("H", 4000));
+    EXPECT_TRUE(WaitFor([&] { return received().size() == 8; })) << received().size();
+    engine.Stop();
+  }
+  EXPECT_EQ(received(), (std::vector<std::string>{"A", "B", "C", "D", "E", "F", "G", "H"}));
+  EXPECT_EQ(receiver.duplicates(), 0);
+  receiver.Stop();
+}
+
 // Replay back-tests rules: no delivery is committed and nothing is sent.
 TEST(EngineOutboxTest, ReplayRunsNoWebhook) {
   testing::TempDir dir;

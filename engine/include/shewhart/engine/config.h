@@ -192,6 +192,10 @@ struct HookSpec {
   std::optional<std::chrono::microseconds> retry_max;
   // The scope placeholders ({station}, {machine}, {lot}, {operator}) its templates use.
   std::vector<ScopeKey> scope_placeholders;
+  // > 0: a quarantine hook (webhook or exec with `quarantine: { batch: N }`): running it opens
+  // the alarm's hold like the built-in `quarantine`, and it is called with the held serials in
+  // batches of at most N, again for units that join the hold later.
+  int quarantine_batch = 0;
 
   // True for the kinds the outbox delivers (committed before sending, retried).
   bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec || kind == Kind::kAlertmanager; }

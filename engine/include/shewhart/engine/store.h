@@ -160,6 +160,9 @@ class Store {
   Result<std::vector<HoldRecord>> ListHolds();
   // The units of one hold (or of every hold when hold_id is 0), ordered by hold, time, serial.
   Result<std::vector<HeldUnit>> ListHeldUnits(std::int64_t hold_id);
+  // At most `limit` units of one hold in the order they joined it, skipping the first `offset`
+  // (a quarantine hook's batches: the same offset gives the same units).
+  Result<std::vector<HeldUnit>> HeldUnitsInJoinOrder(std::int64_t hold_id, std::int64_t offset, std::int64_t limit);
   // One hold; NotFound when there is none with `id`.
   Result<HoldRecord> GetHold(std::int64_t id);
   // Every hold that took `serial` (its rows of held_units, any state), ordered by hold. Empty
