@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "shewhart/engine/audit.h"
@@ -23,12 +24,13 @@ CREATE TABLE IF NOT EXISTS unit_events(
   unit TEXT NOT NULL, station TEXT, ts INTEGER NOT NULL,
   machine TEXT, operator TEXT, lot TEXT, lots TEXT, model TEXT, parent TEXT,
   from_measurement INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts);
-CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts);
+CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts, unit);
+CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_lot_ts ON unit_events(lot, ts);
-CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts);
+CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_unit ON unit_events(unit);
-CREATE INDEX IF NOT EXISTS unit_events_parent ON unit_events(parent) WHERE parent <> '';
+CREATE INDEX IF NOT EXISTS unit_events_parent ON unit_events(parent, unit) WHERE parent <> '';
+CREATE INDEX IF NOT EXISTS unit_events_unit_parent ON unit_events(unit, parent) WHERE parent <> '';
 CREATE TABLE IF NOT EXISTS unit_lots(
   lot TEXT NOT NULL, ts INTEGER NOT NULL, event INTEGER NOT NULL, unit TEXT NOT NULL,
   PRIMARY KEY(lot, ts, event)) WITHOUT ROWID;
@@ -66,12 +68,20 @@ CREATE TABLE IF NOT EXISTS held_units(
   PRIMARY KEY(hold_id, serial));
 )sql";
 
-// Schema 7 -> 8: every lot of every stored record into unit_lots, split from unit_events.lots
-// (lots joined by ';'), in one transaction with the version update, so a crash leaves version
-// 7 and an empty unit_lots, and the step runs again. INSERT OR IGNORE makes a second run (or a
-// lot listed twice in one record) add nothing.
-constexpr const char* kBackfillUnitLots = R"sql(
+// Schema 7 -> 8 (kSchema has created unit_lots and the two partial parent indexes): the
+// station, machine and operator indexes get the unit as a last column (a window query then
+// reads the index alone), and every lot of every stored record goes into unit_lots, split from
+// unit_events.lots (lots joined by ';'). One transaction with the version update: a crash leaves
+// version 7 and the step runs again; INSERT OR IGNORE makes a second run (or a lot listed twice
+// in one record) add nothing.
+constexpr const char* kMigrate7To8 = R"sql(
 BEGIN IMMEDIATE;
+DROP INDEX IF EXISTS unit_events_station_ts;
+CREATE INDEX unit_events_station_ts ON unit_events(station, ts, unit);
+DROP INDEX IF EXISTS unit_events_machine_ts;
+CREATE INDEX unit_events_machine_ts ON unit_events(machine, ts, unit);
+DROP INDEX IF EXISTS unit_events_operator_ts;
+CREATE INDEX unit_events_operator_ts ON unit_events(operator, ts, unit);
 WITH RECURSIVE split(event, unit, ts, lot, rest) AS (
   SELECT id, unit, ts, '', lots || ';' FROM unit_events WHERE lots IS NOT NULL AND lots <> ''
   UNION ALL
@@ -177,10 +187,15 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
   SHEWHART_RETURN_IF_ERROR(store->Exec(kSchema));
   {
-    Stmt q(db, "SELECT value FROM meta WHERE key='schema_version'");
-    if (!q.ok()) return q.error("reading schema version");
-    if (q.Step() == SQLITE_ROW) {
-      std::string v = q.Text(0);
+    std::optional<std::string> version;
+    {
+      // Finalized before migrating: a statement still reading would lock the schema (DROP INDEX).
+      Stmt q(db, "SELECT value FROM meta WHERE key='schema_version'");
+      if (!q.ok()) return q.error("reading schema version");
+      if (q.Step() == SQLITE_ROW) version = q.Text(0);
+    }
+    if (version) {
+      std::string v = *version;
       // Migrations: each step's tables were created by kSchema above; record the new version.
       if (v == "2") {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='3' WHERE key='schema_version'"));
@@ -202,8 +217,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='7' WHERE key='schema_version'"));
         v = "7";
       }
-      if (v == "7") {  // unit_lots and the parent index, created above; existing rows' lots backfilled
-        SHEWHART_RETURN_IF_ERROR(store->Exec(kBackfillUnitLots));
+      if (v == "7") {  // unit_lots, parent indexes (created above), covering scope indexes; lots backfilled
+        SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate7To8));
         v = "8";
       }
       if (v != std::to_string(kSchemaVersion)) {
@@ -677,7 +692,8 @@ namespace {
 constexpr const char* kRouteSql =
     "SELECT station, ts, machine, operator, lots, model, parent, from_measurement FROM unit_events "
     "WHERE unit = ? ORDER BY ts, id";
-// `parent <> ''` lets SQLite use the partial index unit_events_parent.
+// `parent <> ''` lets SQLite use the partial (covering) indexes unit_events_unit_parent and
+// unit_events_parent.
 constexpr const char* kParentsSql =
     "SELECT DISTINCT parent FROM unit_events WHERE unit = ? AND parent <> '' ORDER BY parent";
 constexpr const char* kChildrenSql =
@@ -846,7 +862,7 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
   std::string sql;
   std::vector<const std::string*> binds;
   if (lot) {
-    sql = "SELECT l.unit, MIN(l.ts) AS first FROM unit_lots l";
+    sql = "SELECT l.unit, l.ts FROM unit_lots l";
     bool need_event = false;
     for (const auto& kv : scope) need_event |= &kv.second != lot;
     if (need_event) sql += " CROSS JOIN unit_events e ON e.id = l.event";
@@ -860,14 +876,14 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
       }
       binds.push_back(&kv.second);
     }
-    sql += " GROUP BY l.unit ORDER BY first, l.unit";
+    sql += " ORDER BY l.ts";
   } else {
-    sql = "SELECT unit, MIN(ts) AS first FROM unit_events WHERE ts >= ? AND ts < ?";
+    sql = "SELECT unit, ts FROM unit_events WHERE ts >= ? AND ts < ?";
     for (const auto& kv : scope) {
       sql += std::string(" AND ") + ScopeColumn(kv.first) + " = ?";
       binds.push_back(&kv.second);
     }
-    sql += " GROUP BY unit ORDER BY first, unit";
+    sql += " ORDER BY ts";
   }
   std::lock_guard lock(mu_);
   Stmt q(db_, sql.c_str());
@@ -877,10 +893,21 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
   q.Bind(i++, ToUnixMicros(from));
   q.Bind(i++, ToUnixMicros(to));
   for (const std::string* b : binds) q.Bind(i++, *b);
+  // Matching records in time order, read from the covering index; each unit is kept at its
+  // first (the earliest) record. Deduplicating here rather than with GROUP BY spares SQLite
+  // two temporary B-trees (group, then order).
   std::vector<WindowUnit> out;
+  std::unordered_set<std::string> seen;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(WindowUnit{q.Text(0), FromUnixMicros(q.Int(1))});
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    std::string unit = q.Text(0);
+    if (seen.insert(unit).second) out.push_back(WindowUnit{std::move(unit), FromUnixMicros(q.Int(1))});
+  }
   if (rc != SQLITE_DONE) return q.error("querying units in a window");
+  // Ties in time in serial order.
+  std::stable_sort(out.begin(), out.end(), [](const WindowUnit& a, const WindowUnit& b) {
+    return a.first != b.first ? a.first < b.first : a.serial < b.serial;
+  });
   return out;
 }
 

@@ -340,6 +340,9 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithItsLotsBackfilled) {
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5") << "L1, L2 / L3 / L2, L4 (L2 twice: once)";
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'unit_events_parent'"),
             "unit_events_parent");
+  EXPECT_EQ(RawQuery(path, "SELECT sql FROM sqlite_master WHERE name = 'unit_events_station_ts'"),
+            "CREATE INDEX unit_events_station_ts ON unit_events(station, ts, unit)")
+      << "the window index covers the unit";
   // Opening again changes nothing; running the step again (as after a crash before the version
   // row was written) adds nothing either.
   { ASSERT_TRUE(Store::Open(path).ok()); }
