@@ -2,11 +2,8 @@
 
 #include <sqlite3.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <optional>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "shewhart/engine/audit.h"
@@ -17,7 +14,8 @@ namespace shewhart::engine {
 namespace {
 
 // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log;
-// 6 -> 7: silences (the silences branch); 7 -> 8: unit_lots, parent index (genealogy).
+// 6 -> 7: silences (the silences branch); 7 -> 8: unit_lots, parent indexes, covering scope
+// indexes (genealogy).
 constexpr int kSchemaVersion = 8;
 
 constexpr const char* kSchema = R"sql(
@@ -773,64 +771,6 @@ Status Walk(Stmt& links, std::vector<std::string> start, std::unordered_set<std:
   return Status::Ok();
 }
 
-// Every (child, parent) link above the start units, found by SQLite in one recursive query
-// (the per-link lookups stay inside the VDBE: no statement round trip per unit), down to one
-// level past kTraceMaxDepth so that Walk can tell a truncation. `start_sql` selects the start
-// units as column `unit`, with its parameters bound from 1 by `bind`.
-template <typename Bind>
-Result<std::unordered_map<std::string, std::vector<std::string>>> LinksUp(sqlite3* db, const std::string& start_sql,
-                                                                         Bind bind) {
-  const std::string sql =
-      "WITH RECURSIVE start(unit) AS (" + start_sql +
-      "), edge(child, parent, depth) AS ("
-      "SELECT e.unit, e.parent, 1 FROM start s JOIN unit_events e ON e.unit = s.unit AND e.parent <> '' "
-      "UNION "
-      "SELECT e.unit, e.parent, g.depth + 1 FROM edge g JOIN unit_events e ON e.unit = g.parent AND e.parent <> '' "
-      "WHERE g.depth <= " + std::to_string(kTraceMaxDepth) +
-      ") SELECT DISTINCT child, parent FROM edge";
-  Stmt q(db, sql.c_str());
-  if (!q.ok()) return q.error("preparing a genealogy query");
-  bind(q);
-  std::unordered_map<std::string, std::vector<std::string>> parents;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) parents[q.Text(0)].push_back(q.Text(1));
-  if (rc != SQLITE_DONE) return q.error("following genealogy links");
-  for (auto& [child, list] : parents) std::sort(list.begin(), list.end());
-  return parents;
-}
-
-// Walk over links already read (LinksUp), with Walk's contract.
-void WalkLinks(const std::unordered_map<std::string, std::vector<std::string>>& links, std::vector<std::string> start,
-               std::unordered_set<std::string>& seen, TraceSet& out) {
-  std::vector<std::string> frontier = std::move(start);
-  std::sort(frontier.begin(), frontier.end());
-  frontier.erase(std::unique(frontier.begin(), frontier.end()), frontier.end());
-  const std::size_t first_new = out.units.size();
-  for (int depth = 1; !frontier.empty(); ++depth) {
-    std::vector<std::string> next;
-    for (const std::string& u : frontier) {
-      auto it = links.find(u);
-      if (it == links.end()) continue;
-      for (const std::string& linked : it->second) {
-        if (seen.count(linked)) continue;
-        if (depth > kTraceMaxDepth) {
-          out.truncated = true;
-          continue;
-        }
-        seen.insert(linked);
-        out.units.push_back(TracedUnit{linked, depth, u, EventTime{}, {}});
-        next.push_back(linked);
-      }
-    }
-    std::sort(next.begin(), next.end());
-    frontier = std::move(next);
-  }
-  std::stable_sort(out.units.begin() + static_cast<std::ptrdiff_t>(first_new), out.units.end(),
-                   [](const TracedUnit& a, const TracedUnit& b) {
-                     return a.depth != b.depth ? a.depth < b.depth : a.serial < b.serial;
-                   });
-}
-
 }  // namespace
 
 Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
@@ -869,7 +809,8 @@ Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
 Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
   std::lock_guard lock(mu_);
   Stmt direct(db_, "SELECT unit, MIN(ts) FROM unit_lots WHERE lot = ? GROUP BY unit ORDER BY unit");
-  if (!direct.ok()) return direct.error("preparing a forward trace");
+  Stmt parents(db_, kParentsSql);
+  if (!direct.ok() || !parents.ok()) return (!direct.ok() ? direct : parents).error("preparing a forward trace");
   SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
   ForwardTrace t;
   t.lot = lot;
@@ -882,12 +823,8 @@ Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
       t.reached.units.push_back(TracedUnit{consumers.back(), 0, "", FromUnixMicros(direct.Int(1)), {}});
     }
     if (rc != SQLITE_DONE) return direct.error("reading the units of a lot");
-    if (consumers.empty()) return Status::Ok();
-    auto links = LinksUp(db_, "SELECT DISTINCT unit FROM unit_lots WHERE lot = ?1", [&](Stmt& q) { q.Bind(1, lot); });
-    if (!links.ok()) return links.status();
     std::unordered_set<std::string> seen(consumers.begin(), consumers.end());
-    WalkLinks(*links, std::move(consumers), seen, t.reached);
-    return Status::Ok();
+    return Walk(parents, std::move(consumers), seen, t.reached);
   };
   Status st = run();
   (void)Exec("COMMIT");
@@ -896,14 +833,15 @@ Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
 }
 
 Result<TraceSet> Store::Ancestors(const std::vector<std::string>& serials) {
-  TraceSet out;
-  if (serials.empty()) return out;
-  const std::string json = nlohmann::json(serials).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::lock_guard lock(mu_);
-  auto links = LinksUp(db_, "SELECT DISTINCT value FROM json_each(?1)", [&](Stmt& q) { q.Bind(1, json); });
-  if (!links.ok()) return links.status();
+  Stmt parents(db_, kParentsSql);
+  if (!parents.ok()) return parents.error("preparing an ancestors query");
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  TraceSet out;
   std::unordered_set<std::string> seen(serials.begin(), serials.end());
-  WalkLinks(*links, serials, seen, out);
+  Status st = Walk(parents, serials, seen, out);
+  (void)Exec("COMMIT");
+  if (!st.ok()) return st;
   return out;
 }
 
