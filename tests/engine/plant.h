@@ -9,9 +9,9 @@
 // the assembly has its own record there), then the assembly alone passes the last station, its
 // record naming its crate (every `crate_size` assemblies of a line; crates have no records of
 // their own). About 1 % of components are scrapped before assembly. Lots: at each component
-// station a lot lasts `lot_size` components of the line; the second station also draws a
-// second lot (a material lot lasting 1.5 lot sizes, so lots overlap); the assembly station
-// draws a housing lot lasting lot_size / assembly_size assemblies. Two machines per station
+// station a lot lasts `lot_size` components of the line (by default a shift); the second
+// station also draws a second lot (a material lot lasting 1.5 lot sizes, so lots overlap); the
+// assembly station draws a housing lot lasting lot_size / assembly_size assemblies. Two machines per station
 // (picked at random), one operator per line and shift (8 h). Record times advance by `cadence`
 // per component with a random jitter of up to a third of it (so records are not in time
 // order), and records are listed unit by unit, not by time. Everything follows from `seed`.
@@ -34,7 +34,8 @@ struct PlantOptions {
   std::int64_t components = 1'000'000;
   int assembly_size = 4;
   int crate_size = 50;
-  std::int64_t lot_size = 2000;                // components per lot at a component station
+  std::int64_t lot_size = 9600;                // components per lot at a component station: a
+                                               // shift (8 h) of a line at the default cadence
   std::int64_t cadence_us = 3'000'000;         // between two components of one line
   std::int64_t start_us = 1'795'000'000'000'000;  // 2026-11-18
   std::uint64_t seed = 1;
