@@ -16,6 +16,7 @@
 #include "alarms.h"
 #include "audit.h"
 #include "limits.h"
+#include "trace.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
 #include "shewhart/engine/chart_runner.h"
@@ -627,6 +628,35 @@ int main(int argc, char** argv) {
   audit_export->add_option("--store", audit_store, "SQLite store to read (instead of the config's)");
   audit_export->add_option("--from", audit_from, "First seq to write (default 1)")->check(CLI::PositiveNumber);
 
+  app::TraceCommand trace_cmd;
+  std::string trace_store;
+  auto* trace = app.add_subcommand("trace", "Genealogy queries against the store (unit events)");
+  trace->require_subcommand(1);
+  auto add_trace_common = [&](CLI::App* sub) {
+    sub->add_option("-c,--config", config_path, "Configuration file (its store is read)");
+    sub->add_option("--store", trace_store, "SQLite store to read (instead of the config's)");
+    sub->add_flag("--json", trace_cmd.json, "JSON lines (one object per unit) instead of a table");
+  };
+  auto* trace_backward = trace->add_subcommand(
+      "backward", "A unit's route (stations, times, machines, operators, lots), its assemblies and its components, "
+                  "recursively; exit 1 for an unknown serial");
+  trace_backward->add_option("serial", trace_cmd.serial, "Serial number")->required();
+  add_trace_common(trace_backward);
+  auto* trace_forward = trace->add_subcommand(
+      "forward", "Every unit that consumed a lot and every assembly containing one, recursively; exit 1 when none");
+  trace_forward->add_option("--lot", trace_cmd.lot, "Lot")->required();
+  add_trace_common(trace_forward);
+  auto* trace_window = trace->add_subcommand(
+      "window", "Units with a record in a scope (all labels given must match) from --from (inclusive) to --to "
+                "(exclusive), each with its first time; exit 1 when none");
+  trace_window->add_option("--station", trace_cmd.station, "Station");
+  trace_window->add_option("--machine", trace_cmd.machine, "Machine");
+  trace_window->add_option("--lot", trace_cmd.lot, "Lot (in any position of a record's lots)");
+  trace_window->add_option("--operator", trace_cmd.op, "Operator");
+  trace_window->add_option("--from", trace_cmd.from, "Start, RFC 3339 (e.g. 2026-11-27T08:00:00Z), inclusive")->required();
+  trace_window->add_option("--to", trace_cmd.to, "End, RFC 3339, exclusive (default: no end)");
+  add_trace_common(trace_window);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -661,6 +691,23 @@ int main(int argc, char** argv) {
       path = config->store_path;
     }
     return *audit_verify ? app::AuditVerify(path) : app::AuditExport(path, audit_from);
+  }
+  if (*trace_backward || *trace_forward || *trace_window) {
+    const char* name = *trace_backward ? "backward" : *trace_forward ? "forward" : "window";
+    if (config_path.empty() && trace_store.empty()) {
+      std::fprintf(stderr, "shewhart trace %s: give -c CONFIG or --store PATH\n", name);
+      return kExitUsage;
+    }
+    trace_cmd.store_path = trace_store;
+    if (trace_cmd.store_path.empty()) {
+      int code = kExitOk;
+      auto config = Load(config_path, code);
+      if (!config) return code == kExitFinding ? kExitUsage : code;
+      trace_cmd.store_path = config->store_path;
+    }
+    return *trace_backward ? app::TraceBackward(trace_cmd)
+           : *trace_forward ? app::TraceForward(trace_cmd)
+                            : app::TraceWindow(trace_cmd);
   }
   if (*holds_list) {
     if (config_path.empty() && store_path.empty()) {

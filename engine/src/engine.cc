@@ -17,6 +17,7 @@
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/json_out.h"
 #include "shewhart/engine/time_format.h"
+#include "shewhart/engine/trace_api.h"
 
 namespace shewhart::engine {
 
@@ -1716,9 +1717,13 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
     return {200, "application/json", Json{{"deliveries", arr}}.dump()};
   }
+  if (target.rfind("/api/trace/", 0) == 0) {  // genealogy (trace_api.h); the store is thread-safe
+    TraceApiAnswer answer = TraceApi(*store_, target, query);
+    return {answer.status, "application/json", std::move(answer.body)};
+  }
   return error(404, "no such endpoint: " + target +
                          " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/units/SERIAL, "
-                         "/api/rejects, /api/deliveries)");
+                         "/api/rejects, /api/deliveries, /api/trace/...)");
 }
 
 }  // namespace shewhart::engine

@@ -2,6 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <optional>
+#include <unordered_set>
+
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/time_format.h"
 
@@ -9,7 +13,10 @@ namespace shewhart::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 6;  // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log
+// 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log;
+// 6 -> 7: silences (the silences branch); 7 -> 8: unit_lots, parent indexes, covering scope
+// indexes (genealogy).
+constexpr int kSchemaVersion = 8;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -18,11 +25,16 @@ CREATE TABLE IF NOT EXISTS unit_events(
   unit TEXT NOT NULL, station TEXT, ts INTEGER NOT NULL,
   machine TEXT, operator TEXT, lot TEXT, lots TEXT, model TEXT, parent TEXT,
   from_measurement INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts);
-CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts);
+CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts, unit);
+CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_lot_ts ON unit_events(lot, ts);
-CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts);
+CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_unit ON unit_events(unit);
+CREATE INDEX IF NOT EXISTS unit_events_parent ON unit_events(parent, unit) WHERE parent <> '';
+CREATE INDEX IF NOT EXISTS unit_events_unit_parent ON unit_events(unit, parent) WHERE parent <> '';
+CREATE TABLE IF NOT EXISTS unit_lots(
+  lot TEXT NOT NULL, ts INTEGER NOT NULL, event INTEGER NOT NULL, unit TEXT NOT NULL,
+  PRIMARY KEY(lot, ts, event)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects(
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
   field TEXT, message TEXT NOT NULL, raw BLOB, raw_truncated INTEGER NOT NULL);
@@ -62,6 +74,30 @@ CREATE TABLE IF NOT EXISTS dispositions(
 CREATE INDEX IF NOT EXISTS dispositions_hold ON dispositions(hold_id, id);
 )sql";
 
+// Schema 7 -> 8 (kSchema has created unit_lots and the two partial parent indexes): the
+// station, machine and operator indexes get the unit as a last column (a window query then
+// reads the index alone), and every lot of every stored record goes into unit_lots, split from
+// unit_events.lots (lots joined by ';'). One transaction with the version update: a crash leaves
+// version 7 and the step runs again; INSERT OR IGNORE makes a second run (or a lot listed twice
+// in one record) add nothing.
+constexpr const char* kMigrate7To8 = R"sql(
+BEGIN IMMEDIATE;
+DROP INDEX IF EXISTS unit_events_station_ts;
+CREATE INDEX unit_events_station_ts ON unit_events(station, ts, unit);
+DROP INDEX IF EXISTS unit_events_machine_ts;
+CREATE INDEX unit_events_machine_ts ON unit_events(machine, ts, unit);
+DROP INDEX IF EXISTS unit_events_operator_ts;
+CREATE INDEX unit_events_operator_ts ON unit_events(operator, ts, unit);
+WITH RECURSIVE split(event, unit, ts, lot, rest) AS (
+  SELECT id, unit, ts, '', lots || ';' FROM unit_events WHERE lots IS NOT NULL AND lots <> ''
+  UNION ALL
+  SELECT event, unit, ts, substr(rest, 1, instr(rest, ';') - 1), substr(rest, instr(rest, ';') + 1)
+  FROM split WHERE rest <> '')
+INSERT OR IGNORE INTO unit_lots(lot, ts, event, unit) SELECT lot, ts, event, unit FROM split WHERE lot <> '';
+UPDATE meta SET value='8' WHERE key='schema_version';
+COMMIT;
+)sql";
+
 // A prepared statement, finalized on scope exit.
 class Stmt {
  public:
@@ -74,6 +110,8 @@ class Stmt {
   void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
   void Bind(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
   void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  // Binds without copying: `s` must stay valid until the statement is reset or rebound.
+  void BindStatic(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
   void BindBlob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
@@ -149,12 +187,21 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
+  // 64 MiB of page cache (SQLite's default is 2 MiB): a genealogy batch inserts into seven
+  // B-trees (unit_events, its indexes, unit_lots) and keeping their hot pages cached made
+  // ingest about 1.5 times faster in bench/engine/trace_bench.cc.
+  SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
   SHEWHART_RETURN_IF_ERROR(store->Exec(kSchema));
   {
-    Stmt q(db, "SELECT value FROM meta WHERE key='schema_version'");
-    if (!q.ok()) return q.error("reading schema version");
-    if (q.Step() == SQLITE_ROW) {
-      std::string v = q.Text(0);
+    std::optional<std::string> version;
+    {
+      // Finalized before migrating: a statement still reading would lock the schema (DROP INDEX).
+      Stmt q(db, "SELECT value FROM meta WHERE key='schema_version'");
+      if (!q.ok()) return q.error("reading schema version");
+      if (q.Step() == SQLITE_ROW) version = q.Text(0);
+    }
+    if (version) {
+      std::string v = *version;
       // Migrations: each step's tables were created by kSchema above; record the new version.
       if (v == "2") {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='3' WHERE key='schema_version'"));
@@ -171,6 +218,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       if (v == "5") {  // the audit log's table, created above
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='6' WHERE key='schema_version'"));
         v = "6";
+      }
+      if (v == "6") {  // 7: silences (added on the silences branch)
+        SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='7' WHERE key='schema_version'"));
+        v = "7";
+      }
+      if (v == "7") {  // unit_lots, parent indexes (created above), covering scope indexes; lots backfilled
+        SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate7To8));
+        v = "8";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -199,14 +254,19 @@ Status Store::Exec(const char* sql) {
 Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard lock(mu_);
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Status st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  };
   Stmt ins(db_,
            "INSERT INTO unit_events(unit, station, ts, machine, operator, lot, lots, model, parent, from_measurement) "
            "VALUES(?,?,?,?,?,?,?,?,?,?)");
-  if (!ins.ok()) {
-    (void)Exec("ROLLBACK");
-    return ins.error("preparing genealogy insert");
-  }
+  if (!ins.ok()) return fail(ins.error("preparing genealogy insert"));
+  Stmt ins_lot(db_, "INSERT OR IGNORE INTO unit_lots(lot, ts, event, unit) VALUES(?,?,?,?)");
+  if (!ins_lot.ok()) return fail(ins_lot.error("preparing genealogy lot insert"));
+  // Bound without copying (SQLITE_STATIC): the labels live in `events`, the joined lots in
+  // `lots`, until the statement has run.
   std::string lots;
   for (const auto& e : events) {
     lots.clear();
@@ -214,24 +274,31 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
       if (i) lots += ';';
       lots.append(e.lots[i].view());
     }
-    ins.Bind(1, e.unit.view());
-    ins.Bind(2, e.station.view());
+    ins.BindStatic(1, e.unit.view());
+    ins.BindStatic(2, e.station.view());
     ins.Bind(3, ToUnixMicros(e.ts));
-    ins.Bind(4, e.machine.view());
-    ins.Bind(5, e.op.view());
-    ins.Bind(6, e.lot_count ? e.lots[0].view() : std::string_view());
-    ins.Bind(7, lots);
-    ins.Bind(8, e.model.view());
-    ins.Bind(9, e.parent.view());
+    ins.BindStatic(4, e.machine.view());
+    ins.BindStatic(5, e.op.view());
+    ins.BindStatic(6, e.lot_count ? e.lots[0].view() : std::string_view());
+    ins.BindStatic(7, std::string_view(lots));
+    ins.BindStatic(8, e.model.view());
+    ins.BindStatic(9, e.parent.view());
     ins.Bind(10, static_cast<std::int64_t>(e.from_measurement));
-    if (ins.Step() != SQLITE_DONE) {
-      Status st = ins.error("appending genealogy");
-      (void)Exec("ROLLBACK");
-      return st;
-    }
+    if (ins.Step() != SQLITE_DONE) return fail(ins.error("appending genealogy"));
     ins.Reset();
+    const std::int64_t event = sqlite3_last_insert_rowid(db_);
+    for (std::size_t i = 0; i < e.lot_count; ++i) {
+      if (e.lots[i].empty()) continue;
+      ins_lot.BindStatic(1, e.lots[i].view());
+      ins_lot.Bind(2, ToUnixMicros(e.ts));
+      ins_lot.Bind(3, event);
+      ins_lot.BindStatic(4, e.unit.view());
+      if (ins_lot.Step() != SQLITE_DONE) return fail(ins_lot.error("appending genealogy lots"));
+      ins_lot.Reset();
+    }
   }
-  return Exec("COMMIT");
+  if (Status st = Exec("COMMIT"); !st.ok()) return fail(st);
+  return Status::Ok();
 }
 
 Status Store::InsertReject(const RejectRecord& r) {
@@ -744,6 +811,233 @@ Result<std::vector<HeldUnit>> Store::UnitsInScope(const ScopeLabels& scope, Even
   for (const auto& kv : scope) q.Bind(i++, kv.second);
   std::vector<HeldUnit> out;
   while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{0, q.Text(0), "held", FromUnixMicros(q.Int(1))});
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Genealogy queries.
+
+namespace {
+
+constexpr const char* kRouteSql =
+    "SELECT station, ts, machine, operator, lots, model, parent, from_measurement FROM unit_events "
+    "WHERE unit = ? ORDER BY ts, id";
+// `parent <> ''` lets SQLite use the partial (covering) indexes unit_events_unit_parent and
+// unit_events_parent.
+constexpr const char* kParentsSql =
+    "SELECT DISTINCT parent FROM unit_events WHERE unit = ? AND parent <> '' ORDER BY parent";
+constexpr const char* kChildrenSql =
+    "SELECT DISTINCT unit FROM unit_events WHERE parent = ? AND parent <> '' ORDER BY unit";
+
+std::vector<std::string> SplitLots(const std::string& lots) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < lots.size()) {
+    std::size_t end = lots.find(';', start);
+    if (end == std::string::npos) end = lots.size();
+    if (end > start) out.push_back(lots.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Reads the records of `serial` with the prepared kRouteSql.
+Status ReadRoute(Stmt& q, const std::string& serial, std::vector<RouteStep>& out) {
+  q.Bind(1, serial);
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    RouteStep r;
+    r.station = q.Text(0);
+    r.ts = FromUnixMicros(q.Int(1));
+    r.machine = q.Text(2);
+    r.op = q.Text(3);
+    r.lots = SplitLots(q.Text(4));
+    r.model = q.Text(5);
+    r.parent = q.Text(6);
+    r.from_measurement = q.Int(7) != 0;
+    out.push_back(std::move(r));
+  }
+  q.Reset();
+  if (rc != SQLITE_DONE) return q.error("reading a unit's route");
+  return Status::Ok();
+}
+
+// Breadth-first from `start` along the links that the prepared `links` statement (kParentsSql
+// or kChildrenSql) returns for a serial, level by level, each level in serial order. A unit in
+// `seen` is not reached again; each unit reached is added to `seen` and to out.units (depth =
+// its level, via = the first unit of the previous level that linked to it).
+Status Walk(Stmt& links, std::vector<std::string> start, std::unordered_set<std::string>& seen, TraceSet& out) {
+  std::vector<std::string> frontier = std::move(start);
+  std::sort(frontier.begin(), frontier.end());
+  frontier.erase(std::unique(frontier.begin(), frontier.end()), frontier.end());
+  const std::size_t first_new = out.units.size();
+  for (int depth = 1; !frontier.empty(); ++depth) {
+    std::vector<std::string> next;
+    for (const std::string& u : frontier) {
+      links.Bind(1, u);
+      int rc;
+      while ((rc = links.Step()) == SQLITE_ROW) {
+        std::string linked = links.Text(0);
+        if (seen.count(linked)) continue;
+        if (depth > kTraceMaxDepth) {
+          out.truncated = true;
+          continue;
+        }
+        seen.insert(linked);
+        out.units.push_back(TracedUnit{linked, depth, u, EventTime{}, {}});
+        next.push_back(std::move(linked));
+      }
+      links.Reset();
+      if (rc != SQLITE_DONE) return links.error("following genealogy links");
+    }
+    std::sort(next.begin(), next.end());
+    frontier = std::move(next);
+  }
+  std::stable_sort(out.units.begin() + static_cast<std::ptrdiff_t>(first_new), out.units.end(),
+                   [](const TracedUnit& a, const TracedUnit& b) {
+                     return a.depth != b.depth ? a.depth < b.depth : a.serial < b.serial;
+                   });
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
+  std::lock_guard lock(mu_);
+  Stmt route(db_, kRouteSql), parents(db_, kParentsSql), children(db_, kChildrenSql);
+  if (!route.ok() || !parents.ok() || !children.ok()) {
+    return (!route.ok() ? route : !parents.ok() ? parents : children).error("preparing a backward trace");
+  }
+  // One read transaction: the route and the links come from one snapshot.
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  BackwardTrace t;
+  t.serial = serial;
+  auto run = [&]() -> Status {
+    SHEWHART_RETURN_IF_ERROR(ReadRoute(route, serial, t.route));
+    std::unordered_set<std::string> seen{serial};
+    TraceSet up;
+    SHEWHART_RETURN_IF_ERROR(Walk(parents, {serial}, seen, up));
+    seen = {serial};
+    TraceSet down;
+    SHEWHART_RETURN_IF_ERROR(Walk(children, {serial}, seen, down));
+    t.truncated = up.truncated || down.truncated;
+    t.ancestors = std::move(up.units);
+    t.descendants = std::move(down.units);
+    for (auto* list : {&t.ancestors, &t.descendants}) {
+      for (TracedUnit& u : *list) SHEWHART_RETURN_IF_ERROR(ReadRoute(route, u.serial, u.route));
+    }
+    return Status::Ok();
+  };
+  Status st = run();
+  (void)Exec("COMMIT");
+  if (!st.ok()) return st;
+  if (t.route.empty() && t.descendants.empty()) return NotFound("no genealogy record of unit '" + serial + "'");
+  return t;
+}
+
+Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
+  std::lock_guard lock(mu_);
+  Stmt direct(db_, "SELECT unit, MIN(ts) FROM unit_lots WHERE lot = ? GROUP BY unit ORDER BY unit");
+  Stmt parents(db_, kParentsSql);
+  if (!direct.ok() || !parents.ok()) return (!direct.ok() ? direct : parents).error("preparing a forward trace");
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  ForwardTrace t;
+  t.lot = lot;
+  auto run = [&]() -> Status {
+    direct.Bind(1, lot);
+    std::vector<std::string> consumers;
+    int rc;
+    while ((rc = direct.Step()) == SQLITE_ROW) {
+      consumers.push_back(direct.Text(0));
+      t.reached.units.push_back(TracedUnit{consumers.back(), 0, "", FromUnixMicros(direct.Int(1)), {}});
+    }
+    if (rc != SQLITE_DONE) return direct.error("reading the units of a lot");
+    std::unordered_set<std::string> seen(consumers.begin(), consumers.end());
+    return Walk(parents, std::move(consumers), seen, t.reached);
+  };
+  Status st = run();
+  (void)Exec("COMMIT");
+  if (!st.ok()) return st;
+  return t;
+}
+
+Result<TraceSet> Store::Ancestors(const std::vector<std::string>& serials) {
+  std::lock_guard lock(mu_);
+  Stmt parents(db_, kParentsSql);
+  if (!parents.ok()) return parents.error("preparing an ancestors query");
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  TraceSet out;
+  std::unordered_set<std::string> seen(serials.begin(), serials.end());
+  Status st = Walk(parents, serials, seen, out);
+  (void)Exec("COMMIT");
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, EventTime from, EventTime to) {
+  if (!(from < to)) {
+    return InvalidArgument("empty time window: 'to' " + FormatRfc3339(to) + " is not after 'from' " +
+                           FormatRfc3339(from));
+  }
+  // A lot label goes through unit_lots (every lot of a record, not only the first): the first
+  // one drives the query (its (lot, ts) key is the window), any further one must also be listed
+  // by the same record. Without a lot label, unit_events and its (label, ts) indexes.
+  const std::string* lot = nullptr;
+  for (const auto& [k, v] : scope) {
+    if (k == ScopeKey::kLot) {
+      lot = &v;
+      break;
+    }
+  }
+  std::string sql;
+  std::vector<const std::string*> binds;
+  if (lot) {
+    sql = "SELECT l.unit, l.ts FROM unit_lots l";
+    bool need_event = false;
+    for (const auto& kv : scope) need_event |= &kv.second != lot;
+    if (need_event) sql += " CROSS JOIN unit_events e ON e.id = l.event";
+    sql += " WHERE l.lot = ? AND l.ts >= ? AND l.ts < ?";
+    for (const auto& kv : scope) {
+      if (&kv.second == lot) continue;
+      if (kv.first == ScopeKey::kLot) {
+        sql += " AND EXISTS (SELECT 1 FROM unit_lots o WHERE o.lot = ? AND o.ts = l.ts AND o.event = l.event)";
+      } else {
+        sql += std::string(" AND e.") + ScopeColumn(kv.first) + " = ?";
+      }
+      binds.push_back(&kv.second);
+    }
+    sql += " ORDER BY l.ts";
+  } else {
+    sql = "SELECT unit, ts FROM unit_events WHERE ts >= ? AND ts < ?";
+    for (const auto& kv : scope) {
+      sql += std::string(" AND ") + ScopeColumn(kv.first) + " = ?";
+      binds.push_back(&kv.second);
+    }
+    sql += " ORDER BY ts";
+  }
+  std::lock_guard lock(mu_);
+  Stmt q(db_, sql.c_str());
+  if (!q.ok()) return q.error("querying units in a window");
+  int i = 1;
+  if (lot) q.Bind(i++, *lot);
+  q.Bind(i++, ToUnixMicros(from));
+  q.Bind(i++, ToUnixMicros(to));
+  for (const std::string* b : binds) q.Bind(i++, *b);
+  // Matching records in time order, read from the covering index; each unit is kept at its
+  // first (the earliest) record. Deduplicating here rather than with GROUP BY spares SQLite
+  // two temporary B-trees (group, then order).
+  std::vector<WindowUnit> out;
+  std::unordered_set<std::string> seen;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    std::string unit = q.Text(0);
+    if (seen.insert(unit).second) out.push_back(WindowUnit{std::move(unit), FromUnixMicros(q.Int(1))});
+  }
+  if (rc != SQLITE_DONE) return q.error("querying units in a window");
+  // Ties in time in serial order.
+  std::stable_sort(out.begin(), out.end(), [](const WindowUnit& a, const WindowUnit& b) {
+    return a.first != b.first ? a.first < b.first : a.serial < b.serial;
+  });
   return out;
 }
 

@@ -87,7 +87,8 @@ class Engine {
   // Health as JSON: {"status":"ok"|"degraded","checks":[...]}; `healthy` set accordingly.
   std::string HealthJson(bool& healthy) const;
   // Answers GET /metrics, /health, /api/characteristics[/ID], /api/alarms, /api/holds,
-  // /api/rejects, /api/deliveries[?state=pending|delivered|dead].
+  // /api/rejects, /api/deliveries[?state=pending|delivered|dead], and the genealogy queries
+  // /api/trace/backward/{serial}, /api/trace/forward?lot=L, /api/trace/window?... (trace_api.h).
   struct ApiResponse {
     int status;
     std::string content_type;

@@ -130,6 +130,70 @@ struct AuditRecord {
   std::string hash;             // lowercase hex SHA-256 of prev_hash and the record's encoding
 };
 
+// Genealogy (docs/ARCHITECTURE.md "Genealogy queries"). A unit's events link it to its parent
+// assembly (`UnitEvent::parent`): the parent's children are its components. Links are taken
+// from every stored event, measured or not, and a unit may name different parents in
+// different events (bad data, rework): each named parent counts.
+
+// The deepest a trace follows parent or child links. Real genealogy is a few levels deep;
+// the bound only stops a chain of bad data, since a cycle already ends where a unit is met again.
+inline constexpr int kTraceMaxDepth = 32;
+
+// One stored genealogy record of a unit, as a step of its route.
+struct RouteStep {
+  std::string station;
+  EventTime ts{};
+  std::string machine;
+  std::string op;                 // operator
+  std::vector<std::string> lots;  // in the order the event listed them
+  std::string model;
+  std::string parent;             // the assembly this record names, "" for none
+  bool from_measurement = false;  // made from a measurement's context, not a unit event
+};
+
+// A unit a trace reached.
+struct TracedUnit {
+  std::string serial;
+  // Links between it and where the trace started: 1 for a parent or child of the traced unit,
+  // 2 for a grandparent or grandchild ...; 0 for a unit that consumed the traced lot itself.
+  int depth = 0;
+  // The unit whose link reached it: the child, for an ancestor (and for an assembly in a
+  // forward trace); the parent, for a descendant; "" for a lot's direct consumers. Where
+  // several did at the same depth, the first in serial order.
+  std::string via;
+  EventTime ts{};                 // TraceForward, depth 0: the first time it consumed the lot
+  std::vector<RouteStep> route;   // TraceBackward only: the unit's own records, by time
+};
+
+// Units reached by following links, ordered by depth, then serial; each unit once, at the
+// smallest depth it was reached at. `truncated` is set when links went on beyond
+// kTraceMaxDepth: the units past the bound are left out.
+struct TraceSet {
+  std::vector<TracedUnit> units;
+  bool truncated = false;
+};
+
+struct BackwardTrace {
+  std::string serial;
+  std::vector<RouteStep> route;          // its records ordered by time (then by arrival)
+  std::vector<TracedUnit> ancestors;     // parent (depth 1), grandparent (2) ..., each with its route
+  std::vector<TracedUnit> descendants;   // children (components, depth 1), theirs (2) ..., each with its route
+  bool truncated = false;                // links beyond kTraceMaxDepth were left out
+};
+
+struct ForwardTrace {
+  std::string lot;
+  // Units that consumed the lot (depth 0, with the time they first did), then every assembly
+  // that contains one of them, recursively (depth >= 1, via the child that reached it).
+  TraceSet reached;
+};
+
+// A unit seen in a window: its first record matching the window's scope.
+struct WindowUnit {
+  std::string serial;
+  EventTime first{};
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
@@ -138,7 +202,11 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Appends genealogy records in one transaction.
+  // Appends genealogy records in one transaction: each record into unit_events and each of its
+  // lots into unit_lots (a lot listed twice in one record once), so that a reader sees a batch
+  // whole or not at all. On error nothing of the batch is stored. Called by the engine's
+  // responder thread once per batch (docs/ARCHITECTURE.md): one transaction per batch, not per
+  // record, is what keeps genealogy ingest off the shards' path.
   Status AppendTrace(const std::vector<UnitEvent>& events);
   Status InsertReject(const RejectRecord& reject);
   Result<std::vector<RejectRecord>> ListRejects(int limit);
@@ -198,6 +266,29 @@ class Store {
   // Distinct units with a genealogy record matching every scope label at or after `from`,
   // each with its earliest such time, ordered by that time and serial.
   Result<std::vector<HeldUnit>> UnitsInScope(const ScopeLabels& scope, EventTime from);
+
+  // Genealogy queries. Each reads one consistent snapshot (under the store mutex, so a batch
+  // being appended is seen whole or not at all); errors are Unavailable (the database).
+  //
+  // TraceBackward: the route of `serial` (its records by time), its ancestors (the assemblies
+  // it went into, recursively) and its descendants (its components, recursively), each with
+  // its own route. NotFound when the store has no record of `serial` and no record names it as
+  // a parent. A cycle in bad data (A in B, B in A) ends where a unit is met again: the
+  // traced unit itself is never its own ancestor or descendant.
+  Result<BackwardTrace> TraceBackward(const std::string& serial);
+  // TraceForward: every unit that consumed `lot` (in any position of an event's lots), then
+  // every assembly containing one of them, recursively. An unknown lot reaches nothing (not
+  // an error).
+  Result<ForwardTrace> TraceForward(const std::string& lot);
+  // Every assembly containing any of `serials`, recursively (depth 1 for a direct parent),
+  // excluding `serials` themselves even where bad data makes one an ancestor of another.
+  Result<TraceSet> Ancestors(const std::vector<std::string>& serials);
+  // Distinct units with a record matching every scope label with time in [from, to) — `from`
+  // inclusive, `to` exclusive (EventTime::max() for no end) — each with the earliest such
+  // time, ordered by that time, then serial. A lot label matches a record that lists the lot
+  // in any position (not only the first); an empty scope matches every record. InvalidArgument
+  // when `to` is not after `from`.
+  Result<std::vector<WindowUnit>> UnitsInWindow(const ScopeLabels& scope, EventTime from, EventTime to);
 
   // Outbox. InsertDelivery commits a delivery and returns its id, or 0 when a delivery with
   // the same idempotency key exists already (nothing is inserted: a tier acts once per alarm).
