@@ -172,7 +172,9 @@ class Engine::Responder {
   void Tick() {
     if (!open_.empty()) CheckUnacknowledged(clock());
     const std::vector<UnitEvent>& batch = e_.trace_->Flush();
-    if (batch.empty() || by_scope_.empty()) return;
+    if (batch.empty()) return;
+    if (holds_open_count_ > 0) JoinAssemblies(batch);
+    if (by_scope_.empty()) return;
     std::map<AlarmRecord*, std::vector<HeldUnit>> joining;
     std::string key;
     for (const UnitEvent& ev : batch) {
@@ -738,7 +740,72 @@ class Engine::Responder {
     return AddToHold(alarm, *units);
   }
 
-  std::size_t AddToHold(AlarmRecord& alarm, const std::vector<HeldUnit>& units) {
+  // A genealogy batch put held units into assemblies (records naming a parent): each assembly
+  // joins every hold that holds one of its components, whether that hold's alarm is open or
+  // resolved, with the time of the record that named it.
+  void JoinAssemblies(const std::vector<UnitEvent>& batch) {
+    std::map<std::int64_t, std::vector<HeldUnit>> joining;  // hold -> assemblies
+    for (const UnitEvent& ev : batch) {
+      if (ev.parent.empty()) continue;
+      auto holds = e_.store_->HoldsOfUnit(std::string(ev.unit.view()));
+      if (!holds.ok()) {
+        spdlog::error("assemblies of held units: {}", holds.status().message());
+        return;
+      }
+      for (const HeldUnit& h : *holds) {
+        if (h.state == "held") joining[h.hold_id].push_back(HeldUnit{h.hold_id, std::string(ev.parent.view()), "held", ev.ts});
+      }
+    }
+    for (auto& [hold_id, units] : joining) {
+      AlarmRecord* open = nullptr;
+      for (auto& [key, a] : open_) {
+        if (a.hold_id == hold_id) open = &a;
+      }
+      if (open) {
+        AddToHold(*open, units);
+        continue;
+      }
+      // The hold of a resolved alarm: it no longer gathers its scope's units, but what is built
+      // from its held units is held too.
+      auto hold = e_.store_->GetHold(hold_id);
+      if (!hold.ok()) {
+        spdlog::error("hold {}: {}", hold_id, hold.status().message());
+        continue;
+      }
+      AlarmRecord a;
+      a.id = hold->alarm_id;
+      a.hold_id = hold->id;
+      a.characteristic = hold->characteristic;
+      a.scope = hold->scope;
+      a.window_start = hold->from_ts;
+      if (held_in_.find(hold_id) == held_in_.end()) held_in_[hold_id] = hold->units;
+      AddToHold(a, units);
+    }
+  }
+
+  // Adds `units` and every assembly that contains one of them (recursively, Store::Ancestors;
+  // each with its component's time) to the alarm's hold; reports and audits those that were
+  // not in it yet. Returns their number.
+  std::size_t AddToHold(AlarmRecord& alarm, std::vector<HeldUnit> units) {
+    if (!units.empty()) {
+      std::vector<std::string> serials;
+      std::map<std::string, EventTime> since;
+      for (const HeldUnit& u : units) {
+        serials.push_back(u.serial);
+        since.emplace(u.serial, u.since);
+      }
+      auto assemblies = e_.store_->Ancestors(serials);
+      if (!assemblies.ok()) {
+        spdlog::error("assemblies of the units of hold {}: {}", alarm.hold_id, assemblies.status().message());
+      } else {
+        for (const TracedUnit& t : assemblies->units) {  // by depth: `via` is known before
+          auto v = since.find(t.via);
+          const EventTime ts = v != since.end() ? v->second : alarm.window_start;
+          since.emplace(t.serial, ts);
+          units.push_back(HeldUnit{alarm.hold_id, t.serial, "held", ts});
+        }
+      }
+    }
     auto add = e_.store_->AddHeldUnits(alarm.hold_id, units);
     if (!add.ok()) {
       spdlog::error("hold {}: {}", alarm.hold_id, add.status().message());
