@@ -14,6 +14,7 @@
 
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/json_out.h"
+#include "shewhart/engine/silence.h"
 #include "shewhart/engine/time_format.h"
 
 namespace shewhart::engine {
@@ -103,6 +104,8 @@ class Engine::Responder {
     holds_open_ = m.GetGauge("shewhart_holds_open", "Holds (quarantines) open.");
     held_units_ = m.GetGauge("shewhart_held_units", "Units on hold across all open holds.");
     action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
+    silenced_ = m.GetCounter("shewhart_alarms_silenced_total",
+                             "Alarm tiers entered whose notification actions a silence suppressed.");
     const auto& chars = e_.config_.characteristics;
     signal_counters_.resize(chars.size() * rules::kRuleKindCount);
     for (std::size_t c = 0; c < chars.size(); ++c) {
@@ -529,6 +532,9 @@ class Engine::Responder {
       for (const std::string& action : tier.actions) {
         auto hook = e_.config_.hooks.find(action);
         if (hook == e_.config_.hooks.end() || hook->second.kind != HookSpec::Kind::kAlertmanager) continue;
+        // No resolution for an alert that was never committed (silenced, inhibited).
+        auto fired = e_.store_->HasDelivery(IdempotencyKey(a.id, tier.tier, action));
+        if (fired.ok() && !*fired) continue;
         AlarmRecord at = a;
         at.tier = tier.tier;
         Json doc = AlarmJson(at);
@@ -596,6 +602,48 @@ class Engine::Responder {
     return nullptr;
   }
 
+  // Silences: the notification actions (zmq_pub, webhook, exec, alertmanager hooks that are
+  // `silenceable`) of the tier `alarm` enters on `s` that an active silence suppresses, in the
+  // tier's order; empty when none matches. The time is the one the alarm reaches the tier at
+  // (Now: the wall clock in `run`, the signal's event time on an event clock). A silenced tier
+  // is audited (`alarm.silenced`: the oldest matching silence) and counted; `log` and
+  // `quality_case` still run. A store that cannot be read silences nothing (logged): a
+  // notification too many rather than one lost.
+  std::vector<std::string> Silenced(const AlarmRecord& alarm, const Signal& s) {
+    std::vector<std::string> notifications;
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    for (const TierSpec& tier : policy.tiers) {
+      if (tier.tier != alarm.tier) continue;
+      for (const std::string& action : tier.actions) {
+        auto hook = e_.config_.hooks.find(action);
+        if (hook == e_.config_.hooks.end() || hook->second.kind == HookSpec::Kind::kLog || !hook->second.silenceable) {
+          continue;  // log, quality_case: record-keeping, never silenced
+        }
+        notifications.push_back(action);
+      }
+    }
+    if (notifications.empty()) return {};
+    const EventTime at = Now(s.hit.ts);
+    auto active = e_.store_->ListSilences(1 << 20, at);
+    if (!active.ok()) {
+      spdlog::error("alarm {}: silences could not be read, tier {} is notified: {}", alarm.id, alarm.tier,
+                    active.status().message());
+      return {};
+    }
+    const auto labels = SilenceLabelsOf(alarm, &s);
+    for (const SilenceRecord& silence : *active) {
+      if (!SilenceMatches(silence, labels)) continue;
+      spdlog::info("alarm #{} {} tier {}: notifications silenced by silence {} ({}): {}", alarm.id, alarm.characteristic,
+                   alarm.tier, silence.id, silence.comment, Json(notifications).dump());
+      e_.Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
+               Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"silence", silence.id}, {"actions", notifications},
+                    {"ts", FormatRfc3339(at)}});
+      silenced_->Inc();
+      return notifications;
+    }
+    return {};
+  }
+
   void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held) {
     const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
     if (alarm.tier == 1) {
@@ -608,9 +656,11 @@ class Engine::Responder {
         return;
       }
     }
+    const std::vector<std::string> silenced = Silenced(alarm, s);
     for (const TierSpec& tier : policy.tiers) {
       if (tier.tier != alarm.tier) continue;
       for (const std::string& action : tier.actions) {
+        if (std::find(silenced.begin(), silenced.end(), action) != silenced.end()) continue;
         if (action == "log" || (e_.config_.hooks.count(action) && e_.config_.hooks.at(action).kind == HookSpec::Kind::kLog)) {
           spdlog::warn("ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold #{})",
                        alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope),
@@ -695,6 +745,7 @@ class Engine::Responder {
   Gauge* holds_open_;
   Gauge* held_units_;
   Counter* action_failures_;
+  Counter* silenced_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1128,13 +1179,8 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   }
   if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
   if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
-  // Who: a bearer token of http.tokens.
-  const std::string prefix = "Bearer ";
-  if (authorization.rfind(prefix, 0) != 0) {
-    return error(401, "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
-  }
-  auto user = tokens_.find(authorization.substr(prefix.size()));
-  if (user == tokens_.end()) return error(401, "unknown token");
+  std::string user;
+  if (auto refused = Authenticate(authorization, user)) return *refused;
   Json in;
   try {
     in = Json::parse(body.empty() ? std::string("{}") : body);
@@ -1146,7 +1192,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   act.alarm_id = id;
   act.kind = verb == "ack" ? "acknowledged" : "resolved";
   act.ts = WallClock();
-  act.user = user->second;
+  act.user = user;
   const std::vector<std::string> allowed =
       verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
   for (auto it = in.begin(); it != in.end(); ++it) {
@@ -1170,6 +1216,87 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   }
   if (in.contains("note")) act.note = in["note"].get<std::string>();
   return OnResponder([this, id, act] { return responder_->Act(id, act); });
+}
+
+std::optional<Engine::ApiResponse> Engine::Authenticate(const std::string& authorization, std::string& user) const {
+  auto refuse = [](const std::string& msg) {
+    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump()};
+  };
+  const std::string prefix = "Bearer ";
+  if (authorization.rfind(prefix, 0) != 0) {
+    return refuse("missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
+  }
+  auto it = tokens_.find(authorization.substr(prefix.size()));
+  if (it == tokens_.end()) return refuse("unknown token");
+  user = it->second;
+  return std::nullopt;
+}
+
+EventTime Engine::ResponderClock() const { return responder_->clock(); }
+
+Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
+                                       const std::string& authorization) {
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  const EventTime now = ResponderClock();
+  if (rest.empty() || rest == "/") {
+    if (method == "GET") {
+      auto silences = store_->ListSilences(1000);
+      if (!silences.ok()) return error(503, silences.status().message());
+      Json arr = Json::array();
+      for (const auto& silence : *silences) arr.push_back(SilenceJson(silence, now));
+      return {200, "application/json", Json{{"silences", arr}}.dump()};
+    }
+    if (method != "POST") return error(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
+    std::string user;
+    if (auto refused = Authenticate(authorization, user)) return *refused;
+    auto silence = ParseSilenceRequest(body, config_, now, WallClock());
+    if (!silence.ok()) return error(400, silence.status().message());
+    silence->created_by = user;
+    auto id = store_->InsertSilence(*silence);
+    if (!id.ok()) return error(503, id.status().message());
+    silence->id = *id;
+    const Json doc = SilenceJson(*silence, now);
+    Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
+    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(),
+                 FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
+    return {201, "application/json", doc.dump()};
+  }
+  // "/ID" or "/ID/expire"
+  const std::size_t slash = rest.find('/', 1);
+  const std::string id_text = rest.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
+    return error(404, "no silence '" + id_text + "' (silence ids are positive integers)");
+  }
+  if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
+  const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
+  if (!expire) {
+    if (!verb.empty()) return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
+    if (method != "GET") {
+      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
+    }
+    auto silence = store_->GetSilence(id);
+    if (!silence.ok()) {
+      return error(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
+    }
+    return {200, "application/json", SilenceJson(*silence, now).dump()};
+  }
+  std::string user;
+  if (auto refused = Authenticate(authorization, user)) return *refused;
+  auto silence = store_->ExpireSilence(id, now, user, WallClock());
+  if (!silence.ok()) {
+    const StatusCode code = silence.status().code();
+    return error(code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503,
+                 silence.status().message());
+  }
+  const Json doc = SilenceJson(*silence, now);
+  Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
+  spdlog::info("silence {} expired by {}", id, user);
+  return {200, "application/json", doc.dump()};
 }
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
@@ -1303,6 +1430,9 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
   if (target.rfind("/api/alarms/", 0) == 0) {
     return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
   }
+  if (target == "/api/silences" || target.rfind("/api/silences/", 0) == 0) {
+    return SilenceApi(method, target.substr(std::string("/api/silences").size()), body, authorization);
+  }
   if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
   if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
   if (target == "/health") {
@@ -1372,7 +1502,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
   }
   return error(404, "no such endpoint: " + target +
                          " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/rejects, "
-                         "/api/deliveries)");
+                         "/api/deliveries, /api/silences)");
 }
 
 }  // namespace shewhart::engine

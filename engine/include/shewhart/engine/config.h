@@ -186,6 +186,10 @@ struct HookSpec {
   std::optional<std::chrono::microseconds> retry_max;
   // The scope placeholders ({station}, {machine}, {lot}, {operator}) its templates use.
   std::vector<ScopeKey> scope_placeholders;
+  // `silenceable: false` exempts the hook from silences (e.g. a lock call the MES must get even
+  // while people silence the notices). Only notification hooks (zmq_pub, webhook, exec,
+  // alertmanager) are ever silenced; `log` never is.
+  bool silenceable = true;
 
   // True for the kinds the outbox delivers (committed before sending, retried).
   bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec || kind == Kind::kAlertmanager; }
