@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "../test_util.h"
@@ -484,6 +485,39 @@ TEST(EngineSilenceTest, ResolutionOfASilencedAlertIsNotSent) {
   Api(engine, "POST", "/api/alarms/1/resolve", 200, "{}", kBob);
   engine.Stop();
   EXPECT_EQ(DeliveryKeys(engine), std::vector<std::string>{"1-1-lock"});
+}
+
+// zmq_pub is a notification too: a silenced alarm is not published.
+struct RecordingSink : AlarmSink {
+  std::mutex mu;
+  std::vector<std::string> published;
+  Status Publish(std::string_view topic, std::string_view doc) override {
+    std::lock_guard lock(mu);
+    published.push_back(std::string(topic) + " " + json::parse(doc)["scope"]["station"].get<std::string>());
+    return Status::Ok();
+  }
+};
+
+TEST(EngineSilenceTest, SilencedAlarmIsNotPublished) {
+  testing::TempDir dir;
+  std::string text = EngineConfig(dir);
+  text.replace(text.find("do: [log, notify, lock, am, quality_case]"), 41, "do: [pub]");
+  text += "  pub: { zmq_pub: { bind: \"tcp://127.0.0.1:1\" } }\n";
+  Config config = LoadOrDie(text);
+  RecordingSink sink;
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  opts.sinks["pub"] = &sink;
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  Api(engine, "POST", "/api/silences", 201, R"({"matchers":{"station":"st2"},"duration":"1h","comment":"c"})", kAnna);
+  Feed(engine, dir, {{"st1", 1000}, {"st2", 2000}, {"st3", 3000}});
+  engine.Stop();
+  std::lock_guard lock(sink.mu);
+  EXPECT_EQ(sink.published, (std::vector<std::string>{"alarm st1", "alarm st3"}));
+  auto silenced = AuditOf(engine, "alarm.silenced");
+  ASSERT_EQ(silenced.size(), 1u);
+  EXPECT_EQ(json::parse(silenced[0].body)["actions"], json::array({"pub"}));
 }
 
 TEST(EngineSilenceTest, ExpiredSilenceNoLongerSuppresses) {
