@@ -14,6 +14,7 @@
 
 #include "arl.h"
 #include "alarms.h"
+#include "silences.h"
 #include "audit.h"
 #include "limits.h"
 #include "trace.h"
@@ -614,6 +615,36 @@ int main(int argc, char** argv) {
   alarms_resolve->add_option("--note", alarm_cmd.note, "Free text");
   auto* alarms_show = alarms->add_subcommand("show", "Show an alarm with its acknowledgements");
   add_common(alarms_show, false);
+  app::SilenceCommand silence_cmd;
+  auto* silences = app.add_subcommand(
+      "silences", "Silence the notifications of matching alarms for a while (through a running engine's HTTP API)");
+  silences->require_subcommand(1);
+  auto add_silence_common = [&](CLI::App* sub, bool needs_token) {
+    sub->add_option("--url", silence_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
+    if (needs_token) {
+      sub->add_option("--token-file", silence_cmd.token_file,
+                      "File whose first line is your token (default: $SHEWHART_TOKEN)");
+    }
+    sub->add_flag("--json", silence_cmd.json, "Print the engine's JSON answer (list: one silence per line)");
+  };
+  auto* silences_add = silences->add_subcommand(
+      "add", "Silence alarms whose labels match every --match: they are recorded, their notifications not sent");
+  add_silence_common(silences_add, true);
+  silences_add
+      ->add_option("--match", silence_cmd.matches,
+                   "LABEL=VALUE, repeatable, all must hold; labels: characteristic, policy, rule, chart, station, "
+                   "machine, lot, operator, model")
+      ->required();
+  silences_add->add_option("--duration", silence_cmd.duration, "How long from its start, e.g. 30m, 2h, 1d");
+  silences_add->add_option("--ends", silence_cmd.ends, "When it ends (RFC 3339), instead of --duration");
+  silences_add->add_option("--starts", silence_cmd.starts, "When it starts (RFC 3339; default now)");
+  silences_add->add_option("--comment", silence_cmd.comment, "Why (recorded)")->required();
+  auto* silences_list = silences->add_subcommand("list", "List every silence with its state, newest first");
+  add_silence_common(silences_list, false);
+  auto* silences_expire = silences->add_subcommand("expire", "End a silence now");
+  add_silence_common(silences_expire, true);
+  silences_expire->add_option("id", silence_cmd.silence_id, "Silence id")->required()->check(CLI::PositiveNumber);
+
   auto* audit = app.add_subcommand("audit", "The hash-chained audit log in the store");
   audit->require_subcommand(1);
   std::string audit_store;
@@ -671,6 +702,9 @@ int main(int argc, char** argv) {
   if (*alarms_ack) return app::AlarmAck(alarm_cmd);
   if (*alarms_resolve) return app::AlarmResolve(alarm_cmd);
   if (*alarms_show) return app::AlarmShow(alarm_cmd);
+  if (*silences_add) return app::SilenceAdd(silence_cmd);
+  if (*silences_list) return app::SilenceList(silence_cmd);
+  if (*silences_expire) return app::SilenceExpire(silence_cmd);
   if (*limits_list || *limits_recalc) {
     int code = kExitOk;
     auto config = Load(config_path, code);

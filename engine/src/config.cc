@@ -4,6 +4,7 @@
 
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/measurement.h"
+#include "shewhart/engine/time_format.h"
 #include "shewhart/rules/constants.h"
 #include "shewhart/rules/format.h"
 #include "shewhart/rules/presets.h"
@@ -293,21 +294,12 @@ class Loader {
       return false;
     }
     const std::string& s = node.Scalar();
-    double v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    const std::string unit(ptr, s.data() + s.size());
-    static const std::pair<const char*, double> kUnits[] = {{"us", 1}, {"ms", 1e3}, {"s", 1e6}, {"m", 60e6},
-                                                           {"h", 3600e6}, {"d", 86400e6}};
-    double scale = 0;
-    for (const auto& [name, micros] : kUnits) {
-      if (unit == name) scale = micros;
-    }
-    if (ec != std::errc() || ptr == s.data() || !(v >= 0) || scale == 0 || !std::isfinite(v * scale) ||
-        v * scale > 1e17) {
+    const auto d = ParseDuration(s);
+    if (!d) {
       Problem(node, path, "expected a duration such as 30s, 10m or 72h (units us, ms, s, m, h, d), found '" + s + "'");
       return false;
     }
-    out = std::chrono::microseconds(static_cast<std::int64_t>(std::llround(v * scale)));
+    out = *d;
     return true;
   }
 
@@ -1526,8 +1518,8 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       continue;
     }
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine"})) continue;
-    if (h.size() != (h["quarantine"] ? 2u : 1u)) {
+    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine", "silenceable"})) continue;
+    if (h.size() != 1u + (h["quarantine"] ? 1u : 0u) + (h["silenceable"] ? 1u : 0u)) {
       Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or 'alertmanager'");
       continue;
     }
@@ -1543,6 +1535,10 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
           hs.quarantine_batch = static_cast<int>(batch);
         }
       }
+    }
+    std::string silenceable;
+    if (h["silenceable"] && Choice(h["silenceable"], path + ".silenceable", {"true", "false"}, silenceable)) {
+      hs.silenceable = silenceable == "true";
     }
     if (h["zmq_pub"]) {
       hs.kind = HookSpec::Kind::kZmqPub;

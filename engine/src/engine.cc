@@ -16,6 +16,7 @@
 
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/json_out.h"
+#include "shewhart/engine/silence.h"
 #include "shewhart/engine/time_format.h"
 #include "shewhart/engine/trace_api.h"
 
@@ -106,6 +107,8 @@ class Engine::Responder {
     holds_open_ = m.GetGauge("shewhart_holds_open", "Holds (quarantines) open.");
     held_units_ = m.GetGauge("shewhart_held_units", "Units on hold across all open holds.");
     action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
+    silenced_ = m.GetCounter("shewhart_alarms_silenced_total",
+                             "Alarm tiers entered whose notification actions a silence suppressed.");
     const auto& chars = e_.config_.characteristics;
     signal_counters_.resize(chars.size() * rules::kRuleKindCount);
     for (std::size_t c = 0; c < chars.size(); ++c) {
@@ -129,8 +132,10 @@ class Engine::Responder {
         continue;
       }
       Key key{static_cast<CharacteristicId>(id), FormatScope(a.scope)};  // before `a` is moved from
-      // The tiers up to its current one count as entered; the latest from now.
-      tier_state_[a.id] = TierState{a.tier >= 1 ? (2u << a.tier) - 2u : 0u, clock()};
+      // The tiers up to its current one count as entered; unacknowledged_for counts from when it reached its tier (from the restart for alarms
+      // stored before that time was kept).
+      const EventTime reached = a.tier_reached != EventTime{} ? a.tier_reached : clock();
+      tier_state_[a.id] = TierState{a.tier >= 1 ? (2u << a.tier) - 2u : 0u, reached};
       Open(key, std::move(a));
     }
     auto holds = e_.store_->ListHolds();
@@ -255,13 +260,14 @@ class Engine::Responder {
     a.id = *id;
     const std::vector<int> tiers = EnterableTiers(a, s);
     if (!tiers.empty()) a.tier = tiers.back();
+    a.tier_reached = Now(s.hit.ts);
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
     e_.Audit("alarm.opened", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
     e_.alarms_total_->Inc();
     AlarmRecord& alarm = Open(key, std::move(a));
     TierState& ts = tier_state_[alarm.id];
-    ts.reached = Now(s.hit.ts);
+    ts.reached = alarm.tier_reached;
     OpenHold(alarm, tiers);  // before it is reported: the report names its hold
     if (e_.options_.listener) e_.options_.listener->OnAlarm(alarm, true);
     for (int t : tiers) {
@@ -453,7 +459,7 @@ class Engine::Responder {
     TierState& ts = tier_state_[a.id];
     const int from = a.tier;
     a.tier = tiers.back();
-    ts.reached = Now(s.hit.ts);
+    ts.reached = a.tier_reached = Now(s.hit.ts);
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
     e_.Audit("alarm.tier", "alarm/" + std::to_string(a.id),
@@ -714,6 +720,9 @@ class Engine::Responder {
       for (const std::string& action : tier.actions) {
         auto hook = e_.config_.hooks.find(action);
         if (hook == e_.config_.hooks.end() || hook->second.kind != HookSpec::Kind::kAlertmanager) continue;
+        // No resolution for an alert that was never committed (silenced, inhibited).
+        auto fired = e_.store_->HasDelivery(IdempotencyKey(a.id, tier.tier, action));
+        if (fired.ok() && !*fired) continue;
         AlarmRecord at = a;
         at.tier = tier.tier;
         Json doc = AlarmJson(at);
@@ -847,6 +856,49 @@ class Engine::Responder {
     return nullptr;
   }
 
+  // Silences: the notification actions (zmq_pub, webhook, exec, alertmanager hooks that are
+  // `silenceable`) of the tier `alarm` enters on `s` that an active silence suppresses, in the
+  // tier's order; empty when none matches. The time is the one the alarm reaches the tier at
+  // (Now: the wall clock in `run`, the signal's event time on an event clock). A silenced tier
+  // is audited (`alarm.silenced`: the oldest matching silence) and counted; `log` and
+  // `quality_case` still run. A store that cannot be read silences nothing (logged): a
+  // notification too many rather than one lost.
+  std::vector<std::string> Silenced(const AlarmRecord& alarm, const Signal& s) {
+    std::vector<std::string> notifications;
+    const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
+    for (const TierSpec& tier : policy.tiers) {
+      if (tier.tier != alarm.tier) continue;
+      for (const std::string& action : tier.actions) {
+        auto hook = e_.config_.hooks.find(action);
+        if (hook == e_.config_.hooks.end() || hook->second.kind == HookSpec::Kind::kLog || !hook->second.silenceable ||
+            hook->second.quarantine_batch > 0) {
+          continue;  // log, quality_case, quarantine (hooks): record-keeping or holding, never silenced
+        }
+        notifications.push_back(action);
+      }
+    }
+    if (notifications.empty()) return {};
+    const EventTime at = Now(s.hit.ts);
+    auto active = e_.store_->ListSilences(1 << 20, at);
+    if (!active.ok()) {
+      spdlog::error("alarm {}: silences could not be read, tier {} is notified: {}", alarm.id, alarm.tier,
+                    active.status().message());
+      return {};
+    }
+    const auto labels = SilenceLabelsOf(alarm, &s);
+    for (const SilenceRecord& silence : *active) {
+      if (!SilenceMatches(silence, labels)) continue;
+      spdlog::info("alarm #{} {} tier {}: notifications silenced by silence {} ({}): {}", alarm.id, alarm.characteristic,
+                   alarm.tier, silence.id, silence.comment, Json(notifications).dump());
+      e_.Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
+               Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"silence", silence.id}, {"actions", notifications},
+                    {"ts", FormatRfc3339(at)}});
+      silenced_->Inc();
+      return notifications;
+    }
+    return {};
+  }
+
   void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held) {
     const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
     bool inhibited = false;
@@ -861,10 +913,12 @@ class Engine::Responder {
         inhibited = true;
       }
     }
+    const std::vector<std::string> silenced = Silenced(alarm, s);
     for (const TierSpec& tier : policy.tiers) {
       if (tier.tier != alarm.tier) continue;
       for (const std::string& action : tier.actions) {
         if (inhibited && !QuarantineHook(action)) continue;
+        if (std::find(silenced.begin(), silenced.end(), action) != silenced.end()) continue;
         if (action == "log" || (e_.config_.hooks.count(action) && e_.config_.hooks.at(action).kind == HookSpec::Kind::kLog)) {
           spdlog::warn("ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold #{})",
                        alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope),
@@ -961,6 +1015,7 @@ class Engine::Responder {
   Gauge* holds_open_;
   Gauge* held_units_;
   Counter* action_failures_;
+  Counter* silenced_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1395,9 +1450,8 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   }
   if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
   if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
-  ApiResponse refusal;
-  const std::optional<std::string> user = Authenticate(authorization, refusal);
-  if (!user) return refusal;
+  std::string user;
+  if (auto refused = Authenticate(authorization, user)) return *refused;
   Json in;
   try {
     in = Json::parse(body.empty() ? std::string("{}") : body);
@@ -1409,7 +1463,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   act.alarm_id = id;
   act.kind = verb == "ack" ? "acknowledged" : "resolved";
   act.ts = WallClock();
-  act.user = *user;
+  act.user = user;
   const std::vector<std::string> allowed =
       verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
   for (auto it = in.begin(); it != in.end(); ++it) {
@@ -1435,20 +1489,85 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
   return OnResponder([this, id, act] { return responder_->Act(id, act); });
 }
 
-std::optional<std::string> Engine::Authenticate(const std::string& authorization, ApiResponse& refusal) const {
+std::optional<Engine::ApiResponse> Engine::Authenticate(const std::string& authorization, std::string& user) const {
+  auto refuse = [](const std::string& msg) {
+    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump()};
+  };
   const std::string prefix = "Bearer ";
   if (authorization.rfind(prefix, 0) != 0) {
-    refusal = {401, "application/json",
-               Json{{"error", "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)"}}
-                   .dump()};
-    return std::nullopt;
+    return refuse("missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
   }
-  auto user = tokens_.find(authorization.substr(prefix.size()));
-  if (user == tokens_.end()) {
-    refusal = {401, "application/json", Json{{"error", "unknown token"}}.dump()};
-    return std::nullopt;
+  auto it = tokens_.find(authorization.substr(prefix.size()));
+  if (it == tokens_.end()) return refuse("unknown token");
+  user = it->second;
+  return std::nullopt;
+}
+
+EventTime Engine::ResponderClock() const { return responder_->clock(); }
+
+Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
+                                       const std::string& authorization) {
+  auto error = [](int status, const std::string& msg) {
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+  };
+  const EventTime now = ResponderClock();
+  if (rest.empty() || rest == "/") {
+    if (method == "GET") {
+      auto silences = store_->ListSilences(1000);
+      if (!silences.ok()) return error(503, silences.status().message());
+      Json arr = Json::array();
+      for (const auto& silence : *silences) arr.push_back(SilenceJson(silence, now));
+      return {200, "application/json", Json{{"silences", arr}}.dump()};
+    }
+    if (method != "POST") return error(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
+    std::string user;
+    if (auto refused = Authenticate(authorization, user)) return *refused;
+    auto silence = ParseSilenceRequest(body, config_, now, WallClock());
+    if (!silence.ok()) return error(400, silence.status().message());
+    silence->created_by = user;
+    auto id = store_->InsertSilence(*silence);
+    if (!id.ok()) return error(503, id.status().message());
+    silence->id = *id;
+    const Json doc = SilenceJson(*silence, now);
+    Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
+    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(),
+                 FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
+    return {201, "application/json", doc.dump()};
   }
-  return user->second;
+  // "/ID" or "/ID/expire"
+  const std::size_t slash = rest.find('/', 1);
+  const std::string id_text = rest.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
+    return error(404, "no silence '" + id_text + "' (silence ids are positive integers)");
+  }
+  if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
+  const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
+  if (!expire) {
+    if (!verb.empty()) return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
+    if (method != "GET") {
+      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
+    }
+    auto silence = store_->GetSilence(id);
+    if (!silence.ok()) {
+      return error(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
+    }
+    return {200, "application/json", SilenceJson(*silence, now).dump()};
+  }
+  std::string user;
+  if (auto refused = Authenticate(authorization, user)) return *refused;
+  auto silence = store_->ExpireSilence(id, now, user, WallClock());
+  if (!silence.ok()) {
+    const StatusCode code = silence.status().code();
+    return error(code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503,
+                 silence.status().message());
+  }
+  const Json doc = SilenceJson(*silence, now);
+  Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
+  spdlog::info("silence {} expired by {}", id, user);
+  return {200, "application/json", doc.dump()};
 }
 
 Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& body,
@@ -1471,11 +1590,9 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
   if (!get && method != "POST") {
     return error(405, "method " + method + " is not allowed on /api/holds/" + rest + " (use POST)");
   }
-  ApiResponse refusal;
-  std::optional<std::string> user;
+  std::string user;
   if (!get) {
-    user = Authenticate(authorization, refusal);
-    if (!user) return refusal;
+    if (auto refused = Authenticate(authorization, user)) return *refused;
   }
   auto hold = store_->GetHold(id);
   if (!hold.ok()) {
@@ -1518,7 +1635,7 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
   }
   Disposition d;
   d.hold_id = id;
-  d.user = *user;
+  d.user = user;
   d.ts = WallClock();
   auto pick = [&](const char* field, const std::vector<std::string>& allowed, const char* list_name,
                   std::string& out) -> std::string {
@@ -1716,6 +1833,9 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     return HoldApi(method, target.substr(std::string("/api/holds/").size()), body, authorization);
   }
   if (target.rfind("/api/units/", 0) == 0) return UnitApi(method, target.substr(std::string("/api/units/").size()));
+  if (target == "/api/silences" || target.rfind("/api/silences/", 0) == 0) {
+    return SilenceApi(method, target.substr(std::string("/api/silences").size()), body, authorization);
+  }
   if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
   if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
   if (target == "/health") {
@@ -1790,7 +1910,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
   }
   return error(404, "no such endpoint: " + target +
                          " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/units/SERIAL, "
-                         "/api/rejects, /api/deliveries, /api/trace/...)");
+                         "/api/rejects, /api/deliveries, /api/silences, /api/trace/...)");
 }
 
 }  // namespace shewhart::engine

@@ -6,6 +6,8 @@
 #include <optional>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/time_format.h"
 
@@ -14,9 +16,9 @@ namespace shewhart::engine {
 namespace {
 
 // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log;
-// 6 -> 7: silences (the silences branch); 7 -> 8: unit_lots, parent indexes, covering scope
-// indexes (genealogy).
-constexpr int kSchemaVersion = 8;
+// 6 -> 7: silences; 7 -> 8: unit_lots, parent indexes, covering scope indexes (genealogy);
+// 8 -> 9: dispositions, held_units by serial, alarms.tier_reached.
+constexpr int kSchemaVersion = 9;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS alarms(
   id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL,
   tier INTEGER NOT NULL, rule TEXT NOT NULL, chart TEXT NOT NULL, opened_ts INTEGER NOT NULL,
   last_signal_ts INTEGER NOT NULL, window_start INTEGER NOT NULL, signals INTEGER NOT NULL,
-  scope TEXT NOT NULL, hold_id INTEGER NOT NULL DEFAULT 0, resolved_ts INTEGER NOT NULL DEFAULT 0);
+  scope TEXT NOT NULL, hold_id INTEGER NOT NULL DEFAULT 0, resolved_ts INTEGER NOT NULL DEFAULT 0,
+  tier_reached_ts INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS holds(
   id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, characteristic TEXT NOT NULL, scope TEXT NOT NULL,
   from_ts INTEGER NOT NULL, state TEXT NOT NULL);
@@ -64,6 +67,11 @@ CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, id);
 CREATE TABLE IF NOT EXISTS audit_log(
   seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
   actor TEXT NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS silences(
+  id INTEGER PRIMARY KEY, matchers TEXT NOT NULL, starts_ts INTEGER NOT NULL, ends_ts INTEGER NOT NULL,
+  created_ts INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+  expired_ts INTEGER NOT NULL DEFAULT 0, expired_by TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS silences_ends ON silences(ends_ts);
 CREATE TABLE IF NOT EXISTS held_units(
   hold_id INTEGER NOT NULL, serial TEXT NOT NULL, state TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY(hold_id, serial));
@@ -97,6 +105,18 @@ INSERT OR IGNORE INTO unit_lots(lot, ts, event, unit) SELECT lot, ts, event, uni
 UPDATE meta SET value='8' WHERE key='schema_version';
 COMMIT;
 )sql";
+
+// Schema 8 -> 9 (kSchema has created dispositions and held_units_serial): alarms remember when
+// they reached their tier (unacknowledged_for counts from it across restarts; 0 for alarms of
+// older versions: counted from the restart). One transaction with the version update.
+// The column is added only where the table lacks it (a store whose tables kSchema created at
+// version 9 and that was then marked older, as tests do, has it already).
+constexpr const char* kMigrate8To9 = R"sql(
+BEGIN IMMEDIATE;
+UPDATE meta SET value='9' WHERE key='schema_version';
+COMMIT;
+)sql";
+constexpr const char* kAddTierReached = "ALTER TABLE alarms ADD COLUMN tier_reached_ts INTEGER NOT NULL DEFAULT 0";
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -219,13 +239,24 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='6' WHERE key='schema_version'"));
         v = "6";
       }
-      if (v == "6") {  // 7: silences (added on the silences branch)
+      if (v == "6") {  // the silences table, created above
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='7' WHERE key='schema_version'"));
         v = "7";
       }
       if (v == "7") {  // unit_lots, parent indexes (created above), covering scope indexes; lots backfilled
         SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate7To8));
         v = "8";
+      }
+      if (v == "8") {  // dispositions and held_units_serial (created above); when each alarm reached its tier
+        bool has_column = false;
+        {
+          Stmt q(db, "SELECT COUNT(*) FROM pragma_table_info('alarms') WHERE name = 'tier_reached_ts'");
+          if (!q.ok() || q.Step() != SQLITE_ROW) return q.error("reading the alarms table's columns");
+          has_column = q.Int(0) > 0;
+        }
+        if (!has_column) SHEWHART_RETURN_IF_ERROR(store->Exec(kAddTierReached));
+        SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate8To9));
+        v = "9";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -410,6 +441,7 @@ void BindAlarm(Stmt& s, const AlarmRecord& a) {
   s.Bind(11, FormatScope(a.scope));
   s.Bind(12, a.hold_id);
   s.Bind(13, ToUnixMicros(a.resolved_ts));
+  s.Bind(14, ToUnixMicros(a.tier_reached));
 }
 }  // namespace
 
@@ -417,7 +449,7 @@ Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
   Stmt ins(db_,
            "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
-           "signals, scope, hold_id, resolved_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing alarm insert");
   BindAlarm(ins, a);
   if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
@@ -428,10 +460,10 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
   Stmt up(db_,
           "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
-          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=? WHERE id=?");
+          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?");
   if (!up.ok()) return up.error("preparing alarm update");
   BindAlarm(up, a);
-  up.Bind(14, a.id);
+  up.Bind(15, a.id);
   if (up.Step() != SQLITE_DONE) return up.error("updating an alarm");
   if (sqlite3_changes(db_) != 1) return NotFound("alarm " + std::to_string(a.id) + " does not exist");
   return Status::Ok();
@@ -439,7 +471,7 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
 
 namespace {
 // An alarm from a row of (id, characteristic, policy, state, tier, rule, chart, opened_ts,
-// last_signal_ts, window_start, signals, scope, hold_id, resolved_ts).
+// last_signal_ts, window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts).
 AlarmRecord ReadAlarm(Stmt& q) {
   AlarmRecord a;
   a.id = q.Int(0);
@@ -456,6 +488,7 @@ AlarmRecord ReadAlarm(Stmt& q) {
   a.scope = ParseScope(q.Text(11));
   a.hold_id = q.Int(12);
   a.resolved_ts = FromUnixMicros(q.Int(13));
+  a.tier_reached = FromUnixMicros(q.Int(14));
   return a;
 }
 }  // namespace
@@ -463,9 +496,9 @@ AlarmRecord ReadAlarm(Stmt& q) {
 Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
+                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
                         : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts FROM alarms ORDER BY id DESC LIMIT ?");
+                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms ORDER BY id DESC LIMIT ?");
   if (!q.ok()) return q.error("listing alarms");
   q.Bind(1, static_cast<std::int64_t>(limit));
   std::vector<AlarmRecord> out;
@@ -476,7 +509,7 @@ Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
 Result<AlarmRecord> Store::GetAlarm(std::int64_t id) {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-              "window_start, signals, scope, hold_id, resolved_ts FROM alarms WHERE id = ?");
+              "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE id = ?");
   if (!q.ok()) return q.error("reading an alarm");
   q.Bind(1, id);
   if (q.Step() != SQLITE_ROW) return NotFound("no alarm " + std::to_string(id));
@@ -1066,6 +1099,16 @@ Result<std::int64_t> Store::InsertDelivery(const DeliveryRecord& d) {
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
+Result<bool> Store::HasDelivery(const std::string& idempotency_key) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT 1 FROM deliveries WHERE idempotency_key = ?");
+  if (!q.ok()) return q.error("looking up a delivery");
+  q.Bind(1, idempotency_key);
+  const int rc = q.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return q.error("looking up a delivery");
+  return rc == SQLITE_ROW;
+}
+
 Status Store::UpdateDelivery(const DeliveryRecord& d) {
   std::lock_guard lock(mu_);
   Stmt up(db_, "UPDATE deliveries SET attempts=?, next_attempt_ts=?, state=?, last_error=?, updated_ts=? WHERE id=?");
@@ -1110,6 +1153,118 @@ Result<std::vector<DeliveryRecord>> Store::ListDeliveries(const std::string& sta
     out.push_back(std::move(d));
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Silences.
+
+namespace {
+// Matchers as a JSON object text, in their order: {"station":"st2","rule":"nelson.1"}.
+std::string MatchersText(const std::vector<std::pair<std::string, std::string>>& matchers) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : matchers) j[k] = v;
+  return j.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> ParseMatchers(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_string()) out.emplace_back(it.key(), it.value().get<std::string>());
+  }
+  return out;
+}
+
+constexpr const char* kSilenceColumns =
+    "id, matchers, starts_ts, ends_ts, created_ts, created_by, comment, expired_ts, expired_by";
+
+SilenceRecord ReadSilence(Stmt& q) {
+  SilenceRecord s;
+  s.id = q.Int(0);
+  s.matchers = ParseMatchers(q.Text(1));
+  s.starts = FromUnixMicros(q.Int(2));
+  s.ends = FromUnixMicros(q.Int(3));
+  s.created = FromUnixMicros(q.Int(4));
+  s.created_by = q.Text(5);
+  s.comment = q.Text(6);
+  s.expired = FromUnixMicros(q.Int(7));
+  s.expired_by = q.Text(8);
+  return s;
+}
+}  // namespace
+
+Result<std::int64_t> Store::InsertSilence(const SilenceRecord& s) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_,
+           "INSERT INTO silences(matchers, starts_ts, ends_ts, created_ts, created_by, comment, expired_ts, expired_by) "
+           "VALUES(?,?,?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing silence insert");
+  ins.Bind(1, MatchersText(s.matchers));
+  ins.Bind(2, ToUnixMicros(s.starts));
+  ins.Bind(3, ToUnixMicros(s.ends));
+  ins.Bind(4, ToUnixMicros(s.created));
+  ins.Bind(5, s.created_by);
+  ins.Bind(6, s.comment);
+  ins.Bind(7, ToUnixMicros(s.expired));
+  ins.Bind(8, s.expired_by);
+  if (ins.Step() != SQLITE_DONE) return ins.error("storing a silence");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::vector<SilenceRecord>> Store::ListSilences(int limit, std::optional<EventTime> active_at) {
+  std::lock_guard lock(mu_);
+  const std::string sql =
+      std::string("SELECT ") + kSilenceColumns + " FROM silences" +
+      (active_at ? " WHERE ends_ts > ? AND starts_ts <= ? ORDER BY id ASC LIMIT ?" : " ORDER BY id DESC LIMIT ?");
+  Stmt q(db_, sql.c_str());
+  if (!q.ok()) return q.error("listing silences");
+  int i = 1;
+  if (active_at) {
+    q.Bind(i++, ToUnixMicros(*active_at));
+    q.Bind(i++, ToUnixMicros(*active_at));
+  }
+  q.Bind(i, static_cast<std::int64_t>(limit));
+  std::vector<SilenceRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadSilence(q));
+  if (rc != SQLITE_DONE) return q.error("listing silences");
+  return out;
+}
+
+Result<SilenceRecord> Store::GetSilence(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, (std::string("SELECT ") + kSilenceColumns + " FROM silences WHERE id = ?").c_str());
+  if (!q.ok()) return q.error("reading a silence");
+  q.Bind(1, id);
+  if (q.Step() != SQLITE_ROW) return NotFound("no silence " + std::to_string(id));
+  return ReadSilence(q);
+}
+
+Result<SilenceRecord> Store::ExpireSilence(std::int64_t id, EventTime now, const std::string& user, EventTime at) {
+  std::lock_guard lock(mu_);
+  {
+    // One statement: it changes the row only while the silence has not ended.
+    Stmt up(db_, "UPDATE silences SET ends_ts = ?, expired_ts = ?, expired_by = ? WHERE id = ? AND ends_ts > ?");
+    if (!up.ok()) return up.error("preparing silence update");
+    up.Bind(1, ToUnixMicros(now));
+    up.Bind(2, ToUnixMicros(at));
+    up.Bind(3, user);
+    up.Bind(4, id);
+    up.Bind(5, ToUnixMicros(now));
+    if (up.Step() != SQLITE_DONE) return up.error("expiring a silence");
+  }
+  const bool changed = sqlite3_changes(db_) == 1;
+  Stmt q(db_, (std::string("SELECT ") + kSilenceColumns + " FROM silences WHERE id = ?").c_str());
+  if (!q.ok()) return q.error("reading a silence");
+  q.Bind(1, id);
+  if (q.Step() != SQLITE_ROW) return NotFound("no silence " + std::to_string(id));
+  SilenceRecord s = ReadSilence(q);
+  if (!changed) {
+    return FailedPrecondition("silence " + std::to_string(id) + " has expired already (it ended at " +
+                              FormatRfc3339(s.ends) + ")");
+  }
+  return s;
 }
 
 }  // namespace shewhart::engine

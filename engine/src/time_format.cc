@@ -1,6 +1,8 @@
 #include "shewhart/engine/time_format.h"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 namespace shewhart::engine {
@@ -20,6 +22,22 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t count, int& out) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::microseconds> ParseDuration(std::string_view s) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  const std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
+  static constexpr std::pair<std::string_view, double> kUnits[] = {{"us", 1},     {"ms", 1e3},     {"s", 1e6},
+                                                                  {"m", 60e6},   {"h", 3600e6},   {"d", 86400e6}};
+  double scale = 0;
+  for (const auto& [name, micros] : kUnits) {
+    if (unit == name) scale = micros;
+  }
+  if (ec != std::errc() || ptr == s.data() || !(v >= 0) || scale == 0 || !std::isfinite(v * scale) || v * scale > 1e17) {
+    return std::nullopt;
+  }
+  return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(v * scale)));
+}
 
 std::optional<EventTime> ParseRfc3339(std::string_view s) {
   int year, month, day, hour, minute, second;

@@ -263,6 +263,40 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   EXPECT_EQ(disposed, 3);
 }
 
+// unacknowledged_for counts from when the alarm reached its tier, also across a restart: the
+// time is kept with the alarm (schema 9), not restarted.
+TEST(EngineTest, UnacknowledgedForCountsAcrossARestart) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(std::string(kConfig) +
+                            "    response: r\n"
+                            "responses:\n"
+                            "  r:\n"
+                            "    tiers:\n"
+                            "      - { tier: 1, do: [log] }\n"
+                            "      - { tier: 2, when: { unacknowledged_for: 1h }, do: [log] }\n");
+  const std::string store = dir.File("s.db");
+  const std::int64_t t0 = 1'790'000'000'000;  // ms
+  Collector c1;
+  ASSERT_TRUE(RunInline(config, store, dir.Write("a.jsonl", Measure(10.5, t0, "U1", "st1")), &c1));
+  ASSERT_EQ(c1.alarms.size(), 1u);
+  auto tier_of_alarm = [&] {
+    auto s = Store::Open(store);
+    EXPECT_TRUE(s.ok());
+    auto a = (*s)->GetAlarm(1);
+    EXPECT_TRUE(a.ok());
+    return a->tier;
+  };
+  EXPECT_EQ(tier_of_alarm(), 1);
+  // 30 minutes later, after a restart: not yet.
+  Collector c2;
+  ASSERT_TRUE(RunInline(config, store, dir.Write("b.jsonl", Measure(10.0, t0 + 30 * 60'000, "U2", "st1")), &c2));
+  EXPECT_EQ(tier_of_alarm(), 1) << "30 min after it reached tier 1, not 30 min after the restart's epoch";
+  // 61 minutes after it reached tier 1 (31 after the restart): tier 2.
+  Collector c3;
+  ASSERT_TRUE(RunInline(config, store, dir.Write("c.jsonl", Measure(10.0, t0 + 61 * 60'000, "U3", "st1")), &c3));
+  EXPECT_EQ(tier_of_alarm(), 2);
+}
+
 // Threaded mode with several shards processes every measurement and drains on Stop().
 TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   testing::TempDir dir;

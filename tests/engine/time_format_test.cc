@@ -45,5 +45,17 @@ TEST(TimeFormatTest, FormatThenParseRoundTrips) {
   }
 }
 
+TEST(TimeFormatTest, DurationsHaveANumberAndAUnit) {
+  using std::chrono::microseconds;
+  EXPECT_EQ(ParseDuration("2h"), microseconds(7200000000LL));
+  EXPECT_EQ(ParseDuration("1.5s"), microseconds(1500000));
+  EXPECT_EQ(ParseDuration("500ms"), microseconds(500000));
+  EXPECT_EQ(ParseDuration("3d"), microseconds(259200000000LL));
+  EXPECT_EQ(ParseDuration("0us"), microseconds(0));
+  for (const char* bad : {"", "2", "h", "2 h", "2hours", "-1s", "1e300d", "nanm", "2h "}) {
+    EXPECT_FALSE(ParseDuration(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
 }  // namespace
 }  // namespace shewhart::engine

@@ -336,7 +336,7 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithItsLotsBackfilled) {
     ASSERT_TRUE(a1.ok());
     EXPECT_EQ(Describe(a1->descendants), (Strings{"C1@1<A1", "C2@1<A1"}));
   }
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "9");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5") << "L1, L2 / L3 / L2, L4 (L2 twice: once)";
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'unit_events_parent'"),
             "unit_events_parent");
@@ -350,18 +350,18 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithItsLotsBackfilled) {
   RawSql(path, "UPDATE meta SET value = '7' WHERE key = 'schema_version'");
   { ASSERT_TRUE(Store::Open(path).ok()); }
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5");
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "8");
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "9");
 }
 
 TEST(TraceTest, AStoreOfANewerVersionIsRefused) {
   testing::TempDir dir;
-  const std::string path = dir.File("v9.db");
+  const std::string path = dir.File("v10.db");
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  RawSql(path, "UPDATE meta SET value = '9' WHERE key = 'schema_version'");
+  RawSql(path, "UPDATE meta SET value = '10' WHERE key = 'schema_version'");
   auto store = Store::Open(path);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("schema version 9; this build reads version 8"), std::string::npos)
+  EXPECT_NE(store.status().message().find("schema version 10; this build reads version 9"), std::string::npos)
       << store.status().message();
 }
 

@@ -196,6 +196,10 @@ struct HookSpec {
   // the alarm's hold like the built-in `quarantine`, and it is called with the held serials in
   // batches of at most N, again for units that join the hold later.
   int quarantine_batch = 0;
+  // `silenceable: false` exempts the hook from silences (e.g. a lock call the MES must get even
+  // while people silence the notices). Only notification hooks (zmq_pub, webhook, exec,
+  // alertmanager) are ever silenced; `log` never is.
+  bool silenceable = true;
 
   // True for the kinds the outbox delivers (committed before sending, retried).
   bool durable() const { return kind == Kind::kWebhook || kind == Kind::kExec || kind == Kind::kAlertmanager; }

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,8 +95,9 @@ class Engine {
     std::string content_type;
     std::string body;
   };
-  // POST /api/alarms/ID/ack ({"cause","action","note"}) and /api/alarms/ID/resolve ({"note"})
-  // need `authorization` "Bearer <token>" of a user in http.tokens.
+  // POST /api/alarms/ID/ack ({"cause","action","note"}) and /api/alarms/ID/resolve ({"note"}),
+  // POST /api/silences, DELETE /api/silences/ID and POST /api/silences/ID/expire need
+  // `authorization` "Bearer <token>" of a user in http.tokens. GET /api/silences[/ID] lists them.
   ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query,
                         const std::string& body = "", const std::string& authorization = "");
 
@@ -128,9 +130,16 @@ class Engine {
                       const std::string& authorization);
   // GET /api/units/SERIAL: the MES interlock (free, or held with the holds that hold it).
   ApiResponse UnitApi(const std::string& method, const std::string& serial);
-  // The user of an `Authorization: Bearer <token>` header (http.tokens); nullopt and `refusal`
-  // set to a 401 answer when the header is missing or the token unknown.
-  std::optional<std::string> Authenticate(const std::string& authorization, ApiResponse& refusal) const;
+  // The user of the bearer token of http.tokens that `authorization` ("Bearer <token>") gives:
+  // nullopt with `user` set, or the 401 answer (no header, another scheme, an unknown token).
+  std::optional<ApiResponse> Authenticate(const std::string& authorization, std::string& user) const;
+  // /api/silences (GET: list; POST: create) and /api/silences/ID (GET; DELETE or POST .../expire:
+  // expire now); `rest` is what follows "/api/silences", empty or "/...". Changes need a token.
+  ApiResponse SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
+                         const std::string& authorization);
+  // The responder's clock (silences are timed by it): wall clock in `run`, the newest event
+  // time with engine.clock: event and in inline mode.
+  EventTime ResponderClock() const;
   // A characteristic's summary from any thread (the shard's published snapshot when threaded).
   CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
   // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,9 @@ struct AlarmRecord {
   ScopeLabels scope;
   std::int64_t hold_id = 0;    // 0: none
   EventTime resolved_ts{};     // set when state is "resolved": the end of the suspect window
+  // When it reached its current tier, on the responder's clock (unacknowledged_for counts from
+  // it, across restarts); the epoch when unknown (alarms stored by schema 8 and before).
+  EventTime tier_reached{};
 };
 
 // What a person recorded on an alarm: an acknowledgement (with the assignable cause and the
@@ -116,6 +120,24 @@ struct DeliveryRecord {
   std::string last_error;         // the last failed attempt's error; empty when none failed
   EventTime created{};            // wall-clock times
   EventTime updated{};
+};
+
+// A silence (docs/ARCHITECTURE.md "Silences"): while active, the notification actions of the
+// tiers that alarms matching every one of its matchers enter are not run (the alarms, their
+// tiers and holds are recorded as without it). Times are on the responder's clock (wall clock
+// in `run`, event time with engine.clock: event and in replay).
+struct SilenceRecord {
+  std::int64_t id = 0;          // store row id
+  // label -> value (labels: characteristic, policy, rule, chart, station, machine, lot,
+  // operator, model), all of which must equal the alarm's; never empty.
+  std::vector<std::pair<std::string, std::string>> matchers;
+  EventTime starts{};           // active from here (inclusive) ...
+  EventTime ends{};             // ... to here (exclusive); set to the time of expiry by hand
+  EventTime created{};          // wall-clock time it was created
+  std::string created_by;       // the token's user
+  std::string comment;
+  EventTime expired{};          // wall-clock time it was expired by hand (epoch: it was not)
+  std::string expired_by;       // who expired it by hand (empty: nobody)
 };
 
 // One record of the hash-chained audit log (audit.h defines the chain and its encoding).
@@ -293,11 +315,25 @@ class Store {
   // Outbox. InsertDelivery commits a delivery and returns its id, or 0 when a delivery with
   // the same idempotency key exists already (nothing is inserted: a tier acts once per alarm).
   Result<std::int64_t> InsertDelivery(const DeliveryRecord& d);
+  // Whether a delivery with this idempotency key has been committed (in any state).
+  Result<bool> HasDelivery(const std::string& idempotency_key);
   // Writes attempts, next_attempt, state, last_error and updated of delivery d.id.
   Status UpdateDelivery(const DeliveryRecord& d);
   // Deliveries in `state` (every state when empty), ordered by id (oldest first) or newest
   // first, at most `limit`.
   Result<std::vector<DeliveryRecord>> ListDeliveries(const std::string& state, int limit, bool oldest_first);
+
+  // Silences. InsertSilence stores one (its id is ignored) and returns its id.
+  Result<std::int64_t> InsertSilence(const SilenceRecord& s);
+  // Every silence, newest first (at most `limit`); with `active_at`, only those active then
+  // (starts <= t < ends), oldest first.
+  Result<std::vector<SilenceRecord>> ListSilences(int limit, std::optional<EventTime> active_at = std::nullopt);
+  // One silence; NotFound when there is none with `id`.
+  Result<SilenceRecord> GetSilence(std::int64_t id);
+  // Ends silence `id` at `now` (its `ends`), recording who and when (wall clock `at`), only
+  // if it has not ended by `now`: NotFound for an unknown id, FailedPrecondition when it has
+  // ended already (nothing is changed then). Returns the silence as stored.
+  Result<SilenceRecord> ExpireSilence(std::int64_t id, EventTime now, const std::string& user, EventTime at);
 
   const std::string& path() const { return path_; }
 

@@ -1,6 +1,7 @@
 #pragma once
 // RFC 3339 event times: parse and format, locale-independent, allocation-free parse.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,11 @@ using rules::EventTime;
 // truncated to microseconds; 'T' or 't' or ' ' separator; 'Z'/'z' or +hh:mm offset).
 // Returns nullopt for anything else, including out-of-range fields.
 std::optional<EventTime> ParseRfc3339(std::string_view text);
+
+// Parses a duration: a non-negative decimal number and a unit (us, ms, s, m, h, d), e.g. 500ms,
+// 1.5s, 10m, 72h; at most 1e17 us. Returns nullopt for anything else (no unit, an unknown unit,
+// a negative or non-finite number, trailing text). The config loader and the silence API use it.
+std::optional<std::chrono::microseconds> ParseDuration(std::string_view text);
 
 // Formats as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ", with six fraction digits when the time is not a
 // whole millisecond.
