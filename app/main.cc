@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "limits.h"
 #include "trace.h"
+#include "holds.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
 #include "shewhart/engine/chart_runner.h"
@@ -464,64 +465,6 @@ int Arl(const std::string& config_path, const std::string& characteristic, const
   return kExitOk;
 }
 
-// ---------------------------------------------------------------------------------------------
-// holds list
-int HoldsList(const std::string& config_path, const std::string& store_path, bool json) {
-  std::string path = store_path;
-  if (path.empty()) {
-    int code = kExitOk;
-    auto config = Load(config_path, code);
-    if (!config) return code;
-    path = config->store_path;
-  }
-  if (std::FILE* f = std::fopen(path.c_str(), "rb"); f) {
-    std::fclose(f);
-  } else {
-    std::fprintf(stderr, "shewhart holds: no store at '%s'\n", path.c_str());
-    return kExitUsage;
-  }
-  auto store = engine::Store::Open(path);
-  if (!store.ok()) {
-    std::fprintf(stderr, "shewhart holds: %s\n", store.status().message().c_str());
-    return kExitUsage;
-  }
-  auto holds = (*store)->ListHolds();
-  auto units = (*store)->ListHeldUnits(0);
-  if (!holds.ok() || !units.ok()) {
-    std::fprintf(stderr, "shewhart holds: %s\n", (!holds.ok() ? holds.status() : units.status()).message().c_str());
-    return kExitUsage;
-  }
-  std::map<std::int64_t, const engine::HoldRecord*> by_id;
-  for (const auto& h : *holds) by_id[h.id] = &h;
-  if (json) {
-    for (const auto& u : *units) {
-      const auto* h = by_id[u.hold_id];
-      Json j{{"hold", u.hold_id}, {"alarm", h ? h->alarm_id : 0}, {"characteristic", h ? h->characteristic : ""},
-             {"scope", h ? engine::ScopeJson(h->scope) : Json::object()}, {"serial", u.serial}, {"state", u.state},
-             {"since", engine::FormatRfc3339(u.since)}};
-      std::printf("%s\n", j.dump().c_str());
-    }
-    return kExitOk;
-  }
-  std::printf("%-5s %-6s %-20s %-20s %-16s %-8s %s\n", "HOLD", "ALARM", "CHARACTERISTIC", "SCOPE", "SERIAL", "STATE",
-              "SINCE");
-  for (const auto& u : *units) {
-    const auto* h = by_id[u.hold_id];
-    std::printf("%-5lld %-6lld %-20s %-20s %-16s %-8s %s\n", static_cast<long long>(u.hold_id),
-                static_cast<long long>(h ? h->alarm_id : 0), h ? h->characteristic.c_str() : "",
-                h ? engine::FormatScope(h->scope).c_str() : "", u.serial.c_str(), u.state.c_str(),
-                engine::FormatRfc3339(u.since).c_str());
-  }
-  for (const auto& h : *holds) {
-    std::printf("hold #%lld (alarm #%lld, %s, %s): %lld unit%s held since %s\n", static_cast<long long>(h.id),
-                static_cast<long long>(h.alarm_id), h.characteristic.c_str(), engine::FormatScope(h.scope).c_str(),
-                static_cast<long long>(h.units), h.units == 1 ? "" : "s", engine::FormatRfc3339(h.from_ts).c_str());
-  }
-  std::printf("%zu unit%s held in %zu hold%s\n", units->size(), units->size() == 1 ? "" : "s", holds->size(),
-              holds->size() == 1 ? "" : "s");
-  return kExitOk;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -561,12 +504,44 @@ int main(int argc, char** argv) {
   arl->add_option("--seed", seed, "Random seed (default 1)");
   arl->add_flag("--json", json, "JSON lines instead of a table");
 
-  auto* holds = app.add_subcommand("holds", "Held units (quarantine)");
+  app::HoldsCommand holds_cmd;
+  auto* holds = app.add_subcommand("holds", "Held units (quarantine): list, show, export (the store); dispose, status (a running engine)");
   holds->require_subcommand(1);
-  auto* holds_list = holds->add_subcommand("list", "List every held unit with its hold and alarm");
-  holds_list->add_option("-c,--config", config_path, "Configuration file (its store is read)");
-  holds_list->add_option("--store", store_path, "SQLite store to read (instead of the config's)");
-  holds_list->add_flag("--json", json, "JSON lines instead of a table");
+  auto add_store = [&](CLI::App* sub) {
+    sub->add_option("-c,--config", config_path, "Configuration file (its store is read)");
+    sub->add_option("--store", store_path, "SQLite store to read (instead of the config's)");
+  };
+  auto* holds_list = holds->add_subcommand("list", "List every held unit with its hold and alarm, then each hold");
+  add_store(holds_list);
+  holds_list->add_flag("--json", holds_cmd.json, "JSON lines instead of a table");
+  auto* holds_show = holds->add_subcommand("show", "One hold: its units with their states and dispositions");
+  holds_show->add_option("hold", holds_cmd.hold_id, "Hold id")->required()->check(CLI::PositiveNumber);
+  add_store(holds_show);
+  holds_show->add_flag("--json", holds_cmd.json, "One JSON object instead of a table");
+  auto* holds_export = holds->add_subcommand(
+      "export", "The recall list of a hold: every unit with its state, route, machines, operators, lots, assemblies");
+  holds_export->add_option("hold", holds_cmd.hold_id, "Hold id")->required()->check(CLI::PositiveNumber);
+  add_store(holds_export);
+  holds_export->add_option("--format", holds_cmd.format, "csv (default; a header row) or json (JSON lines)");
+  auto* holds_dispose = holds->add_subcommand(
+      "dispose", "Release, rework or scrap held units of a hold (through the engine's HTTP API, with a token)");
+  holds_dispose->add_option("hold", holds_cmd.hold_id, "Hold id")->required()->check(CLI::PositiveNumber);
+  holds_dispose->add_option("--state", holds_cmd.state, "released, reworked or scrapped")->required();
+  holds_dispose->add_option("--reason", holds_cmd.reason, "Reason code (the config's codes.dispositions)")->required();
+  holds_dispose->add_option("--meaning", holds_cmd.meaning,
+                            "Meaning of your signature (the config's codes.meanings), e.g. \"released by\"")
+      ->required();
+  holds_dispose->add_option("--note", holds_cmd.note, "Free text");
+  holds_dispose->add_option("--serial", holds_cmd.serials, "A unit to dispose of (repeat for several)");
+  holds_dispose->add_flag("--all", holds_cmd.all, "Every unit of the hold still held");
+  holds_dispose->add_option("--exclude", holds_cmd.exclude, "With --all: a unit to leave held (repeatable)");
+  holds_dispose->add_option("--url", holds_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
+  holds_dispose->add_option("--token-file", holds_cmd.token_file, "File whose first line is your token (default: $SHEWHART_TOKEN)");
+  holds_dispose->add_flag("--json", holds_cmd.json, "Print the engine's JSON answer");
+  auto* holds_status = holds->add_subcommand("status", "Ask a running engine whether a unit may move on (the MES interlock)");
+  holds_status->add_option("serial", holds_cmd.serial, "Serial number")->required();
+  holds_status->add_option("--url", holds_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
+  holds_status->add_flag("--json", holds_cmd.json, "Print the engine's JSON answer");
 
   app::LimitsOptions limits_opts;
   auto* limits = app.add_subcommand("limits", "Versions of the control limits (recorded in the store)");
@@ -743,12 +718,22 @@ int main(int argc, char** argv) {
            : *trace_forward ? app::TraceForward(trace_cmd)
                             : app::TraceWindow(trace_cmd);
   }
-  if (*holds_list) {
+  if (*holds_dispose) return app::HoldsDispose(holds_cmd);
+  if (*holds_status) return app::HoldsStatus(holds_cmd);
+  if (*holds_list || *holds_show || *holds_export) {
+    const char* name = *holds_list ? "list" : *holds_show ? "show" : "export";
     if (config_path.empty() && store_path.empty()) {
-      std::fprintf(stderr, "shewhart holds list: give -c CONFIG or --store PATH\n");
+      std::fprintf(stderr, "shewhart holds %s: give -c CONFIG or --store PATH\n", name);
       return kExitUsage;
     }
-    return HoldsList(config_path, store_path, json);
+    holds_cmd.store_path = store_path;
+    if (holds_cmd.store_path.empty()) {
+      int code = kExitOk;
+      auto config = Load(config_path, code);
+      if (!config) return code;
+      holds_cmd.store_path = config->store_path;
+    }
+    return *holds_list ? app::HoldsList(holds_cmd) : *holds_show ? app::HoldsShow(holds_cmd) : app::HoldsExport(holds_cmd);
   }
   return kExitUsage;
 }

@@ -1,5 +1,7 @@
 #include "trace.h"
 
+#include "cli_util.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -21,42 +23,6 @@ constexpr int kExitUsage = 2;
 
 using engine::Json;
 
-// Opens an existing store (Store::Open would create a missing one, which holds no genealogy).
-std::unique_ptr<engine::Store> OpenStore(const std::string& path, const char* command) {
-  std::error_code ec;
-  if (path != ":memory:" && !std::filesystem::exists(path, ec)) {
-    std::fprintf(stderr, "shewhart trace %s: no store at '%s'\n", command, path.c_str());
-    return nullptr;
-  }
-  auto store = engine::Store::Open(path);
-  if (!store.ok()) {
-    std::fprintf(stderr, "shewhart trace %s: %s\n", command, store.status().message().c_str());
-    return nullptr;
-  }
-  return std::move(*store);
-}
-
-// Prints `rows` under `header` in columns two spaces apart, each as wide as its widest cell;
-// the last column is not padded.
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
-  for (const auto& r : rows) {
-    for (std::size_t c = 0; c < r.size() && c < width.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  }
-  auto print = [&](const std::vector<std::string>& r) {
-    std::string line;
-    for (std::size_t c = 0; c < r.size(); ++c) {
-      line += r[c];
-      if (c + 1 < r.size()) line.append(width[c] - r[c].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::printf("%s\n", line.c_str());
-  };
-  print(header);
-  for (const auto& r : rows) print(r);
-}
-
 std::string JoinLots(const std::vector<std::string>& lots) {
   std::string s;
   for (const auto& l : lots) s += (s.empty() ? "" : ";") + l;
@@ -68,7 +34,7 @@ const char* Plural(std::size_t n, const char* one, const char* many) { return n 
 }  // namespace
 
 int TraceBackward(const TraceCommand& cmd) {
-  auto store = OpenStore(cmd.store_path, "backward");
+  auto store = OpenExistingStore(cmd.store_path, "trace backward");
   if (!store) return kExitUsage;
   auto t = store->TraceBackward(cmd.serial);
   if (!t.ok()) {
@@ -124,7 +90,7 @@ int TraceForward(const TraceCommand& cmd) {
     std::fprintf(stderr, "shewhart trace forward: give --lot L\n");
     return kExitUsage;
   }
-  auto store = OpenStore(cmd.store_path, "forward");
+  auto store = OpenExistingStore(cmd.store_path, "trace forward");
   if (!store) return kExitUsage;
   auto t = store->TraceForward(cmd.lot);
   if (!t.ok()) {
@@ -188,7 +154,7 @@ int TraceWindow(const TraceCommand& cmd) {
     }
     to = *parsed;
   }
-  auto store = OpenStore(cmd.store_path, "window");
+  auto store = OpenExistingStore(cmd.store_path, "trace window");
   if (!store) return kExitUsage;
   auto units = store->UnitsInWindow(scope, *from, to);
   if (!units.ok()) {
