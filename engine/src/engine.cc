@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <condition_variable>
 #include <climits>
 #include <deque>
 #include <limits>
@@ -35,10 +36,14 @@ class Engine::TraceWriter {
     writing_.reserve(kBatch);
   }
 
-  // Any thread.
-  void Append(const UnitEvent& e) {
-    std::lock_guard lock(mu_);
+  // Any thread. Blocks (back-pressure on the source, never on a shard) while kMaxPending
+  // records wait for the responder's next Flush, unless `never_block` (inline mode, whose
+  // caller flushes). Returns the number of records pending after it.
+  std::size_t Append(const UnitEvent& e, bool never_block) {
+    std::unique_lock lock(mu_);
+    if (!never_block) space_.wait(lock, [&] { return pending_.size() < kMaxPending || closed_; });
     pending_.push_back(e);
+    return pending_.size();
   }
 
   // Commits what is pending; returns the committed batch (valid until the next Flush).
@@ -49,6 +54,7 @@ class Engine::TraceWriter {
       std::lock_guard lock(mu_);
       writing_.swap(pending_);
     }
+    space_.notify_all();
     Status st = store_.AppendTrace(writing_);
     if (!st.ok()) {
       spdlog::error("genealogy: {} ({} records not stored)", st.message(), writing_.size());
@@ -59,10 +65,25 @@ class Engine::TraceWriter {
 
   std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
 
- private:
+  // Appends no longer wait (the engine is stopping; the last Flush takes what is pending).
+  void Close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    space_.notify_all();
+  }
+
+  // Inline mode flushes once this many records are pending.
   static constexpr std::size_t kBatch = 4096;
+
+ private:
+  // At most this many records (about 900 bytes each) wait for a commit in threaded mode.
+  static constexpr std::size_t kMaxPending = 65536;
   Store& store_;
   std::mutex mu_;
+  std::condition_variable space_;
+  bool closed_ = false;
   std::vector<UnitEvent> pending_;
   std::vector<UnitEvent> writing_;
   std::atomic<std::uint64_t> failed_{0};
@@ -1110,14 +1131,18 @@ class Engine::SourceSink : public IngestSink {
         ctx.lot_count = 1;
       }
       ctx.from_measurement = true;
-      e_.trace_->Append(ctx);
+      const bool inline_mode = !e_.options_.threaded;
+      if (e_.trace_->Append(ctx, inline_mode) >= TraceWriter::kBatch && inline_mode) e_.responder_->Tick();
     }
     return e_.Route(m), true;
   }
 
   void OnUnitEvent(const UnitEvent& ev) override {
     unit_events_->Inc();
-    e_.trace_->Append(ev);
+    const bool inline_mode = !e_.options_.threaded;
+    // Inline (replay): commit every batch as it fills, on this (the only) thread; the holds
+    // see the same records at the same input positions on every run.
+    if (e_.trace_->Append(ev, inline_mode) >= TraceWriter::kBatch && inline_mode) e_.responder_->Tick();
   }
 
   void OnReject(const RejectRecord& r) override {
@@ -1356,6 +1381,7 @@ void Engine::Stop() {
   std::lock_guard lock(stop_mu_);
   if (!started_ || stopped_) return;
   stopped_ = true;
+  if (trace_) trace_->Close();  // a source still appending does not wait for a responder that stops
   if (options_.threaded) {
     for (auto& s : shards_) s->queue.Close();
     for (auto& s : shards_) {
