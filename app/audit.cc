@@ -44,6 +44,10 @@ int AuditVerify(const std::string& store_path) {
   }
   std::printf("%lld record%s verified, chain intact (last hash %s)\n", static_cast<long long>(v->verified),
               v->verified == 1 ? "" : "s", v->last_hash.c_str());
+  if (v->anchor_seq > 0) {
+    std::printf("records 1-%lld were pruned by retention; the chain starts from record %lld's hash (the store's anchor)\n",
+                static_cast<long long>(v->anchor_seq), static_cast<long long>(v->anchor_seq));
+  }
   return 0;
 }
 

@@ -129,8 +129,12 @@ Json LimitsAuditBody(const LimitVersion& v) {
 Result<AuditVerification> VerifyAuditLog(Store& store) {
   constexpr int kPage = 1000;
   AuditVerification v;
-  v.last_hash = std::string(kAuditGenesisHash);
-  std::int64_t last_seq = 0;  // seq of the last record verified
+  // Where the stored chain starts: the genesis, or the last record retention pruned.
+  auto anchor = store.AuditAnchor();
+  if (!anchor.ok()) return anchor.status();
+  v.last_hash = anchor->second;
+  v.anchor_seq = anchor->first;
+  std::int64_t last_seq = anchor->first;  // seq of the last record verified (or pruned)
   for (;;) {
     auto page = store.ReadAudit(last_seq, kPage);
     if (!page.ok()) return page.status();
@@ -159,7 +163,8 @@ Result<AuditVerification> VerifyAuditLog(Store& store) {
         v.broken_seq = r.seq;
         v.problem = last_seq == 0 ? Describe(r) + ": prev_hash " + r.prev_hash + " is not the genesis hash (64 zeros)"
                                   : Describe(r) + ": prev_hash does not match record " + std::to_string(last_seq) +
-                                        "'s hash (" + r.prev_hash + " != " + v.last_hash + ")";
+                                        "'s hash (" + r.prev_hash + " != " + v.last_hash + ")" +
+                                        (last_seq == v.anchor_seq ? " (the anchor retention left)" : "");
         return v;
       }
       const std::string computed = AuditHash(r.prev_hash, r);

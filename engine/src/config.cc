@@ -315,6 +315,18 @@ class Loader {
     return true;
   }
 
+  // A retention period: at least an hour, at most 100 years.
+  bool RetentionDuration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+    std::chrono::microseconds v{};
+    if (!Duration(node, path, v)) return false;
+    if (v < std::chrono::hours(1) || v > std::chrono::hours(24 * 365 * 100)) {
+      Problem(node, path, "expected a duration from 1h to 100y (e.g. 5y, 90d), found '" + node.Scalar() + "'");
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
   static std::string FormatMicros(std::chrono::microseconds d) {
     const auto us = d.count();
     if (us % 1000000 == 0) return std::to_string(us / 1000000) + "s";
@@ -438,7 +450,15 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
   }
   if (auto n = root["sources"]) LoadSources(n, config);
   if (auto n = root["store"]) {
-    if (CheckMap(n, "store", {"sqlite"}) && n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
+    if (CheckMap(n, "store", {"sqlite", "retention", "prune_every"})) {
+      if (n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
+      if (n["prune_every"]) PositiveDuration(n["prune_every"], "store.prune_every", config.prune_every);
+      if (const YAML::Node r = n["retention"]; r && CheckMap(r, "store.retention", {"records", "genealogy", "rejects"})) {
+        if (r["records"]) RetentionDuration(r["records"], "store.retention.records", config.retain_records);
+        if (r["genealogy"]) RetentionDuration(r["genealogy"], "store.retention.genealogy", config.retain_genealogy);
+        if (r["rejects"]) RetentionDuration(r["rejects"], "store.retention.rejects", config.retain_rejects);
+      }
+    }
   }
   if (auto n = root["http"]) {
     if (CheckMap(n, "http", {"listen", "tokens"}) && n["tokens"]) {

@@ -1267,6 +1267,15 @@ Status Engine::Start() {
     SHEWHART_RETURN_IF_ERROR(outbox_->Load());
     SHEWHART_RETURN_IF_ERROR(responder_->ResumeSerialFeeds());
     outbox_->Start();
+    prune_thread_ = std::thread([this] {
+      std::unique_lock lock(prune_mu_);
+      while (!prune_stop_) {
+        lock.unlock();
+        PruneNow();
+        lock.lock();
+        prune_cv_.wait_for(lock, config_.prune_every, [this] { return prune_stop_; });
+      }
+    });
   }
 
   std::size_t n = 1;
@@ -1382,6 +1391,14 @@ void Engine::Stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   if (trace_) trace_->Close();  // a source still appending does not wait for a responder that stops
+  if (prune_thread_.joinable()) {
+    {
+      std::lock_guard lock(prune_mu_);
+      prune_stop_ = true;
+    }
+    prune_cv_.notify_all();
+    prune_thread_.join();
+  }
   if (options_.threaded) {
     for (auto& s : shards_) s->queue.Close();
     for (auto& s : shards_) {
@@ -1757,6 +1774,36 @@ void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& li
   spdlog::info("limits of '{}': version {} ({}), centre {}, sigma {}", v.characteristic, v.version, v.reason, v.center,
                v.sigma);
   if (options_.listener) options_.listener->OnLimits(v);
+}
+
+void Engine::PruneNow() {
+  const EventTime now = WallClock();
+  PruneCutoffs cut;
+  cut.records = now - config_.retain_records;
+  cut.genealogy = now - config_.retain_genealogy;
+  cut.rejects = now - config_.retain_rejects;
+  auto n = store_->Prune(cut);
+  if (!n.ok()) {
+    spdlog::error("retention: pruning the store failed: {}", n.status().message());
+    return;
+  }
+  static const char* kHelp = "Records deleted by retention (store.retention), by kind.";
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "unit_events"}})->Inc(static_cast<std::uint64_t>(n->unit_events));
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "rejects"}})->Inc(static_cast<std::uint64_t>(n->rejects));
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "alarms"}})->Inc(static_cast<std::uint64_t>(n->alarms));
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "audit_records"}})
+      ->Inc(static_cast<std::uint64_t>(n->audit_records));
+  if (n->unit_events + n->rejects + n->alarms + n->audit_records == 0) return;
+  Json body{{"unit_events", n->unit_events}, {"rejects", n->rejects}, {"alarms", n->alarms},
+            {"audit_records", n->audit_records}, {"records_before", FormatRfc3339(cut.records)},
+            {"genealogy_before", FormatRfc3339(cut.genealogy)}, {"rejects_before", FormatRfc3339(cut.rejects)}};
+  if (n->anchor_seq > 0) {
+    body["anchor_seq"] = n->anchor_seq;
+    body["anchor_hash"] = n->anchor_hash;
+  }
+  Audit("store.pruned", "store", body);
+  spdlog::info("retention: pruned {} unit events, {} rejects, {} alarms (with their holds), {} audit records", n->unit_events,
+               n->rejects, n->alarms, n->audit_records);
 }
 
 void Engine::Audit(std::string kind, std::string subject, const Json& body, const std::string& actor) {

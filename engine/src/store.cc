@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <unordered_set>
 
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS unit_lots(
   PRIMARY KEY(lot, ts, event)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects(
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
-  field TEXT, message TEXT NOT NULL, raw BLOB, raw_truncated INTEGER NOT NULL);
+  field TEXT, message TEXT NOT NULL, raw BLOB, raw_truncated INTEGER NOT NULL,
+  stored_ts INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS alarms(
   id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL,
   tier INTEGER NOT NULL, rule TEXT NOT NULL, chart TEXT NOT NULL, opened_ts INTEGER NOT NULL,
@@ -117,6 +119,13 @@ UPDATE meta SET value='9' WHERE key='schema_version';
 COMMIT;
 )sql";
 constexpr const char* kAddTierReached = "ALTER TABLE alarms ADD COLUMN tier_reached_ts INTEGER NOT NULL DEFAULT 0";
+// Rejects remember when they were stored (retention); older ones count from the migration.
+constexpr const char* kAddRejectTime = "ALTER TABLE rejects ADD COLUMN stored_ts INTEGER NOT NULL DEFAULT 0";
+
+// The wall clock, in Unix microseconds.
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -255,6 +264,16 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
           has_column = q.Int(0) > 0;
         }
         if (!has_column) SHEWHART_RETURN_IF_ERROR(store->Exec(kAddTierReached));
+        {
+          Stmt q(db, "SELECT COUNT(*) FROM pragma_table_info('rejects') WHERE name = 'stored_ts'");
+          if (!q.ok() || q.Step() != SQLITE_ROW) return q.error("reading the rejects table's columns");
+          has_column = q.Int(0) > 0;
+        }
+        if (!has_column) {
+          SHEWHART_RETURN_IF_ERROR(store->Exec(kAddRejectTime));
+          const std::string now = std::to_string(NowMicros());
+          SHEWHART_RETURN_IF_ERROR(store->Exec(("UPDATE rejects SET stored_ts = " + now).c_str()));
+        }
         SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate8To9));
         v = "9";
       }
@@ -334,7 +353,9 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
 
 Status Store::InsertReject(const RejectRecord& r) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_, "INSERT INTO rejects(source, position, reason, field, message, raw, raw_truncated) VALUES(?,?,?,?,?,?,?)");
+  Stmt ins(db_,
+           "INSERT INTO rejects(source, position, reason, field, message, raw, raw_truncated, stored_ts) "
+           "VALUES(?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing reject insert");
   ins.Bind(1, r.source);
   ins.Bind(2, r.position);
@@ -343,6 +364,7 @@ Status Store::InsertReject(const RejectRecord& r) {
   ins.Bind(5, r.message);
   ins.BindBlob(6, r.raw);
   ins.Bind(7, static_cast<std::int64_t>(r.raw_truncated));
+  ins.Bind(8, NowMicros());
   if (ins.Step() != SQLITE_DONE) return ins.error("storing a reject record");
   return Status::Ok();
 }
@@ -749,6 +771,154 @@ Result<std::vector<HeldUnit>> Store::ListHeldUnits(std::int64_t hold_id) {
     out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
   }
   return out;
+}
+
+Result<std::pair<std::int64_t, std::string>> Store::AuditAnchor() {
+  std::lock_guard lock(mu_);
+  std::pair<std::int64_t, std::string> anchor{0, std::string(64, '0')};
+  Stmt q(db_, "SELECT key, value FROM meta WHERE key IN ('audit_anchor_seq', 'audit_anchor_hash')");
+  if (!q.ok()) return q.error("reading the audit anchor");
+  while (q.Step() == SQLITE_ROW) {
+    if (q.Text(0) == "audit_anchor_seq") anchor.first = std::stoll(q.Text(1));
+    else anchor.second = q.Text(1);
+  }
+  return anchor;
+}
+
+Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
+  constexpr std::int64_t kChunk = 10000;
+  PruneCounts n;
+  // Genealogy, in arrival (rowid) order: a chunk at a time, until one holds nothing older.
+  for (std::int64_t after = 0;;) {
+    std::lock_guard lock(mu_);
+    Stmt q(db_, "SELECT id, ts, lots FROM unit_events WHERE id > ? ORDER BY id LIMIT ?");
+    if (!q.ok()) return q.error("reading genealogy to prune");
+    q.Bind(1, after);
+    q.Bind(2, kChunk);
+    struct Old {
+      std::int64_t id, ts;
+      std::string lots;
+    };
+    std::vector<Old> old;
+    std::int64_t rows = 0;
+    while (q.Step() == SQLITE_ROW) {
+      ++rows;
+      after = q.Int(0);
+      if (q.Int(1) < ToUnixMicros(cut.genealogy)) old.push_back(Old{q.Int(0), q.Int(1), q.Text(2)});
+    }
+    if (old.empty()) break;
+    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Stmt del(db_, "DELETE FROM unit_events WHERE id = ?");
+    Stmt del_lot(db_, "DELETE FROM unit_lots WHERE lot = ? AND ts = ? AND event = ?");
+    if (!del.ok() || !del_lot.ok()) {
+      (void)Exec("ROLLBACK");
+      return Unavailable(std::string("preparing to prune genealogy: ") + sqlite3_errmsg(db_));
+    }
+    for (const Old& o : old) {
+      std::size_t start = 0;
+      while (start < o.lots.size()) {
+        std::size_t end = o.lots.find(';', start);
+        if (end == std::string::npos) end = o.lots.size();
+        del_lot.Bind(1, o.lots.substr(start, end - start));
+        del_lot.Bind(2, o.ts);
+        del_lot.Bind(3, o.id);
+        if (del_lot.Step() != SQLITE_DONE) {
+          Status st = del_lot.error("pruning lots");
+          (void)Exec("ROLLBACK");
+          return st;
+        }
+        del_lot.Reset();
+        start = end + 1;
+      }
+      del.Bind(1, o.id);
+      if (del.Step() != SQLITE_DONE) {
+        Status st = del.error("pruning genealogy");
+        (void)Exec("ROLLBACK");
+        return st;
+      }
+      del.Reset();
+    }
+    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+    n.unit_events += static_cast<std::int64_t>(old.size());
+    if (rows < kChunk) break;
+  }
+  // Rejects.
+  for (;;) {
+    std::lock_guard lock(mu_);
+    Stmt del(db_, "DELETE FROM rejects WHERE id IN (SELECT id FROM rejects WHERE stored_ts < ? ORDER BY id LIMIT ?)");
+    if (!del.ok()) return del.error("preparing to prune rejects");
+    del.Bind(1, ToUnixMicros(cut.rejects));
+    del.Bind(2, kChunk);
+    if (del.Step() != SQLITE_DONE) return del.error("pruning rejects");
+    const int changed = sqlite3_changes(db_);
+    n.rejects += changed;
+    if (changed < kChunk) break;
+  }
+  // Resolved alarms whose hold holds nothing, with everything recorded about them.
+  {
+    std::lock_guard lock(mu_);
+    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    const char* kSteps[] = {
+        "CREATE TEMP TABLE IF NOT EXISTS prune_alarms(id INTEGER PRIMARY KEY, hold_id INTEGER)",
+        "DELETE FROM prune_alarms",
+        "INSERT INTO prune_alarms SELECT a.id, a.hold_id FROM alarms a WHERE a.state = 'resolved' AND "
+        "a.resolved_ts < ?1 AND (a.hold_id = 0 OR NOT EXISTS (SELECT 1 FROM held_units u WHERE u.hold_id = a.hold_id "
+        "AND u.state = 'held')) LIMIT 10000",
+        "DELETE FROM held_units WHERE hold_id IN (SELECT hold_id FROM prune_alarms)",
+        "DELETE FROM dispositions WHERE hold_id IN (SELECT hold_id FROM prune_alarms)",
+        "DELETE FROM holds WHERE id IN (SELECT hold_id FROM prune_alarms)",
+        "DELETE FROM alarm_actions WHERE alarm_id IN (SELECT id FROM prune_alarms)",
+        "DELETE FROM deliveries WHERE state != 'pending' AND alarm_id IN (SELECT id FROM prune_alarms)",
+        "DELETE FROM alarms WHERE id IN (SELECT id FROM prune_alarms)",
+    };
+    for (const char* sql : kSteps) {
+      Stmt st(db_, sql);
+      if (!st.ok()) {
+        Status e = st.error("preparing to prune alarms");
+        (void)Exec("ROLLBACK");
+        return e;
+      }
+      if (std::string_view(sql).find("?1") != std::string_view::npos) st.Bind(1, ToUnixMicros(cut.records));
+      if (st.Step() != SQLITE_DONE) {
+        Status e = st.error("pruning alarms");
+        (void)Exec("ROLLBACK");
+        return e;
+      }
+      if (std::string_view(sql).rfind("DELETE FROM alarms", 0) == 0) n.alarms = sqlite3_changes(db_);
+    }
+    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  }
+  // Audit records appended before the cut-off; the last one deleted anchors the chain.
+  {
+    std::lock_guard lock(mu_);
+    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto fail = [this](Status st) {
+      (void)Exec("ROLLBACK");
+      return st;
+    };
+    Stmt last(db_, "SELECT seq, hash FROM audit_log WHERE ts < ? ORDER BY seq DESC LIMIT 1");
+    if (!last.ok()) return fail(last.error("reading the audit log to prune"));
+    last.Bind(1, ToUnixMicros(cut.records));
+    if (last.Step() == SQLITE_ROW) {
+      n.anchor_seq = last.Int(0);
+      n.anchor_hash = last.Text(1);
+      Stmt del(db_, "DELETE FROM audit_log WHERE seq <= ?");
+      Stmt meta(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+      if (!del.ok() || !meta.ok()) return fail(Unavailable(std::string("preparing to prune the audit log: ") + sqlite3_errmsg(db_)));
+      del.Bind(1, n.anchor_seq);
+      if (del.Step() != SQLITE_DONE) return fail(del.error("pruning the audit log"));
+      n.audit_records = sqlite3_changes(db_);
+      meta.Bind(1, std::string("audit_anchor_seq"));
+      meta.Bind(2, std::to_string(n.anchor_seq));
+      if (meta.Step() != SQLITE_DONE) return fail(meta.error("recording the audit anchor"));
+      meta.Reset();
+      meta.Bind(1, std::string("audit_anchor_hash"));
+      meta.Bind(2, n.anchor_hash);
+      if (meta.Step() != SQLITE_DONE) return fail(meta.error("recording the audit anchor"));
+    }
+    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  }
+  return n;
 }
 
 Result<AuditRecord> Store::AppendAudit(AuditRecord r) {

@@ -28,7 +28,8 @@ std::optional<std::chrono::microseconds> ParseDuration(std::string_view s) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   const std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
   static constexpr std::pair<std::string_view, double> kUnits[] = {{"us", 1},     {"ms", 1e3},     {"s", 1e6},
-                                                                  {"m", 60e6},   {"h", 3600e6},   {"d", 86400e6}};
+                                                                  {"m", 60e6},   {"h", 3600e6},   {"d", 86400e6},
+                                                                  {"y", 365 * 86400e6}};
   double scale = 0;
   for (const auto& [name, micros] : kUnits) {
     if (unit == name) scale = micros;

@@ -2,7 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <chrono>
+#include <thread>
+
 #include "../test_util.h"
+#include "shewhart/engine/audit.h"
+#include "shewhart/engine/engine.h"
 #include "shewhart/engine/time_format.h"
 
 namespace shewhart::engine {
@@ -90,6 +97,180 @@ TEST(StoreTest, UpdatingAMissingAlarmIsNotFound) {
   Status st = (*store)->UpdateAlarm(a);
   EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_NE(st.message().find("alarm 77"), std::string::npos);
+}
+
+// Retention: what is older than the cut-offs goes, what is newer or still needed stays, and
+// the audit chain still verifies from the anchor the pruning leaves (and not without it).
+TEST(StoreTest, PruneDeletesWhatIsOldAndTheAuditChainVerifiesFromItsAnchor) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto opened = Store::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  Store& store = **opened;
+  UnitEvent old_lotted = Event("OLD1", "st1", 1000);
+  old_lotted.lots[0].Assign("L1");
+  old_lotted.lots[1].Assign("L2");
+  old_lotted.lot_count = 2;
+  ASSERT_TRUE(store.AppendTrace({old_lotted, Event("OLD2", "st1", 2000), Event("NEW1", "st1", 9000)}).ok());
+  ASSERT_TRUE(store.InsertReject(RejectRecord{"zmq0", 1, RejectReason::kMalformed, "", "bad", "{", false}).ok());
+  // Three resolved alarms before the cut-off: without a hold, with a hold holding nothing any
+  // more, with a unit still held (kept); one open alarm (kept).
+  auto alarm = [&](const std::string& state, std::int64_t resolved_ms) {
+    AlarmRecord a;
+    a.characteristic = "bore";
+    a.policy = "p";
+    a.rule = "nelson.1";
+    a.chart = "individuals";
+    a.state = state;
+    a.resolved_ts = FromUnixMillis(resolved_ms);
+    auto id = store.InsertAlarm(a);
+    EXPECT_TRUE(id.ok());
+    a.id = *id;
+    return a;
+  };
+  auto hold_for = [&](AlarmRecord& a, const std::string& serial, const char* state) {
+    HoldRecord h;
+    h.alarm_id = a.id;
+    h.characteristic = "bore";
+    auto id = store.CreateHold(h);
+    ASSERT_TRUE(id.ok());
+    a.hold_id = *id;
+    ASSERT_TRUE(store.UpdateAlarm(a).ok());
+    ASSERT_TRUE(store.AddHeldUnits(*id, {HeldUnit{*id, serial, "held", FromUnixMillis(1)}}).ok());
+    if (std::string(state) != "held") {
+      Disposition d;
+      d.hold_id = *id;
+      d.state = state;
+      d.user = "qa";
+      d.reason = "other";
+      d.meaning = "released by";
+      ASSERT_TRUE(store.Dispose({serial}, d).ok());
+    }
+  };
+  AlarmRecord a1 = alarm("resolved", 1000);
+  AlarmRecord a2 = alarm("resolved", 1000);
+  hold_for(a2, "S2", "released");
+  AlarmRecord a3 = alarm("resolved", 1000);
+  hold_for(a3, "S3", "held");
+  AlarmRecord a4 = alarm("open", 0);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(AppendAudit(store, "test.event", "test/" + std::to_string(i), "engine", Json{{"i", i}}).ok());
+  }
+  auto all = store.ReadAudit(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  // Audit records are appended with the wall clock: a cut-off between the 3rd and the 4th.
+  PruneCutoffs cut;
+  cut.genealogy = FromUnixMillis(5000);
+  cut.rejects = FromUnixMicros(ToUnixMicros((*all)[0].ts) + 1'000'000'000);  // in the future: every reject
+  cut.records = FromUnixMicros(ToUnixMicros((*all)[2].ts) + 1);
+  ASSERT_LT((*all)[2].ts, (*all)[3].ts) << "the test needs distinct append times";
+  auto n = store.Prune(cut);
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  EXPECT_EQ(n->unit_events, 2);
+  EXPECT_EQ(n->rejects, 1);
+  EXPECT_EQ(n->alarms, 2) << "a1 and a2; a3 still holds a unit, a4 is open";
+  EXPECT_EQ(n->audit_records, 3);
+  EXPECT_EQ(n->anchor_seq, 3);
+  EXPECT_EQ(n->anchor_hash, (*all)[2].hash);
+
+  auto back = store.TraceBackward("OLD1");
+  EXPECT_EQ(back.status().code(), StatusCode::kNotFound);
+  auto fwd = store.TraceForward("L2");
+  ASSERT_TRUE(fwd.ok());
+  EXPECT_TRUE(fwd->reached.units.empty()) << "its unit_lots rows went with it";
+  EXPECT_TRUE(store.TraceBackward("NEW1").ok());
+  EXPECT_EQ(*store.CountRejects(), 0);
+  EXPECT_EQ(store.GetAlarm(a1.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.GetAlarm(a2.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.GetHold(a2.hold_id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store.GetAlarm(a3.id).ok());
+  EXPECT_TRUE(store.GetHold(a3.hold_id).ok());
+  EXPECT_TRUE(store.GetAlarm(a4.id).ok());
+  auto v = VerifyAuditLog(store);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->intact) << v->problem;
+  EXPECT_EQ(v->verified, 2);
+  EXPECT_EQ(v->anchor_seq, 3);
+  // Appending goes on from the stored chain.
+  ASSERT_TRUE(AppendAudit(store, "test.event", "test/5", "engine", Json{{"i", 5}}).ok());
+  v = VerifyAuditLog(store);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->intact) << v->problem;
+  EXPECT_EQ(v->verified, 3);
+  // Nothing more to prune: nothing changes.
+  n = store.Prune(cut);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->unit_events + n->rejects + n->alarms + n->audit_records, 0);
+  EXPECT_EQ(n->anchor_seq, 0);
+  // Without its anchor the shortened chain does not verify.
+  opened->reset();
+  {
+    auto raw = Store::Open(path);
+    ASSERT_TRUE(raw.ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE 'audit_anchor%'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto again = Store::Open(path);
+  ASSERT_TRUE(again.ok());
+  v = VerifyAuditLog(**again);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->intact);
+  EXPECT_NE(v->problem.find("records 1-3 are missing"), std::string::npos) << v->problem;
+}
+
+// `shewhart run` prunes at start (and every store.prune_every), audits it as store.pruned and
+// counts it.
+TEST(StoreTest, RunningEnginePrunesOldGenealogyAtStart) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  {
+    auto s = Store::Open(path);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->AppendTrace({Event("OLD", "st1", 1000)}).ok());
+  }
+  ConfigLoad load = LoadConfigText(
+      "store: { retention: { genealogy: 30d, records: 5y, rejects: 90d }, prune_every: 1h }\n"
+      "characteristics: [ { id: bore, chart: { type: individuals }, limits: { mean: 10, sigma: 0.1 } } ]\n",
+      "r.yaml");
+  ASSERT_TRUE(load.config.has_value());
+  EXPECT_EQ(load.config->retain_genealogy, std::chrono::hours(24 * 30));
+  EngineOptions opts;
+  opts.store_path = path;
+  Engine engine(*load.config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  for (int i = 0; i < 200; ++i) {
+    if (engine.HandleApi("GET", "/metrics", "").body.find("shewhart_pruned_total{kind=\"unit_events\"} 1\n") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  engine.Stop();
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_pruned_total{kind=\"unit_events\"} 1\n"), std::string::npos) << metrics;
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->TraceBackward("OLD").status().code(), StatusCode::kNotFound);
+  auto audit = (*s)->ReadAudit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  bool pruned = false;
+  for (const auto& r : *audit) pruned |= r.kind == "store.pruned" && r.body.find("\"unit_events\":1") != std::string::npos;
+  EXPECT_TRUE(pruned);
+}
+
+TEST(StoreTest, RetentionSettingsAreChecked) {
+  ConfigLoad load = LoadConfigText(
+      "store: { retention: { genealogy: forever, audit: 1y }, prune_every: 0s }\n"
+      "characteristics: [ { id: bore, chart: { type: individuals }, limits: { mean: 10, sigma: 0.1 } } ]\n",
+      "r.yaml");
+  std::string all;
+  for (const auto& p : load.problems) all += p.ToString() + "\n";
+  EXPECT_NE(all.find("store.retention.genealogy"), std::string::npos) << all;
+  EXPECT_NE(all.find("store.retention.audit"), std::string::npos) << all;
+  EXPECT_NE(all.find("store.prune_every"), std::string::npos) << all;
 }
 
 TEST(StoreTest, UnopenablePathIsUnavailable) {

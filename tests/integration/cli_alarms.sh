@@ -38,7 +38,7 @@ has_alarm() { curl -fs "http://127.0.0.1:$HTTP/api/alarms/1" >/dev/null; }
 WAIT_S=10 wait_for has_alarm || fail "alarm 1 was not opened"
 A=("$SHEWHART" alarms)
 U=(--url "http://127.0.0.1:$HTTP")
-"${A[@]}" show 1 "${U[@]}" | grep -q "state open" || fail "alarm 1 is not open"
+"${A[@]}" show 1 "${U[@]}" | contains "state open" || fail "alarm 1 is not open"
 rc=0; "${A[@]}" ack 1 "${U[@]}" --cause tool_wear --action replaced_tool 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "no token" "$WORK/err.txt" || fail "ack without a token: rc $rc $(cat "$WORK/err.txt")"
 rc=0; "${A[@]}" ack 1 "${U[@]}" --token-file "$WORK/wrong.token" --cause tool_wear --action replaced_tool \
@@ -48,7 +48,7 @@ rc=0; "${A[@]}" ack 1 "${U[@]}" --token-file "$WORK/anna.token" --cause gremlins
   2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "unknown cause code 'gremlins'; the config's codes.causes: tool_wear, material" "$WORK/err.txt" \
   || fail "unknown code: rc $rc $(cat "$WORK/err.txt")"
-"${A[@]}" show 1 "${U[@]}" | grep -q "state open" || fail "a refused ack changed the alarm"
+"${A[@]}" show 1 "${U[@]}" | contains "state open" || fail "a refused ack changed the alarm"
 "${A[@]}" ack 1 "${U[@]}" --token-file "$WORK/anna.token" --cause tool_wear --action replaced_tool \
   --note "insert chipped" >"$WORK/ack.txt" || fail "ack failed: $(cat "$WORK/ack.txt")"
 grep -q "state acknowledged" "$WORK/ack.txt" || fail "ack did not acknowledge: $(cat "$WORK/ack.txt")"

@@ -24,7 +24,7 @@ within "$arl1" "$se1" 43.9 || fail "ARL of rule 1 at a 1-sigma shift is $arl1 (s
   || fail "arl on cusum failed"
 read -r arlc sec < <(sed -E 's/.*"arl":([0-9.e+-]+),"sd":[0-9.e+-]+,"se":([0-9.e+-]+).*/\1 \2/' "$WORK/cusum.jsonl")
 within "$arlc" "$sec" 10.4 || fail "CUSUM ARL at a 1-sigma shift is $arlc (se $sec), expected about 10.4"
-"$SHEWHART" arl -c "$WORK/config.yaml" --characteristic r1 --runs 200 | grep -q "^SHIFT" || fail "no table"
+"$SHEWHART" arl -c "$WORK/config.yaml" --characteristic r1 --runs 200 | contains "^SHIFT" || fail "no table"
 rc=0
 "$SHEWHART" arl -c "$WORK/config.yaml" --characteristic defects 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "attribute chart" "$WORK/err.txt" || fail "attribute chart not refused (rc $rc): $(cat "$WORK/err.txt")"

@@ -36,5 +36,5 @@ rc=0
 rc=0
 "$SHEWHART" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "no subcommand exited $rc (wanted 2)"
-"$SHEWHART" --help | grep -q "replay" || fail "--help does not list replay"
+"$SHEWHART" --help | contains "replay" || fail "--help does not list replay"
 echo "cli_check: ok"

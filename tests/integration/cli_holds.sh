@@ -65,7 +65,7 @@ grep -q '^1,1,bore,U2,held,2026-01-05T08:01:00.000Z,A@2026-01-05T08:01:00.000Z,M
 grep -q '^1,1,bore,U3,held,.*,A@2026-01-05T08:02:00.000Z;ASSY@2026-01-05T08:04:00.000Z,M1;M5,op1;op5,L2,P1$' "$WORK/export.csv" \
   || fail "export U3 (route through the assembly station, assembly P1): $(cat "$WORK/export.csv")"
 [ "$(wc -l <"$WORK/export.csv")" -eq 5 ] || fail "export: $(cat "$WORK/export.csv")"
-"$SHEWHART" holds export 1 --store "$WORK/s.db" --format json 2>/dev/null | grep -q '"serial":"U2".*"lots":\["L1","L7"\]' \
+"$SHEWHART" holds export 1 --store "$WORK/s.db" --format json 2>/dev/null | contains '"serial":"U2".*"lots":\["L1","L7"\]' \
   || fail "json export lacks U2's lots"
 rc=0; "$SHEWHART" holds export 9 --store "$WORK/s.db" 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no hold 9" "$WORK/err.txt" || fail "export of an unknown hold: exit $rc, $(cat "$WORK/err.txt")"

@@ -22,7 +22,7 @@ grep -q "recorded limits of 'bore' as version 1: centre 11, sigma 1.773049645390
 grep -q '"version":1,"origin":"recalc","effective":"2026-11-27T09:00:00.000Z","center":11.0' list.jsonl \
   || fail "list does not show the version: $(cat list.jsonl)"
 grep -q '"user":"anna","reason":"new fixture"' list.jsonl || fail "user and reason not recorded"
-"$SHEWHART" limits list -c config.yaml | grep -q "1 limits version" || fail "no table"
+"$SHEWHART" limits list -c config.yaml | contains "1 limits version" || fail "no table"
 # Before 09:00 the config's limits (mean 0) judge: both subgroups fire; from 09:00 the version's.
 cat >run.jsonl <<'JSONL'
 {"characteristic":"bore","value":11,"ts":"2026-11-27T08:59:00Z"}
@@ -43,7 +43,7 @@ rc=0; "$SHEWHART" limits recalc -c config.yaml --characteristic bore one.jsonl 2
 [ "$rc" -eq 1 ] && grep -q "needs at least 2" err.txt || fail "too little data: rc $rc $(cat err.txt)"
 rc=0; "$SHEWHART" limits recalc -c config.yaml --characteristic bore missing.jsonl 2>err.txt || rc=$?
 [ "$rc" -eq 2 ] || fail "missing input file: rc $rc $(cat err.txt)"
-"$SHEWHART" limits recalc -c config.yaml --characteristic bore --dry-run study.jsonl | grep -q "would record" \
+"$SHEWHART" limits recalc -c config.yaml --characteristic bore --dry-run study.jsonl | contains "would record" \
   || fail "dry run"
-"$SHEWHART" limits list -c config.yaml | grep -q "1 limits version" || fail "the dry run recorded something"
+"$SHEWHART" limits list -c config.yaml | contains "1 limits version" || fail "the dry run recorded something"
 echo "cli_limits: ok"

@@ -18,6 +18,15 @@ fail() {
   exit 1
 }
 
+# `producer | contains [GREP OPTIONS] PATTERN`: grep -q over the whole input. A plain `| grep -q`
+# exits at the first match, and under pipefail the producer's SIGPIPE (curl, a long listing)
+# then fails the pipeline although the pattern matched.
+contains() {
+  local all
+  all=$(cat)
+  grep -q "$@" <<<"$all"
+}
+
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
   local p

@@ -35,7 +35,7 @@ YAML
 ENGINE=$!
 PIDS+=("$ENGINE")
 wait_http "http://127.0.0.1:$HTTP/health" 10 || fail "engine did not answer on port $HTTP"
-failed_twice() { curl -fs "http://127.0.0.1:$HTTP/api/deliveries?state=pending" | grep -q '"attempts":[2-9]'; }
+failed_twice() { curl -fs "http://127.0.0.1:$HTTP/api/deliveries?state=pending" | contains '"attempts":[2-9]'; }
 WAIT_S=15 wait_for failed_twice || fail "the delivery was not pending after failed attempts: $(curl -s "http://127.0.0.1:$HTTP/api/deliveries")"
 kill -KILL "$ENGINE"
 wait "$ENGINE" 2>/dev/null || true
@@ -46,7 +46,7 @@ touch "$WORK/up"  # the receiver is back
 ENGINE=$!
 PIDS+=("$ENGINE")
 wait_http "http://127.0.0.1:$HTTP/health" 10 || fail "engine did not answer after the restart"
-delivered() { curl -fs "http://127.0.0.1:$HTTP/api/deliveries?state=delivered" | grep -q '"idempotency_key":"1-1-notify"'; }
+delivered() { curl -fs "http://127.0.0.1:$HTTP/api/deliveries?state=delivered" | contains '"idempotency_key":"1-1-notify"'; }
 WAIT_S=15 wait_for delivered || fail "the pending delivery was not delivered after the restart"
 sleep 1
 term_and_check "$ENGINE" 5

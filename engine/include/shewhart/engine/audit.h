@@ -68,10 +68,12 @@ struct AuditVerification {
   std::int64_t broken_seq = 0;  // the first broken record (intact: 0)
   std::string problem;          // names it and says what is wrong (intact: empty)
   std::string last_hash;        // hash of the last verified record (kAuditGenesisHash when none)
+  std::int64_t anchor_seq = 0;  // records up to this one were pruned by retention (0: none)
 };
 
 // Walks the whole log in seq order, recomputing every hash: the first record must follow the
-// genesis hash and be seq 1, each later one must be the next seq and name its predecessor's
+// genesis hash and be seq 1 (or, after retention pruned the oldest records, follow the anchor
+// Store::AuditAnchor keeps: the seq and hash of the last record pruned), each later one must be the next seq and name its predecessor's
 // hash as prev_hash, and each stored hash must equal the computed one. Stops at the first
 // record that fails. Removing records from the end of the log is not detectable from the log
 // alone: compare the last hash with one kept elsewhere. Errors: Unavailable (database).

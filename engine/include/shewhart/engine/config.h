@@ -223,6 +223,15 @@ struct Config {
   std::string text_sha256;  // SHA-256 (lowercase hex) of the text it was loaded from (audit log)
   std::vector<SourceSpec> sources;
   std::string store_path = "shewhart.db";
+  // store.retention: how long records are kept before the background pruning deletes them
+  // (Store::Prune). `records`: resolved alarms whose holds hold nothing any more, with their
+  // holds, dispositions, acknowledgements and deliveries, and audit records (the chain keeps an
+  // anchor). `genealogy`: unit events (by event time). `rejects`: reject records (by the time
+  // they were stored).
+  std::chrono::microseconds retain_records{std::chrono::hours(24 * 365 * 5)};
+  std::chrono::microseconds retain_genealogy{std::chrono::hours(24 * 365 * 5)};
+  std::chrono::microseconds retain_rejects{std::chrono::hours(24 * 90)};
+  std::chrono::microseconds prune_every{std::chrono::hours(1)};
   std::string http_listen;          // empty: no HTTP server
   // YAML file of `user: token` pairs; a request that changes something (acknowledge, resolve)
   // needs `Authorization: Bearer <token>`. Empty: such requests are refused (401).

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <condition_variable>
 #include <thread>
 #include <vector>
 
@@ -153,6 +154,9 @@ class Engine {
   void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
   // hold.units_added: the units that joined the alarm's hold in one call.
   void AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added);
+  // Deletes what the retention settings say is old (Store::Prune), then audits it
+  // (store.pruned) and counts it. Any thread.
+  void PruneNow();
   // Hands the limits versions recorded in the store after `limits_seen_` to the shards
   // (at Start: all of them; later: those another process, `shewhart limits recalc`, recorded).
   Status LoadLimitVersions(bool skip_phase1);
@@ -170,6 +174,11 @@ class Engine {
   std::vector<std::pair<std::string, std::function<Status()>>> health_;
   std::unique_ptr<BoundedQueue<Signal>> signal_queue_;
   std::thread responder_thread_;
+  // Retention (threaded mode): prunes the store at start and every config_.prune_every.
+  std::thread prune_thread_;
+  std::mutex prune_mu_;
+  std::condition_variable prune_cv_;
+  bool prune_stop_ = false;
   Counter* measurements_total_ = nullptr;
   Counter* signals_total_ = nullptr;
   Counter* alarms_total_ = nullptr;

@@ -216,6 +216,23 @@ struct WindowUnit {
   EventTime first{};
 };
 
+// What Store::Prune deleted.
+struct PruneCounts {
+  std::int64_t unit_events = 0;
+  std::int64_t rejects = 0;
+  std::int64_t alarms = 0;         // with their holds, held units, dispositions, actions, deliveries
+  std::int64_t audit_records = 0;
+  std::int64_t anchor_seq = 0;     // the audit chain now starts after this record (0: unchanged)
+  std::string anchor_hash;         // its hash
+};
+
+// Retention cut-offs: records older than these times are pruned.
+struct PruneCutoffs {
+  EventTime records{};    // alarms resolved before it (holds holding nothing), audit records appended before it
+  EventTime genealogy{};  // unit events with an event time before it
+  EventTime rejects{};    // rejects stored before it
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one.
@@ -282,6 +299,18 @@ class Store {
   // must already be canonical (audit.h AppendAudit does that); seq, prev_hash and hash are
   // assigned here. Returns the record as stored.
   Result<AuditRecord> AppendAudit(AuditRecord record);
+  // Where the stored chain starts: the seq and hash of the last record pruned (Prune), or 0 and
+  // the genesis hash (64 '0's) when none was.
+  Result<std::pair<std::int64_t, std::string>> AuditAnchor();
+  // Deletes what is older than the cut-offs, in chunks of at most 10000 rows (the store mutex is
+  // released between chunks, so genealogy commits are not held up): unit events (and their
+  // unit_lots rows) in arrival order until a chunk holds nothing older; rejects; resolved
+  // alarms whose hold is closed or absent, with their holds, held units, dispositions,
+  // acknowledgements and deliveries that are not pending; audit records appended before the
+  // cut-off — the last one deleted becomes the chain's anchor (AuditAnchor), so the rest still
+  // verifies. Returns what it deleted. Errors: Unavailable (database); what was deleted before
+  // an error stays deleted.
+  Result<PruneCounts> Prune(const PruneCutoffs& cutoffs);
   // Audit records with seq > `after_seq`, in seq order, at most `limit`, as stored (not verified).
   Result<std::vector<AuditRecord>> ReadAudit(std::int64_t after_seq, int limit);
 

@@ -17,8 +17,8 @@ using rules::EventTime;
 // Returns nullopt for anything else, including out-of-range fields.
 std::optional<EventTime> ParseRfc3339(std::string_view text);
 
-// Parses a duration: a non-negative decimal number and a unit (us, ms, s, m, h, d), e.g. 500ms,
-// 1.5s, 10m, 72h; at most 1e17 us. Returns nullopt for anything else (no unit, an unknown unit,
+// Parses a duration: a non-negative decimal number and a unit (us, ms, s, m, h, d, y = 365 d),
+// e.g. 500ms, 1.5s, 10m, 72h, 5y; at most 1e17 us. Returns nullopt for anything else (no unit, an unknown unit,
 // a negative or non-finite number, trailing text). The config loader and the silence API use it.
 std::optional<std::chrono::microseconds> ParseDuration(std::string_view text);
 
