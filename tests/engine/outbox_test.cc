@@ -672,6 +672,53 @@ TEST(EngineOutboxTest, DeadDeliveryIsListedAndCounted) {
   receiver.Stop();
 }
 
+// The acceptance case, second half: the receiver goes down for a while (connection refused)
+// and comes back on the same port: the deliveries committed meanwhile are retried until it
+// answers, none is lost, and every key takes effect once across the outage.
+TEST(EngineOutboxTest, WebhookDeliveriesSurviveAReceiverThatIsDownForAWhile) {
+  testing::TempDir dir;
+  auto first = std::make_unique<Receiver>("127.0.0.1:0", /*fail_first=*/3);
+  ASSERT_TRUE(first->Start().ok());
+  const int port = first->port();
+  Config config = LoadOrDie(WebhookConfig(port, "retry_base: 20ms, retry_max: 100ms", 100));
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  auto feed = [&](const std::string& name, const std::vector<std::string>& stations, std::int64_t ts) {
+    std::string text;
+    for (const auto& s : stations) {
+      text += "{\"characteristic\":\"bore\",\"value\":12,\"ts\":" + std::to_string(ts++) + ",\"station\":\"" + s + "\"}\n";
+    }
+    FileSourceSpec spec;
+    spec.path = dir.Write(name, text);
+    auto read = connectors::file::ReadFile(spec, name, engine.index(), 65536, engine.RegisterSource(name));
+    ASSERT_TRUE(read.ok()) << read.status().message();
+  };
+  feed("a.jsonl", {"st1", "st2"}, 1000);
+  EXPECT_TRUE(WaitFor([&] { return first->order().size() == 2; })) << first->order().size();
+  first->Stop();  // down
+  feed("b.jsonl", {"st3", "st4"}, 2000);
+  EXPECT_TRUE(WaitFor([&] {
+    auto pending = Deliveries(engine, "state=pending");
+    return pending.size() == 2 && pending[1]["attempts"].get<int>() >= 3;
+  })) << Deliveries(engine, "state=pending");
+  auto pending = Deliveries(engine, "state=pending");
+  ASSERT_FALSE(pending.empty());
+  EXPECT_FALSE(pending.back()["last_error"].get<std::string>().empty());
+  Receiver second("127.0.0.1:" + std::to_string(port));  // back, on the same port
+  ASSERT_TRUE(second.Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return second.order().size() == 2; })) << second.order().size();
+  engine.Stop();
+  std::vector<std::string> keys = first->order();
+  for (const auto& k : second.order()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"1-1-notify", "2-1-notify", "3-1-notify", "4-1-notify"}));
+  EXPECT_EQ(first->duplicates() + second.duplicates(), 0);
+  EXPECT_TRUE(Deliveries(engine, "state=pending").empty());
+  EXPECT_TRUE(Deliveries(engine, "state=dead").empty());
+  second.Stop();
+}
+
 // A fake Alertmanager (the Receiver) gets the firing alert when the alarm opens and the same
 // alert with endsAt when resolve_after in-control points resolve it, both through the outbox.
 TEST(EngineOutboxTest, AlertmanagerGetsTheAlertAndItsResolution) {
