@@ -101,6 +101,20 @@ bool UsesPhase1(const CharacteristicSpec& spec) {
 // A measurement with this characteristic id is a clock tick for the `stale` rule, not data.
 constexpr CharacteristicId kTickCharacteristic = UINT32_MAX;
 
+// The "ID" or "ID/VERB" that follows an API collection's path ("/api/alarms/"): `id` a positive
+// integer, `verb` what follows the slash (empty when none). False when ID is not one.
+struct IdPath {
+  std::string id_text, verb;
+  std::int64_t id = 0;
+};
+bool ParseIdPath(const std::string& rest, IdPath& out) {
+  const std::size_t slash = rest.find('/');
+  out.id_text = rest.substr(0, slash);
+  out.verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  auto [ptr, ec] = std::from_chars(out.id_text.data(), out.id_text.data() + out.id_text.size(), out.id);
+  return ec == std::errc() && ptr == out.id_text.data() + out.id_text.size() && out.id > 0;
+}
+
 EventTime WallClock() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
@@ -1463,14 +1477,11 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
   };
   // rest: "ID", "ID/ack" or "ID/resolve"
-  const std::size_t slash = rest.find('/');
-  const std::string id_text = rest.substr(0, slash);
-  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  std::int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
-  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
-    return error(404, "no alarm '" + id_text + "' (alarm ids are positive integers)");
-  }
+  IdPath path;
+  if (!ParseIdPath(rest, path)) return error(404, "no alarm '" + path.id_text + "' (alarm ids are positive integers)");
+  const std::string& id_text = path.id_text;
+  const std::string& verb = path.verb;
+  const std::int64_t id = path.id;
   if (verb.empty()) {
     if (method != "GET") return error(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
     auto a = store_->GetAlarm(id);
@@ -1578,14 +1589,12 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
     return {201, "application/json", doc.dump()};
   }
   // "/ID" or "/ID/expire"
-  const std::size_t slash = rest.find('/', 1);
-  const std::string id_text = rest.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  std::int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
-  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
-    return error(404, "no silence '" + id_text + "' (silence ids are positive integers)");
+  IdPath path;
+  if (!ParseIdPath(rest.substr(1), path)) {
+    return error(404, "no silence '" + path.id_text + "' (silence ids are positive integers)");
   }
+  const std::string& verb = path.verb;
+  const std::int64_t id = path.id;
   if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
   const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
   if (!expire) {
@@ -1619,14 +1628,10 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
   };
   // rest: "ID" or "ID/dispose"
-  const std::size_t slash = rest.find('/');
-  const std::string id_text = rest.substr(0, slash);
-  const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  std::int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
-  if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
-    return error(404, "no hold '" + id_text + "' (hold ids are positive integers)");
-  }
+  IdPath path;
+  if (!ParseIdPath(rest, path)) return error(404, "no hold '" + path.id_text + "' (hold ids are positive integers)");
+  const std::string& verb = path.verb;
+  const std::int64_t id = path.id;
   if (!verb.empty() && verb != "dispose") return error(404, "no such endpoint: /api/holds/" + rest);
   const bool get = verb.empty();
   if (get && method != "GET") return error(405, "method " + method + " is not allowed on /api/holds/" + rest);

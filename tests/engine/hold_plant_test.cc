@@ -36,10 +36,7 @@ namespace {
 using testing::Plant;
 using testing::PlantEvent;
 using testing::PlantOptions;
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using testing::SecondsSince;
 
 struct Recorder : EngineListener {
   std::vector<AlarmRecord> opened;

@@ -17,6 +17,7 @@
 // order), and records are listed unit by unit, not by time. Everything follows from `seed`.
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -27,6 +28,11 @@
 #include "shewhart/engine/time_format.h"
 
 namespace shewhart::testing {
+
+// Seconds of the steady clock since `t0` (progress lines of the plant tests and benches).
+inline double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 struct PlantOptions {
   int lines = 3;

@@ -26,10 +26,7 @@ namespace {
 using testing::Plant;
 using testing::PlantEvent;
 using testing::PlantOptions;
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using testing::SecondsSince;
 
 // serial -> depth, from the store's answer.
 std::map<std::string, int> Depths(const std::vector<TracedUnit>& units) {
