@@ -119,11 +119,12 @@ EventTime WallClock() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
-const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k) {
+// The record's value of scope key `k`; for kLot its lot number `lot` (< e.lot_count).
+const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k, std::size_t lot) {
   switch (k) {
     case ScopeKey::kStation: return e.station;
     case ScopeKey::kMachine: return e.machine;
-    case ScopeKey::kLot: return e.lot_count ? e.lots[0] : e.parent;  // parent is empty for lot-less records
+    case ScopeKey::kLot: return e.lots[lot];
     case ScopeKey::kOperator: return e.op;
   }
   return e.station;
@@ -219,18 +220,23 @@ class Engine::Responder {
     std::string key;
     for (const UnitEvent& ev : batch) {
       for (const auto& keys : scope_key_sets_) {
-        key.clear();
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-          if (i) key += ',';
-          key += ScopeKeyName(keys[i]);
-          key += '=';
-          key.append(ScopeLabelOf(ev, keys[i]).view());
-        }
-        auto range = by_scope_.equal_range(key);
-        for (auto it = range.first; it != range.second; ++it) {
-          AlarmRecord* a = it->second;
-          if (a->hold_id == 0 || ev.ts < a->window_start) continue;
-          joining[a].push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
+        // A lot scope matches a record listing the lot in any position: one key per lot.
+        const bool by_lot = std::find(keys.begin(), keys.end(), ScopeKey::kLot) != keys.end();
+        const std::size_t variants = by_lot ? ev.lot_count : 1;
+        for (std::size_t lot = 0; lot < variants; ++lot) {
+          key.clear();
+          for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (i) key += ',';
+            key += ScopeKeyName(keys[i]);
+            key += '=';
+            key.append(ScopeLabelOf(ev, keys[i], lot).view());
+          }
+          auto range = by_scope_.equal_range(key);
+          for (auto it = range.first; it != range.second; ++it) {
+            AlarmRecord* a = it->second;
+            if (a->hold_id == 0 || ev.ts < a->window_start) continue;
+            joining[a].push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
+          }
         }
       }
     }

@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS unit_events(
   from_measurement INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts, unit);
-CREATE INDEX IF NOT EXISTS unit_events_lot_ts ON unit_events(lot, ts);
 CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_unit ON unit_events(unit);
 CREATE INDEX IF NOT EXISTS unit_events_parent ON unit_events(parent, unit) WHERE parent <> '';
@@ -108,13 +107,15 @@ UPDATE meta SET value='8' WHERE key='schema_version';
 COMMIT;
 )sql";
 
-// Schema 8 -> 9 (kSchema has created dispositions and held_units_serial): alarms remember when
+// Schema 8 -> 9 (kSchema has created dispositions and held_units_serial): the lot index of
+// unit_events goes (lot scopes read unit_lots, which has every lot), and alarms remember when
 // they reached their tier (unacknowledged_for counts from it across restarts; 0 for alarms of
 // older versions: counted from the restart). One transaction with the version update.
 // The column is added only where the table lacks it (a store whose tables kSchema created at
 // version 9 and that was then marked older, as tests do, has it already).
 constexpr const char* kMigrate8To9 = R"sql(
 BEGIN IMMEDIATE;
+DROP INDEX IF EXISTS unit_events_lot_ts;
 UPDATE meta SET value='9' WHERE key='schema_version';
 COMMIT;
 )sql";
@@ -1003,17 +1004,11 @@ Result<std::vector<AuditRecord>> Store::ReadAudit(std::int64_t after_seq, int li
 }
 
 Result<std::vector<HeldUnit>> Store::UnitsInScope(const ScopeLabels& scope, EventTime from) {
-  std::lock_guard lock(mu_);
-  std::string sql = "SELECT unit, MIN(ts) AS first FROM unit_events WHERE ts >= ?";
-  for (const auto& [k, v] : scope) sql += std::string(" AND ") + ScopeColumn(k) + " = ?";
-  sql += " GROUP BY unit ORDER BY first, unit";
-  Stmt q(db_, sql.c_str());
-  if (!q.ok()) return q.error("querying units in scope");
-  q.Bind(1, ToUnixMicros(from));
-  int i = 2;
-  for (const auto& kv : scope) q.Bind(i++, kv.second);
+  auto window = UnitsInWindow(scope, from, EventTime::max());
+  if (!window.ok()) return window.status();
   std::vector<HeldUnit> out;
-  while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{0, q.Text(0), "held", FromUnixMicros(q.Int(1))});
+  out.reserve(window->size());
+  for (auto& w : *window) out.push_back(HeldUnit{0, std::move(w.serial), "held", w.first});
   return out;
 }
 

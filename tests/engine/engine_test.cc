@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -295,6 +296,36 @@ TEST(EngineTest, UnacknowledgedForCountsAcrossARestart) {
   Collector c3;
   ASSERT_TRUE(RunInline(config, store, dir.Write("c.jsonl", Measure(10.0, t0 + 61 * 60'000, "U3", "st1")), &c3));
   EXPECT_EQ(tier_of_alarm(), 2);
+}
+
+// A lot scope holds every unit whose record lists the lot in any position, whether the unit was
+// stored before the alarm (the window query) or arrives while it is open (the join).
+TEST(EngineTest, LotScopeHoldsUnitsListingTheLotInAnyPosition) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: bore\n"
+      "    chart: { type: individuals, mr_rules: false }\n"
+      "    limits: { mean: 10, sigma: 0.1 }\n"
+      "    rules: [nelson.1]\n"
+      "    scope: [lot]\n");
+  auto m = [](double v, std::int64_t ms, const char* serial) {
+    return "{\"characteristic\":\"bore\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
+           ",\"serial\":\"" + serial + "\",\"lot\":\"L2\"}\n";
+  };
+  auto u = [](std::int64_t ms, const char* serial, const char* lots) {
+    return "{\"unit\":\"" + std::string(serial) + "\",\"station\":\"s\",\"ts\":" + std::to_string(ms) +
+           ",\"lots\":" + lots + "}\n";
+  };
+  std::string text = m(10.0, 1000, "A") + u(1500, "B", "[\"L1\",\"L2\"]") + u(1600, "C", "[\"L1\"]") +
+                     m(10.9, 2000, "D") + u(2500, "E", "[\"L9\",\"L7\",\"L2\"]") + u(2600, "F", "[\"L7\"]");
+  Collector collector;
+  ASSERT_TRUE(RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector));
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "lot=L2");
+  std::vector<std::string> held = collector.held;
+  std::sort(held.begin(), held.end());
+  EXPECT_EQ(held, (std::vector<std::string>{"A", "B", "D", "E"})) << "C and F never consumed L2";
 }
 
 // Threaded mode with several shards processes every measurement and drains on Stop().

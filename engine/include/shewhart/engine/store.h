@@ -315,7 +315,8 @@ class Store {
   Result<std::vector<AuditRecord>> ReadAudit(std::int64_t after_seq, int limit);
 
   // Distinct units with a genealogy record matching every scope label at or after `from`,
-  // each with its earliest such time, ordered by that time and serial.
+  // each with its earliest such time, ordered by that time and serial (UnitsInWindow with no
+  // end: a lot label matches a record listing the lot in any position).
   Result<std::vector<HeldUnit>> UnitsInScope(const ScopeLabels& scope, EventTime from);
 
   // Genealogy queries. Each reads one consistent snapshot (under the store mutex, so a batch
