@@ -250,6 +250,11 @@ class Engine::Responder {
       Resolve(s);
       return;
     }
+    if (s.arrival_ns != 0) {
+      const std::int64_t ns = SteadyNowNs() - s.arrival_ns;
+      e_.arrival_to_signal_->Observe(static_cast<double>(ns) * 1e-9);
+      if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(ns);
+    }
     const auto& spec = e_.config_.characteristics[s.characteristic];
     signal_counters_[s.characteristic * rules::kRuleKindCount + static_cast<std::size_t>(s.hit.rule)]->Inc();
     e_.signals_total_->Inc();
@@ -1249,6 +1254,10 @@ Engine::Engine(const Config& config, EngineOptions options)
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) newest_ts_[i].store(kNoTime);
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
+  arrival_to_signal_ = metrics_.GetHistogram(
+      "shewhart_arrival_to_signal_seconds",
+      "Seconds from a measurement's arrival at the engine to the responder handling the rule signal it raised.",
+      LatencyBuckets());
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
   audit_failures_total_ = metrics_.GetCounter("shewhart_audit_failures_total", "Audit records that could not be appended.");
 }

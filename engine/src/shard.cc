@@ -38,6 +38,7 @@ struct Shard::State : rules::ChartObserver {
   std::vector<std::array<Label, kSignalLabels>> label_ring;  // same slots as scope_ring
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
+  std::int64_t arrival_ns = 0;  // of the measurement being added (its hits carry it)
   std::uint64_t refused = 0;  // measurements the chart could not take
   std::optional<rules::CapabilityWindow> capability;  // variables data with spec limits
   // What Snapshot() returns, published by the shard's thread.
@@ -71,6 +72,7 @@ struct Shard::State : rules::ChartObserver {
     s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
     for (std::size_t i = 0; i < spec.scope.size(); ++i) s.scope_values[i] = labels[i];
     s.labels = label_ring[slot];
+    s.arrival_ns = arrival_ns;
     last_hit_index = std::max(last_hit_index, h.index);
     if (resolve_after > 0) {
       Recovery* r = Find(s.scope_values);
@@ -171,6 +173,7 @@ void Shard::Tick(EventTime now, ShardObserver& observer) {
     if (st->stale_fired || now - *st->last_seen <= *st->spec.stale_after) continue;
     st->stale_fired = true;
     st->observer = &observer;
+    st->arrival_ns = 0;  // no measurement raised it
     // The hit names the last point plotted (0 when none was) and the scope of its measurement;
     // its suspect window starts when the stream was last seen.
     const std::int64_t index = st->last_index;
@@ -220,6 +223,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->label_ring[static_cast<std::size_t>(index) % st->label_ring.size()] = {m.station, m.machine, m.lot, m.op, m.model};
   st->observer = &observer;
+  st->arrival_ns = m.arrival_ns;
   if (st->capability) st->capability->Add(m.value);
   const bool publish = ++st->values <= 100 || st->values % 16 == 0;
   const bool judged_at_once = st->chart->judging();  // phase II: judged within Add

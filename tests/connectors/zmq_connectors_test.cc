@@ -45,6 +45,7 @@ TEST(ZmqSourceTest, PullDecodesFramesAndRejectsBadOnes) {
   spec.zmq.endpoint = "tcp://127.0.0.1:*";
   ZmqSource source(spec, index, 4096);
   Collect sink;
+  const std::int64_t started = engine::SteadyNowNs();
   ASSERT_TRUE(source.Start(sink).ok());
   ASSERT_NE(source.endpoint().find("tcp://127.0.0.1:"), std::string::npos);
 
@@ -65,6 +66,8 @@ TEST(ZmqSourceTest, PullDecodesFramesAndRejectsBadOnes) {
   EXPECT_EQ(sink.measurements[0].serial.view(), "S1");
   EXPECT_GT(sink.measurements[1].ts.time_since_epoch().count(), 1'700'000'000'000'000LL)
       << "a frame without ts takes its arrival time";
+  EXPECT_GE(sink.measurements[0].arrival_ns, started) << "the source stamps the steady-clock arrival";
+  EXPECT_LE(sink.measurements[0].arrival_ns, sink.measurements[1].arrival_ns);
   ASSERT_EQ(sink.units.size(), 1u);
   ASSERT_EQ(sink.rejects.size(), 1u);
   EXPECT_EQ(sink.rejects[0].source, "zmq0");

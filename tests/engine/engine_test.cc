@@ -359,6 +359,46 @@ TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   EXPECT_NE(metrics.find("shewhart_queue_depth{queue=\"shard2\"} 0\n"), std::string::npos) << metrics;
 }
 
+// Signals raised by measurements with an arrival time are timed from that arrival to the
+// responder; those without one (replay, files) are not.
+TEST(EngineTest, ArrivalToSignalLatencyIsObservedForStampedMeasurements) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  std::vector<std::int64_t> latencies;  // written on the responder thread, read after Stop
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  opts.on_signal_latency = [&latencies](std::int64_t ns) { latencies.push_back(ns); };
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  IngestSink& sink = engine.RegisterSource("t");
+  const std::int64_t before = SteadyNowNs();
+  for (int i = 0; i < 40; ++i) {
+    Measurement m;
+    m.characteristic = 0;
+    m.has_value = true;
+    m.value = (i % 10 == 9) ? 20.0 : 10.0;  // 4 spikes beyond the limits
+    m.ts = EventTime(std::chrono::seconds(1000 + i));
+    m.station.Assign("S1");
+    m.arrival_ns = i < 20 ? SteadyNowNs() : 0;  // the last two signals carry no arrival time
+    ASSERT_TRUE(sink.OnMeasurement(m));
+  }
+  engine.Stop();
+  const std::int64_t elapsed = SteadyNowNs() - before;
+  // Each spike at i fires nelson.1 on the individuals chart and on the moving range at i, and
+  // on the moving range again at i + 1: 3 signals per spike, the last (i = 39) only 2. The
+  // stamped ones are those of i = 9, 10, 19 (i = 20 has no arrival time).
+  EXPECT_EQ(engine.signals(), 11u);
+  ASSERT_EQ(latencies.size(), 5u);
+  for (std::int64_t ns : latencies) {
+    EXPECT_GE(ns, 0);
+    EXPECT_LE(ns, elapsed);
+  }
+  std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("# TYPE shewhart_arrival_to_signal_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_count 5\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_bucket{le=\"+Inf\"} 5\n"), std::string::npos);
+}
+
 TEST(EngineTest, OpenAlarmsSurviveARestartAndNewSignalsJoinThem) {
   testing::TempDir dir;
   Config config = LoadOrDie(kConfig);

@@ -35,6 +35,37 @@ TEST(MetricsTest, SameLabelsReturnTheSameSeries) {
   EXPECT_NE(a, c);
 }
 
+TEST(MetricsTest, HistogramRendersCumulativeBucketsSumAndCount) {
+  MetricsRegistry r;
+  Histogram* h = r.GetHistogram("lat_seconds", "Latency.", {0.001, 0.01}, {{"stage", "a"}});
+  EXPECT_EQ(r.GetHistogram("lat_seconds", "Latency.", {0.001, 0.01}, {{"stage", "a"}}), h);
+  h->Observe(0.0005);
+  h->Observe(0.001);  // on the bound: counts in le="0.001"
+  h->Observe(0.005);
+  h->Observe(2.0);
+  EXPECT_EQ(r.Render(),
+            "# HELP lat_seconds Latency.\n"
+            "# TYPE lat_seconds histogram\n"
+            "lat_seconds_bucket{stage=\"a\",le=\"0.001\"} 2\n"
+            "lat_seconds_bucket{stage=\"a\",le=\"0.01\"} 3\n"
+            "lat_seconds_bucket{stage=\"a\",le=\"+Inf\"} 4\n"
+            "lat_seconds_sum{stage=\"a\"} 2.0065\n"
+            "lat_seconds_count{stage=\"a\"} 4\n");
+}
+
+TEST(MetricsTest, HistogramWithoutLabelsHasOnlyLe) {
+  MetricsRegistry r;
+  r.GetHistogram("h", "H.", {1})->Observe(3);
+  EXPECT_NE(r.Render().find("h_bucket{le=\"1\"} 0\nh_bucket{le=\"+Inf\"} 1\nh_sum 3\nh_count 1\n"), std::string::npos);
+}
+
+TEST(MetricsTest, LatencyBucketsAscend) {
+  auto b = LatencyBuckets();
+  ASSERT_GE(b.size(), 10u);
+  EXPECT_DOUBLE_EQ(b.front(), 5e-6);
+  for (std::size_t i = 1; i < b.size(); ++i) EXPECT_LT(b[i - 1], b[i]);
+}
+
 TEST(MetricsTest, SpecialValuesAndEscapesFollowTheFormat) {
   EXPECT_EQ(FormatMetricValue(std::numeric_limits<double>::quiet_NaN()), "NaN");
   EXPECT_EQ(FormatMetricValue(std::numeric_limits<double>::infinity()), "+Inf");

@@ -51,12 +51,14 @@ void ZmqSource::Run(engine::IngestSink& sink) {
       return;
     }
     ++position;
+    const std::int64_t arrival_ns = engine::SteadyNowNs();
     received_.fetch_add(1, std::memory_order_relaxed);
     std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
     auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
     switch (decoder.DecodeJson(bytes, engine::EventTime(now.time_since_epoch()), d)) {
       case DecodedKind::kMeasurement:
         d.measurement.position = position;
+        d.measurement.arrival_ns = arrival_ns;
         if (!sink.OnMeasurement(d.measurement)) return;
         break;
       case DecodedKind::kUnitEvent:

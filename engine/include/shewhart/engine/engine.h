@@ -61,6 +61,10 @@ struct EngineOptions {
   // The outbox's transport (threaded mode; webhook, exec and alertmanager hooks); null: the real one
   // (libcurl, posix_spawn). Must outlive the engine.
   DeliveryTransport* transport = nullptr;
+  // Called by the responder, on its thread, for each rule signal whose measurement has an
+  // arrival time: nanoseconds from arrival to the signal being handled (the value the histogram
+  // shewhart_arrival_to_signal_seconds observes). Must be cheap and must not throw.
+  std::function<void(std::int64_t ns)> on_signal_latency;
 };
 
 class Engine {
@@ -181,6 +185,7 @@ class Engine {
   bool prune_stop_ = false;
   Counter* measurements_total_ = nullptr;
   Counter* signals_total_ = nullptr;
+  Histogram* arrival_to_signal_ = nullptr;
   Counter* alarms_total_ = nullptr;
   Counter* audit_failures_total_ = nullptr;
   std::atomic<std::uint64_t> reject_count_{0};

@@ -6,6 +6,7 @@
 // capacity is a decode error (reason "oversize"), never silently truncated.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -61,8 +62,17 @@ struct Measurement {
   double n = 0;  // sample size, or inspection units (a u chart's may be fractional)
   EventTime ts{};
   std::int64_t position = 0;  // message number within its source (1-based; the line for files), 0 unknown
+  // When the engine received it: steady-clock nanoseconds (SteadyNowNs), 0 unknown (replay and
+  // file sources leave it 0). Arrival-to-signal latency counts from here.
+  std::int64_t arrival_ns = 0;
   Label serial, station, machine, op, lot, model, subgroup;
 };
+
+// The steady clock in nanoseconds since its epoch: the unit of Measurement::arrival_ns.
+inline std::int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 inline constexpr std::size_t kMaxLotsPerUnit = 8;
 

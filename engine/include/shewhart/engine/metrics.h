@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -42,12 +43,38 @@ class Gauge {
   std::atomic<double> value_{0};
 };
 
+// A histogram with fixed upper bounds (seconds, or whatever unit the family states): Observe is a
+// few relaxed atomic adds, no lock, no allocation. Rendered cumulatively (le buckets, +Inf,
+// _sum, _count) by the registry.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void Observe(double v);
+  const std::vector<double>& upper_bounds() const { return bounds_; }
+  // Observations in bucket i (bounds[i-1] < v <= bounds[i]; i == bounds.size(): above the last).
+  std::uint64_t bucket(std::size_t i) const { return counts_[i].load(std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<double> sum_{0};
+};
+
+// Upper bounds for a latency histogram in seconds: 5 µs to 2.5 s, 1-2.5-5 steps.
+std::vector<double> LatencyBuckets();
+
 class MetricsRegistry {
  public:
   // Returns the series with these labels, creating it (and its family) on first use.
   // `help` is taken from the first registration of the family.
   Counter* GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   Gauge* GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  // The histogram with these labels and bounds (the bounds of the first registration win).
+  Histogram* GetHistogram(const std::string& name, const std::string& help, const std::vector<double>& upper_bounds,
+                          const MetricLabels& labels = {});
   // A gauge read by calling `fn` at render time (from the rendering thread).
   void AddCallbackGauge(const std::string& name, const std::string& help, const MetricLabels& labels,
                         std::function<double()> fn);
@@ -56,12 +83,14 @@ class MetricsRegistry {
   std::string Render() const;
 
  private:
-  enum class Type { kCounter, kGauge };
+  enum class Type { kCounter, kGauge, kHistogram };
   struct Series {
     std::string labels;  // rendered: {a="b",c="d"} or empty
     Counter* counter = nullptr;
     Gauge* gauge = nullptr;
     std::function<double()> fn;
+    Histogram* histogram = nullptr;
+    std::vector<std::string> bucket_labels;  // histograms: {labels...,le="b"} per bucket, +Inf last
   };
   struct Family {
     std::string help;
@@ -74,6 +103,7 @@ class MetricsRegistry {
   std::map<std::string, Family> families_;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;
+  std::deque<Histogram> histograms_;
 };
 
 // Formats a sample value as the exposition format wants: NaN, +Inf, -Inf, or the shortest

@@ -31,6 +31,9 @@ struct Signal {
   std::uint8_t scope_count = 0;
   // station, machine, lot, operator, model of that measurement (for group_by of windowed counts).
   std::array<Label, kSignalLabels> labels{};
+  // Measurement::arrival_ns of the measurement whose point raised the hit (0 unknown, and for
+  // kRecovered).
+  std::int64_t arrival_ns = 0;
 };
 
 // Receives what a shard produces, on the shard's thread.
