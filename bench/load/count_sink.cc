@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -77,7 +78,6 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
   app.add_option("--timeout", timeout_s, "Fail (exit 1) if no frame came within this many seconds (0: wait forever)")
-      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--rcvhwm", rcvhwm, "ZMQ_RCVHWM in messages (shewhart run's zmq source defaults to 100000)")
       ->check(CLI::Range(0, 1 << 30))
@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  if (!(timeout_s >= 0) || !std::isfinite(timeout_s)) {
+    std::fprintf(stderr, "shewhart-count-sink: --timeout must be a finite number of seconds >= 0, found %g\n", timeout_s);
+    return 2;
+  }
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   sigemptyset(&sa.sa_mask);

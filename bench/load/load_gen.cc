@@ -107,6 +107,12 @@ std::string FormatValue(double v) {
   return buf;
 }
 
+std::string FormatG(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // Builds frames into one reused buffer: no allocation per message.
 class FrameWriter {
  public:
@@ -363,12 +369,9 @@ int main(int argc, char** argv) {
   app.add_option("--connect", o.connect, "ZeroMQ endpoint to connect the PUSH socket to")->capture_default_str();
   app.add_option("--output", o.output, "Write the messages as JSON lines to this file instead of sending them");
   app.add_option("--rate", o.rate, "Measurements per second (0: as fast as the socket takes them)")
-      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--count", o.count, "Measurements to send (0: no limit)")->capture_default_str();
-  app.add_option("--duration", o.duration_s, "Stop after this many seconds (0: no limit)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  app.add_option("--duration", o.duration_s, "Stop after this many seconds (0: no limit)")->capture_default_str();
   app.add_option("--characteristics", o.characteristics, "Number of characteristics, K")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -404,6 +407,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shewhart-load: %s\n", msg.c_str());
     return 2;
   };
+  if (!(o.rate >= 0) || !std::isfinite(o.rate)) {
+    return usage("--rate must be a finite number >= 0 (0: as fast as possible), found " + FormatG(o.rate));
+  }
+  if (!(o.duration_s >= 0) || !std::isfinite(o.duration_s)) {
+    return usage("--duration must be a finite number of seconds >= 0, found " + FormatG(o.duration_s));
+  }
   if (o.ooc_every != 0 && o.ooc_every < kMinOocEvery) {
     return usage("--ooc-every must be 0 or at least " + std::to_string(kMinOocEvery) + ", found " +
                  std::to_string(o.ooc_every) + " (closer out-of-control points would fire other Nelson rules)");
