@@ -11,9 +11,12 @@
 //   - its value is mean + sigma * kPattern[(j + 7c) % 20]: a fixed in-control sequence chosen so
 //     that no Nelson rule (1-8, Minitab's lengths) fires on an individuals chart with known
 //     limits (mean, sigma);
-//   - with --ooc-every P, the j-th value of a characteristic is replaced, when j % P == P - 1, by
+//   - with --ooc-every P, the j-th value of characteristic c is replaced, when
+//     (j + o_c) % P == P - 1 with o_c = c * P / K (integer division; it staggers the
+//     characteristics so that their out-of-control points do not come in bursts), by
 //     mean +/- 6 sigma (the sign alternating per characteristic): exactly one nelson.1 signal
-//     each and no other rule, so a config from --print-config signals once per such point;
+//     each and no other rule, so a config from --print-config signals once per such point; a
+//     characteristic with n_c measurements has floor((n_c + o_c) / P) of them;
 //   - every message carries "sent_ns", its send time on the steady clock (CLOCK_MONOTONIC, ns),
 //     a field the engine ignores; "ts" is the wall-clock time of sending in epoch milliseconds.
 // The summary (one JSON line on stdout at exit) gives what was sent and the signals expected.
@@ -52,6 +55,7 @@ constexpr std::size_t kPatternSize = sizeof kPattern / sizeof kPattern[0];
 constexpr double kOutOfControlSigmas = 6.0;
 constexpr std::uint64_t kMinOocEvery = 10;
 constexpr int kLotSize = 50;  // unit events per lot id of a station
+constexpr std::int64_t kMinSleepNs = 50'000;  // pacing granularity (see Run)
 
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void OnStop(int) { g_stop = 1; }
@@ -231,6 +235,10 @@ int Run(const Options& o) {
     lot_heads.push_back(",\"lots\":[\"L-" + StationName(s) + "-");
   }
   std::vector<std::uint8_t> next_high(static_cast<std::size_t>(k), 1);  // sign of each characteristic's next OOC point
+  std::vector<std::uint64_t> ooc_offset(static_cast<std::size_t>(k));    // o_c
+  for (int c = 0; c < k; ++c) {
+    ooc_offset[static_cast<std::size_t>(c)] = static_cast<std::uint64_t>(c) * o.ooc_every / static_cast<std::uint64_t>(k);
+  }
   std::vector<std::uint64_t> units_at(static_cast<std::size_t>(s_count), 0);
 
   Output out;
@@ -257,10 +265,12 @@ int Run(const Options& o) {
     now = SteadyNs();
     if (now >= end_ns) break;
     if (o.rate > 0) {
-      // Measurement `sent` is due at t0 + sent / rate: sleep until then when it is not yet due.
+      // Measurement `sent` is due at t0 + sent / rate: sleep until then when it is not yet due,
+      // but at least kMinSleepNs, so that a high rate is sent in short bursts of the messages
+      // due by then instead of one sleep per message (which would keep this core busy).
       const auto due = t0 + static_cast<std::int64_t>(static_cast<double>(sent) * ns_per_msg);
       if (due > now) {
-        const std::int64_t wake = std::min(due, end_ns);
+        const std::int64_t wake = std::min(std::max(due, now + kMinSleepNs), end_ns);
         timespec ts{static_cast<time_t>(wake / 1000000000), static_cast<long>(wake % 1000000000)};
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
         continue;
@@ -271,7 +281,7 @@ int Run(const Options& o) {
     const std::uint64_t j = i / static_cast<std::uint64_t>(k);
     const int station = static_cast<int>(j % static_cast<std::uint64_t>(s_count));
     std::string_view value = in_control[(j + 7 * static_cast<std::uint64_t>(c)) % kPatternSize];
-    if (o.ooc_every > 0 && j % o.ooc_every == o.ooc_every - 1) {
+    if (o.ooc_every > 0 && (j + ooc_offset[static_cast<std::size_t>(c)]) % o.ooc_every == o.ooc_every - 1) {
       auto& high = next_high[static_cast<std::size_t>(c)];
       value = high ? ooc_high : ooc_low;
       high = !high;
@@ -359,10 +369,12 @@ int main(int argc, char** argv) {
       "shewhart-load: sends measurements (and unit events) to a ZeroMQ PULL socket -- `shewhart run`'s zmq source or\n"
       "shewhart-count-sink -- over a PUSH socket that connects, one JSON message per frame, for load tests.\n"
       "Measurement i is of characteristic PREFIX%04d (i % K) at station st%02d; values repeat a fixed in-control\n"
-      "sequence around --mean, and every --ooc-every-th value of each characteristic is mean +/- 6 sigma: with the\n"
-      "config --print-config prints, each of those fires exactly one nelson.1 signal and nothing else fires.\n"
+      "sequence around --mean, and every --ooc-every-th value of each characteristic (staggered between characteristics)\n"
+      "is mean +/- 6 sigma: with the config --print-config prints, each of those fires exactly one nelson.1 signal and\n"
+      "nothing else fires.\n"
       "Each message carries \"sent_ns\" (send time, CLOCK_MONOTONIC ns; the engine ignores it) and \"ts\" (wall clock,\n"
-      "epoch ms). Sends block while the socket's queue is full (back-pressure), so nothing is dropped here.\n"
+      "epoch ms). With --rate, messages are sent when due, in bursts at most 50 us apart. Sends block while the socket's\n"
+      "queue is full (back-pressure), so nothing is dropped here.\n"
       "Without --count and --duration it runs until SIGINT/SIGTERM. At exit it prints one JSON line: measurements,\n"
       "unit_events, frames, bytes, out_of_control (= expected_signals), first/last send time (ns), rate (measurements/s).\n"
       "Exit codes: 0 done, 1 ZeroMQ or file error, 2 usage error."};

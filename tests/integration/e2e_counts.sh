@@ -10,12 +10,12 @@ BUILD=$(dirname "$(dirname "$SHEWHART")")  # the build directory: app/shewhart i
 K=7 S=3 P=10
 
 # Expected signals: characteristic c gets measurements c, c+K, ...: n_c = N/K (+1 for c < N%K);
-# every P-th of them is out of control.
+# its j-th is out of control when (j + o_c) % P == P - 1, o_c = c*P/K: floor((n_c + o_c) / P) of them.
 expected_signals() {
   local n=$1 c sum=0 nc
   for ((c = 0; c < K; c++)); do
     nc=$((n / K + (c < n % K ? 1 : 0)))
-    sum=$((sum + nc / P))
+    sum=$((sum + (nc + c * P / K) / P))
   done
   echo "$sum"
 }
