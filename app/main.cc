@@ -185,6 +185,7 @@ class ReplaySink : public engine::IngestSink {
     inner_.OnReject(r);
   }
   void OnTransportDrop(std::uint64_t n) override { inner_.OnTransportDrop(n); }
+  void Flush() override { inner_.Flush(); }
 
  private:
   engine::IngestSink& inner_;

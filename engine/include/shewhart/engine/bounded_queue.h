@@ -3,7 +3,8 @@
 // sequence-numbered ring). Capacity is fixed at construction; TryPush says "full" instead of
 // allocating. Push blocks (back-pressure) until there is room or the queue is closed;
 // PopBatch blocks until items arrive or the queue is closed and drained; PopBatchFor also
-// returns after a timeout.
+// returns after a timeout. PushQuiet and TryPushQuiet leave the wake-up of a sleeping consumer
+// to a later Wake(), so that a burst of items costs one wake-up.
 //
 // A consumer that finds the queue empty spins briefly, then sleeps on a futex; a producer makes
 // the wake-up system call only when a consumer sleeps (an eventcount: the producer publishes the
@@ -59,6 +60,13 @@ class BoundedQueue {
 
   // Returns false when full. Any thread.
   bool TryPush(const T& item) {
+    if (!TryPushQuiet(item)) return false;
+    Wake();
+    return true;
+  }
+
+  // TryPush without waking a sleeping consumer (see PushQuiet).
+  bool TryPushQuiet(const T& item) {
     std::size_t pos = tail_.load(std::memory_order_relaxed);
     for (;;) {
       Cell& cell = cells_[pos & mask_];
@@ -68,7 +76,6 @@ class BoundedQueue {
         if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           cell.item = item;
           cell.seq.store(pos + 1, std::memory_order_release);
-          WakeConsumers();
           return true;
         }
       } else if (diff < 0) {
@@ -82,10 +89,20 @@ class BoundedQueue {
   // Blocks while full. Returns false (dropping nothing: the item was not taken) if the queue
   // is closed.
   bool Push(const T& item) {
+    if (!PushQuiet(item)) return false;
+    Wake();
+    return true;
+  }
+
+  // Like Push, but leaves a sleeping consumer asleep: for a producer that pushes bursts and
+  // calls Wake() after each (or every so many items). It wakes the consumer itself before it
+  // waits for room, so a full queue never waits for a consumer that sleeps.
+  bool PushQuiet(const T& item) {
     if (closed_.load(std::memory_order_acquire)) return false;
     int spins = 0;
-    while (!TryPush(item)) {
+    while (!TryPushQuiet(item)) {
       if (closed_.load(std::memory_order_acquire)) return false;
+      Wake();
       if (++spins < 64) {
         std::this_thread::yield();
       } else {
@@ -93,6 +110,14 @@ class BoundedQueue {
       }
     }
     return true;
+  }
+
+  // Wakes the consumers if one sleeps (or is about to); otherwise a fence and a load. Any thread.
+  void Wake() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the items before the sleeper count
+    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+    signal_.fetch_add(1, std::memory_order_release);
+    queue_detail::FutexWakeAll(signal_);
   }
 
   // Returns false when empty. Any thread.
@@ -168,19 +193,14 @@ class BoundedQueue {
     return n;
   }
 
-  // After an item was published: wakes the consumers if one sleeps (or is about to).
-  void WakeConsumers() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the item before the sleeper count
-    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
-    signal_.fetch_add(1, std::memory_order_release);
-    queue_detail::FutexWakeAll(signal_);
-  }
-
-  // A consumer found the queue empty: spins a little, then sleeps until a producer wakes it,
-  // the queue is closed, or `timeout` (null: none) passes. May return without an item.
+  // A consumer found the queue empty: spins a little, yields the core a few times (on a
+  // machine with more busy threads than cores, a producer may be waiting for it), then sleeps
+  // until a producer wakes it, the queue is closed, or `timeout` (null: none) passes. May
+  // return without an item.
   void Wait(const timespec* timeout) {
-    for (int i = 0; i < kSpins; ++i) {
+    for (int i = 0; i < kSpins + kYields; ++i) {
       if (!Empty() || closed_.load(std::memory_order_relaxed)) return;
+      if (i >= kSpins) std::this_thread::yield();
     }
     const std::uint32_t seen = signal_.load(std::memory_order_acquire);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -196,6 +216,7 @@ class BoundedQueue {
   }
 
   static constexpr int kSpins = 200;
+  static constexpr int kYields = 8;
   std::unique_ptr<Cell[]> cells_;
   std::size_t mask_;
   alignas(64) std::atomic<std::size_t> head_{0};
