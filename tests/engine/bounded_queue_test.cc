@@ -111,5 +111,34 @@ TEST(BoundedQueueTest, PopBatchForReturnsNothingAfterItsTimeout) {
   EXPECT_FALSE(q.closed());
 }
 
+// The single consumer's in-place pop: items in order, cells reused by producers while it runs,
+// 0 once closed and drained.
+TEST(BoundedQueueTest, ConsumeForTakesItemsInOrderUntilClosedAndDrained) {
+  BoundedQueue<std::uint64_t> q(8);
+  constexpr std::uint64_t kItems = 100000;
+  std::thread producer([&] {
+    for (std::uint64_t i = 0; i < kItems; ++i) ASSERT_TRUE(q.Push(i));
+    q.Close();
+  });
+  std::uint64_t next = 0;
+  bool in_order = true;
+  for (;;) {
+    const std::size_t n = q.ConsumeFor(
+        [&](const std::uint64_t& v) {
+          in_order &= v == next;
+          ++next;
+        },
+        5, std::chrono::seconds(30));
+    if (n == 0) {
+      if (q.closed() && q.size() == 0) break;
+      continue;
+    }
+    EXPECT_LE(n, 5u);
+  }
+  producer.join();
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(next, kItems);
+}
+
 }  // namespace
 }  // namespace shewhart::engine

@@ -168,6 +168,26 @@ class BoundedQueue {
     }
   }
 
+  // For a queue with one consumer thread: calls `fn(const T&)` on up to `max` items where they
+  // lie in the ring (no copy), in order, waiting like PopBatchFor; an item's cell is handed back
+  // to producers once `fn` returns. Returns how many it consumed: 0 after `timeout` without
+  // items, or when the queue is closed and drained. It must not run concurrently with another
+  // ConsumeFor, TryPop or PopBatch of the same queue.
+  template <typename Fn>
+  std::size_t ConsumeFor(Fn&& fn, std::size_t max, std::chrono::microseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      std::size_t n = ConsumeAvailable(fn, max);
+      if (n > 0) return n;
+      if (closed_.load(std::memory_order_acquire)) return ConsumeAvailable(fn, max);
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return 0;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      const timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      Wait(&ts);
+    }
+  }
+
   // Wakes blocked consumers and producers; items already in the queue can still be popped.
   void Close() {
     closed_.store(true, std::memory_order_seq_cst);
@@ -190,6 +210,22 @@ class BoundedQueue {
   std::size_t PopAvailable(T* out, std::size_t max) {
     std::size_t n = 0;
     while (n < max && TryPop(out[n])) ++n;
+    return n;
+  }
+
+  // The single consumer's in-place pop (ConsumeFor): no compare-and-swap on head_, which no
+  // other thread moves.
+  template <typename Fn>
+  std::size_t ConsumeAvailable(Fn& fn, std::size_t max) {
+    std::size_t pos = head_.load(std::memory_order_relaxed);
+    std::size_t n = 0;
+    for (; n < max; ++n, ++pos) {
+      Cell& cell = cells_[pos & mask_];
+      if (cell.seq.load(std::memory_order_acquire) != pos + 1) break;
+      fn(static_cast<const T&>(cell.item));
+      cell.seq.store(pos + mask_ + 1, std::memory_order_release);  // the cell is the producers' again
+      head_.store(pos + 1, std::memory_order_relaxed);
+    }
     return n;
   }
 
