@@ -128,11 +128,25 @@ std::int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// A prepared statement, finalized on scope exit.
+// A prepared statement, finalized on scope exit; or a statement prepared once and kept by the
+// store (`cached`, prepared on first use), reset and unbound on scope exit instead.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(sqlite3* db, const char* sql, sqlite3_stmt*& cached) : db_(db), borrowed_(true) {
+    rc_ = cached ? SQLITE_OK : sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cached, nullptr);
+    stmt_ = cached;
+  }
+  ~Stmt() {
+    if (!borrowed_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
   bool ok() const { return rc_ == SQLITE_OK; }
   Status error(const char* what) const {
     return Unavailable(std::string(what) + ": " + sqlite3_errmsg(db_));
@@ -160,6 +174,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  bool borrowed_ = false;
 };
 
 const char* ScopeColumn(ScopeKey k) {
@@ -290,7 +305,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+  sqlite3_finalize(update_alarm_);
+  sqlite3_close(db_);
+}
 
 Status Store::Exec(const char* sql) {
   char* err = nullptr;
@@ -483,7 +501,8 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
   Stmt up(db_,
           "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
-          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?");
+          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?",
+          update_alarm_);
   if (!up.ok()) return up.error("preparing alarm update");
   BindAlarm(up, a);
   up.Bind(15, a.id);

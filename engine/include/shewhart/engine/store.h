@@ -19,6 +19,7 @@
 #include "shewhart/engine/reject.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace shewhart::engine {
 
@@ -375,6 +376,9 @@ class Store {
   std::mutex mu_;
   sqlite3* db_;
   std::string path_;
+  // UpdateAlarm runs for every signal of an open alarm: its statement is prepared once (under
+  // mu_, on first use) and finalized with the store.
+  sqlite3_stmt* update_alarm_ = nullptr;
 };
 
 // "station=st2,machine=M3"
