@@ -103,6 +103,52 @@ void BM_DecodeJsonVectorMeasurement(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeJsonVectorMeasurement);
 
+// shewhart-load's frame (bench/load/load_gen.cc) against its 100 characteristics: what the
+// end-to-end runs of bench/run-e2e decode.
+std::vector<std::string> LoadMessages() {
+  std::vector<std::string> m;
+  for (int i = 0; i < 1024; ++i) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "{\"characteristic\":\"c%04d\",\"value\":10%d.%06d,\"ts\":1795766400%03d,\"station\":\"st%02d\","
+                  "\"sent_ns\":5839%09d}",
+                  i % 100, i % 3, i * 7, i % 1000, i % 10 + 1, i);
+    m.emplace_back(buf);
+  }
+  return m;
+}
+
+void BM_DecodeJsonLoadMessage(benchmark::State& state) {
+  static const std::vector<std::string> msgs = LoadMessages();
+  std::vector<std::string> ids;
+  for (int c = 0; c < 100; ++c) {
+    char id[16];
+    std::snprintf(id, sizeof id, "c%04d", c);
+    ids.emplace_back(id);
+  }
+  CharacteristicIndex index(ids);
+  Decoder decoder(index, 65536);
+  Decoded d;
+  if (decoder.DecodeJson(msgs[57], EventTime{}, d) != DecodedKind::kMeasurement || d.measurement.characteristic != 57 ||
+      d.measurement.value != 100.000399 || d.measurement.station.view() != "st08" || d.ts_defaulted) {
+    std::fprintf(stderr, "decoder bench: wrong answer for a load message: %s\n", d.message.c_str());
+    std::exit(1);
+  }
+  std::size_t i = 0, bytes = 0;
+  const std::uint64_t before = shewhart::bench::Allocations();
+  for (auto _ : state) {
+    const std::string& m = msgs[i];
+    benchmark::DoNotOptimize(decoder.DecodeJson(m, EventTime{}, d));
+    bytes += m.size();
+    i = (i + 1) & 1023;
+  }
+  const std::uint64_t allocs = shewhart::bench::Allocations() - before;
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["allocs_per_msg"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_DecodeJsonLoadMessage);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -23,15 +23,39 @@ std::string_view RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
+namespace {
+std::uint64_t NameHash(std::string_view s) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h ^ (h >> 29);
+}
+}  // namespace
+
 CharacteristicIndex::CharacteristicIndex(const std::vector<std::string>& ids, std::vector<bool> attribute,
                                          std::vector<int> variables)
     : names_(ids), attribute_(std::move(attribute)), variables_(std::move(variables)) {
-  for (std::size_t i = 0; i < names_.size(); ++i) ids_.emplace(names_[i], static_cast<CharacteristicId>(i));
+  std::size_t size = 8;
+  while (size < 2 * names_.size()) size <<= 1;
+  slots_.assign(size, 0);
+  slot_mask_ = size - 1;
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (Find(names_[i]) >= 0) continue;  // a repeated name keeps its first id
+    std::size_t at = NameHash(names_[i]) & slot_mask_;
+    while (slots_[at] != 0) at = (at + 1) & slot_mask_;
+    slots_[at] = static_cast<std::uint32_t>(i + 1);
+  }
 }
 
 std::int64_t CharacteristicIndex::Find(std::string_view name) const {
-  auto it = ids_.find(name);
-  return it == ids_.end() ? -1 : static_cast<std::int64_t>(it->second);
+  if (slots_.empty()) return -1;
+  for (std::size_t at = NameHash(name) & slot_mask_;; at = (at + 1) & slot_mask_) {
+    const std::uint32_t slot = slots_[at];
+    if (slot == 0) return -1;
+    if (names_[slot - 1] == name) return static_cast<std::int64_t>(slot - 1);
+  }
 }
 
 namespace {
@@ -56,10 +80,39 @@ constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "subgroup", "unit", "parent", "lots", "values"};
 
 int FieldIndex(std::string_view key) {
-  for (int i = 0; i < kFieldCount; ++i) {
-    if (kFieldNames[static_cast<std::size_t>(i)] == key) return i;
+  // By length first: most keys are then decided by one comparison.
+  auto is = [&](int field) { return key == kFieldNames[static_cast<std::size_t>(field)] ? field : -1; };
+  switch (key.size()) {
+    case 1: return is(kN);
+    case 2: return is(kTs);
+    case 3: return is(kLot);
+    case 4: {
+      const int f = is(kUnit);
+      return f >= 0 ? f : is(kLots);
+    }
+    case 5: {
+      const int f = is(kValue);
+      if (f >= 0) return f;
+      const int g = is(kCount);
+      return g >= 0 ? g : is(kModel);
+    }
+    case 6: {
+      const int f = is(kSerial);
+      if (f >= 0) return f;
+      const int g = is(kParent);
+      return g >= 0 ? g : is(kValues);
+    }
+    case 7: {
+      const int f = is(kStation);
+      return f >= 0 ? f : is(kMachine);
+    }
+    case 8: {
+      const int f = is(kOperator);
+      return f >= 0 ? f : is(kSubgroup);
+    }
+    case 14: return is(kCharacteristic);
+    default: return -1;
   }
-  return -1;
 }
 
 constexpr std::size_t kMaxLots = kMaxLotsPerUnit;
@@ -137,6 +190,7 @@ bool ParseInt(std::string_view text, std::int64_t& out) {
 DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const CharacteristicIndex& index, EventTime default_ts,
                       Decoded& out) {
   const auto& f = fs.f;
+  out.ts_defaulted = false;
   auto number = [&](int field, double& v) -> int {  // 1 ok, 0 absent, -1 wrong
     const RawField& r = f[static_cast<std::size_t>(field)];
     if (r.type == FieldType::kAbsent) return 0;
@@ -195,6 +249,7 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     const RawField& r = f[kTs];
     if (r.type == FieldType::kAbsent || (r.type == FieldType::kString && r.text.empty())) {
       ts = default_ts;
+      out.ts_defaulted = true;
       return true;
     }
     std::int64_t ms;

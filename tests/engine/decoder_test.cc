@@ -38,8 +38,10 @@ TEST_F(DecoderTest, IntegerTsIsEpochMillisecondsAndAbsentTsIsTheDefault) {
   ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1,"ts":1795766400125})", default_ts_, d_),
             DecodedKind::kMeasurement);
   EXPECT_EQ(FormatRfc3339(d_.measurement.ts), "2026-11-27T08:00:00.125Z");
+  EXPECT_FALSE(d_.ts_defaulted);
   ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1})", default_ts_, d_), DecodedKind::kMeasurement);
   EXPECT_EQ(d_.measurement.ts, default_ts_);
+  EXPECT_TRUE(d_.ts_defaulted);
   EXPECT_TRUE(d_.measurement.serial.empty()) << "labels of the previous message must not leak";
 }
 
@@ -258,6 +260,52 @@ TEST_F(T2DecoderTest, CsvValuesAreSeparatedBySemicolons) {
   ASSERT_EQ(decoder_.DecodeCsv("burners,5,,1000", default_ts_, d_), DecodedKind::kReject);
   EXPECT_EQ(d_.reason, RejectReason::kMissingField);
   EXPECT_EQ(d_.field, "values");
+}
+
+}  // namespace
+}  // namespace shewhart::engine
+
+namespace shewhart::engine {
+namespace {
+
+// The index's own hash table: every name of a large config found, anything else not, a
+// repeated name keeps its first id.
+TEST(CharacteristicIndexTest, FindsEveryNameOfALargeConfigAndNothingElse) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 5000; ++i) names.push_back("c" + std::to_string(i));
+  names.push_back("c17");  // a repeat
+  names.push_back("");
+  CharacteristicIndex index(names);
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(index.Find("c" + std::to_string(i)), i);
+  EXPECT_EQ(index.Find(""), 5001);
+  EXPECT_EQ(index.Find("c5000"), -1);
+  EXPECT_EQ(index.Find("c"), -1);
+  EXPECT_EQ(index.Find("c170"), 170);
+  EXPECT_EQ(CharacteristicIndex().Find("c1"), -1);
+}
+
+// Every wire-format field name is recognised (by the decoder's length-first lookup), and a key
+// that only shares a length or a prefix with one is ignored.
+TEST_F(DecoderTest, EveryFieldNameIsRecognisedAndLookAlikesAreIgnored) {
+  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":2,"ts":5,"serial":"S","station":"T",
+      "machine":"M","operator":"O","lot":"L","model":"X","subgroup":"G","valuE":9,"stations":"no","lo":"no","tss":1})",
+                                default_ts_, d_),
+            DecodedKind::kMeasurement)
+      << d_.message;
+  const Measurement& m = d_.measurement;
+  EXPECT_DOUBLE_EQ(m.value, 2);
+  EXPECT_EQ(m.ts, FromUnixMillis(5));
+  std::string labels;
+  for (const Label* l : {&m.serial, &m.station, &m.machine, &m.op, &m.lot, &m.model, &m.subgroup}) labels.append(l->view());
+  EXPECT_EQ(labels, "STMOLXG");
+  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1,"count":3,"n":50})", default_ts_, d_),
+            DecodedKind::kMeasurement);
+  EXPECT_EQ(d_.measurement.count, 3);
+  EXPECT_DOUBLE_EQ(d_.measurement.n, 50);
+  ASSERT_EQ(decoder_.DecodeJson(R"({"unit":"U","station":"T","lots":["A","B"],"parent":"P"})", default_ts_, d_),
+            DecodedKind::kUnitEvent);
+  EXPECT_EQ(d_.unit_event.lot_count, 2);
+  EXPECT_EQ(d_.unit_event.parent.view(), "P");
 }
 
 }  // namespace

@@ -60,14 +60,20 @@ void ZmqSource::Run(engine::IngestSink& sink) {
     const std::int64_t arrival_ns = engine::SteadyNowNs();
     received_.fetch_add(1, std::memory_order_relaxed);
     std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
-    auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-    switch (decoder.DecodeJson(bytes, engine::EventTime(now.time_since_epoch()), d)) {
+    // A message without "ts" takes its arrival time on the wall clock, read only for such ones.
+    auto wall_now = [] {
+      return engine::EventTime(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now())
+                                   .time_since_epoch());
+    };
+    switch (decoder.DecodeJson(bytes, engine::EventTime{}, d)) {
       case DecodedKind::kMeasurement:
         d.measurement.position = position;
         d.measurement.arrival_ns = arrival_ns;
+        if (d.ts_defaulted) d.measurement.ts = wall_now();
         if (!sink.OnMeasurement(d.measurement)) return;
         break;
       case DecodedKind::kUnitEvent:
+        if (d.ts_defaulted) d.unit_event.ts = wall_now();
         sink.OnUnitEvent(d.unit_event);
         break;
       case DecodedKind::kReject:

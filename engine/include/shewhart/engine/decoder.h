@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "shewhart/engine/measurement.h"
@@ -35,14 +34,14 @@ class CharacteristicIndex {
   int variables(CharacteristicId id) const { return id < variables_.size() ? variables_[id] : 0; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::vector<std::string> names_;
   std::vector<bool> attribute_;
   std::vector<int> variables_;
-  std::unordered_map<std::string, CharacteristicId, Hash, std::equal_to<>> ids_;
+  // Open addressing (linear probing) over a power-of-two table at least twice the size of
+  // names_: id + 1 of the name hashed there, 0 for an empty slot. Find hashes the name once
+  // (FNV-1a) and compares it with the few names probed; no allocation, no division.
+  std::vector<std::uint32_t> slots_;
+  std::size_t slot_mask_ = 0;
 };
 
 enum class DecodedKind { kMeasurement, kUnitEvent, kReject };
@@ -52,6 +51,9 @@ struct Decoded {
   DecodedKind kind = DecodedKind::kReject;
   Measurement measurement;
   UnitEvent unit_event;
+  // True when the message had no "ts" and was given the caller's `default_ts` (a source that
+  // stamps arrival time can then read its clock only for such messages).
+  bool ts_defaulted = false;
   RejectReason reason = RejectReason::kMalformed;
   std::string field;    // on reject
   std::string message;  // on reject
