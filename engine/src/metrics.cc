@@ -4,14 +4,38 @@
 #include <charconv>
 #include <cmath>
 
+#include "shewhart/base/status.h"
+
 namespace shewhart::engine {
 
-std::string FormatMetricValue(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+void AppendMetricValue(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+    return;
+  }
   char buf[64];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, p) : "NaN";
+  if (ec != std::errc()) {
+    out += "NaN";
+    return;
+  }
+  out.append(buf, p);
+}
+
+void AppendMetricValue(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, ec == std::errc() ? p : buf);
+}
+
+std::string FormatMetricValue(double v) {
+  std::string out;
+  AppendMetricValue(out, v);
+  return out;
 }
 
 std::string EscapeLabelValue(const std::string& v) {
@@ -70,84 +94,128 @@ std::vector<double> LatencyBuckets() {
 MetricsRegistry::Family& MetricsRegistry::FamilyFor(const std::string& name, const std::string& help, Type type) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
-    it->second.help = help;
+    it->second.header = "# HELP " + name + " " + EscapeHelp(help) + "\n# TYPE " + name +
+                        (type == Type::kCounter ? " counter\n" : type == Type::kGauge ? " gauge\n" : " histogram\n");
     it->second.type = type;
   }
+  SHEWHART_CHECK(it->second.type == type);  // one name, one type
   return it->second;
+}
+
+MetricsRegistry::Series& MetricsRegistry::SeriesFor(Family& f, const std::string& name, const MetricLabels& labels,
+                                                    bool& created) {
+  std::string l = RenderLabels(labels);
+  auto found = f.by_labels.find(l);
+  created = found == f.by_labels.end();
+  if (!created) return *found->second;
+  Series& s = f.series.emplace_back();
+  s.prefix = name + l + " ";
+  s.labels = std::move(l);
+  f.by_labels.emplace(s.labels, &s);
+  series_count_ += 1;
+  return s;
 }
 
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels) {
   std::lock_guard lock(mu_);
   Family& f = FamilyFor(name, help, Type::kCounter);
-  std::string l = RenderLabels(labels);
-  for (auto& s : f.series) {
-    if (s.labels == l && s.counter) return s.counter;
-  }
-  Counter* c = &counters_.emplace_back();
-  f.series.push_back(Series{l, c, nullptr, {}, nullptr, {}});
-  return c;
+  bool created;
+  Series& s = SeriesFor(f, name, labels, created);
+  if (created) s.counter = &counters_.emplace_back();
+  return s.counter;
 }
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels) {
   std::lock_guard lock(mu_);
   Family& f = FamilyFor(name, help, Type::kGauge);
-  std::string l = RenderLabels(labels);
-  for (auto& s : f.series) {
-    if (s.labels == l && s.gauge) return s.gauge;
-  }
-  Gauge* g = &gauges_.emplace_back();
-  f.series.push_back(Series{l, nullptr, g, {}, nullptr, {}});
-  return g;
+  bool created;
+  Series& s = SeriesFor(f, name, labels, created);
+  if (created) s.gauge = &gauges_.emplace_back();
+  SHEWHART_CHECK(s.gauge != nullptr);  // not a callback gauge's labels
+  return s.gauge;
 }
 
 Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
                                          const std::vector<double>& upper_bounds, const MetricLabels& labels) {
   std::lock_guard lock(mu_);
   Family& f = FamilyFor(name, help, Type::kHistogram);
-  std::string l = RenderLabels(labels);
-  for (auto& s : f.series) {
-    if (s.labels == l && s.histogram) return s.histogram;
-  }
-  Histogram* h = &histograms_.emplace_back(upper_bounds);
-  Series series{l, nullptr, nullptr, {}, h, {}};
-  const std::string prefix = l.empty() ? "{" : l.substr(0, l.size() - 1) + ",";
-  for (double b : h->upper_bounds()) series.bucket_labels.push_back(prefix + "le=\"" + FormatMetricValue(b) + "\"}");
-  series.bucket_labels.push_back(prefix + "le=\"+Inf\"}");
-  f.series.push_back(std::move(series));
-  return h;
+  bool created;
+  Series& s = SeriesFor(f, name, labels, created);
+  if (!created) return s.histogram;
+  s.histogram = &histograms_.emplace_back(upper_bounds);
+  const std::string& l = s.labels;
+  const std::string prefix = name + "_bucket" + (l.empty() ? "{" : l.substr(0, l.size() - 1) + ",");
+  for (double b : s.histogram->upper_bounds()) s.bucket_prefixes.push_back(prefix + "le=\"" + FormatMetricValue(b) + "\"} ");
+  s.bucket_prefixes.push_back(prefix + "le=\"+Inf\"} ");
+  s.sum_prefix = name + "_sum" + l + " ";
+  s.count_prefix = name + "_count" + l + " ";
+  return s.histogram;
 }
 
 void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::string& help, const MetricLabels& labels,
                                        std::function<double()> fn) {
   std::lock_guard lock(mu_);
   Family& f = FamilyFor(name, help, Type::kGauge);
-  f.series.push_back(Series{RenderLabels(labels), nullptr, nullptr, std::move(fn), nullptr, {}});
+  bool created;
+  Series& s = SeriesFor(f, name, labels, created);
+  SHEWHART_CHECK(created);  // a series is registered once
+  s.fn = std::move(fn);
+}
+
+std::size_t MetricsRegistry::series() const {
+  std::lock_guard lock(mu_);
+  return series_count_;
 }
 
 std::string MetricsRegistry::Render() const {
-  std::lock_guard lock(mu_);
-  std::string out;
-  out.reserve(4096);
-  for (const auto& [name, f] : families_) {
-    out += "# HELP " + name + " " + EscapeHelp(f.help) + "\n";
-    out += "# TYPE " + name +
-           (f.type == Type::kCounter ? " counter\n" : f.type == Type::kGauge ? " gauge\n" : " histogram\n");
-    for (const auto& s : f.series) {
-      if (s.histogram) {
-        std::uint64_t cumulative = 0;
-        for (std::size_t i = 0; i < s.bucket_labels.size(); ++i) {
-          cumulative += s.histogram->bucket(i);
-          out += name + "_bucket" + s.bucket_labels[i] + " " + std::to_string(cumulative) + "\n";
-        }
-        out += name + "_sum" + s.labels + " " + FormatMetricValue(s.histogram->sum()) + "\n";
-        // _count equals the +Inf bucket, as the format requires (read once, consistently).
-        out += name + "_count" + s.labels + " " + std::to_string(cumulative) + "\n";
-        continue;
-      }
-      double v = s.counter ? static_cast<double>(s.counter->value()) : s.gauge ? s.gauge->value() : s.fn();
-      out += name + s.labels + " " + FormatMetricValue(v) + "\n";
+  // Under the mutex, only the list of what to render: family headers and series pointers
+  // (families and series are never removed and never move; a series is immutable once
+  // registered, its value aside).
+  std::vector<std::pair<const std::string*, std::size_t>> families;  // header, end in `all`
+  std::vector<const Series*> all;
+  {
+    std::lock_guard lock(mu_);
+    families.reserve(families_.size());
+    all.reserve(series_count_);
+    for (const auto& [name, f] : families_) {
+      for (const Series& s : f.series) all.push_back(&s);
+      families.emplace_back(&f.header, all.size());
     }
   }
+  std::string out;
+  out.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
+  std::size_t i = 0;
+  for (const auto& [header, end] : families) {
+    out += *header;
+    for (; i < end; ++i) {
+      const Series& s = *all[i];
+      if (s.histogram) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t b = 0; b < s.bucket_prefixes.size(); ++b) {
+          cumulative += s.histogram->bucket(b);
+          out += s.bucket_prefixes[b];
+          AppendMetricValue(out, cumulative);
+          out += '\n';
+        }
+        out += s.sum_prefix;
+        AppendMetricValue(out, s.histogram->sum());
+        out += '\n';
+        // _count equals the +Inf bucket, as the format requires (read once, consistently).
+        out += s.count_prefix;
+        AppendMetricValue(out, cumulative);
+        out += '\n';
+        continue;
+      }
+      out += s.prefix;
+      if (s.counter) {
+        AppendMetricValue(out, s.counter->value());
+      } else {
+        AppendMetricValue(out, s.gauge ? s.gauge->value() : s.fn());
+      }
+      out += '\n';
+    }
+  }
+  last_size_.store(out.size(), std::memory_order_relaxed);
   return out;
 }
 

@@ -2,8 +2,12 @@
 // The metrics registry and its Prometheus text exposition (format 0.0.4).
 //
 // Series are registered up front (at config load or source start) and return stable
-// pointers; the hot path only does relaxed atomic adds on them. Registration and Render() take
-// a mutex and may be called from any thread. Numbers are formatted locale-independently.
+// pointers; the hot path only does relaxed atomic adds and stores on them. Registration and
+// Render() may be called from any thread. Render() takes the registration mutex only to list
+// the series (pointers, no formatting), then reads and formats them without it: a scrape never
+// holds a lock that registration or the series' writers wait for. Each series' exposition text
+// up to its value ("name{labels} ") is built once, at registration. Numbers are formatted
+// locale-independently (std::to_chars).
 
 #include <atomic>
 #include <cstdint>
@@ -13,6 +17,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -69,42 +75,62 @@ std::vector<double> LatencyBuckets();
 class MetricsRegistry {
  public:
   // Returns the series with these labels, creating it (and its family) on first use.
-  // `help` is taken from the first registration of the family.
+  // `help` is taken from the first registration of the family. A name registered with two
+  // types is a bug (SHEWHART_CHECK).
   Counter* GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   Gauge* GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   // The histogram with these labels and bounds (the bounds of the first registration win).
   Histogram* GetHistogram(const std::string& name, const std::string& help, const std::vector<double>& upper_bounds,
                           const MetricLabels& labels = {});
-  // A gauge read by calling `fn` at render time (from the rendering thread).
+  // A gauge read by calling `fn` at render time, on the rendering thread (two scrapes may call
+  // it at once from two threads). It must be cheap and take no lock a hot path takes.
   void AddCallbackGauge(const std::string& name, const std::string& help, const MetricLabels& labels,
                         std::function<double()> fn);
 
   // The whole registry in the text exposition format, families sorted by name.
   std::string Render() const;
+  // The number of series registered (a histogram counts once).
+  std::size_t series() const;
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
+  // Immutable once registered (Render reads it without the mutex).
   struct Series {
     std::string labels;  // rendered: {a="b",c="d"} or empty
+    std::string prefix;  // name + labels + " "
     Counter* counter = nullptr;
     Gauge* gauge = nullptr;
     std::function<double()> fn;
     Histogram* histogram = nullptr;
-    std::vector<std::string> bucket_labels;  // histograms: {labels...,le="b"} per bucket, +Inf last
+    // Histograms: "name_bucket{labels...,le="b"} " per bucket (+Inf last), "name_sum{labels} ",
+    // "name_count{labels} ".
+    std::vector<std::string> bucket_prefixes;
+    std::string sum_prefix, count_prefix;
   };
   struct Family {
-    std::string help;
+    std::string header;  // the # HELP and # TYPE lines
     Type type;
-    std::vector<Series> series;
+    std::deque<Series> series;  // stable addresses: Render keeps pointers past the mutex
+    std::unordered_map<std::string, Series*> by_labels;
   };
   Family& FamilyFor(const std::string& name, const std::string& help, Type type);
+  // The series of `f` with `labels` (rendered), created empty when new (`created` set).
+  Series& SeriesFor(Family& f, const std::string& name, const MetricLabels& labels, bool& created);
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
+  std::size_t series_count_ = 0;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;
   std::deque<Histogram> histograms_;
+  mutable std::atomic<std::size_t> last_size_{4096};  // the last rendering's length (to reserve)
 };
+
+// Appends a sample value as the exposition format wants it: NaN, +Inf, -Inf, or the shortest
+// decimal that reads back as the same double ("C" locale: std::to_chars). No allocation beyond
+// the string's growth.
+void AppendMetricValue(std::string& out, double v);
+void AppendMetricValue(std::string& out, std::uint64_t v);
 
 // Formats a sample value as the exposition format wants: NaN, +Inf, -Inf, or the shortest
 // round-trip decimal ("C" locale).

@@ -1,0 +1,209 @@
+#include "shewhart/engine/live_metrics.h"
+
+#include <limits>
+
+namespace shewhart::engine {
+
+// ---------------------------------------------------------------------------------------------
+// PublishedWindow: a sequence lock (Boehm, "Can seqlocks get along with programming language
+// memory models?", 2012): the writer makes the counter odd, writes, makes it even; a reader
+// that saw the same even counter before and after its reads has a consistent copy. Every field
+// is an atomic accessed relaxed, so there is no data race, only a retry.
+
+void PublishedWindow::Publish(const rules::WindowStats& w, double sigma_within) {
+  const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+  seq_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  n_.store(w.n, std::memory_order_relaxed);
+  below_.store(w.below_lsl, std::memory_order_relaxed);
+  above_.store(w.above_usl, std::memory_order_relaxed);
+  mean_.store(w.mean, std::memory_order_relaxed);
+  sd_.store(w.sd, std::memory_order_relaxed);
+  sigma_.store(sigma_within, std::memory_order_relaxed);
+  seq_.store(s + 2, std::memory_order_release);
+}
+
+void PublishedWindow::Read(rules::WindowStats& w, double& sigma_within) const {
+  for (;;) {
+    const std::uint64_t before = seq_.load(std::memory_order_acquire);
+    w.n = n_.load(std::memory_order_relaxed);
+    w.below_lsl = below_.load(std::memory_order_relaxed);
+    w.above_usl = above_.load(std::memory_order_relaxed);
+    w.mean = mean_.load(std::memory_order_relaxed);
+    w.sd = sd_.load(std::memory_order_relaxed);
+    sigma_within = sigma_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if ((before & 1) == 0 && seq_.load(std::memory_order_relaxed) == before) return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::vector<rules::ChartKind> ChartsOf(ChartType type) {
+  using K = rules::ChartKind;
+  switch (type) {
+    case ChartType::kIndividuals: return {K::kIndividuals, K::kMovingRange};
+    case ChartType::kEwma: return {K::kEwma};
+    case ChartType::kCusum: return {K::kCusum};
+    case ChartType::kP: return {K::kP};
+    case ChartType::kNp: return {K::kNp};
+    case ChartType::kC: return {K::kC};
+    case ChartType::kU: return {K::kU};
+    case ChartType::kXbarR: return {K::kXbar, K::kR};
+    case ChartType::kXbarS: return {K::kXbar, K::kS};
+    case ChartType::kT2: return {K::kT2};
+  }
+  return {};
+}
+
+std::vector<rules::RuleKind> RulesOf(const CharacteristicSpec& spec) {
+  std::vector<rules::RuleKind> out{rules::RuleKind::kNelson1};
+  if (!IsAttribute(spec.type) && spec.type != ChartType::kT2) {
+    if (spec.chart.spec.lsl) out.push_back(rules::RuleKind::kSpecLsl);
+    if (spec.chart.spec.usl) out.push_back(rules::RuleKind::kSpecUsl);
+  }
+  for (int r = 0; r < rules::kRuleKindCount; ++r) {
+    const auto kind = static_cast<rules::RuleKind>(r);
+    if (kind == rules::RuleKind::kNelson1 || !rules::RunRulesSpec::IsRunRule(kind)) continue;
+    if (spec.run_rules.Enabled(kind) || spec.companion_rules.Enabled(kind)) out.push_back(kind);
+  }
+  if (spec.threshold) out.push_back(rules::RuleKind::kThreshold);
+  if (spec.rate) out.push_back(rules::RuleKind::kRate);
+  if (spec.stale_after) out.push_back(rules::RuleKind::kStale);
+  return out;
+}
+
+namespace {
+constexpr const char* kSignalsHelp = "Rule signals by characteristic and rule.";
+}  // namespace
+
+CharacteristicMetrics::CharacteristicMetrics(MetricsRegistry& registry, const CharacteristicSpec& spec,
+                                             const PublishedWindow* window)
+    : registry_(registry), spec_(spec) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const std::string& id = spec.id;
+  for (rules::ChartKind kind : ChartsOf(spec.type)) {
+    if (chart_count_ == charts_.size()) break;
+    const MetricLabels labels{{"characteristic", id}, {"chart", std::string(rules::ChartName(kind))}};
+    ChartSeries& c = charts_[chart_count_++];
+    c.kind = kind;
+    c.value = registry.GetGauge("shewhart_chart_value",
+                                "The statistic of the chart's last point (individual value, x-bar, range, p, ...; "
+                                "CUSUM: the larger sum in magnitude); NaN before the first point.",
+                                labels);
+    c.cl = registry.GetGauge("shewhart_chart_cl", "Centre line at the chart's last point; NaN before the first point.",
+                             labels);
+    c.ucl = registry.GetGauge("shewhart_chart_ucl",
+                              "Upper control limit at the chart's last point; NaN before the first point.", labels);
+    c.lcl = registry.GetGauge("shewhart_chart_lcl",
+                              "Lower control limit at the chart's last point; NaN before the first point.", labels);
+    c.points = registry.GetCounter("shewhart_chart_points_total",
+                                   "Points plotted on the chart (Phase I baseline points when it completes).", labels);
+    for (Gauge* g : {c.value, c.cl, c.ucl, c.lcl}) g->Set(kNaN);
+  }
+  const char* kSpecHelp = "Spec limits of the characteristic, as configured (limit: lsl, target, usl).";
+  if (spec.chart.spec.lsl) {
+    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "lsl"}})->Set(*spec.chart.spec.lsl);
+  }
+  if (spec.chart.spec.target) {
+    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "target"}})
+        ->Set(*spec.chart.spec.target);
+  }
+  if (spec.chart.spec.usl) {
+    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "usl"}})->Set(*spec.chart.spec.usl);
+  }
+  if (window) {
+    registry.AddCallbackGauge("shewhart_capability_window_values", "Values in the capability window.",
+                              {{"characteristic", id}}, [window] {
+                                rules::WindowStats w;
+                                double sigma;
+                                window->Read(w, sigma);
+                                return static_cast<double>(w.n);
+                              });
+    using Field = double rules::CapabilityValues::*;
+    static const std::pair<const char*, Field> kIndices[] = {
+        {"cp", &rules::CapabilityValues::cp},   {"cpl", &rules::CapabilityValues::cpl},
+        {"cpu", &rules::CapabilityValues::cpu}, {"cpk", &rules::CapabilityValues::cpk},
+        {"cpm", &rules::CapabilityValues::cpm}, {"pp", &rules::CapabilityValues::pp},
+        {"ppl", &rules::CapabilityValues::ppl}, {"ppu", &rules::CapabilityValues::ppu},
+        {"ppk", &rules::CapabilityValues::ppk}, {"ppm", &rules::CapabilityValues::ppm}};
+    const bool lsl = spec.chart.spec.lsl.has_value(), usl = spec.chart.spec.usl.has_value();
+    for (const auto& [name, field] : kIndices) {
+      const std::string n = name;
+      // Only the indices the spec defines (Cp, Pp, Cpm, Ppm need both limits; one side only its own).
+      const bool defined = (lsl && usl) || n == "cpk" || n == "ppk" || (lsl ? (n == "cpl" || n == "ppl") : (n == "cpu" || n == "ppu"));
+      if (!defined) continue;
+      registry.AddCallbackGauge(
+          "shewhart_capability",
+          "Process capability / performance index over the characteristic's capability window; NaN until computable.",
+          {{"characteristic", id}, {"index", n}}, [window, &spec, f = field] {
+            rules::WindowStats w;
+            double sigma;
+            window->Read(w, sigma);
+            rules::CapabilitySpec cap;
+            cap.spec = spec.chart.spec;
+            cap.confidence_level = spec.capability_confidence;
+            return rules::ComputeCapabilityValues(cap, w, sigma).*f;
+          });
+    }
+  }
+  for (rules::RuleKind r : RulesOf(spec)) SignalCounter(r);
+}
+
+Counter* CharacteristicMetrics::SignalCounter(rules::RuleKind rule) {
+  Counter*& c = signals_[static_cast<std::size_t>(rule)];
+  if (!c) {
+    c = registry_.GetCounter("shewhart_signals_total", kSignalsHelp,
+                             {{"characteristic", spec_.id}, {"rule", std::string(rules::RuleName(rule))}});
+  }
+  return c;
+}
+
+void CharacteristicMetrics::OnSignal(rules::RuleKind rule) { SignalCounter(rule)->Inc(); }
+
+// ---------------------------------------------------------------------------------------------
+
+StationMetrics::StationMetrics(MetricsRegistry& registry, std::size_t max_stations)
+    : registry_(registry), max_stations_(max_stations) {
+  omitted_ = registry.GetCounter("shewhart_metrics_station_passes_omitted_total",
+                                 "Unit passes at stations beyond engine.metrics_max_stations (not in "
+                                 "shewhart_station_units_total).");
+}
+
+StationMetrics::Entry* StationMetrics::Find(std::string_view station) {
+  if (station.empty()) return nullptr;
+  auto it = stations_.find(station);
+  if (it != stations_.end()) return &it->second;
+  if (stations_.size() >= max_stations_) return nullptr;
+  Entry e;
+  const MetricLabels labels{{"station", std::string(station)}};
+  e.passes = registry_.GetCounter(
+      "shewhart_station_units_total",
+      "Units that passed the station: genealogy records (unit events, measurements with a serial) at it, "
+      "consecutive records of one unit counting once.",
+      labels);
+  e.held = registry_.GetCounter("shewhart_station_units_held_total",
+                                "Units that passed the station and were taken into a hold whose scope names it, "
+                                "counted when they join their first hold (first-pass yield = 1 - held / passed).",
+                                labels);
+  return &stations_.emplace(std::string(station), std::move(e)).first->second;
+}
+
+void StationMetrics::OnRecord(std::string_view station, std::string_view unit) {
+  if (station.empty()) return;
+  Entry* e = Find(station);
+  if (!e) {
+    omitted_->Inc();
+    return;
+  }
+  if (e->last_unit == unit) return;  // the same pass
+  e->last_unit.assign(unit);
+  e->passes->Inc();
+}
+
+void StationMetrics::OnHeld(std::string_view station, std::int64_t n) {
+  if (n <= 0) return;
+  if (Entry* e = Find(station)) e->held->Inc(static_cast<std::uint64_t>(n));
+}
+
+}  // namespace shewhart::engine
