@@ -85,32 +85,26 @@ CharacteristicMetrics::CharacteristicMetrics(MetricsRegistry& registry, const Ch
   for (rules::ChartKind kind : ChartsOf(spec.type)) {
     if (chart_count_ == charts_.size()) break;
     const MetricLabels labels{{"characteristic", id}, {"chart", std::string(rules::ChartName(kind))}};
-    ChartSeries& c = charts_[chart_count_++];
+    ChartCells& c = charts_[chart_count_++];
     c.kind = kind;
-    c.value = registry.GetGauge("shewhart_chart_value",
-                                "The statistic of the chart's last point (individual value, x-bar, range, p, ...; "
-                                "CUSUM: the larger sum in magnitude); NaN before the first point.",
-                                labels);
-    c.cl = registry.GetGauge("shewhart_chart_cl", "Centre line at the chart's last point; NaN before the first point.",
-                             labels);
-    c.ucl = registry.GetGauge("shewhart_chart_ucl",
-                              "Upper control limit at the chart's last point; NaN before the first point.", labels);
-    c.lcl = registry.GetGauge("shewhart_chart_lcl",
-                              "Lower control limit at the chart's last point; NaN before the first point.", labels);
-    c.points = registry.GetCounter("shewhart_chart_points_total",
-                                   "Points plotted on the chart (Phase I baseline points when it completes).", labels);
-    for (Gauge* g : {c.value, c.cl, c.ucl, c.lcl}) g->Set(kNaN);
+    for (Gauge* g : {&c.value, &c.cl, &c.ucl, &c.lcl}) g->Set(kNaN);
+    registry.AddGauge("shewhart_chart_value",
+                      "The statistic of the chart's last point (individual value, x-bar, range, p, ...; CUSUM: the "
+                      "larger sum in magnitude); NaN before the first point.",
+                      labels, &c.value);
+    registry.AddGauge("shewhart_chart_cl", "Centre line at the chart's last point; NaN before the first point.", labels,
+                      &c.cl);
+    registry.AddGauge("shewhart_chart_ucl", "Upper control limit at the chart's last point; NaN before the first point.",
+                      labels, &c.ucl);
+    registry.AddGauge("shewhart_chart_lcl", "Lower control limit at the chart's last point; NaN before the first point.",
+                      labels, &c.lcl);
+    registry.AddCounter("shewhart_chart_points_total",
+                        "Points plotted on the chart (Phase I baseline points when it completes).", labels, &c.points);
   }
   const char* kSpecHelp = "Spec limits of the characteristic, as configured (limit: lsl, target, usl).";
-  if (spec.chart.spec.lsl) {
-    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "lsl"}})->Set(*spec.chart.spec.lsl);
-  }
-  if (spec.chart.spec.target) {
-    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "target"}})
-        ->Set(*spec.chart.spec.target);
-  }
-  if (spec.chart.spec.usl) {
-    registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", "usl"}})->Set(*spec.chart.spec.usl);
+  const rules::SpecLimits& limits = spec.chart.spec;
+  for (const auto& [name, value] : {std::pair{"lsl", &limits.lsl}, {"target", &limits.target}, {"usl", &limits.usl}}) {
+    if (*value) registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", name}})->Set(**value);
   }
   if (window) {
     registry.AddCallbackGauge("shewhart_capability_window_values", "Values in the capability window.",
@@ -127,25 +121,32 @@ CharacteristicMetrics::CharacteristicMetrics(MetricsRegistry& registry, const Ch
         {"cpm", &rules::CapabilityValues::cpm}, {"pp", &rules::CapabilityValues::pp},
         {"ppl", &rules::CapabilityValues::ppl}, {"ppu", &rules::CapabilityValues::ppu},
         {"ppk", &rules::CapabilityValues::ppk}, {"ppm", &rules::CapabilityValues::ppm}};
-    const bool lsl = spec.chart.spec.lsl.has_value(), usl = spec.chart.spec.usl.has_value();
+    const bool lsl = limits.lsl.has_value(), usl = limits.usl.has_value();
+    std::vector<MetricLabels> labels;
+    std::vector<Field> fields;
     for (const auto& [name, field] : kIndices) {
       const std::string n = name;
       // Only the indices the spec defines (Cp, Pp, Cpm, Ppm need both limits; one side only its own).
-      const bool defined = (lsl && usl) || n == "cpk" || n == "ppk" || (lsl ? (n == "cpl" || n == "ppl") : (n == "cpu" || n == "ppu"));
+      const bool defined =
+          (lsl && usl) || n == "cpk" || n == "ppk" || (lsl ? (n == "cpl" || n == "ppl") : (n == "cpu" || n == "ppu"));
       if (!defined) continue;
-      registry.AddCallbackGauge(
-          "shewhart_capability",
-          "Process capability / performance index over the characteristic's capability window; NaN until computable.",
-          {{"characteristic", id}, {"index", n}}, [window, &spec, f = field] {
-            rules::WindowStats w;
-            double sigma;
-            window->Read(w, sigma);
-            rules::CapabilitySpec cap;
-            cap.spec = spec.chart.spec;
-            cap.confidence_level = spec.capability_confidence;
-            return rules::ComputeCapabilityValues(cap, w, sigma).*f;
-          });
+      labels.push_back({{"characteristic", id}, {"index", n}});
+      fields.push_back(field);
     }
+    rules::CapabilitySpec cap;
+    cap.spec = limits;
+    cap.confidence_level = spec.capability_confidence;
+    // All of a characteristic's indices from one read of its window, once per scrape.
+    registry.AddCallbackGauges(
+        "shewhart_capability",
+        "Process capability / performance index over the characteristic's capability window; NaN until computable.",
+        labels, [window, cap, fields](double* out) {
+          rules::WindowStats w;
+          double sigma;
+          window->Read(w, sigma);
+          const rules::CapabilityValues v = rules::ComputeCapabilityValues(cap, w, sigma);
+          for (std::size_t i = 0; i < fields.size(); ++i) out[i] = v.*fields[i];
+        });
   }
   for (rules::RuleKind r : RulesOf(spec)) SignalCounter(r);
 }

@@ -148,7 +148,7 @@ TEST(LiveMetricsTest, PublishedWindowIsNeverReadTorn) {
     done = true;
   });
   std::int64_t reads = 0, last = 0;
-  while (!done.load()) {
+  do {
     rules::WindowStats w;
     double sigma;
     window.Read(w, sigma);
@@ -162,7 +162,7 @@ TEST(LiveMetricsTest, PublishedWindowIsNeverReadTorn) {
     ASSERT_EQ(sigma, d * 3);
     ASSERT_GE(w.n, last) << "publications are seen in order";
     last = w.n;
-  }
+  } while (!done.load());
   writer.join();
   EXPECT_GT(reads, 0);
 }

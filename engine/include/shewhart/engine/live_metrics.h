@@ -63,19 +63,22 @@ std::vector<rules::RuleKind> RulesOf(const CharacteristicSpec& spec);
 class CharacteristicMetrics {
  public:
   // `window` (may be null: attribute and T^2 charts, no spec limits) must outlive `registry`'s
-  // renders, as must `spec`.
+  // renders, as must `spec` and this object (the registry reads its chart cells).
   CharacteristicMetrics(MetricsRegistry& registry, const CharacteristicSpec& spec, const PublishedWindow* window);
+  CharacteristicMetrics(const CharacteristicMetrics&) = delete;
+  CharacteristicMetrics& operator=(const CharacteristicMetrics&) = delete;
 
-  // A point of one of the characteristic's charts. The shard's thread; a few relaxed stores.
+  // A point of one of the characteristic's charts. The shard's thread; a few relaxed stores
+  // to this characteristic's own cache lines.
   void OnPoint(const rules::ChartPoint& p) {
     for (std::size_t i = 0; i < chart_count_; ++i) {
-      ChartSeries& c = charts_[i];
+      ChartCells& c = charts_[i];
       if (c.kind != p.chart) continue;
-      c.value->Set(p.value);
-      c.cl->Set(p.cl);
-      c.ucl->Set(p.ucl);
-      c.lcl->Set(p.lcl);
-      c.points->Inc();
+      c.value.Set(p.value);
+      c.cl.Set(p.cl);
+      c.ucl.Set(p.ucl);
+      c.lcl.Set(p.lcl);
+      c.points.Inc();
       return;
     }
   }
@@ -84,19 +87,18 @@ class CharacteristicMetrics {
   void OnSignal(rules::RuleKind rule);
 
  private:
-  struct ChartSeries {
+  // One chart's series, on a cache line of their own: shards write the charts of neighbouring
+  // characteristics from different threads.
+  struct alignas(64) ChartCells {
+    Gauge value, cl, ucl, lcl;
+    Counter points;
     rules::ChartKind kind{};
-    Gauge* value = nullptr;
-    Gauge* cl = nullptr;
-    Gauge* ucl = nullptr;
-    Gauge* lcl = nullptr;
-    Counter* points = nullptr;
   };
   Counter* SignalCounter(rules::RuleKind rule);
 
   MetricsRegistry& registry_;
   const CharacteristicSpec& spec_;
-  std::array<ChartSeries, 2> charts_{};
+  std::array<ChartCells, 2> charts_{};
   std::size_t chart_count_ = 0;
   std::array<Counter*, rules::kRuleKindCount> signals_{};
 };
