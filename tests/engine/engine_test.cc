@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -509,6 +510,80 @@ responses:
     ASSERT_FALSE(family.empty()) << line;
     EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside its family " << family;
   }
+}
+
+// Scrapes while measurements flow through a threaded engine: every rendering is well formed, a
+// characteristic's counters never go back, and once stopped the series equal what was fed.
+TEST(EngineTest, ScrapesWhileMeasurementsFlowAreConsistent) {
+  testing::TempDir dir;
+  std::string text = "engine: { shards: 2 }\ncharacteristics:\n";
+  for (int c = 0; c < 6; ++c) {
+    text += "  - id: c" + std::to_string(c) +
+            "\n    spec: { lsl: 9, usl: 11 }\n    chart: { type: individuals, mr_rules: false }\n"
+            "    limits: { mean: 10, sigma: 0.1 }\n    rules: [nelson.1]\n    scope: [station]\n";
+  }
+  Config config = LoadOrDie(text);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  IngestSink& sink = engine.RegisterSource("t");
+  std::atomic<bool> done{false};
+  int renders = 0;
+  std::string failure;
+  std::thread scraper([&] {
+    std::map<std::string, double> last;  // counter series -> value
+    while (!done.load() && failure.empty()) {
+      const std::string m = engine.HandleApi("GET", "/metrics", "").body;
+      ++renders;
+      std::istringstream in(m);
+      std::string line;
+      while (std::getline(in, line) && failure.empty()) {
+        if (line.rfind("# ", 0) == 0) continue;
+        const std::size_t space = line.rfind(' ');
+        const std::string series = line.substr(0, space), value = line.substr(space + 1);
+        char* end = nullptr;
+        const double v = value == "NaN" ? 0 : std::strtod(value.c_str(), &end);
+        if (value != "NaN" && (end == value.c_str() || *end != '\0')) failure = "not a number: " + line;
+        if (series.find("_total") != std::string::npos) {
+          auto [it, inserted] = last.emplace(series, v);
+          if (!inserted && v < it->second) failure = "counter went back: " + line;
+          it->second = v;
+        }
+      }
+    }
+  });
+  constexpr int kPer = 3000;
+  for (int i = 0; i < kPer; ++i) {
+    for (int c = 0; c < 6; ++c) {
+      Measurement m;
+      m.characteristic = static_cast<CharacteristicId>(c);
+      m.has_value = true;
+      m.value = i % 500 == 499 ? 10.5 : 10.0 + 0.01 * ((i * 7 + c) % 11 - 5);
+      m.ts = EventTime(std::chrono::milliseconds(1'000'000 + i));
+      m.station.Assign("S" + std::to_string(c % 2));
+      m.serial.Assign("U" + std::to_string(i));
+      ASSERT_TRUE(sink.OnMeasurement(m));
+    }
+  }
+  engine.Stop();
+  done = true;
+  scraper.join();
+  EXPECT_TRUE(failure.empty()) << failure;
+  EXPECT_GE(renders, 1);
+  const std::string m = engine.HandleApi("GET", "/metrics", "").body;
+  for (int c = 0; c < 6; ++c) {
+    const std::string ch = "{characteristic=\"c" + std::to_string(c) + "\"";
+    EXPECT_EQ(Sample(m, "shewhart_chart_points_total" + ch + ",chart=\"individuals\"}"), kPer) << c;
+    EXPECT_EQ(Sample(m, "shewhart_chart_value" + ch + ",chart=\"individuals\"}"), 10.5) << c;  // the last is a spike
+    EXPECT_EQ(Sample(m, "shewhart_signals_total" + ch + ",rule=\"nelson.1\"}"), kPer / 500) << c;
+    EXPECT_EQ(Sample(m, "shewhart_capability_window_values" + ch + "}"), kPer) << c;
+  }
+  // Every unit passed each station once per characteristic measured there, in a row: units
+  // U0..U2999 at S0 (c0, c2, c4 consecutively) and at S1.
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"S0\"}"), kPer);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"S1\"}"), kPer);
+  EXPECT_EQ(engine.signals(), 6u * (kPer / 500));
 }
 
 // A hold counts against its station's units only once per unit: a unit a second alarm of the
