@@ -6,33 +6,35 @@ namespace shewhart::engine {
 
 // ---------------------------------------------------------------------------------------------
 // PublishedWindow: a sequence lock (Boehm, "Can seqlocks get along with programming language
-// memory models?", 2012): the writer makes the counter odd, writes, makes it even; a reader
-// that saw the same even counter before and after its reads has a consistent copy. Every field
-// is an atomic accessed relaxed, so there is no data race, only a retry.
+// memory models?", 2012, the variant without fences): the writer makes the counter odd, writes
+// every field with release (so none is seen before the odd counter), makes it even with release;
+// a reader loads the counter, then every field with acquire (so the second load of the counter
+// cannot move before them), then the counter again: the same even value before and after means
+// a consistent copy. Every field is an atomic, so an overlap is a retry, never a data race.
 
 void PublishedWindow::Publish(const rules::WindowStats& w, double sigma_within) {
+  constexpr auto kRel = std::memory_order_release;
   const std::uint64_t s = seq_.load(std::memory_order_relaxed);
   seq_.store(s + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  n_.store(w.n, std::memory_order_relaxed);
-  below_.store(w.below_lsl, std::memory_order_relaxed);
-  above_.store(w.above_usl, std::memory_order_relaxed);
-  mean_.store(w.mean, std::memory_order_relaxed);
-  sd_.store(w.sd, std::memory_order_relaxed);
-  sigma_.store(sigma_within, std::memory_order_relaxed);
-  seq_.store(s + 2, std::memory_order_release);
+  n_.store(w.n, kRel);
+  below_.store(w.below_lsl, kRel);
+  above_.store(w.above_usl, kRel);
+  mean_.store(w.mean, kRel);
+  sd_.store(w.sd, kRel);
+  sigma_.store(sigma_within, kRel);
+  seq_.store(s + 2, kRel);
 }
 
 void PublishedWindow::Read(rules::WindowStats& w, double& sigma_within) const {
+  constexpr auto kAcq = std::memory_order_acquire;
   for (;;) {
-    const std::uint64_t before = seq_.load(std::memory_order_acquire);
-    w.n = n_.load(std::memory_order_relaxed);
-    w.below_lsl = below_.load(std::memory_order_relaxed);
-    w.above_usl = above_.load(std::memory_order_relaxed);
-    w.mean = mean_.load(std::memory_order_relaxed);
-    w.sd = sd_.load(std::memory_order_relaxed);
-    sigma_within = sigma_.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    const std::uint64_t before = seq_.load(kAcq);
+    w.n = n_.load(kAcq);
+    w.below_lsl = below_.load(kAcq);
+    w.above_usl = above_.load(kAcq);
+    w.mean = mean_.load(kAcq);
+    w.sd = sd_.load(kAcq);
+    sigma_within = sigma_.load(kAcq);
     if ((before & 1) == 0 && seq_.load(std::memory_order_relaxed) == before) return;
   }
 }

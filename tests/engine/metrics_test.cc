@@ -165,7 +165,9 @@ TEST(MetricsTest, RenderingWhileRegisteringSeesWholeSeries) {
       ASSERT_TRUE(value == "0" || value == std::to_string(next)) << line;
       ++next;
     }
-    if (last) EXPECT_EQ(next, kSeries);
+    if (last) {
+      EXPECT_EQ(next, kSeries);
+    }
   }
   registrar.join();
   EXPECT_GE(renders, 1);
