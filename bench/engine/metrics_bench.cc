@@ -6,10 +6,18 @@
 //                             clock, which on a shared machine adds waiting for a core, beside it).
 //   BM_ArrivalToSignalScrape  arrival-to-signal latency (EngineOptions::on_signal_latency) of a
 //                             threaded engine fed at a fixed rate, while a thread scrapes /metrics
-//                             every second versus while nothing scrapes: p99 while scraping
-//                             within 10 % of p99 without. Phases alternate (quiet, scraping,
+//                             every second through the engine's HTTP server (as `shewhart run`
+//                             serves it: HttpServer's thread at its kHttpServerNice) versus while
+//                             nothing scrapes: p99 while scraping within 10 % of p99 without. The
+//                             scraping client stands in for a Prometheus on another machine: it
+//                             only reads the bytes, at the server thread's priority. Phases alternate (quiet, scraping,
 //                             quiet, scraping, ...) so that a drift in the machine's load falls on
-//                             both; the first two seconds are a warm-up (alarms opening). Only
+//                             both (on a shared machine other jobs stall the process now and then
+//                             for milliseconds, and p99 is made of such stalls: short phases
+//                             spread them over both kinds); the first two seconds are a warm-up
+//                             (alarms opening). Besides the verdict, the label gives the signals
+//                             whose time in the engine overlapped a scrape (or began within 5 ms
+//                             after one): what a scrape itself costs them. Only
 //                             nelson.1 is judged, so every signal is a spike the bench made. The
 //                             store is in memory by default: on a shared machine an fsync of the
 //                             WAL now and then stalls the responder for tens of milliseconds,
@@ -22,11 +30,17 @@
 // Sizes: $SHEWHART_METRICS_BENCH_CHARACTERISTICS (10000), $SHEWHART_METRICS_BENCH_RENDERS (20);
 // $SHEWHART_METRICS_BENCH_LATENCY_CHARACTERISTICS (1000, the default engine.metrics_max_characteristics),
 // $SHEWHART_METRICS_BENCH_RATE (measurements/s, 50000), $SHEWHART_METRICS_BENCH_SIGNALS (signals/s,
-// 200), $SHEWHART_METRICS_BENCH_PHASE_SECONDS (5), $SHEWHART_METRICS_BENCH_PHASES (12),
+// 200), $SHEWHART_METRICS_BENCH_PHASE_SECONDS (2), $SHEWHART_METRICS_BENCH_PHASES (30),
 // $SHEWHART_METRICS_BENCH_SHARDS (1), $SHEWHART_METRICS_BENCH_STORE (":memory:"). ctest runs a
 // small smoke.
 
 #include <benchmark/benchmark.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -48,6 +62,7 @@
 
 #include "../budget.h"
 #include "shewhart/engine/engine.h"
+#include "shewhart/engine/http_server.h"
 #include "shewhart/rules/capability.h"
 
 namespace {
@@ -212,6 +227,25 @@ BENCHMARK(BM_RenderMetrics)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+// GET http://127.0.0.1:port/metrics on a new connection: the body, or fail.
+std::string ScrapeOverHttp(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) Fail("cannot connect to /metrics");
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) Fail("cannot send the request");
+  std::string response;
+  char buf[1 << 16];
+  for (ssize_t got; (got = recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<std::size_t>(got));
+  close(fd);
+  const std::size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) Fail("scrape: " + response.substr(0, 200));
+  return response.substr(body + 4);
+}
+
 // ---------------------------------------------------------------------------------------------
 double Percentile(std::vector<std::int64_t> v, double p) {
   if (v.empty()) return std::nan("");
@@ -223,8 +257,8 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
   const int n = static_cast<int>(EnvInt("SHEWHART_METRICS_BENCH_LATENCY_CHARACTERISTICS", 1000));
   const double rate = static_cast<double>(EnvInt("SHEWHART_METRICS_BENCH_RATE", 50000));
   const double signal_rate = static_cast<double>(EnvInt("SHEWHART_METRICS_BENCH_SIGNALS", 200));
-  const double phase_s = static_cast<double>(EnvInt("SHEWHART_METRICS_BENCH_PHASE_SECONDS", 5));
-  const int phases = static_cast<int>(std::max<std::int64_t>(2, EnvInt("SHEWHART_METRICS_BENCH_PHASES", 12)));
+  const double phase_s = static_cast<double>(EnvInt("SHEWHART_METRICS_BENCH_PHASE_SECONDS", 2));
+  const int phases = static_cast<int>(std::max<std::int64_t>(2, EnvInt("SHEWHART_METRICS_BENCH_PHASES", 30)));
   const char* store_env = std::getenv("SHEWHART_METRICS_BENCH_STORE");
   const std::string store = store_env && *store_env ? store_env : ":memory:";
   const int shards = static_cast<int>(EnvInt("SHEWHART_METRICS_BENCH_SHARDS", 1));
@@ -233,6 +267,7 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     // Latencies by phase kind (0 quiet, 1 scraping), written on the responder thread.
     std::mutex mu;
     std::vector<std::int64_t> latencies[2];
+    std::vector<std::pair<std::int64_t, std::int64_t>> scraping_signals;  // arrival, latency (ns)
     std::atomic<int> mode{-1};  // -1: warm-up, not recorded
     std::atomic<std::uint64_t> timed{0};
     EngineOptions opts;
@@ -243,22 +278,32 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
       if (m < 0) return;
       std::lock_guard lock(mu);
       latencies[m].push_back(ns);
+      if (m == 1) scraping_signals.emplace_back(SteadyNowNs() - ns, ns);
     };
     Engine engine(config, opts);
     if (Status st = engine.Start(); !st.ok()) Fail(st.message());
     IngestSink& sink = engine.RegisterSource("bench");
+    HttpServer http("127.0.0.1:0", [&engine](const HttpRequest& req) {
+      Engine::ApiResponse r = engine.HandleApi(req.method, req.target, req.query, req.body, req.authorization);
+      return HttpResponse{r.status, std::move(r.content_type), std::move(r.body)};
+    });
+    if (Status st = http.Start(); !st.ok()) Fail(st.message());
 
     std::atomic<bool> scraping{false}, stop{false};
     std::atomic<std::uint64_t> scrapes{0};
     std::vector<double> scrape_ms;
+    std::vector<std::pair<std::int64_t, std::int64_t>> scrape_windows;  // steady ns: start, end
     std::thread scraper([&] {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), std::min(19, getpriority(PRIO_PROCESS, 0) + kHttpServerNice));
       auto next = Clock::now();
       while (!stop.load()) {
         if (scraping.load() && Clock::now() >= next) {
           const auto t0 = Clock::now();
-          Engine::ApiResponse r = engine.HandleApi("GET", "/metrics", "");
+          const std::int64_t w0 = SteadyNowNs();
+          const std::string body = ScrapeOverHttp(http.port());
+          scrape_windows.emplace_back(w0, SteadyNowNs());
           scrape_ms.push_back(Seconds(Clock::now() - t0) * 1e3);
-          benchmark::DoNotOptimize(r.body.data());
+          if (body.find("\nshewhart_chart_value{") == std::string::npos) Fail("a scrape without chart series");
           scrapes.fetch_add(1);
           next = t0 + std::chrono::seconds(1);
         }
@@ -299,6 +344,7 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     }
     stop = true;
     scraper.join();
+    http.Stop();
     engine.Stop();
 
     // Check: every spike's signal (nelson.1; in-control values are kept within 2.5 sigma) was
@@ -317,14 +363,27 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     std::sort(scrape_ms.begin(), scrape_ms.end());
     const double scrape_med = scrape_ms.empty() ? 0 : scrape_ms[scrape_ms.size() / 2];
     const bool met = s99 <= q99 * 1.10;
-    char label[512];
+    // The signals a scrape could have delayed: in the engine while it ran, or arrived within
+    // 5 ms after it.
+    std::vector<std::int64_t> near;
+    for (const auto& [arrival, ns] : scraping_signals) {
+      for (const auto& [w0, w1] : scrape_windows) {
+        if (arrival <= w1 + 5'000'000 && arrival + ns >= w0) {
+          near.push_back(ns);
+          break;
+        }
+      }
+    }
+    const double n50 = Percentile(near, 0.5) / 1e3, nmax = Percentile(near, 1.0) / 1e3;
+    char label[640];
     std::snprintf(label, sizeof label,
                   "budget p99 scraping within 10 %% of quiet: %s (quiet p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us "
                   "n %zu; scraping p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us n %zu; p99 %+.1f %%; %llu scrapes, "
-                  "median %.2f ms; %d characteristics, %.0f/s, store %s)",
+                  "median %.2f ms; %zu signals met a scrape: p50 %.1f us, max %.0f us; %d characteristics, %.0f/s, "
+                  "store %s)",
                   met ? "met" : "MISSED", q50, q99, q999, qmax, latencies[0].size(), s50, s99, s999, smax,
                   latencies[1].size(), (s99 / q99 - 1) * 100, static_cast<unsigned long long>(scrapes.load()), scrape_med,
-                  n, rate, store.c_str());
+                  near.size(), n50, nmax, n, rate, store.c_str());
     state.SetLabel(label);
     state.SetIterationTime(total_s);
     state.counters["quiet_p99_us"] = q99;
