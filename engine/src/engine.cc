@@ -233,7 +233,8 @@ class Engine::Responder {
     for (const UnitEvent& ev : batch) stations_.OnRecord(ev.station.view(), ev.unit.view());
     if (holds_open_count_ > 0) JoinAssemblies(batch);
     if (by_scope_.empty()) return;
-    std::map<AlarmRecord*, std::vector<HeldUnit>> joining;
+    // Keyed by alarm id, not by pointer: holds grow in the same order on every run (replay output).
+    std::map<std::int64_t, std::pair<AlarmRecord*, std::vector<HeldUnit>>> joining;
     std::string key;
     for (const UnitEvent& ev : batch) {
       for (const auto& keys : scope_key_sets_) {
@@ -252,12 +253,14 @@ class Engine::Responder {
           for (auto it = range.first; it != range.second; ++it) {
             AlarmRecord* a = it->second;
             if (a->hold_id == 0 || ev.ts < a->window_start) continue;
-            joining[a].push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
+            auto& entry = joining[a->id];
+            entry.first = a;
+            entry.second.push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
           }
         }
       }
     }
-    for (auto& [alarm, units] : joining) AddToHold(*alarm, units);
+    for (auto& [id, entry] : joining) AddToHold(*entry.first, entry.second);
     UpdateGauges();
   }
 
