@@ -4,13 +4,17 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "arl.h"
 #include "alarms.h"
@@ -181,6 +185,7 @@ class ReplaySink : public engine::IngestSink {
     inner_.OnReject(r);
   }
   void OnTransportDrop(std::uint64_t n) override { inner_.OnTransportDrop(n); }
+  void Flush() override { inner_.Flush(); }
 
  private:
   engine::IngestSink& inner_;
@@ -299,7 +304,67 @@ class LivePrinter : public engine::EngineListener {
   std::map<std::int64_t, Pending> holds_;
 };
 
-int Run(const std::string& config_path, double duration_s, const std::string& listen_override) {
+// `run --latency-out`: the arrival-to-signal latency of every rule signal, recorded by the
+// responder thread (EngineOptions::on_signal_latency) into a buffer allocated and touched before
+// the engine starts, so that recording allocates nothing and the RSS does not grow with it.
+// Signals beyond the capacity are counted as `dropped`, not recorded.
+class LatencyRecorder {
+ public:
+  explicit LatencyRecorder(std::size_t capacity) : values_(capacity, 0) {}
+
+  // The responder thread only.
+  void Record(std::int64_t ns) {
+    if (count_ < values_.size()) values_[count_++] = ns;
+    else ++dropped_;
+  }
+
+  // After the engine stopped (its responder thread joined): exact nearest-rank percentiles of the
+  // recorded values and the run's counts, as one JSON object.
+  bool Write(const std::string& path, const engine::Engine& eng) {
+    std::sort(values_.begin(), values_.begin() + static_cast<std::ptrdiff_t>(count_));
+    auto pct = [&](double p) -> std::int64_t {
+      if (count_ == 0) return 0;
+      auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(count_)));
+      return values_[std::clamp<std::size_t>(rank, 1, count_) - 1];
+    };
+    double sum = 0;
+    for (std::size_t i = 0; i < count_; ++i) sum += static_cast<double>(values_[i]);
+    Json j{{"count", count_},
+           {"dropped", dropped_},
+           {"min_ns", count_ ? values_[0] : 0},
+           {"p50_ns", pct(0.50)},
+           {"p90_ns", pct(0.90)},
+           {"p99_ns", pct(0.99)},
+           {"p999_ns", pct(0.999)},
+           {"max_ns", count_ ? values_[count_ - 1] : 0},
+           {"mean_ns", count_ ? sum / static_cast<double>(count_) : 0.0},
+           {"measurements", eng.measurements()},
+           {"rejects", eng.rejects()},
+           {"signals", eng.signals()},
+           {"alarms_opened", eng.alarms_opened()}};
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return false;
+    const std::string text = j.dump() + "\n";
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    return std::fclose(f) == 0 && ok;
+  }
+
+ private:
+  std::vector<std::int64_t> values_;
+  std::size_t count_ = 0;
+  std::uint64_t dropped_ = 0;
+};
+
+struct RunOptions {
+  double duration_s = 0;
+  std::string listen;
+  std::string latency_out;
+  std::size_t latency_capacity = std::size_t{1} << 20;
+};
+
+int Run(const std::string& config_path, const RunOptions& run_opts) {
+  const double duration_s = run_opts.duration_s;
+  const std::string& listen_override = run_opts.listen;
   int code = kExitOk;
   auto config = Load(config_path, code);
   if (!config) return code;
@@ -331,6 +396,11 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
     spdlog::info("hook {}: publishing alarms on {}", name, hook.endpoint);
     opts.sinks[name] = pub.get();
     pubs.push_back(std::move(pub));
+  }
+  std::unique_ptr<LatencyRecorder> latencies;
+  if (!run_opts.latency_out.empty()) {
+    latencies = std::make_unique<LatencyRecorder>(run_opts.latency_capacity);
+    opts.on_signal_latency = [rec = latencies.get()](std::int64_t ns) { rec->Record(ns); };
   }
   engine::Engine eng(*config, opts);
   Status st = eng.Start();
@@ -405,6 +475,10 @@ int Run(const std::string& config_path, double duration_s, const std::string& li
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("stopped in {} ms: {} measurements, {} rejects, {} signals, {} alarms opened", ms, eng.measurements(),
                eng.rejects(), eng.signals(), eng.alarms_opened());
+  if (latencies && !latencies->Write(run_opts.latency_out, eng)) {
+    spdlog::error("--latency-out {}: {}", run_opts.latency_out, std::strerror(errno));
+    return kExitUsage;
+  }
   return kExitOk;
 }
 
@@ -474,13 +548,22 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
 
-  std::string config_path, store_path, listen;
-  double duration = 0;
+  std::string config_path, store_path;
+  RunOptions run_opts;
   auto* run = app.add_subcommand("run", "Run the engine: sources -> shards -> responder -> actions, with HTTP /metrics and /api");
   run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
-  run->add_option("--duration", duration, "Stop after this many seconds (default: until SIGINT/SIGTERM)")
+  run->add_option("--duration", run_opts.duration_s, "Stop after this many seconds (default: until SIGINT/SIGTERM)")
       ->check(CLI::NonNegativeNumber);
-  run->add_option("--listen", listen, "Override http.listen (host:port)");
+  run->add_option("--listen", run_opts.listen, "Override http.listen (host:port)");
+  run->add_option("--latency-out", run_opts.latency_out,
+                  "At exit, write to this file one JSON object: exact percentiles (p50, p90, p99, p999, max; ns) of the "
+                  "arrival-to-signal latency of every rule signal whose measurement came from a zmq source, and the "
+                  "run's counts (measurements, rejects, signals, alarms_opened)");
+  run->add_option("--latency-capacity", run_opts.latency_capacity,
+                  "Latencies --latency-out keeps (the first N signals; 8 bytes each, allocated at start; later ones are "
+                  "counted as dropped)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
 
   auto* check = app.add_subcommand("check", "Validate a configuration; print every problem as file:line:col: path: message");
   check->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
@@ -670,7 +753,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   SetUpLogging(verbose);
-  if (*run) return Run(config_path, duration, listen);
+  if (*run) return Run(config_path, run_opts);
   if (*check) return Check(config_path);
   if (*replay) return Replay(config_path, inputs, replay_store);
   if (*arl) return Arl(config_path, characteristic, shifts, runs, seed, json);

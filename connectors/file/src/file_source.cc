@@ -41,6 +41,11 @@ Result<FileReadStats> ReadFile(const engine::FileSourceSpec& spec, const std::st
   Decoded d;
   engine::RejectRecord reject;
   FileReadStats stats;
+  // Whatever way the file ends, what was handed over is flushed (IngestSink::Flush).
+  struct FlushAtEnd {
+    engine::IngestSink& sink;
+    ~FlushAtEnd() { sink.Flush(); }
+  } flush_at_end{sink};
   engine::EventTime last_ts{};
   std::string line;
   line.reserve(4096);

@@ -42,8 +42,14 @@ void ZmqSource::Run(engine::IngestSink& sink) {
   std::int64_t position = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     try {
-      auto got = socket_->recv(msg, ::zmq::recv_flags::none);
-      if (!got) continue;  // timeout: look at the stop flag
+      // A burst is taken without waiting; before the receive waits, the sink hands over what it
+      // has queued (IngestSink::Flush).
+      auto got = socket_->recv(msg, ::zmq::recv_flags::dontwait);
+      if (!got) {
+        sink.Flush();
+        got = socket_->recv(msg, ::zmq::recv_flags::none);
+        if (!got) continue;  // timeout: look at the stop flag
+      }
     } catch (const ::zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       std::lock_guard lock(mu_);

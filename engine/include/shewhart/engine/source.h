@@ -24,6 +24,10 @@ class IngestSink {
   virtual void OnReject(const RejectRecord& r) = 0;
   // Counts a message the transport dropped before it reached the source (never silent).
   virtual void OnTransportDrop(std::uint64_t n) = 0;
+  // The source has no more input for now: call it before waiting for more. The engine's sink
+  // wakes a shard once per 32 measurements queued for it, or at Flush; without Flush, the last
+  // measurements of a burst wait up to 10 ms for their shard.
+  virtual void Flush() {}
 };
 
 class Source {
