@@ -472,7 +472,8 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["engine"]) {
-    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max", "clock"})) {
+    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max", "clock",
+                               "metrics_max_characteristics", "metrics_max_stations"})) {
       std::string clock;
       if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock)) config.event_clock = clock == "event";
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
@@ -490,6 +491,15 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
       }
       if (n["max_message_bytes"] && Int(n["max_message_bytes"], "engine.max_message_bytes", 64, 16 << 20, v)) {
         config.max_message_bytes = static_cast<std::size_t>(v);
+      }
+      // 0 is allowed (no per-characteristic or per-station series at all); the upper bound keeps
+      // a typo (an extra zero or two) from registering series Prometheus cannot hold.
+      if (n["metrics_max_characteristics"] &&
+          Int(n["metrics_max_characteristics"], "engine.metrics_max_characteristics", 0, 100000, v)) {
+        config.metrics_max_characteristics = static_cast<std::size_t>(v);
+      }
+      if (n["metrics_max_stations"] && Int(n["metrics_max_stations"], "engine.metrics_max_stations", 0, 100000, v)) {
+        config.metrics_max_stations = static_cast<std::size_t>(v);
       }
     }
   }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <limits>
 #include <set>
+#include <unordered_set>
 #include <tuple>
 #include <future>
 
@@ -137,22 +138,35 @@ const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k, std::size_t lot) {
 // flushing.
 class Engine::Responder {
  public:
-  explicit Responder(Engine& engine) : e_(engine) {
+  explicit Responder(Engine& engine)
+      : e_(engine), stations_(engine.metrics_, engine.config_.metrics_max_stations) {
     auto& m = e_.metrics_;
-    alarms_open_ = m.GetGauge("shewhart_alarms_open", "Alarms not yet resolved.");
-    holds_open_ = m.GetGauge("shewhart_holds_open", "Holds (quarantines) open.");
-    held_units_ = m.GetGauge("shewhart_held_units", "Units on hold across all open holds.");
     action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
     silenced_ = m.GetCounter("shewhart_alarms_silenced_total",
                              "Alarm tiers entered whose notification actions a silence suppressed.");
-    const auto& chars = e_.config_.characteristics;
-    signal_counters_.resize(chars.size() * rules::kRuleKindCount);
-    for (std::size_t c = 0; c < chars.size(); ++c) {
-      for (int r = 0; r < rules::kRuleKindCount; ++r) {
-        signal_counters_[c * rules::kRuleKindCount + static_cast<std::size_t>(r)] =
-            m.GetCounter("shewhart_signals_total", "Rule signals by characteristic and rule.",
-                         {{"characteristic", chars[c].id}, {"rule", std::string(rules::RuleName(static_cast<rules::RuleKind>(r)))}});
-      }
+    // Alarms open by policy and tier: every policy in use or configured, at tier 0 (an alarm no
+    // tier condition has held for yet) and at each of its tiers.
+    const Config& config = e_.config_;
+    for (const auto& [name, policy] : config.responses) AlarmGauges(policy);
+    for (std::size_t c = 0; c < config.characteristics.size(); ++c) AlarmGauges(config.ResponseFor(c));
+    for (const char* state : {"open", "closed"}) {
+      hold_gauges_[state] = m.GetGauge("shewhart_holds", "Holds (quarantines) in the store by state: open, closed.",
+                                       {{"state", state}});
+    }
+    for (const char* state : {"held", "released", "reworked", "scrapped"}) {
+      unit_gauges_[state] = m.GetGauge(
+          "shewhart_held_units",
+          "Units taken into holds, in the store, by state: held (awaiting disposition), released, reworked, scrapped.",
+          {{"state", state}});
+    }
+    // zmq_pub hooks are published by the responder itself (the others through the outbox,
+    // which counts their deliveries in the same family).
+    for (const auto& [name, hook] : config.hooks) {
+      if (hook.kind != HookSpec::Kind::kZmqPub) continue;
+      sink_counters_[name] = {m.GetCounter("shewhart_hook_deliveries_total", kHookDeliveriesHelp,
+                                           {{"action", name}, {"outcome", "delivered"}}),
+                              m.GetCounter("shewhart_hook_deliveries_total", kHookDeliveriesHelp,
+                                           {{"action", name}, {"outcome", "failed"}})};
     }
   }
 
@@ -188,16 +202,18 @@ class Engine::Responder {
   // Open holds and the units they still hold, from the store (after dispositions and closings,
   // which change them in the store).
   Status CountHolds() {
-    auto holds = e_.store_->ListHolds();
-    if (!holds.ok()) return holds.status();
-    holds_open_count_ = 0;
-    held_total_ = 0;
-    for (const auto& h : *holds) {
-      if (h.state != "open") continue;
-      holds_open_count_ += 1;
-      held_total_ += h.held;
-    }
+    auto counts = e_.store_->CountHoldStates();
+    if (!counts.ok()) return counts.status();
+    hold_counts_ = std::move(*counts);
+    holds_open_count_ = hold_counts_.holds["open"];
+    held_total_ = hold_counts_.units["held"];
     return Status::Ok();
+  }
+
+  // After a retention run deleted holds (and their units): the gauges from the store again.
+  void RecountHolds() {
+    if (Status st = CountHolds(); !st.ok()) spdlog::error("counting holds: {}", st.message());
+    UpdateGauges();
   }
 
   // An alarm was resolved: its hold closes if nothing in it is held any more.
@@ -214,9 +230,11 @@ class Engine::Responder {
     if (!open_.empty()) CheckUnacknowledged(clock());
     const std::vector<UnitEvent>& batch = e_.trace_->Flush();
     if (batch.empty()) return;
+    for (const UnitEvent& ev : batch) stations_.OnRecord(ev.station.view(), ev.unit.view());
     if (holds_open_count_ > 0) JoinAssemblies(batch);
     if (by_scope_.empty()) return;
-    std::map<AlarmRecord*, std::vector<HeldUnit>> joining;
+    // Keyed by alarm id, not by pointer: holds grow in the same order on every run (replay output).
+    std::map<std::int64_t, std::pair<AlarmRecord*, std::vector<HeldUnit>>> joining;
     std::string key;
     for (const UnitEvent& ev : batch) {
       for (const auto& keys : scope_key_sets_) {
@@ -235,12 +253,14 @@ class Engine::Responder {
           for (auto it = range.first; it != range.second; ++it) {
             AlarmRecord* a = it->second;
             if (a->hold_id == 0 || ev.ts < a->window_start) continue;
-            joining[a].push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
+            auto& entry = joining[a->id];
+            entry.first = a;
+            entry.second.push_back(HeldUnit{a->hold_id, std::string(ev.unit.view()), "held", ev.ts});
           }
         }
       }
     }
-    for (auto& [alarm, units] : joining) AddToHold(*alarm, units);
+    for (auto& [id, entry] : joining) AddToHold(*entry.first, entry.second);
     UpdateGauges();
   }
 
@@ -256,7 +276,7 @@ class Engine::Responder {
       if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(ns);
     }
     const auto& spec = e_.config_.characteristics[s.characteristic];
-    signal_counters_[s.characteristic * rules::kRuleKindCount + static_cast<std::size_t>(s.hit.rule)]->Inc();
+    if (CharacteristicMetrics* cm = e_.characteristic_metrics_[s.characteristic].get()) cm->OnSignal(s.hit.rule);
     e_.signals_total_->Inc();
     if (!e_.options_.threaded) now_ = std::max(now_, s.hit.ts);
     CountSignal(s);
@@ -452,6 +472,11 @@ class Engine::Responder {
 
  private:
   using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+  // An open-alarm gauge (policy, tier) and the count UpdateGauges makes for it.
+  struct AlarmCount {
+    Gauge* gauge = nullptr;
+    std::int64_t n = 0;
+  };
 
   // The group a windowed count of `s` falls in.
   static std::string GroupOf(const Signal& s, GroupBy g) {
@@ -817,7 +842,7 @@ class Engine::Responder {
         if (a.hold_id == hold_id) open = &a;
       }
       if (open) {
-        AddToHold(*open, units);
+        AddToHold(*open, units, /*assemblies=*/true);
         continue;
       }
       // The hold of a resolved alarm: it no longer gathers its scope's units, but what is built
@@ -834,14 +859,25 @@ class Engine::Responder {
       a.scope = hold->scope;
       a.window_start = hold->from_ts;
       if (held_in_.find(hold_id) == held_in_.end()) held_in_[hold_id] = hold->units;
-      AddToHold(a, units);
+      AddToHold(a, units, /*assemblies=*/true);
     }
   }
 
   // Adds `units` and every assembly that contains one of them (recursively, Store::Ancestors;
   // each with its component's time) to the alarm's hold; reports and audits those that were
   // not in it yet. Returns their number.
-  std::size_t AddToHold(AlarmRecord& alarm, std::vector<HeldUnit> units) {
+  // `assemblies`: the units are assemblies joining through a held component (JoinAssemblies);
+  // otherwise they were processed in the hold's scope, and those new to holds count against its
+  // station (first-pass yield).
+  std::size_t AddToHold(AlarmRecord& alarm, std::vector<HeldUnit> units, bool assemblies = false) {
+    const std::string* station = nullptr;
+    for (const auto& [k, v] : alarm.scope) {
+      if (k == ScopeKey::kStation) station = &v;
+    }
+    std::unordered_set<std::string> processed;  // the units processed at `station` (not assemblies)
+    if (station && !assemblies) {
+      for (const HeldUnit& u : units) processed.insert(u.serial);
+    }
     if (!units.empty()) {
       std::vector<std::string> serials;
       std::map<std::string, EventTime> since;
@@ -861,10 +897,16 @@ class Engine::Responder {
         }
       }
     }
-    auto add = e_.store_->AddHeldUnits(alarm.hold_id, units);
+    std::vector<bool> first_hold;
+    auto add = e_.store_->AddHeldUnits(alarm.hold_id, units, processed.empty() ? nullptr : &first_hold);
     if (!add.ok()) {
       spdlog::error("hold {}: {}", alarm.hold_id, add.status().message());
       return 0;
+    }
+    if (!processed.empty()) {
+      std::int64_t newly_held = 0;
+      for (std::size_t i = 0; i < add->size(); ++i) newly_held += first_hold[i] && processed.count((*add)[i].serial);
+      stations_.OnHeld(*station, newly_held);
     }
     if (!add->empty()) e_.AuditUnitsAdded(alarm, *add);
     const bool first = held_in_.find(alarm.hold_id) == held_in_.end();
@@ -1022,6 +1064,8 @@ class Engine::Responder {
           continue;
         }
         Status st = sink->second->Publish("alarm", AlarmJson(alarm).dump());
+        auto counters = sink_counters_.find(action);
+        if (counters != sink_counters_.end()) (st.ok() ? counters->second.first : counters->second.second)->Inc();
         if (!st.ok()) {
           action_failures_->Inc();
           spdlog::error("alarm {}: action '{}' failed: {}", alarm.id, action, st.message());
@@ -1030,10 +1074,31 @@ class Engine::Responder {
     }
   }
 
+  // Registers the open-alarm gauges of `policy`: tier 0 and each of its tiers.
+  void AlarmGauges(const ResponseSpec& policy) {
+    AlarmGauge(policy.name, 0);
+    for (const TierSpec& t : policy.tiers) AlarmGauge(policy.name, t.tier);
+  }
+  AlarmCount& AlarmGauge(const std::string& policy, int tier) {
+    auto [it, inserted] = alarm_gauges_.try_emplace({policy, tier});
+    if (inserted) {
+      it->second.gauge = e_.metrics_.GetGauge(
+          "shewhart_alarms_open", "Alarms not yet resolved (open or acknowledged), by response policy and current tier.",
+          {{"policy", policy}, {"tier", std::to_string(tier)}});
+    }
+    return it->second;
+  }
+
   void UpdateGauges() {
-    alarms_open_->Set(static_cast<double>(open_.size()));
-    holds_open_->Set(static_cast<double>(holds_open_count_));
-    held_units_->Set(static_cast<double>(held_total_));
+    for (auto& [key, count] : alarm_gauges_) count.n = 0;
+    // An alarm reloaded after a restart may name a policy the config no longer has: its gauge is
+    // registered here (the registry's mutex, once).
+    for (const auto& [key, a] : open_) AlarmGauge(a.policy, a.tier).n += 1;
+    for (auto& [key, count] : alarm_gauges_) count.gauge->Set(static_cast<double>(count.n));
+    hold_counts_.holds["open"] = holds_open_count_;
+    hold_counts_.units["held"] = held_total_;
+    for (auto& [state, gauge] : hold_gauges_) gauge->Set(static_cast<double>(hold_counts_.holds[state]));
+    for (auto& [state, gauge] : unit_gauges_) gauge->Set(static_cast<double>(hold_counts_.units[state]));
   }
 
   Engine& e_;
@@ -1054,12 +1119,13 @@ class Engine::Responder {
   // Windowed counts: (policy, tier, group) -> event times of the signals within the window.
   std::map<std::tuple<std::string, int, std::string>, std::deque<EventTime>> windows_;
   EventTime now_{};  // the responder's clock (see TierState)
-  std::int64_t holds_open_count_ = 0;
-  std::int64_t held_total_ = 0;
-  std::vector<Counter*> signal_counters_;
-  Gauge* alarms_open_;
-  Gauge* holds_open_;
-  Gauge* held_units_;
+  std::int64_t holds_open_count_ = 0;  // holds in state open
+  std::int64_t held_total_ = 0;        // units in state held (of open holds)
+  HoldCounts hold_counts_;             // by state, as last counted in the store (open, held: above)
+  std::map<std::string, Gauge*> hold_gauges_, unit_gauges_;  // shewhart_holds, shewhart_held_units by state
+  std::map<std::pair<std::string, int>, AlarmCount> alarm_gauges_;  // policy, tier
+  std::map<std::string, std::pair<Counter*, Counter*>> sink_counters_;  // zmq_pub hook: delivered, failed
+  StationMetrics stations_;
   Counter* action_failures_;
   Counter* silenced_;
 };
@@ -1075,6 +1141,7 @@ struct Engine::ShardRunner : ShardObserver {
       : engine(e), shard(e.config_, index, count), queue(e.options_.threaded ? e.config_.queue_capacity : 2) {}
 
   void OnPoint(CharacteristicId c, const rules::ChartPoint& p) override {
+    if (CharacteristicMetrics* m = engine.characteristic_metrics_[c].get()) m->OnPoint(p);
     if (engine.options_.want_points && engine.options_.listener) {
       engine.options_.listener->OnPoint(engine.index_.name(c), p);
     }
@@ -1270,6 +1337,7 @@ Engine::Engine(const Config& config, EngineOptions options)
       index_(Ids(config), AttributeFlags(config), VectorWidths(config)),
       newest_ts_(std::make_unique<std::atomic<std::int64_t>[]>(config.characteristics.size())) {
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) newest_ts_[i].store(kNoTime);
+  characteristic_metrics_.resize(config.characteristics.size());
   measurements_total_ = metrics_.GetCounter("shewhart_engine_measurements_total", "Measurements routed to shards.");
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   arrival_to_signal_ = metrics_.GetHistogram(
@@ -1348,35 +1416,24 @@ Status Engine::Start() {
     for (const auto& kv : a.scope) values.push_back(kv.second);
     shards_[static_cast<std::size_t>(id) % n]->shard.ArmRecovery(static_cast<CharacteristicId>(id), values);
   }
-  // Capability per characteristic with spec limits, computed from the shard's snapshot at
-  // scrape time (NaN until it can be computed).
-  for (std::size_t i = 0; i < config_.characteristics.size(); ++i) {
-    const CharacteristicSpec& spec = config_.characteristics[i];
-    if (IsAttribute(spec.type) || (!spec.chart.spec.lsl && !spec.chart.spec.usl)) continue;
+  // The per-characteristic series of /metrics: the first engine.metrics_max_characteristics
+  // characteristics in config order (capability from the window their shard publishes).
+  const std::size_t exported = std::min(config_.characteristics.size(), config_.metrics_max_characteristics);
+  for (std::size_t i = 0; i < exported; ++i) {
     const auto id = static_cast<CharacteristicId>(i);
-    metrics_.AddCallbackGauge("shewhart_capability_window_values", "Values in the capability window.",
-                              {{"characteristic", spec.id}},
-                              [this, id] { return static_cast<double>(LiveSummary(id).window.n); });
-    using Field = std::optional<rules::CapabilityIndex> rules::Capability::*;
-    static const std::pair<const char*, Field> kIndices[] = {
-        {"cp", &rules::Capability::cp},   {"cpl", &rules::Capability::cpl}, {"cpu", &rules::Capability::cpu},
-        {"cpk", &rules::Capability::cpk}, {"cpm", &rules::Capability::cpm}, {"pp", &rules::Capability::pp},
-        {"ppl", &rules::Capability::ppl}, {"ppu", &rules::Capability::ppu}, {"ppk", &rules::Capability::ppk},
-        {"ppm", &rules::Capability::ppm}};
-    const bool both = spec.chart.spec.lsl && spec.chart.spec.usl;
-    for (const auto& [name, field] : kIndices) {
-      const std::string n = name;
-      // Only the indices the spec defines (Cp, Pp, Cpm, Ppm need both limits; one side only its own).
-      const bool defined = both || n == "cpk" || n == "ppk" ||
-                           (spec.chart.spec.lsl ? (n == "cpl" || n == "ppl") : (n == "cpu" || n == "ppu"));
-      if (!defined) continue;
-      metrics_.AddCallbackGauge(
-          "shewhart_capability", "Process capability / performance index over the characteristic's window.",
-          {{"characteristic", spec.id}, {"index", n}}, [this, id, f = field] {
-            auto cap = CapabilityOf(config_.characteristics[id], LiveSummary(id));
-            return cap.ok() && ((*cap).*f) ? ((*cap).*f)->value : std::numeric_limits<double>::quiet_NaN();
-          });
-    }
+    characteristic_metrics_[i] = std::make_unique<CharacteristicMetrics>(metrics_, config_.characteristics[i],
+                                                                          shards_[i % n]->shard.Window(id));
+  }
+  const std::size_t omitted = config_.characteristics.size() - exported;
+  metrics_
+      .GetCounter("shewhart_metrics_characteristics_omitted_total",
+                  "Characteristics left out of the per-characteristic series (engine.metrics_max_characteristics).")
+      ->Inc(omitted);
+  if (omitted > 0) {
+    spdlog::warn("/metrics: the series of {} of {} characteristics are left out (engine.metrics_max_characteristics is "
+                 "{}); the first left out is '{}'",
+                 omitted, config_.characteristics.size(), config_.metrics_max_characteristics,
+                 config_.characteristics[exported].id);
   }
   if (options_.threaded) {
     signal_queue_ = std::make_unique<BoundedQueue<Signal>>(4096);
@@ -1846,6 +1903,11 @@ void Engine::PruneNow() {
     body["anchor_hash"] = n->anchor_hash;
   }
   Audit("store.pruned", "store", body);
+  if (n->alarms > 0) {
+    // Holds went with their alarms: the hold gauges are counted again, on the responder's thread.
+    std::lock_guard lock(commands_mu_);
+    commands_.push_back([this] { responder_->RecountHolds(); });
+  }
   spdlog::info("retention: pruned {} unit events, {} rejects, {} alarms (with their holds), {} audit records", n->unit_events,
                n->rejects, n->alarms, n->audit_records);
 }

@@ -1,6 +1,12 @@
 #include "shewhart/engine/http_server.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -361,8 +367,8 @@ struct HttpServer::Impl {
   std::thread thread;
 };
 
-HttpServer::HttpServer(std::string listen, HttpHandler handler)
-    : listen_(std::move(listen)), handler_(std::move(handler)) {}
+HttpServer::HttpServer(std::string listen, HttpHandler handler, int nice)
+    : listen_(std::move(listen)), handler_(std::move(handler)), nice_(nice) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -398,7 +404,19 @@ Status HttpServer::Start() {
     }
     impl->DoAccept();
     Impl* raw = impl.get();
-    impl->thread = std::thread([raw] { raw->Run(); });
+    impl->thread = std::thread([raw, nice = nice_] {
+      if (nice > 0) {
+        // Linux: the nice value of this thread only (PRIO_PROCESS with a thread id).
+        const auto tid = static_cast<id_t>(gettid());
+        errno = 0;
+        const int inherited = getpriority(PRIO_PROCESS, tid);
+        if (errno == 0 && setpriority(PRIO_PROCESS, tid, std::min(19, inherited + nice)) != 0) {
+          std::fprintf(stderr, "shewhart http server: cannot lower the server thread's priority: %s\n",
+                       std::strerror(errno));
+        }
+      }
+      raw->Run();
+    });
     impl_ = std::move(impl);
     port_ = bound.port();
     return Status::Ok();

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -376,6 +377,9 @@ struct Outbox::Lane {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::deque<DeliveryRecord> queue;  // pending, in commit order; the worker owns the front
+  // queue.size(), stored after every change under `mu`: /metrics reads it without the lock the
+  // responder takes to enqueue.
+  std::atomic<std::size_t> pending{0};
   // alertmanager hooks: the alerts of open alarms (delivered firing deliveries whose resolution
   // is not yet delivered), by idempotency key; sent again every `refresh`.
   std::map<std::string, DeliveryRecord> firing;
@@ -400,7 +404,7 @@ Outbox::Outbox(const Config& config, Store& store, MetricsRegistry& metrics, Out
     auto lane = std::make_unique<Lane>();
     lane->hook = &hook;
     lane->policy = RetryPolicyFor(hook, config_);
-    const char* help = "Outbox delivery attempts of hook actions by outcome (failed: an attempt that will be retried).";
+    const char* help = kHookDeliveriesHelp;
     lane->delivered = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "delivered"}});
     lane->failed = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "failed"}});
     lane->dead = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "dead"}});
@@ -413,10 +417,8 @@ Outbox::Outbox(const Config& config, Store& store, MetricsRegistry& metrics, Out
           metrics_.GetCounter("shewhart_alertmanager_refreshes_total", help, {{"action", name}, {"outcome", "failed"}});
     }
     metrics_.AddCallbackGauge("shewhart_hook_deliveries_pending", "Outbox deliveries not yet delivered or dead.",
-                              {{"action", name}}, [l] {
-                                std::lock_guard lock(l->mu);
-                                return static_cast<double>(l->queue.size());
-                              });
+                              {{"action", name}},
+                              [l] { return static_cast<double>(l->pending.load(std::memory_order_relaxed)); });
     lanes_.emplace(name, std::move(lane));
   }
 }
@@ -479,6 +481,7 @@ Status Outbox::Load() {
     }
     std::lock_guard lock(it->second->mu);
     it->second->queue.push_back(std::move(d));
+    it->second->pending.store(it->second->queue.size(), std::memory_order_relaxed);
   }
   for (const auto& [action, n] : orphans) {
     spdlog::warn("outbox: {} pending deliveries of action '{}' stay pending in the store: '{}' is no longer a webhook, "
@@ -514,6 +517,7 @@ Status Outbox::Enqueue(std::int64_t alarm_id, int tier, const std::string& actio
   {
     std::lock_guard lock(lane.mu);
     lane.queue.push_back(std::move(d));
+    lane.pending.store(lane.queue.size(), std::memory_order_relaxed);
   }
   lane.cv.notify_one();
   return Status::Ok();
@@ -560,6 +564,7 @@ void Outbox::Attempt(Lane& lane, DeliveryRecord d) {
   }
   if (d.state == "pending") lane.queue.front() = std::move(d);
   else lane.queue.pop_front();
+  lane.pending.store(lane.queue.size(), std::memory_order_relaxed);
 }
 
 int Outbox::Refresh(Lane& lane) {

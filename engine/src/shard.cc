@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "shewhart/engine/chart_runner.h"
 
@@ -41,6 +42,7 @@ struct Shard::State : rules::ChartObserver {
   std::int64_t arrival_ns = 0;  // of the measurement being added (its hits carry it)
   std::uint64_t refused = 0;  // measurements the chart could not take
   std::optional<rules::CapabilityWindow> capability;  // variables data with spec limits
+  std::unique_ptr<PublishedWindow> published;  // with `capability`: its stats, for /metrics
   // What Snapshot() returns, published by the shard's thread.
   mutable std::mutex snapshot_mu;
   CharacteristicSummary snapshot;
@@ -59,6 +61,7 @@ struct Shard::State : rules::ChartObserver {
         label_ring(scope_ring.size()) {
     if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) {
       capability.emplace(s.chart.spec, s.capability_window);
+      published = std::make_unique<PublishedWindow>();
     }
   }
 
@@ -147,6 +150,12 @@ CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
   s.t2_center.assign(center.begin(), center.end());
   s.t2_covariance.assign(covariance.begin(), covariance.end());
   return s;
+}
+
+const PublishedWindow* Shard::Window(CharacteristicId characteristic) const {
+  const State* st = states_[characteristic].get();
+  SHEWHART_CHECK(st != nullptr);
+  return st->published.get();
 }
 
 CharacteristicSummary Shard::Snapshot(CharacteristicId characteristic) const {
@@ -245,6 +254,11 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
       observer.OnLimitsEstimated(m.characteristic, *limits, m.ts, static_cast<std::int64_t>(baseline_points) - excluded,
                                  excluded);
     }
+  }
+  if (st->published) {
+    // After Add: a completed Phase I baseline has given the chart its sigma.
+    st->published->Publish(st->capability->stats(),
+                           st->chart->sigma_within().value_or(std::numeric_limits<double>::quiet_NaN()));
   }
   if (publish) {
     CharacteristicSummary s = Summary(m.characteristic);

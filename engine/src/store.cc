@@ -606,14 +606,18 @@ Result<std::int64_t> Store::CreateHold(const HoldRecord& h) {
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
-Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units) {
+Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units,
+                                                  std::vector<bool>* first_hold) {
   std::lock_guard lock(mu_);
   std::vector<HeldUnit> added;
+  if (first_hold) first_hold->clear();
   SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
   Stmt ins(db_, "INSERT OR IGNORE INTO held_units(hold_id, serial, state, since) VALUES(?,?,'held',?)");
-  if (!ins.ok()) {
+  // Through the held_units_serial index.
+  Stmt other(db_, "SELECT 1 FROM held_units WHERE serial = ? AND hold_id <> ? LIMIT 1");
+  if (!ins.ok() || !other.ok()) {
     (void)Exec("ROLLBACK");
-    return ins.error("preparing held-unit insert");
+    return ins.ok() ? other.error("preparing held-unit lookup") : ins.error("preparing held-unit insert");
   }
   for (const auto& u : units) {
     ins.Bind(1, hold_id);
@@ -628,6 +632,18 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
       HeldUnit h = u;
       h.hold_id = hold_id;
       added.push_back(std::move(h));
+      if (first_hold) {
+        other.Bind(1, u.serial);
+        other.Bind(2, hold_id);
+        const int rc = other.Step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+          Status st = other.error("looking up the other holds of a unit");
+          (void)Exec("ROLLBACK");
+          return st;
+        }
+        first_hold->push_back(rc == SQLITE_DONE);
+        other.Reset();
+      }
     }
     ins.Reset();
   }
@@ -656,6 +672,20 @@ HoldRecord ReadHold(Stmt& q) {
 }
 
 }  // namespace
+
+Result<HoldCounts> Store::CountHoldStates() {
+  std::lock_guard lock(mu_);
+  HoldCounts out;
+  for (auto [sql, into] : {std::pair{"SELECT state, COUNT(*) FROM holds GROUP BY state", &out.holds},
+                           std::pair{"SELECT state, COUNT(*) FROM held_units GROUP BY state", &out.units}}) {
+    Stmt q(db_, sql);
+    if (!q.ok()) return q.error("counting holds");
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) (*into)[q.Text(0)] = q.Int(1);
+    if (rc != SQLITE_DONE) return q.error("counting holds");
+  }
+  return out;
+}
 
 Result<std::vector<HoldRecord>> Store::ListHolds() {
   std::lock_guard lock(mu_);

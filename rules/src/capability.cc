@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include <boost/math/distributions/chi_squared.hpp>
@@ -124,6 +125,35 @@ Result<Capability> ComputeCapability(const CapabilitySpec& spec, const WindowSta
     c.observed_ppm_above_usl = static_cast<double>(window.above_usl) / n * kPpm;
   }
   return c;
+}
+
+CapabilityValues ComputeCapabilityValues(const CapabilitySpec& spec, const WindowStats& window, double sigma_within) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  CapabilityValues v{kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
+  const std::optional<double>& lsl = spec.spec.lsl;
+  const std::optional<double>& usl = spec.spec.usl;
+  // ComputeCapability's preconditions (a valid spec builds no message).
+  if (!spec.Validate().ok()) return v;
+  if (!(sigma_within > 0) || !std::isfinite(sigma_within) || window.n < 2 || !std::isfinite(window.mean) ||
+      !(window.sd > 0) || !std::isfinite(window.sd)) {
+    return v;
+  }
+  const double k = spec.k_sigma;
+  const double mu = window.mean;
+  const double target = lsl && usl ? (spec.spec.target ? *spec.spec.target : (*lsl + *usl) / 2) : 0;
+  auto fill = [&](double sigma, double& p, double& pl, double& pu, double& pk, double& pm) {
+    if (lsl) pl = (mu - *lsl) / (k * sigma);
+    if (usl) pu = (*usl - mu) / (k * sigma);
+    pk = lsl && usl ? std::min(pl, pu) : lsl ? pl : pu;
+    if (lsl && usl) {
+      p = (*usl - *lsl) / (2 * k * sigma);
+      const double d = (mu - target) / sigma;
+      pm = p / std::sqrt(1 + d * d);
+    }
+  };
+  fill(sigma_within, v.cp, v.cpl, v.cpu, v.cpk, v.cpm);
+  fill(window.sd, v.pp, v.ppl, v.ppu, v.ppk, v.ppm);
+  return v;
 }
 
 void CapabilityAccumulator::Add(double value) {

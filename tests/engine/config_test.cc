@@ -112,6 +112,38 @@ TEST(ConfigTest, RejectsValuesOutOfRangeWithoutClamping) {
   EXPECT_NE(All(load).find("phase1.points: expected an integer in [2, 100000], found 1"), std::string::npos) << All(load);
 }
 
+TEST(ConfigTest, MetricsCapsDefaultToAThousandAndLoad) {
+  ConfigLoad load = LoadConfigText(kValid, "valid.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  EXPECT_EQ(load.config->metrics_max_characteristics, 1000u);
+  EXPECT_EQ(load.config->metrics_max_stations, 1000u);
+  load = LoadConfigText(
+      "engine: { metrics_max_characteristics: 0, metrics_max_stations: 20000 }\n"
+      "characteristics:\n  - id: a\n    chart: { type: individuals }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  EXPECT_EQ(load.config->metrics_max_characteristics, 0u);
+  EXPECT_EQ(load.config->metrics_max_stations, 20000u);
+}
+
+TEST(ConfigTest, MetricsCapsOutOfRangeOrNotIntegersAreProblems) {
+  ConfigLoad load = LoadConfigText(
+      "engine: { metrics_max_characteristics: -5, metrics_max_stations: lots }\n"
+      "characteristics:\n  - id: a\n    chart: { type: individuals }\n",
+      "f.yaml");
+  EXPECT_FALSE(load.config.has_value());
+  ASSERT_EQ(load.problems.size(), 2u) << All(load);
+  EXPECT_EQ(load.problems[0].ToString(),
+            "f.yaml:1:40: engine.metrics_max_characteristics: expected an integer in [0, 100000], found -5");
+  EXPECT_EQ(load.problems[1].ToString(), "f.yaml:1:66: engine.metrics_max_stations: expected an integer, found 'lots'");
+  load = LoadConfigText(
+      "engine: { metrics_max_characteristics: 1000000 }\ncharacteristics:\n  - id: a\n    chart: { type: individuals }\n",
+      "f.yaml");
+  ASSERT_EQ(load.problems.size(), 1u) << All(load);
+  EXPECT_EQ(load.problems[0].ToString(),
+            "f.yaml:1:40: engine.metrics_max_characteristics: expected an integer in [0, 100000], found 1000000");
+}
+
 TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"

@@ -9,6 +9,9 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <limits>
+#include <optional>
 #include <thread>
 #include <sstream>
 
@@ -246,8 +249,12 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(nlohmann::json::parse(r.body)["hold_state"], "closed");
   const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
-  EXPECT_NE(metrics.find("shewhart_held_units 0\n"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("shewhart_holds_open 0\n"), std::string::npos) << metrics;
+  // By state: U3 released, U2 and U5 scrapped, U4 reworked; the one hold closed.
+  for (const char* line : {"shewhart_held_units{state=\"held\"} 0\n", "shewhart_held_units{state=\"released\"} 1\n",
+                           "shewhart_held_units{state=\"scrapped\"} 2\n", "shewhart_held_units{state=\"reworked\"} 1\n",
+                           "shewhart_holds{state=\"open\"} 0\n", "shewhart_holds{state=\"closed\"} 1\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
 
   // Audited, with the user as actor.
   auto store = Store::Open(dir.File("s.db"));
@@ -397,6 +404,221 @@ TEST(EngineTest, ArrivalToSignalLatencyIsObservedForStampedMeasurements) {
   EXPECT_NE(metrics.find("# TYPE shewhart_arrival_to_signal_seconds histogram\n"), std::string::npos);
   EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_count 5\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_bucket{le=\"+Inf\"} 5\n"), std::string::npos);
+}
+
+// The value of the sample `series` ("name{labels}") in a /metrics rendering; nullopt when absent.
+std::optional<double> Sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
+      const std::string v = line.substr(series.size() + 1);
+      return v == "NaN" ? std::numeric_limits<double>::quiet_NaN() : std::stod(v);
+    }
+  }
+  return std::nullopt;
+}
+
+// /metrics end to end (inline): the first characteristic's chart, spec limits, capability and
+// signals; the second left out by the cap and counted; alarms by policy and tier; holds and
+// held units by state; passes and held units by station; no serial or lot label anywhere.
+TEST(EngineTest, MetricsFollowChartsCapabilityAlarmsHoldsAndStations) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(R"(
+engine: { metrics_max_characteristics: 1 }
+characteristics:
+  - id: bore
+    spec: { lsl: 9, usl: 11 }
+    chart: { type: individuals, mr_rules: false }
+    limits: { mean: 10, sigma: 0.1 }
+    rules: [nelson.1, nelson.2, spec]
+    scope: [station]
+    response: r
+  - id: torque
+    chart: { type: individuals }
+    limits: { mean: 5, sigma: 1 }
+responses:
+  r: { tiers: [ { tier: 1, do: [quarantine] }, { tier: 2, when: { signals: 5, within: 1h }, do: [log] } ] }
+)");
+  std::string text;
+  text += Unit(1000, "U1", "st2") + Measure(10.0, 1000, "U1", "st2");
+  text += Unit(2000, "U2", "st2") + Measure(10.05, 2000, "U2", "st2");
+  text += Unit(3000, "U3", "st2");
+  text += Unit(3500, "X1", "st1") +
+          "{\"characteristic\":\"torque\",\"value\":5.5,\"ts\":3500,\"serial\":\"X1\",\"station\":\"st1\",\"lot\":\"L7\"}\n";
+  text += Unit(4000, "U4", "st2") + Measure(10.5, 4000, "U4", "st2");  // beyond UCL 10.3: alarm, hold U2-U4
+  std::unique_ptr<Engine> run_engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), nullptr);
+  ASSERT_TRUE(run_engine);
+  Engine& engine = *run_engine;
+  const auto api = engine.HandleApi("GET", "/metrics", "");
+  ASSERT_EQ(api.status, 200);
+  EXPECT_EQ(api.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& m = api.body;
+
+  const std::string ind = "{characteristic=\"bore\",chart=\"individuals\"}";
+  EXPECT_EQ(Sample(m, "shewhart_chart_value" + ind), 10.5) << m;
+  EXPECT_EQ(Sample(m, "shewhart_chart_cl" + ind), 10.0);
+  EXPECT_NEAR(*Sample(m, "shewhart_chart_ucl" + ind), 10.3, 1e-12);
+  EXPECT_NEAR(*Sample(m, "shewhart_chart_lcl" + ind), 9.7, 1e-12);
+  EXPECT_EQ(Sample(m, "shewhart_chart_points_total" + ind), 3.0);
+  EXPECT_NEAR(*Sample(m, "shewhart_chart_value{characteristic=\"bore\",chart=\"mr\"}"), 0.45, 1e-12);
+  EXPECT_EQ(Sample(m, "shewhart_spec_limit{characteristic=\"bore\",limit=\"usl\"}"), 11.0);
+  // Capability over the three values, with the known sigma 0.1.
+  rules::CapabilitySpec cap;
+  cap.spec = config.characteristics[0].chart.spec;
+  rules::CapabilityAccumulator acc(cap.spec);
+  for (double v : {10.0, 10.05, 10.5}) acc.Add(v);
+  auto want = rules::ComputeCapability(cap, acc.stats(), 0.1);
+  ASSERT_TRUE(want.ok());
+  EXPECT_DOUBLE_EQ(*Sample(m, "shewhart_capability{characteristic=\"bore\",index=\"cpk\"}"), want->cpk->value);
+  EXPECT_DOUBLE_EQ(*Sample(m, "shewhart_capability{characteristic=\"bore\",index=\"pp\"}"), want->pp->value);
+  EXPECT_EQ(Sample(m, "shewhart_signals_total{characteristic=\"bore\",rule=\"nelson.1\"}"), 1.0);
+  EXPECT_EQ(Sample(m, "shewhart_signals_total{characteristic=\"bore\",rule=\"nelson.2\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_signals_total{characteristic=\"bore\",rule=\"spec.usl\"}"), 0.0);
+  EXPECT_FALSE(Sample(m, "shewhart_signals_total{characteristic=\"bore\",rule=\"nelson.5\"}"));
+  // The cap: torque runs, but has no series.
+  EXPECT_EQ(m.find("characteristic=\"torque\""), std::string::npos);
+  EXPECT_EQ(Sample(m, "shewhart_metrics_characteristics_omitted_total"), 1.0);
+  EXPECT_EQ(engine.measurements(), 4u);
+
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"r\",tier=\"1\"}"), 1.0);
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"r\",tier=\"2\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"r\",tier=\"0\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"default\",tier=\"1\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_holds{state=\"open\"}"), 1.0);
+  EXPECT_EQ(Sample(m, "shewhart_holds{state=\"closed\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_held_units{state=\"held\"}"), 3.0);
+  EXPECT_EQ(Sample(m, "shewhart_held_units{state=\"released\"}"), 0.0);
+  // Passes: U1-U4 at st2 (a unit event and its measurement are one pass), X1 at st1; the hold
+  // of station st2 took U2, U3 and U4.
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"st2\"}"), 4.0);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"st1\"}"), 1.0);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_held_total{station=\"st2\"}"), 3.0);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_held_total{station=\"st1\"}"), 0.0);
+  // Bounded cardinality: no unit or lot is ever a label.
+  for (const char* label : {"serial=", "unit=", "lot=", "U2", "L7"}) EXPECT_EQ(m.find(label), std::string::npos) << label;
+  // Every family has its HELP and TYPE, right before its samples.
+  std::istringstream in(m);
+  std::string line, family;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      family = line.substr(7, line.find(' ', 7) - 7);
+      ASSERT_TRUE(std::getline(in, line));
+      EXPECT_EQ(line.rfind("# TYPE " + family + " ", 0), 0u) << line;
+      continue;
+    }
+    ASSERT_FALSE(family.empty()) << line;
+    EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside its family " << family;
+  }
+}
+
+// Scrapes while measurements flow through a threaded engine: every rendering is well formed, a
+// characteristic's counters never go back, and once stopped the series equal what was fed.
+TEST(EngineTest, ScrapesWhileMeasurementsFlowAreConsistent) {
+  testing::TempDir dir;
+  std::string text = "engine: { shards: 2 }\ncharacteristics:\n";
+  for (int c = 0; c < 6; ++c) {
+    text += "  - id: c" + std::to_string(c) +
+            "\n    spec: { lsl: 9, usl: 11 }\n    chart: { type: individuals, mr_rules: false }\n"
+            "    limits: { mean: 10, sigma: 0.1 }\n    rules: [nelson.1]\n    scope: [station]\n";
+  }
+  Config config = LoadOrDie(text);
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  IngestSink& sink = engine.RegisterSource("t");
+  std::atomic<bool> done{false};
+  int renders = 0;
+  std::string failure;
+  std::thread scraper([&] {
+    std::map<std::string, double> last;  // counter series -> value
+    while (!done.load() && failure.empty()) {
+      const std::string m = engine.HandleApi("GET", "/metrics", "").body;
+      ++renders;
+      std::istringstream in(m);
+      std::string line;
+      while (std::getline(in, line) && failure.empty()) {
+        if (line.rfind("# ", 0) == 0) continue;
+        const std::size_t space = line.rfind(' ');
+        const std::string series = line.substr(0, space), value = line.substr(space + 1);
+        char* end = nullptr;
+        const double v = value == "NaN" ? 0 : std::strtod(value.c_str(), &end);
+        if (value != "NaN" && (end == value.c_str() || *end != '\0')) failure = "not a number: " + line;
+        if (series.find("_total") != std::string::npos) {
+          auto [it, inserted] = last.emplace(series, v);
+          if (!inserted && v < it->second) failure = "counter went back: " + line;
+          it->second = v;
+        }
+      }
+    }
+  });
+  constexpr int kPer = 3000;
+  for (int i = 0; i < kPer; ++i) {
+    for (int c = 0; c < 6; ++c) {
+      Measurement m;
+      m.characteristic = static_cast<CharacteristicId>(c);
+      m.has_value = true;
+      m.value = i % 500 == 499 ? 10.5 : 10.0 + 0.01 * ((i * 7 + c) % 11 - 5);
+      m.ts = EventTime(std::chrono::milliseconds(1'000'000 + i));
+      m.station.Assign("S" + std::to_string(c % 2));
+      m.serial.Assign("U" + std::to_string(i));
+      ASSERT_TRUE(sink.OnMeasurement(m));
+    }
+  }
+  engine.Stop();
+  done = true;
+  scraper.join();
+  EXPECT_TRUE(failure.empty()) << failure;
+  EXPECT_GE(renders, 1);
+  const std::string m = engine.HandleApi("GET", "/metrics", "").body;
+  for (int c = 0; c < 6; ++c) {
+    const std::string ch = "{characteristic=\"c" + std::to_string(c) + "\"";
+    EXPECT_EQ(Sample(m, "shewhart_chart_points_total" + ch + ",chart=\"individuals\"}"), kPer) << c;
+    EXPECT_EQ(Sample(m, "shewhart_chart_value" + ch + ",chart=\"individuals\"}"), 10.5) << c;  // the last is a spike
+    EXPECT_EQ(Sample(m, "shewhart_signals_total" + ch + ",rule=\"nelson.1\"}"), kPer / 500) << c;
+    EXPECT_EQ(Sample(m, "shewhart_capability_window_values" + ch + "}"), kPer) << c;
+  }
+  // Every unit passed each station once per characteristic measured there, in a row: units
+  // U0..U2999 at S0 (c0, c2, c4 consecutively) and at S1.
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"S0\"}"), kPer);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"S1\"}"), kPer);
+  EXPECT_EQ(engine.signals(), 6u * (kPer / 500));
+}
+
+// A hold counts against its station's units only once per unit: a unit a second alarm of the
+// same station holds again is not counted again.
+TEST(EngineTest, AUnitHeldByTwoHoldsCountsOnceAgainstItsStation) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(R"(
+characteristics:
+  - id: bore
+    chart: { type: individuals, mr_rules: false }
+    limits: { mean: 10, sigma: 0.1 }
+    rules: [nelson.1]
+    scope: [station]
+  - id: depth
+    chart: { type: individuals, mr_rules: false }
+    limits: { mean: 5, sigma: 0.1 }
+    rules: [nelson.1]
+    scope: [station]
+)");
+  auto measure = [](const char* c, double v, std::int64_t ms, const std::string& serial) {
+    return "{\"characteristic\":\"" + std::string(c) + "\",\"value\":" + std::to_string(v) + ",\"ts\":" +
+           std::to_string(ms) + ",\"serial\":\"" + serial + "\",\"station\":\"A\"}\n";
+  };
+  std::string text;
+  text += measure("bore", 10.0, 1000, "U1") + measure("depth", 5.0, 1000, "U1");
+  text += measure("bore", 10.0, 2000, "U2") + measure("depth", 5.0, 2000, "U2");
+  text += measure("bore", 10.9, 3000, "U3") + measure("depth", 5.9, 3000, "U3");  // both alarm: U2, U3 in two holds
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), nullptr);
+  ASSERT_TRUE(engine);
+  const std::string m = engine->HandleApi("GET", "/metrics", "").body;
+  EXPECT_EQ(Sample(m, "shewhart_holds{state=\"open\"}"), 2.0) << m;
+  EXPECT_EQ(Sample(m, "shewhart_held_units{state=\"held\"}"), 4.0);
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"default\",tier=\"1\"}"), 2.0);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_total{station=\"A\"}"), 3.0);
+  EXPECT_EQ(Sample(m, "shewhart_station_units_held_total{station=\"A\"}"), 2.0);
 }
 
 TEST(EngineTest, OpenAlarmsSurviveARestartAndNewSignalsJoinThem) {

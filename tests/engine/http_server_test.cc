@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -113,6 +119,27 @@ TEST(HttpServerTest, ServesHandlerResponseOnEphemeralPort) {
   EXPECT_EQ(requests[0].body, "");
   EXPECT_EQ(requests[0].authorization, "");
   server.Stop();
+}
+
+// The server thread runs kHttpServerNice nicer than the thread that started it (capped at 19),
+// or at the same priority with nice 0.
+TEST(HttpServerTest, ServerThreadRunsNicerThanItsStarter) {
+  errno = 0;
+  const int mine = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  ASSERT_EQ(errno, 0);
+  auto handler = [](const HttpRequest&) -> HttpResponse {
+    return {.status = 200, .body = std::to_string(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())))};
+  };
+  HttpServer nicer("127.0.0.1:0", handler);
+  ASSERT_TRUE(nicer.Start().ok());
+  EXPECT_EQ(Client(nicer.port()).Send(http::verb::get, "/").body(), std::to_string(std::min(19, mine + kHttpServerNice)));
+  nicer.Stop();
+  HttpServer same("127.0.0.1:0", handler, 0);
+  ASSERT_TRUE(same.Start().ok());
+  EXPECT_EQ(Client(same.port()).Send(http::verb::get, "/").body(), std::to_string(mine));
+  same.Stop();
+  // The starting thread keeps its own.
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), mine);
 }
 
 TEST(HttpServerTest, PassesHandlerStatusThrough) {

@@ -4,7 +4,11 @@
 
 #include <clocale>
 #include <cmath>
+#include <atomic>
 #include <limits>
+#include <sstream>
+#include <string>
+#include <thread>
 
 namespace shewhart::engine {
 namespace {
@@ -80,6 +84,93 @@ TEST(MetricsTest, NumberFormatIgnoresTheLocale) {
   EXPECT_EQ(FormatMetricValue(74.5), "74.5");
   std::setlocale(LC_ALL, "C");
   if (!de) GTEST_SKIP() << "de_DE.UTF-8 locale not installed; checked under C only";
+}
+
+TEST(MetricsTest, WholeNumbersAreIntegersAndCountersExact) {
+  EXPECT_EQ(FormatMetricValue(100000), "100000");
+  EXPECT_EQ(FormatMetricValue(-42), "-42");
+  EXPECT_EQ(FormatMetricValue(-0.0), "-0");
+  EXPECT_EQ(FormatMetricValue(1e15), "1e+15");
+  EXPECT_EQ(FormatMetricValue(2.5), "2.5");
+  MetricsRegistry r;
+  r.GetCounter("c_total", "C.")->Inc((std::uint64_t{1} << 53) + 1);  // not a double
+  EXPECT_NE(r.Render().find("c_total 9007199254740993\n"), std::string::npos) << r.Render();
+}
+
+// Series the caller owns render like the registry's own; the same labels twice is one series.
+TEST(MetricsTest, ExternalSeriesAndRepeatedLabels) {
+  MetricsRegistry r;
+  Gauge g;
+  Counter c;
+  r.AddGauge("g", "G.", {{"k", "a"}}, &g);
+  r.AddCounter("c_total", "C.", {{"k", "a"}}, &c);
+  g.Set(0.25);
+  c.Inc(2);
+  EXPECT_EQ(r.GetGauge("h", "H.", {{"k", "x"}}), r.GetGauge("h", "H.", {{"k", "x"}}));
+  EXPECT_EQ(r.Render(),
+            "# HELP c_total C.\n# TYPE c_total counter\nc_total{k=\"a\"} 2\n"
+            "# HELP g G.\n# TYPE g gauge\ng{k=\"a\"} 0.25\n"
+            "# HELP h H.\n# TYPE h gauge\nh{k=\"x\"} 0\n");
+  EXPECT_EQ(r.series(), 3u);
+}
+
+// A group's function runs once per rendering and fills its series in label order.
+TEST(MetricsTest, CallbackGroupIsComputedOncePerRender) {
+  MetricsRegistry r;
+  int calls = 0;
+  r.AddCallbackGauges("idx", "I.", {{{"i", "a"}}, {{"i", "b"}}, {{"i", "c"}}}, [&calls](double* v) {
+    ++calls;
+    v[0] = 1.5;
+    v[1] = calls;
+    // v[2] left alone: NaN
+  });
+  EXPECT_EQ(r.Render(), "# HELP idx I.\n# TYPE idx gauge\nidx{i=\"a\"} 1.5\nidx{i=\"b\"} 1\nidx{i=\"c\"} NaN\n");
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(r.Render().find("idx{i=\"b\"} 2\n"), std::string::npos);
+  EXPECT_EQ(calls, 2);
+}
+
+// Registration goes on while another thread renders: every rendering is well formed (each
+// family's samples after its header, in registration order) and sees a prefix of the series.
+TEST(MetricsTest, RenderingWhileRegisteringSeesWholeSeries) {
+  MetricsRegistry r;
+  constexpr int kSeries = 20000;
+  std::atomic<bool> done{false};
+  std::thread registrar([&] {
+    for (int i = 0; i < kSeries; ++i) {
+      r.GetCounter("a_total", "A.", {{"i", std::to_string(i)}})->Inc(static_cast<std::uint64_t>(i));
+      r.GetGauge("b", "B.", {{"i", std::to_string(i)}})->Set(i);
+    }
+    done = true;
+  });
+  int renders = 0;
+  for (bool last = false; !last; ++renders) {
+    last = done.load();
+    const std::string text = r.Render();
+    std::istringstream in(text);
+    std::string line;
+    std::string family;
+    int next = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("# HELP ", 0) == 0) {
+        family = line.substr(7, 1);
+        next = 0;
+        continue;
+      }
+      if (line.rfind("# TYPE ", 0) == 0) continue;
+      const std::string want = (family == "a" ? "a_total" : "b") + std::string("{i=\"") + std::to_string(next) + "\"} ";
+      ASSERT_EQ(line.rfind(want, 0), 0u) << line << " (wanted " << want << ")";
+      const std::string value = line.substr(want.size());
+      // A counter renders what was added by then: 0 or its final value.
+      ASSERT_TRUE(value == "0" || value == std::to_string(next)) << line;
+      ++next;
+    }
+    if (last) {
+      EXPECT_EQ(next, kSeries);
+    }
+  }
+  registrar.join();
+  EXPECT_GE(renders, 1);
 }
 
 }  // namespace

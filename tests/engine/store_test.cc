@@ -62,6 +62,43 @@ TEST(StoreTest, HeldUnitsAreAddedOnce) {
   EXPECT_EQ(FormatScope((*holds)[0].scope), "station=st2");
 }
 
+TEST(StoreTest, AddedUnitsSayWhetherTheyWereInAnotherHoldAndHoldsCountByState) {
+  auto store = Store::Open(":memory:");
+  ASSERT_TRUE(store.ok());
+  HoldRecord h;
+  h.alarm_id = 1;
+  h.characteristic = "bore";
+  auto one = (*store)->CreateHold(h);
+  h.alarm_id = 2;
+  auto two = (*store)->CreateHold(h);
+  ASSERT_TRUE(one.ok() && two.ok());
+  std::vector<bool> first;
+  auto added = (*store)->AddHeldUnits(*one, {{0, "A", "held", FromUnixMillis(1)}, {0, "B", "held", FromUnixMillis(2)}}, &first);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(first, (std::vector<bool>{true, true}));
+  // B is in hold one already; A is already in hold two after the first call (not returned).
+  added = (*store)->AddHeldUnits(*two, {{0, "B", "held", FromUnixMillis(2)}, {0, "C", "held", FromUnixMillis(3)}}, &first);
+  ASSERT_TRUE(added.ok());
+  ASSERT_EQ(added->size(), 2u);
+  EXPECT_EQ(first, (std::vector<bool>{false, true}));
+  added = (*store)->AddHeldUnits(*two, {{0, "C", "held", FromUnixMillis(3)}}, &first);
+  ASSERT_TRUE(added.ok());
+  EXPECT_TRUE(added->empty());
+  EXPECT_TRUE(first.empty()) << "one entry per unit returned";
+
+  Disposition d;
+  d.hold_id = *one;
+  d.state = "scrapped";
+  d.user = "anna";
+  d.reason = "nonconforming";
+  d.meaning = "approved by";
+  ASSERT_TRUE((*store)->Dispose({"A"}, d).ok());
+  auto counts = (*store)->CountHoldStates();
+  ASSERT_TRUE(counts.ok()) << counts.status().message();
+  EXPECT_EQ(counts->holds, (std::map<std::string, std::int64_t>{{"open", 2}}));
+  EXPECT_EQ(counts->units, (std::map<std::string, std::int64_t>{{"held", 3}, {"scrapped", 1}}));
+}
+
 TEST(StoreTest, AlarmsSurviveReopening) {
   testing::TempDir dir;
   const std::string path = dir.File("s.db");

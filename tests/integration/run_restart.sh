@@ -44,7 +44,7 @@ n1=$(grep -c ' SN' "$WORK/holds1.txt")
 start_engine
 after_alarm=$(st2_alarms)
 [ "$after_alarm" = "$before_alarm" ] || fail "st2 alarm changed over the restart: '$before_alarm' -> '$after_alarm'"
-curl -fs "http://127.0.0.1:$HTTP/metrics" | contains -x "shewhart_held_units $n1" || fail "held-unit gauge not restored to $n1"
+curl -fs "http://127.0.0.1:$HTTP/metrics" | contains -xF "shewhart_held_units{state=\"held\"} $n1" || fail "held-unit gauge not restored to $n1"
 feed 1000 1795766500000
 [ "$(st2_alarms)" = "$before_alarm" ] || fail "new st2 signals opened another alarm: $(st2_alarms)"
 curl -fs "http://127.0.0.1:$HTTP/metrics" | contains -x "shewhart_alarms_total 0" || fail "the second run opened alarms"

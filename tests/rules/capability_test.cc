@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -364,6 +366,47 @@ TEST(CapabilityWindowTest, CapacityZeroKeepsEveryValue) {
   EXPECT_EQ(window.stats().n, 1000);
   EXPECT_EQ(window.stats().above_usl, 500);
   EXPECT_DOUBLE_EQ(window.stats().mean, 1.0);
+}
+
+// The values-only path /metrics uses gives exactly ComputeCapability's values, the indices a
+// spec does not define as NaN, and NaN throughout where ComputeCapability refuses.
+TEST(CapabilityValuesTest, EqualComputeCapabilityAndAreNaNWhereUndefined) {
+  const double sigma = ChartSigma(kQccGroups);
+  struct Case {
+    CapabilitySpec spec;
+    const char* name;
+  };
+  for (const Case& c : {Case{Spec(9.95, 10.05), "two-sided"}, Case{Spec(9.95, 10.05, 10.01), "target"},
+                        Case{Spec(9.95, std::nullopt), "lsl only"}, Case{Spec(std::nullopt, 10.05), "usl only"}}) {
+    const WindowStats w = Window(kQccGroups, c.spec.spec);
+    const Capability full = Compute(c.spec, w, sigma);
+    const CapabilityValues v = ComputeCapabilityValues(c.spec, w, sigma);
+    const std::pair<const std::optional<CapabilityIndex>*, double> pairs[] = {
+        {&full.cp, v.cp},   {&full.cpl, v.cpl}, {&full.cpu, v.cpu}, {&full.cpk, v.cpk}, {&full.cpm, v.cpm},
+        {&full.pp, v.pp},   {&full.ppl, v.ppl}, {&full.ppu, v.ppu}, {&full.ppk, v.ppk}, {&full.ppm, v.ppm}};
+    for (std::size_t i = 0; i < std::size(pairs); ++i) {
+      if (pairs[i].first->has_value()) {
+        EXPECT_EQ(pairs[i].second, (*pairs[i].first)->value) << c.name << " index " << i;
+      } else {
+        EXPECT_TRUE(std::isnan(pairs[i].second)) << c.name << " index " << i << " is not defined: " << pairs[i].second;
+      }
+    }
+  }
+  const CapabilitySpec both = Spec(9.95, 10.05);
+  const WindowStats w = Window(kQccGroups, both.spec);
+  WindowStats one = w;
+  one.n = 1;
+  WindowStats flat = w;
+  flat.sd = 0;
+  for (const auto& [window, s, why] : {std::tuple{w, std::numeric_limits<double>::quiet_NaN(), "no sigma yet"},
+                                       std::tuple{w, 0.0, "sigma 0"}, std::tuple{one, sigma, "one value"},
+                                       std::tuple{flat, sigma, "no spread"}}) {
+    ASSERT_FALSE(ComputeCapability(both, window, s).ok()) << why;
+    const CapabilityValues v = ComputeCapabilityValues(both, window, s);
+    for (double x : {v.cp, v.cpl, v.cpu, v.cpk, v.cpm, v.pp, v.ppl, v.ppu, v.ppk, v.ppm}) {
+      EXPECT_TRUE(std::isnan(x)) << why << ": " << x;
+    }
+  }
 }
 
 }  // namespace shewhart::rules

@@ -251,6 +251,14 @@ struct Config {
   bool event_clock = false;
   std::size_t queue_capacity = 16384;
   std::size_t max_message_bytes = 65536;
+  // Cardinality caps of /metrics (docs/OPERATIONS.md). engine.metrics_max_characteristics: the
+  // per-characteristic series (chart, spec limits, capability, signals) are exported for the
+  // first N characteristics in config order; the others are counted in
+  // shewhart_metrics_characteristics_omitted_total. engine.metrics_max_stations: the first N
+  // stations seen get first-pass-yield series; passes at further stations are counted in
+  // shewhart_metrics_station_passes_omitted_total.
+  std::size_t metrics_max_characteristics = 1000;
+  std::size_t metrics_max_stations = 1000;
   // Outbox backoff (engine.retry_base / engine.retry_max; a hook may override them): the delay
   // after the n-th failed attempt is min(retry_max, retry_base * 2^(n-1)), jittered.
   std::chrono::microseconds retry_base{std::chrono::seconds(1)};

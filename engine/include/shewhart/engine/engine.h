@@ -25,6 +25,7 @@
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/decoder.h"
 #include "shewhart/engine/json_out.h"
+#include "shewhart/engine/live_metrics.h"
 #include "shewhart/engine/metrics.h"
 #include "shewhart/engine/outbox.h"
 #include "shewhart/engine/shard.h"
@@ -186,6 +187,11 @@ class Engine {
   std::mutex prune_mu_;
   std::condition_variable prune_cv_;
   bool prune_stop_ = false;
+  // The per-characteristic series of /metrics (live_metrics.h) of the first
+  // config_.metrics_max_characteristics characteristics, indexed by id; null for the others.
+  // Filled by Start before any shard runs; read by shard threads (points) and the responder
+  // (signals).
+  std::vector<std::unique_ptr<CharacteristicMetrics>> characteristic_metrics_;
   Counter* measurements_total_ = nullptr;
   Counter* signals_total_ = nullptr;
   Histogram* arrival_to_signal_ = nullptr;

@@ -61,6 +61,14 @@ struct HttpResponse {
 // and answered with 500 and {"error":"..."}; the connection stays usable.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// How much nicer than the thread that starts it the server thread runs, by default (Linux nice
+// values are per thread): a /metrics render or an API query then yields the CPU to the sources,
+// shards and responder when the cores are short, and takes what they leave. On a machine with an
+// idle core it changes nothing. Measured by bench/metrics_bench: with 10 000 characteristics
+// scraped every second on two busy cores, arrival-to-signal p99 while scraping went from
+// hundreds of milliseconds at the same priority to about 2 ms at this one.
+inline constexpr int kHttpServerNice = 10;
+
 // Owns the listening socket, the server thread and every open connection.
 //
 // Start(), Stop() and port() are called by the owner, from one thread at a time (not
@@ -74,8 +82,10 @@ class HttpServer {
  public:
   // Stores the arguments; does not parse `listen` or bind yet. `listen` is "host:port", e.g.
   // "127.0.0.1:9464", "0.0.0.0:9464", "[::1]:9464" or "localhost:9464"; port 0 asks the OS
-  // for an ephemeral port (see port()).
-  HttpServer(std::string listen, HttpHandler handler);
+  // for an ephemeral port (see port()). The server thread's nice value is the starting
+  // thread's plus `nice` (at most 19; 0 keeps it; lowering a priority needs no privilege, and
+  // should the call fail the thread runs on at the inherited priority, logged once).
+  HttpServer(std::string listen, HttpHandler handler, int nice = kHttpServerNice);
   // Calls Stop().
   ~HttpServer();
 
@@ -106,6 +116,7 @@ class HttpServer {
 
   const std::string listen_;
   const HttpHandler handler_;
+  const int nice_;
   std::unique_ptr<Impl> impl_;  // non-null exactly while started
   int port_ = 0;
 };

@@ -2,8 +2,12 @@
 // The metrics registry and its Prometheus text exposition (format 0.0.4).
 //
 // Series are registered up front (at config load or source start) and return stable
-// pointers; the hot path only does relaxed atomic adds on them. Registration and Render() take
-// a mutex and may be called from any thread. Numbers are formatted locale-independently.
+// pointers; the hot path only does relaxed atomic adds and stores on them. Registration and
+// Render() may be called from any thread. Render() takes the registration mutex only to list
+// the series (pointers, no formatting), then reads and formats them without it: a scrape never
+// holds a lock that registration or the series' writers wait for. Each series' exposition text
+// up to its value ("name{labels} ") is built once, at registration. Numbers are formatted
+// locale-independently (std::to_chars).
 
 #include <atomic>
 #include <cstdint>
@@ -13,6 +17,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -68,46 +74,95 @@ std::vector<double> LatencyBuckets();
 
 class MetricsRegistry {
  public:
+  MetricsRegistry() = default;
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
   // Returns the series with these labels, creating it (and its family) on first use.
-  // `help` is taken from the first registration of the family.
+  // `help` is taken from the first registration of the family. A name registered with two
+  // types, or labels registered as two kinds of series, is a bug (SHEWHART_CHECK).
   Counter* GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   Gauge* GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   // The histogram with these labels and bounds (the bounds of the first registration win).
   Histogram* GetHistogram(const std::string& name, const std::string& help, const std::vector<double>& upper_bounds,
                           const MetricLabels& labels = {});
-  // A gauge read by calling `fn` at render time (from the rendering thread).
+  // A series whose Counter / Gauge the caller owns (e.g. laid out per writer thread, apart from
+  // other threads' cache lines); it must outlive every Render(). New labels only.
+  void AddCounter(const std::string& name, const std::string& help, const MetricLabels& labels, const Counter* counter);
+  void AddGauge(const std::string& name, const std::string& help, const MetricLabels& labels, const Gauge* gauge);
+  // A gauge read by calling `fn` at render time, on the rendering thread (two scrapes may call
+  // it at once from two threads). It must be cheap and take no lock a hot path takes.
   void AddCallbackGauge(const std::string& name, const std::string& help, const MetricLabels& labels,
                         std::function<double()> fn);
+  // Gauges of one family computed together: at render time `fn` fills values[i] for the series
+  // of labels[i], once per rendering (same threading rules as AddCallbackGauge).
+  void AddCallbackGauges(const std::string& name, const std::string& help, const std::vector<MetricLabels>& labels,
+                         std::function<void(double* values)> fn);
 
-  // The whole registry in the text exposition format, families sorted by name.
+  // The whole registry in the text exposition format, families sorted by name, series in
+  // registration order.
   std::string Render() const;
+  // The number of series registered (a histogram counts once).
+  std::size_t series() const;
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
-  struct Series {
-    std::string labels;  // rendered: {a="b",c="d"} or empty
-    Counter* counter = nullptr;
-    Gauge* gauge = nullptr;
-    std::function<double()> fn;
-    Histogram* histogram = nullptr;
-    std::vector<std::string> bucket_labels;  // histograms: {labels...,le="b"} per bucket, +Inf last
+  enum class Source : std::uint8_t { kCounter, kGauge, kCallback, kGroup, kHistogram };
+  struct Group {
+    std::function<void(double*)> fn;
+    std::size_t size = 0;
   };
+  struct HistogramText {
+    const Histogram* histogram = nullptr;
+    std::vector<std::string> bucket_prefixes;  // "name_bucket{labels...,le="b"} ", +Inf last
+    std::string sum_prefix, count_prefix;      // "name_sum{labels} ", "name_count{labels} "
+  };
+  // What Render needs of one series, 32 bytes, kept in the family's chunks in registration
+  // order with its text next to its neighbours' (rendering reads both front to back).
+  struct Item {
+    const char* prefix;       // "name{labels} " in the family's text chunks
+    std::uint32_t prefix_len;
+    std::uint32_t index;      // kGroup: position in the group's values
+    const void* ptr;          // Counter, Gauge, std::function<double()>, Group, HistogramText
+    Source source;
+  };
+  static constexpr std::size_t kItemChunk = 4096;
+  static constexpr std::size_t kTextChunk = 1 << 16;
+  // Items and their text live in chunks that never move: Render copies the chunk pointers
+  // under the mutex and reads the (immutable) items without it.
   struct Family {
-    std::string help;
-    Type type;
-    std::vector<Series> series;
+    std::string header;  // the # HELP and # TYPE lines
+    Type type = Type::kCounter;
+    std::vector<std::unique_ptr<Item[]>> items;
+    std::size_t count = 0;
+    std::vector<std::unique_ptr<char[]>> text;
+    std::size_t text_cap = 0, text_used = 0;  // of text.back()
+    std::unordered_map<std::string, const Item*> by_labels;  // rendered labels
   };
   Family& FamilyFor(const std::string& name, const std::string& help, Type type);
+  // Appends a series to `f`; nullptr when these labels are registered already (then `existing`).
+  Item* Append(Family& f, const std::string& name, const MetricLabels& labels, Source source, const void* ptr,
+               const Item** existing = nullptr);
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
+  std::size_t series_count_ = 0;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;
   std::deque<Histogram> histograms_;
+  std::deque<std::function<double()>> callbacks_;
+  std::deque<Group> groups_;
+  std::deque<HistogramText> histogram_texts_;
+  mutable std::atomic<std::size_t> last_size_{4096};  // the last rendering's length (to reserve)
 };
 
-// Formats a sample value as the exposition format wants: NaN, +Inf, -Inf, or the shortest
-// round-trip decimal ("C" locale).
+// Appends a sample value as the exposition format wants it: NaN, +Inf, -Inf, a whole number
+// below 1e15 as an integer, otherwise the shortest decimal that reads back as the same double
+// ("C" locale: std::to_chars). No allocation beyond the string's growth.
+void AppendMetricValue(std::string& out, double v);
+void AppendMetricValue(std::string& out, std::uint64_t v);
+
+// Formats a sample value as AppendMetricValue does.
 std::string FormatMetricValue(double v);
 // Escapes a label value (backslash, double quote, newline).
 std::string EscapeLabelValue(const std::string& v);

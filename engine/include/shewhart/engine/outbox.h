@@ -84,6 +84,12 @@ class DeliveryTransport {
 // discarded, the engine's environment plus SHEWHART_* variables and the hook's env.
 std::unique_ptr<DeliveryTransport> MakeDeliveryTransport();
 
+// HELP of shewhart_hook_deliveries_total{action,outcome}: the outbox counts the webhook, exec and
+// alertmanager hooks, the responder its zmq_pub hooks.
+inline constexpr const char* kHookDeliveriesHelp =
+    "Deliveries of hook actions by outcome: delivered; failed (an attempt that failed, retried by the outbox until "
+    "its retries are used up); dead (an outbox delivery whose retries are used up).";
+
 struct OutboxOptions {
   DeliveryTransport* transport = nullptr;  // not owned; null: MakeDeliveryTransport()
   std::function<EventTime()> clock;        // wall clock; null: std::chrono::system_clock

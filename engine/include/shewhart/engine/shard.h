@@ -11,6 +11,7 @@
 
 #include "shewhart/engine/chart_runner.h"
 #include "shewhart/engine/config.h"
+#include "shewhart/engine/live_metrics.h"
 #include "shewhart/engine/measurement.h"
 #include "shewhart/rules/capability.h"
 #include "shewhart/rules/individuals_chart.h"
@@ -109,6 +110,10 @@ class Shard {
   // The same, from any thread while the shard runs: as the shard last published it (after every
   // 16th value of a characteristic, and its first 100).
   CharacteristicSummary Snapshot(CharacteristicId characteristic) const;
+  // The capability window of a characteristic this shard owns, published after every value for
+  // readers on any thread (/metrics); null for one without a window (attribute and T^2 charts,
+  // no spec limits). Valid as long as the shard.
+  const PublishedWindow* Window(CharacteristicId characteristic) const;
 
  private:
   struct State;

@@ -6,6 +6,7 @@
 // here before they are reported. One connection guarded by a mutex: every method is
 // thread-safe. Errors come back as Status (Unavailable for the database, NotFound for ids).
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,11 @@ struct HoldRecord {
   std::string state = "open";  // open | closed (its alarm resolved and no unit held any more)
   std::int64_t units = 0;      // filled by ListHolds and GetHold: every unit it took
   std::int64_t held = 0;       // filled by ListHolds and GetHold: units still held (no disposition)
+};
+
+struct HoldCounts {
+  std::map<std::string, std::int64_t> holds;  // by HoldRecord::state
+  std::map<std::string, std::int64_t> units;  // by HeldUnit::state
 };
 
 struct HeldUnit {
@@ -263,9 +269,15 @@ class Store {
   Result<std::vector<AlarmAction>> ListAlarmActions(std::int64_t alarm_id);
 
   Result<std::int64_t> CreateHold(const HoldRecord& hold);
-  // Adds units to a hold; returns those that were not already in it, in the given order.
-  Result<std::vector<HeldUnit>> AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units);
+  // Adds units to a hold; returns those that were not already in it, in the given order. With
+  // `first_hold`, also says for each unit returned (same position) whether it was in no other
+  // hold before (one indexed lookup per added unit, in the same transaction).
+  Result<std::vector<HeldUnit>> AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units,
+                                             std::vector<bool>* first_hold = nullptr);
   Result<std::vector<HoldRecord>> ListHolds();
+  // Holds by state (open, closed) and the units of all holds by state (held, released,
+  // reworked, scrapped); states with none are absent. Reads every held_units row.
+  Result<HoldCounts> CountHoldStates();
   // The units of one hold (or of every hold when hold_id is 0), ordered by hold, time, serial.
   Result<std::vector<HeldUnit>> ListHeldUnits(std::int64_t hold_id);
   // At most `limit` units of one hold in the order they joined it, skipping the first `offset`

@@ -89,6 +89,18 @@ struct Capability {
 // 2 observations or a zero (or non-finite) standard deviation, naming the value.
 Result<Capability> ComputeCapability(const CapabilitySpec& spec, const WindowStats& window, double sigma_within);
 
+// The indices alone (no intervals, no expected fractions, no quantiles): cheap enough to compute
+// for every characteristic at every scrape of /metrics. Each is NaN when `spec` does not define
+// it (Cp, Pp, Cpm, Ppm without both limits; Cpl, Ppl without LSL; Cpu, Ppu without USL) and, all
+// of them, when ComputeCapability would refuse the inputs (an invalid spec, sigma_within not a
+// finite number > 0, fewer than 2 observations, a non-finite mean, an overall sd not > 0).
+// Where defined, each equals ComputeCapability's `value`.
+struct CapabilityValues {
+  double cp, cpl, cpu, cpk, cpm;
+  double pp, ppl, ppu, ppk, ppm;
+};
+CapabilityValues ComputeCapabilityValues(const CapabilitySpec& spec, const WindowStats& window, double sigma_within);
+
 // Incremental window statistics: Welford's running mean and sum of squared deviations, and the
 // out-of-spec counts. O(1) per value, no allocation.
 // Threading: owned by one thread; no method is thread-safe.
