@@ -304,44 +304,38 @@ class LivePrinter : public engine::EngineListener {
   std::map<std::int64_t, Pending> holds_;
 };
 
-// `run --latency-out`: the arrival-to-signal latency of every rule signal, recorded by the
-// responder thread (EngineOptions::on_signal_latency) into a buffer allocated and touched before
-// the engine starts, so that recording allocates nothing and the RSS does not grow with it.
-// Signals beyond the capacity are counted as `dropped`, not recorded.
+// `run --latency-out`: for every rule signal, the latency from arrival to the shard raising it and
+// from arrival to the responder handling it, recorded by the responder thread
+// (EngineOptions::on_signal_latency) into buffers allocated and touched before the engine starts,
+// so that recording allocates nothing and the RSS does not grow with it. Signals beyond the
+// capacity are counted as `dropped`, not recorded.
 class LatencyRecorder {
  public:
-  explicit LatencyRecorder(std::size_t capacity) : values_(capacity, 0) {}
+  explicit LatencyRecorder(std::size_t capacity) : signal_(capacity, 0), response_(capacity, 0) {}
 
   // The responder thread only.
-  void Record(std::int64_t ns) {
-    if (count_ < values_.size()) values_[count_++] = ns;
-    else ++dropped_;
+  void Record(std::int64_t signal_ns, std::int64_t response_ns) {
+    if (count_ < signal_.size()) {
+      signal_[count_] = signal_ns;
+      response_[count_] = response_ns;
+      ++count_;
+    } else {
+      ++dropped_;
+    }
   }
 
   // After the engine stopped (its responder thread joined): exact nearest-rank percentiles of the
-  // recorded values and the run's counts, as one JSON object.
+  // recorded values and the run's counts, as one JSON object. The top-level percentiles are
+  // arrival to signal; "response" holds those of arrival to the responder.
   bool Write(const std::string& path, const engine::Engine& eng) {
-    std::sort(values_.begin(), values_.begin() + static_cast<std::ptrdiff_t>(count_));
-    auto pct = [&](double p) -> std::int64_t {
-      if (count_ == 0) return 0;
-      auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(count_)));
-      return values_[std::clamp<std::size_t>(rank, 1, count_) - 1];
-    };
-    double sum = 0;
-    for (std::size_t i = 0; i < count_; ++i) sum += static_cast<double>(values_[i]);
-    Json j{{"count", count_},
-           {"dropped", dropped_},
-           {"min_ns", count_ ? values_[0] : 0},
-           {"p50_ns", pct(0.50)},
-           {"p90_ns", pct(0.90)},
-           {"p99_ns", pct(0.99)},
-           {"p999_ns", pct(0.999)},
-           {"max_ns", count_ ? values_[count_ - 1] : 0},
-           {"mean_ns", count_ ? sum / static_cast<double>(count_) : 0.0},
-           {"measurements", eng.measurements()},
-           {"rejects", eng.rejects()},
-           {"signals", eng.signals()},
-           {"alarms_opened", eng.alarms_opened()}};
+    Json j = Percentiles(signal_);
+    j["response"] = Percentiles(response_);
+    j["count"] = count_;
+    j["dropped"] = dropped_;
+    j["measurements"] = eng.measurements();
+    j["rejects"] = eng.rejects();
+    j["signals"] = eng.signals();
+    j["alarms_opened"] = eng.alarms_opened();
     std::FILE* f = std::fopen(path.c_str(), "w");
     if (!f) return false;
     const std::string text = j.dump() + "\n";
@@ -350,7 +344,25 @@ class LatencyRecorder {
   }
 
  private:
-  std::vector<std::int64_t> values_;
+  Json Percentiles(std::vector<std::int64_t>& values) const {
+    std::sort(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(count_));
+    auto pct = [&](double p) -> std::int64_t {
+      if (count_ == 0) return 0;
+      auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(count_)));
+      return values[std::clamp<std::size_t>(rank, 1, count_) - 1];
+    };
+    double sum = 0;
+    for (std::size_t i = 0; i < count_; ++i) sum += static_cast<double>(values[i]);
+    return Json{{"min_ns", count_ ? values[0] : 0},
+                {"p50_ns", pct(0.50)},
+                {"p90_ns", pct(0.90)},
+                {"p99_ns", pct(0.99)},
+                {"p999_ns", pct(0.999)},
+                {"max_ns", count_ ? values[count_ - 1] : 0},
+                {"mean_ns", count_ ? sum / static_cast<double>(count_) : 0.0}};
+  }
+
+  std::vector<std::int64_t> signal_, response_;
   std::size_t count_ = 0;
   std::uint64_t dropped_ = 0;
 };
@@ -400,7 +412,9 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
   std::unique_ptr<LatencyRecorder> latencies;
   if (!run_opts.latency_out.empty()) {
     latencies = std::make_unique<LatencyRecorder>(run_opts.latency_capacity);
-    opts.on_signal_latency = [rec = latencies.get()](std::int64_t ns) { rec->Record(ns); };
+    opts.on_signal_latency = [rec = latencies.get()](std::int64_t signal_ns, std::int64_t response_ns) {
+      rec->Record(signal_ns, response_ns);
+    };
   }
   engine::Engine eng(*config, opts);
   Status st = eng.Start();
@@ -557,10 +571,11 @@ int main(int argc, char** argv) {
   run->add_option("--listen", run_opts.listen, "Override http.listen (host:port)");
   run->add_option("--latency-out", run_opts.latency_out,
                   "At exit, write to this file one JSON object: exact percentiles (p50, p90, p99, p999, max; ns) of the "
-                  "arrival-to-signal latency of every rule signal whose measurement came from a zmq source, and the "
-                  "run's counts (measurements, rejects, signals, alarms_opened)");
+                  "latency of every rule signal whose measurement came from a zmq source, from arrival to the shard raising "
+                  "the signal (top level) and to the responder handling it (\"response\"), and the run's counts "
+                  "(measurements, rejects, signals, alarms_opened)");
   run->add_option("--latency-capacity", run_opts.latency_capacity,
-                  "Latencies --latency-out keeps (the first N signals; 8 bytes each, allocated at start; later ones are "
+                  "Latencies --latency-out keeps (the first N signals; 16 bytes each, allocated at start; later ones are "
                   "counted as dropped)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();

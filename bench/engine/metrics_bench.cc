@@ -272,13 +272,13 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     std::atomic<std::uint64_t> timed{0};
     EngineOptions opts;
     opts.store_path = store;
-    opts.on_signal_latency = [&](std::int64_t ns) {
+    opts.on_signal_latency = [&](std::int64_t ns, std::int64_t response_ns) {
       timed.fetch_add(1, std::memory_order_relaxed);
       const int m = mode.load(std::memory_order_relaxed);
       if (m < 0) return;
       std::lock_guard lock(mu);
       latencies[m].push_back(ns);
-      if (m == 1) scraping_signals.emplace_back(SteadyNowNs() - ns, ns);
+      if (m == 1) scraping_signals.emplace_back(SteadyNowNs() - response_ns, ns);
     };
     Engine engine(config, opts);
     if (Status st = engine.Start(); !st.ok()) Fail(st.message());

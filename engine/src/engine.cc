@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "shewhart/base/thread.h"
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/json_out.h"
 #include "shewhart/engine/silence.h"
@@ -271,9 +272,11 @@ class Engine::Responder {
       return;
     }
     if (s.arrival_ns != 0) {
-      const std::int64_t ns = SteadyNowNs() - s.arrival_ns;
-      e_.arrival_to_signal_->Observe(static_cast<double>(ns) * 1e-9);
-      if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(ns);
+      const std::int64_t signal_ns = s.raised_ns - s.arrival_ns;
+      const std::int64_t response_ns = SteadyNowNs() - s.arrival_ns;
+      e_.arrival_to_signal_->Observe(static_cast<double>(signal_ns) * 1e-9);
+      e_.arrival_to_response_->Observe(static_cast<double>(response_ns) * 1e-9);
+      if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(signal_ns, response_ns);
     }
     const auto& spec = e_.config_.characteristics[s.characteristic];
     if (CharacteristicMetrics* cm = e_.characteristic_metrics_[s.characteristic].get()) cm->OnSignal(s.hit.rule);
@@ -1342,6 +1345,10 @@ Engine::Engine(const Config& config, EngineOptions options)
   signals_total_ = metrics_.GetCounter("shewhart_engine_signals_total", "Rule signals handled by the responder.");
   arrival_to_signal_ = metrics_.GetHistogram(
       "shewhart_arrival_to_signal_seconds",
+      "Seconds from a measurement's arrival at the engine to its shard raising a rule signal on it.",
+      LatencyBuckets());
+  arrival_to_response_ = metrics_.GetHistogram(
+      "shewhart_arrival_to_response_seconds",
       "Seconds from a measurement's arrival at the engine to the responder handling the rule signal it raised.",
       LatencyBuckets());
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
@@ -1383,6 +1390,7 @@ Status Engine::Start() {
     SHEWHART_RETURN_IF_ERROR(responder_->ResumeSerialFeeds());
     outbox_->Start();
     prune_thread_ = std::thread([this] {
+      SetThreadName("shw-prune");
       std::unique_lock lock(prune_mu_);
       while (!prune_stop_) {
         lock.unlock();
@@ -1449,9 +1457,17 @@ Status Engine::Start() {
                               [sq] { return double(sq->size()); });
     metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "responder"}})
         ->Set(static_cast<double>(sq->capacity()));
-    for (auto& s : shards_) s->thread = std::thread([r = s.get()] { r->Run(); });
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      shards_[i]->thread = std::thread([r = shards_[i].get(), i] {
+        SetThreadName("shw-shard" + std::to_string(i));
+        (void)RequestShortSlice(kLatencySliceNs);
+        r->Run();
+      });
+    }
     responder_running_ = true;
     responder_thread_ = std::thread([this] {
+      SetThreadName("shw-responder");
+      (void)RequestShortSlice(kLatencySliceNs);
       constexpr std::size_t kBatch = 64;
       std::vector<Signal> batch(kBatch);
       auto next_tick = std::chrono::steady_clock::now();

@@ -28,6 +28,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "shewhart/base/thread.h"
+
 namespace shewhart::engine {
 namespace {
 
@@ -405,6 +407,7 @@ Status HttpServer::Start() {
     impl->DoAccept();
     Impl* raw = impl.get();
     impl->thread = std::thread([raw, nice = nice_] {
+      SetThreadName("shw-http");
       if (nice > 0) {
         // Linux: the nice value of this thread only (PRIO_PROCESS with a thread id).
         const auto tid = static_cast<id_t>(gettid());

@@ -1,4 +1,5 @@
 #include "shewhart/engine/outbox.h"
+#include "shewhart/base/thread.h"
 #include "shewhart/engine/audit.h"
 
 #include <curl/curl.h>
@@ -622,7 +623,10 @@ void Outbox::Start() {
   started_ = true;
   for (auto& [name, lane] : lanes_) {
     Lane* l = lane.get();
-    l->thread = std::thread([this, l] { Work(*l); });
+    l->thread = std::thread([this, l, name = name] {
+      SetThreadName("shw-hook-" + name);
+      Work(*l);
+    });
   }
 }
 

@@ -76,6 +76,7 @@ struct Shard::State : rules::ChartObserver {
     for (std::size_t i = 0; i < spec.scope.size(); ++i) s.scope_values[i] = labels[i];
     s.labels = label_ring[slot];
     s.arrival_ns = arrival_ns;
+    if (arrival_ns != 0) s.raised_ns = SteadyNowNs();
     last_hit_index = std::max(last_hit_index, h.index);
     if (resolve_after > 0) {
       Recovery* r = Find(s.scope_values);

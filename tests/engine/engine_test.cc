@@ -366,15 +366,17 @@ TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   EXPECT_NE(metrics.find("shewhart_queue_depth{queue=\"shard2\"} 0\n"), std::string::npos) << metrics;
 }
 
-// Signals raised by measurements with an arrival time are timed from that arrival to the
-// responder; those without one (replay, files) are not.
+// Signals raised by measurements with an arrival time are timed from that arrival to the shard
+// raising them and to the responder handling them; those without one (replay, files) are not.
 TEST(EngineTest, ArrivalToSignalLatencyIsObservedForStampedMeasurements) {
   testing::TempDir dir;
   Config config = LoadOrDie(kConfig);
-  std::vector<std::int64_t> latencies;  // written on the responder thread, read after Stop
+  std::vector<std::pair<std::int64_t, std::int64_t>> latencies;  // responder thread; read after Stop
   EngineOptions opts;
   opts.store_path = dir.File("s.db");
-  opts.on_signal_latency = [&latencies](std::int64_t ns) { latencies.push_back(ns); };
+  opts.on_signal_latency = [&latencies](std::int64_t signal_ns, std::int64_t response_ns) {
+    latencies.emplace_back(signal_ns, response_ns);
+  };
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
   IngestSink& sink = engine.RegisterSource("t");
@@ -396,14 +398,16 @@ TEST(EngineTest, ArrivalToSignalLatencyIsObservedForStampedMeasurements) {
   // stamped ones are those of i = 9, 10, 19 (i = 20 has no arrival time).
   EXPECT_EQ(engine.signals(), 11u);
   ASSERT_EQ(latencies.size(), 5u);
-  for (std::int64_t ns : latencies) {
-    EXPECT_GE(ns, 0);
-    EXPECT_LE(ns, elapsed);
+  for (auto [signal_ns, response_ns] : latencies) {
+    EXPECT_GE(signal_ns, 0);
+    EXPECT_LE(signal_ns, response_ns) << "the shard raises a signal before the responder handles it";
+    EXPECT_LE(response_ns, elapsed);
   }
   std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
   EXPECT_NE(metrics.find("# TYPE shewhart_arrival_to_signal_seconds histogram\n"), std::string::npos);
   EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_count 5\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("shewhart_arrival_to_signal_seconds_bucket{le=\"+Inf\"} 5\n"), std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_arrival_to_response_seconds_count 5\n"), std::string::npos) << metrics;
 }
 
 // The value of the sample `series` ("name{labels}") in a /metrics rendering; nullopt when absent.

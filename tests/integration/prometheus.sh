@@ -90,7 +90,8 @@ curl -fs "http://127.0.0.1:$HTTP/metrics" >"$WORK/metrics.txt" || fail "GET /met
 promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool-metrics.log" 2>&1 || fail "promtool check metrics: $(cat "$WORK/promtool-metrics.log")"
 [ ! -s "$WORK/promtool-metrics.log" ] || fail "promtool check metrics: $(cat "$WORK/promtool-metrics.log")"
 for family in shewhart_chart_value shewhart_capability shewhart_alarms_open shewhart_held_units shewhart_holds \
-  shewhart_station_units_total shewhart_hook_deliveries_total shewhart_arrival_to_signal_seconds; do
+  shewhart_station_units_total shewhart_hook_deliveries_total shewhart_arrival_to_signal_seconds \
+  shewhart_arrival_to_response_seconds; do
   contains -x "# TYPE $family [a-z]*" <"$WORK/metrics.txt" || fail "no TYPE line for $family"
 done
 ! contains -E '(serial|lot|unit)="' <"$WORK/metrics.txt" || fail "a serial, lot or unit label in /metrics"

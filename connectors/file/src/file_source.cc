@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "shewhart/base/thread.h"
+
 namespace shewhart::connectors::file {
 
 using engine::Decoded;
@@ -105,6 +107,7 @@ Status FileSource::Start(engine::IngestSink& sink) {
   if (!probe) return Unavailable("cannot open input file '" + spec_.file.path + "'");
   std::fclose(probe);
   thread_ = std::thread([this, &sink] {
+    SetThreadName("shw-src-file");
     auto r = ReadFile(spec_.file, spec_.name, index_, max_bytes_, sink, &stop_);
     std::lock_guard lock(mu_);
     if (r.ok()) stats_ = *r;

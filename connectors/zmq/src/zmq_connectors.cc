@@ -1,12 +1,34 @@
 #include "shewhart/connectors/zmq/zmq_connectors.h"
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <zmq.hpp>
+
+#include "shewhart/base/thread.h"
 
 namespace shewhart::connectors::zmq {
 
 using engine::Decoded;
 using engine::DecodedKind;
+
+namespace {
+
+// libzmq's I/O threads ("ZMQbg/IO/N") read the sockets before the source thread sees a frame:
+// they get the measurement path's short slice too (see RequestShortSlice). Best effort.
+void ShortenZmqIoSlices() {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name.rfind("ZMQbg/IO/", 0) != 0) continue;
+    const std::string tid = task.path().filename().string();
+    (void)RequestShortSlice(kLatencySliceNs, static_cast<pid_t>(std::stol(tid)));
+  }
+}
+
+}  // namespace
 
 ZmqSource::ZmqSource(engine::SourceSpec spec, const engine::CharacteristicIndex& index, std::size_t max_message_bytes)
     : spec_(std::move(spec)), index_(index), max_bytes_(max_message_bytes) {}
@@ -25,12 +47,17 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
     if (z.bind) socket_->bind(z.endpoint);
     else socket_->connect(z.endpoint);
     endpoint_ = z.bind ? socket_->get(::zmq::sockopt::last_endpoint) : z.endpoint;
+    ShortenZmqIoSlices();
   } catch (const ::zmq::error_t& e) {
     socket_.reset();
     context_.reset();
     return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " + e.what());
   }
-  thread_ = std::thread([this, &sink] { Run(sink); });
+  thread_ = std::thread([this, &sink] {
+    SetThreadName("shw-src-" + spec_.name);
+    (void)RequestShortSlice(kLatencySliceNs);
+    Run(sink);
+  });
   return Status::Ok();
 }
 

@@ -63,9 +63,10 @@ struct EngineOptions {
   // (libcurl, posix_spawn). Must outlive the engine.
   DeliveryTransport* transport = nullptr;
   // Called by the responder, on its thread, for each rule signal whose measurement has an
-  // arrival time: nanoseconds from arrival to the signal being handled (the value the histogram
-  // shewhart_arrival_to_signal_seconds observes). Must be cheap and must not throw.
-  std::function<void(std::int64_t ns)> on_signal_latency;
+  // arrival time: nanoseconds from arrival to the shard raising the signal (the value the
+  // histogram shewhart_arrival_to_signal_seconds observes), and from arrival to the responder
+  // handling it (shewhart_arrival_to_response_seconds). Must be cheap and must not throw.
+  std::function<void(std::int64_t signal_ns, std::int64_t response_ns)> on_signal_latency;
 };
 
 class Engine {
@@ -195,6 +196,7 @@ class Engine {
   Counter* measurements_total_ = nullptr;
   Counter* signals_total_ = nullptr;
   Histogram* arrival_to_signal_ = nullptr;
+  Histogram* arrival_to_response_ = nullptr;
   Counter* alarms_total_ = nullptr;
   Counter* audit_failures_total_ = nullptr;
   std::atomic<std::uint64_t> reject_count_{0};

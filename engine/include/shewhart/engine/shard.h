@@ -35,6 +35,9 @@ struct Signal {
   // Measurement::arrival_ns of the measurement whose point raised the hit (0 unknown, and for
   // kRecovered).
   std::int64_t arrival_ns = 0;
+  // SteadyNowNs() when the shard raised the signal (0 when arrival_ns is 0): arrival_ns to here
+  // is the arrival-to-signal latency, from here to the responder's handling the hand-over.
+  std::int64_t raised_ns = 0;
 };
 
 // Receives what a shard produces, on the shard's thread.
