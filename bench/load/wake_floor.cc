@@ -52,7 +52,12 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "Wake-ups per second")->check(CLI::Range(1.0, 1e6))->capture_default_str();
   app.add_option("--seconds", seconds, "Length of the run")->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   app.add_flag("--short-slice", short_slice, "Both threads ask for the engine's 0.1 ms time slice");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, or the error and a hint
+    return code == 0 ? 0 : 2;
+  }
 
   const auto total = static_cast<std::size_t>(rate * seconds);
   std::vector<std::int64_t> latencies;
