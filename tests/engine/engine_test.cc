@@ -15,7 +15,13 @@
 #include <thread>
 #include <sstream>
 
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <filesystem>
+
 #include "../test_util.h"
+#include "shewhart/base/thread.h"
 #include "shewhart/engine/chart_runner.h"
 #include "shewhart/engine/metrics.h"
 #include "shewhart/engine/time_format.h"
@@ -364,6 +370,42 @@ TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   EXPECT_GE(engine.signals(), static_cast<std::uint64_t>(beyond)) << "each beyond-limit point fires rule 1";
   std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
   EXPECT_NE(metrics.find("shewhart_queue_depth{queue=\"shard2\"} 0\n"), std::string::npos) << metrics;
+}
+
+// A threaded engine names its threads; on kernels that take custom slices, the shards and the
+// responder run with the 0.1 ms slice (docs/ARCHITECTURE.md, thread names and time slices).
+TEST(EngineTest, ThreadsAreNamedAndTheSignalPathRunsOnShortSlices) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  config.shards = 2;
+  EngineOptions opts;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  std::map<std::string, long long> slices;  // thread name -> se.slice (ns; -1 when not shown)
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    std::ifstream sched(task.path() / "sched");
+    long long slice = -1;
+    for (std::string line; std::getline(sched, line);) {
+      if (line.rfind("se.slice", 0) == 0) slice = std::stoll(line.substr(line.find(':') + 1));
+    }
+    slices[name] = slice;
+  }
+  engine.Stop();
+  for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder"}) {
+    ASSERT_TRUE(slices.count(name)) << name << " is not running";
+  }
+  utsname u{};
+  int major = 0, minor = 0;
+  const bool takes_slices = uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+                            (major > 6 || (major == 6 && minor >= 12));
+  if (!takes_slices) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
+  for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder"}) {
+    EXPECT_EQ(slices[name], static_cast<long long>(kLatencySliceNs)) << name;
+  }
 }
 
 // Signals raised by measurements with an arrival time are timed from that arrival to the shard
