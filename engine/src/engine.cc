@@ -1459,15 +1459,15 @@ Status Engine::Start() {
         ->Set(static_cast<double>(sq->capacity()));
     for (std::size_t i = 0; i < shards_.size(); ++i) {
       shards_[i]->thread = std::thread([r = shards_[i].get(), i] {
+        (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
         SetThreadName("shw-shard" + std::to_string(i));
-        (void)RequestShortSlice(kLatencySliceNs);
         r->Run();
       });
     }
     responder_running_ = true;
     responder_thread_ = std::thread([this] {
+      (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
       SetThreadName("shw-responder");
-      (void)RequestShortSlice(kLatencySliceNs);
       constexpr std::size_t kBatch = 64;
       std::vector<Signal> batch(kBatch);
       auto next_tick = std::chrono::steady_clock::now();

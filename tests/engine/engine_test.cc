@@ -382,17 +382,27 @@ TEST(EngineTest, ThreadsAreNamedAndTheSignalPathRunsOnShortSlices) {
   opts.store_path = dir.File("s.db");
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
-  std::map<std::string, long long> slices;  // thread name -> se.slice (ns; -1 when not shown)
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    std::ifstream sched(task.path() / "sched");
-    long long slice = -1;
-    for (std::string line; std::getline(sched, line);) {
-      if (line.rfind("se.slice", 0) == 0) slice = std::stoll(line.substr(line.find(':') + 1));
+  // Thread name -> se.slice (ns; -1 when not shown). A thread names itself and asks for its
+  // slice when it starts running, which may be a little after Start returns.
+  std::map<std::string, long long> slices;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto started = [&slices] {
+    return slices.count("shw-shard0") && slices.count("shw-shard1") && slices.count("shw-responder");
+  };
+  while (!started() && std::chrono::steady_clock::now() < deadline) {
+    slices.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      std::ifstream sched(task.path() / "sched");
+      long long slice = -1;
+      for (std::string line; std::getline(sched, line);) {
+        if (line.rfind("se.slice", 0) == 0) slice = std::stoll(line.substr(line.find(':') + 1));
+      }
+      slices[name] = slice;
     }
-    slices[name] = slice;
+    if (!started()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   engine.Stop();
   for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder"}) {

@@ -54,8 +54,8 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
     return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " + e.what());
   }
   thread_ = std::thread([this, &sink] {
+    (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
     SetThreadName("shw-src-" + spec_.name);
-    (void)RequestShortSlice(kLatencySliceNs);
     Run(sink);
   });
   return Status::Ok();
