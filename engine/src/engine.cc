@@ -1382,6 +1382,11 @@ Status Engine::Start() {
   responder_ = std::make_unique<Responder>(*this);
   SHEWHART_RETURN_IF_ERROR(responder_->Load());
   if (options_.threaded) {
+    // WAL checkpoints (and their fdatasync calls) on a thread of their own, not in the
+    // responder's commits.
+    if (Status st = store_->StartCheckpointer(std::chrono::seconds(1)); !st.ok()) {
+      spdlog::warn("{}; checkpoints stay with the writing threads", st.message());
+    }
     // Before the responder thread: pending deliveries of earlier runs go first, in order.
     OutboxOptions outbox_options;
     outbox_options.transport = options_.transport;

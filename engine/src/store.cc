@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shewhart/base/thread.h"
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/time_format.h"
 
@@ -306,8 +307,97 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 }
 
 Store::~Store() {
+  StopCheckpointer();
   sqlite3_finalize(update_alarm_);
   sqlite3_close(db_);
+}
+
+int Store::OnWalCommit(void* self, sqlite3* db, const char* name, int pages) {
+  auto* store = static_cast<Store*>(self);
+  if (pages >= store->checkpoint_writer_pages_) {
+    // The background checkpoints never catch up with a writer that commits all the time, so
+    // the WAL would never start over: now and then the writer checkpoints itself (what is left
+    // after the background ones, as SQLite's automatic checkpoint does), and its next
+    // transaction starts the WAL from the beginning.
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    store->writer_checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  } else if (pages >= store->checkpoint_wal_pages_) {
+    {
+      std::lock_guard lock(store->checkpoint_mu_);
+      store->checkpoint_due_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+Status Store::StartCheckpointer(std::chrono::milliseconds every, int wal_pages, int writer_pages) {
+  if (path_ == ":memory:" || path_.empty() || checkpoint_thread_.joinable()) return Status::Ok();
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Unavailable("store '" + path_ + "': cannot open a connection for checkpoints: " + msg);
+  }
+  sqlite3_busy_timeout(db, 1000);
+  // A connection reads the file (and finds the WAL) only when first used: until then a
+  // checkpoint through it is a no-op that reports "not in WAL mode" (log and done -1).
+  std::string mode;
+  {
+    Stmt q(db, "PRAGMA journal_mode");
+    if (q.ok() && q.Step() == SQLITE_ROW) mode = q.Text(0);
+    else mode = std::string("unreadable: ") + sqlite3_errmsg(db);
+  }
+  if (mode != "wal") {
+    sqlite3_close(db);
+    return Unavailable("store '" + path_ + "': the checkpoint connection finds journal mode '" + mode + "', not WAL");
+  }
+  checkpoint_db_ = db;
+  checkpoint_wal_pages_ = std::max(1, wal_pages);
+  checkpoint_writer_pages_ = std::max(1, writer_pages);
+  {
+    // Replaces the automatic checkpoint (itself a WAL hook) of the store's connection.
+    std::lock_guard lock(mu_);
+    sqlite3_wal_hook(db_, &Store::OnWalCommit, this);
+  }
+  checkpoint_thread_ = std::thread([this, every] {
+    SetThreadName("shw-checkpoint");
+    // At most one checkpoint per kMinGap: a busy writer keeps the WAL past the threshold after
+    // each commit until a checkpoint catches up with it.
+    constexpr auto kMinGap = std::chrono::milliseconds(100);
+    std::unique_lock lock(checkpoint_mu_);
+    while (!checkpoint_stop_) {
+      checkpoint_cv_.wait_for(lock, every, [this] { return checkpoint_due_ || checkpoint_stop_; });
+      if (checkpoint_stop_) break;
+      if (checkpoint_cv_.wait_for(lock, kMinGap, [this] { return checkpoint_stop_; })) break;
+      checkpoint_due_ = false;
+      lock.unlock();
+      int log = 0, done = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+      (rc == SQLITE_OK ? checkpoints_ : checkpoint_failures_).fetch_add(1, std::memory_order_relaxed);
+      lock.lock();
+    }
+  });
+  return Status::Ok();
+}
+
+void Store::StopCheckpointer() {
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    checkpoint_thread_.join();
+    std::lock_guard lock(mu_);
+    sqlite3_wal_hook(db_, nullptr, nullptr);
+    sqlite3_wal_autocheckpoint(db_, 1000);  // the writer checkpoints again
+  }
+  if (checkpoint_db_) {
+    sqlite3_close(checkpoint_db_);
+    checkpoint_db_ = nullptr;
+  }
 }
 
 Status Store::Exec(const char* sql) {

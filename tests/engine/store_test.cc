@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "../test_util.h"
 #include "shewhart/engine/audit.h"
@@ -315,6 +318,86 @@ TEST(StoreTest, UnopenablePathIsUnavailable) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(store.status().message().find("/nonexistent-dir/x/y.db"), std::string::npos);
+}
+
+// Appends `n` genealogy records with distinct serials (about 40 per WAL page).
+void AppendMany(Store& store, int first, int n) {
+  std::vector<UnitEvent> batch;
+  for (int i = first; i < first + n; ++i) {
+    const std::string serial = "SN" + std::to_string(i);
+    batch.push_back(Event(serial.c_str(), "st1", 1000 + i));
+    if (batch.size() == 4096) {
+      ASSERT_TRUE(store.AppendTrace(batch).ok());
+      batch.clear();
+    }
+  }
+  ASSERT_TRUE(store.AppendTrace(batch).ok());
+}
+
+// With the checkpointer started, the writing connection no longer checkpoints: its WAL grows
+// and the database file stays as it was until the checkpointer's thread runs.
+TEST(StoreTest, WithACheckpointerTheWriterDoesNotCheckpoint) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->StartCheckpointer(std::chrono::hours(1), 1 << 30, 1 << 30).ok());  // never due
+  const auto before = std::filesystem::file_size(path);
+  AppendMany(**store, 0, 100000);  // thousands of WAL pages: past SQLite's automatic 1000
+  EXPECT_EQ(std::filesystem::file_size(path), before);
+  EXPECT_GT(std::filesystem::file_size(path + "-wal"), 4u << 20);
+  EXPECT_EQ((*store)->checkpoints(), 0);
+  EXPECT_EQ((*store)->writer_checkpoints(), 0);
+}
+
+// Past `writer_pages` the writer checkpoints what is left and the WAL starts over: it stays
+// bounded however long the writer keeps committing.
+TEST(StoreTest, WalStaysBoundedUnderAWriterThatNeverStops) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->StartCheckpointer(std::chrono::hours(1), 1 << 30, 200).ok());
+  AppendMany(**store, 0, 100000);
+  EXPECT_GT((*store)->writer_checkpoints(), 0);
+  EXPECT_LT(std::filesystem::file_size(path + "-wal"), 4u << 20);
+}
+
+TEST(StoreTest, CheckpointerCopiesTheWalIntoTheDatabaseOnItsThread) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->StartCheckpointer(std::chrono::hours(1), 100).ok());  // due at 100 pages
+  const auto before = std::filesystem::file_size(path);
+  AppendMany(**store, 0, 20000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*store)->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT((*store)->checkpoints(), 0);
+  EXPECT_EQ((*store)->checkpoint_failures(), 0);
+  EXPECT_GT(std::filesystem::file_size(path), before);
+  // The records are all there, to this connection and to a new one.
+  (*store)->StopCheckpointer();
+  auto window = (*store)->UnitsInWindow({{ScopeKey::kStation, "st1"}}, FromUnixMicros(0), EventTime::max());
+  ASSERT_TRUE(window.ok());
+  EXPECT_EQ(window->size(), 20000u);
+  store->reset();
+  auto again = Store::Open(path);
+  ASSERT_TRUE(again.ok());
+  auto window2 = (*again)->UnitsInWindow({{ScopeKey::kStation, "st1"}}, FromUnixMicros(0), EventTime::max());
+  ASSERT_TRUE(window2.ok());
+  EXPECT_EQ(window2->size(), 20000u);
+}
+
+TEST(StoreTest, CheckpointerOfAnInMemoryStoreIsANoOp) {
+  auto store = Store::Open(":memory:");
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE((*store)->StartCheckpointer(std::chrono::milliseconds(1)).ok());
+  AppendMany(**store, 0, 1000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ((*store)->checkpoints(), 0);
 }
 
 }  // namespace

@@ -6,11 +6,15 @@
 // here before they are reported. One connection guarded by a mutex: every method is
 // thread-safe. Errors come back as Status (Unavailable for the database, NotFound for ids).
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -380,6 +384,24 @@ class Store {
 
   const std::string& path() const { return path_; }
 
+  // Moves most of the WAL checkpointing off the writing threads (the responder's commits, which
+  // otherwise run SQLite's automatic checkpoint, with two fdatasync calls of milliseconds, every
+  // 1000 WAL pages): a thread with a connection of its own runs a passive checkpoint (which never
+  // blocks a writer or a reader) when a commit leaves at least `wal_pages` pages in the WAL, at
+  // most every 100 ms, and at least every `every`. A writer that commits all the time is never
+  // caught up with, and the WAL starts over only after a checkpoint that leaves nothing behind:
+  // so once a commit leaves `writer_pages` pages in the WAL, the writing thread checkpoints the
+  // little that is left itself. A no-op for an in-memory store; Unavailable if the second
+  // connection cannot be opened (the store then checkpoints as before). Called once; stopped by
+  // StopCheckpointer or the destructor.
+  Status StartCheckpointer(std::chrono::milliseconds every, int wal_pages = 1000, int writer_pages = 8000);
+  void StopCheckpointer();
+  // Passive checkpoints the checkpointer thread has run, those the writing threads ran (at
+  // `writer_pages`), and the failed ones of the thread (busy or error).
+  std::int64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  std::int64_t writer_checkpoints() const { return writer_checkpoints_.load(std::memory_order_relaxed); }
+  std::int64_t checkpoint_failures() const { return checkpoint_failures_.load(std::memory_order_relaxed); }
+
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
@@ -391,6 +413,17 @@ class Store {
   // UpdateAlarm runs for every signal of an open alarm: its statement is prepared once (under
   // mu_, on first use) and finalized with the store.
   sqlite3_stmt* update_alarm_ = nullptr;
+
+  // The checkpointer (StartCheckpointer): its connection, thread, and the wake-up the WAL hook
+  // of db_ gives it.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
+  sqlite3* checkpoint_db_ = nullptr;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_due_ = false, checkpoint_stop_ = false;
+  int checkpoint_wal_pages_ = 1000, checkpoint_writer_pages_ = 8000;
+  std::atomic<std::int64_t> checkpoints_{0}, checkpoint_failures_{0}, writer_checkpoints_{0};
 };
 
 // "station=st2,machine=M3"
