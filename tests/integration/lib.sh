@@ -31,7 +31,9 @@ contains() {
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    # Below Linux's ephemeral range (32768-60999): a port there may be taken between this check
+    # and the bind by any client's outgoing connection (curl, ZeroMQ, Prometheus scrapes).
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
   done
   echo "no free port found" >&2
