@@ -6,8 +6,8 @@
 // RequestShortSlice asks the scheduler to treat a thread as latency-sensitive: on kernels with
 // the EEVDF scheduler (Linux 6.6 and later; custom slices since 6.12) a SCHED_OTHER thread may set
 // its time slice (sched_attr.sched_runtime, 0.1-100 ms). A thread with a short slice gets an early
-// virtual deadline when it wakes, so it preempts a thread with the default slice (about 3 ms)
-// instead of waiting for it to run out -- the difference between a wake-up latency of
+// virtual deadline when it wakes, so it preempts a thread with the default slice (1.4 ms on the
+// 2-core reference machine) instead of waiting for it to run out -- the difference between a wake-up latency of
 // microseconds and of milliseconds on a machine with more runnable threads than cores. It needs
 // no privilege and takes no more CPU than the thread would get anyway: its share (nice value) is
 // unchanged, only sliced finer. Older kernels ignore the slice; an error is returned, not thrown.
@@ -45,7 +45,8 @@ struct SchedAttr {
 };
 static_assert(sizeof(SchedAttr) == 48);
 
-// The slice the measurement path's threads (sources, shards) ask for: the kernel's minimum.
+// The slice the signal path's threads (sources, libzmq's I/O threads, shards, responder) ask
+// for: the kernel's minimum.
 inline constexpr std::uint64_t kLatencySliceNs = 100'000;
 
 // Sets the time slice of thread `tid` (0: the calling thread) to `slice_ns`, keeping its policy
