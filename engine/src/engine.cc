@@ -1386,6 +1386,16 @@ Status Engine::Start() {
     // responder's commits.
     if (Status st = store_->StartCheckpointer(std::chrono::seconds(1)); !st.ok()) {
       spdlog::warn("{}; checkpoints stay with the writing threads", st.message());
+    } else {
+      const Store::CheckpointCounters& c = store_->checkpoint_counters();
+      const char* help = "Passive WAL checkpoints of the store, by the checkpointer thread or by the writing thread "
+                         "(when the WAL reaches 8000 pages), done or failed.";
+      metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "thread"}, {"outcome", "done"}}, &c.thread_ok);
+      metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "thread"}, {"outcome", "failed"}},
+                          &c.thread_failed);
+      metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "writer"}, {"outcome", "done"}}, &c.writer_ok);
+      metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "writer"}, {"outcome", "failed"}},
+                          &c.writer_failed);
     }
     // Before the responder thread: pending deliveries of earlier runs go first, in order.
     OutboxOptions outbox_options;

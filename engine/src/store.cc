@@ -319,8 +319,8 @@ int Store::OnWalCommit(void* self, sqlite3* db, const char* name, int pages) {
     // the WAL would never start over: now and then the writer checkpoints itself (what is left
     // after the background ones, as SQLite's automatic checkpoint does), and its next
     // transaction starts the WAL from the beginning.
-    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    store->writer_checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    (rc == SQLITE_OK ? store->checkpoint_counters_.writer_ok : store->checkpoint_counters_.writer_failed).Inc();
   } else if (pages >= store->checkpoint_wal_pages_) {
     {
       std::lock_guard lock(store->checkpoint_mu_);
@@ -373,9 +373,8 @@ Status Store::StartCheckpointer(std::chrono::milliseconds every, int wal_pages, 
       if (checkpoint_cv_.wait_for(lock, kMinGap, [this] { return checkpoint_stop_; })) break;
       checkpoint_due_ = false;
       lock.unlock();
-      int log = 0, done = 0;
-      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-      (rc == SQLITE_OK ? checkpoints_ : checkpoint_failures_).fetch_add(1, std::memory_order_relaxed);
+      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      (rc == SQLITE_OK ? checkpoint_counters_.thread_ok : checkpoint_counters_.thread_failed).Inc();
       lock.lock();
     }
   });

@@ -387,7 +387,8 @@ TEST(EngineTest, ThreadsAreNamedAndTheSignalPathRunsOnShortSlices) {
   std::map<std::string, long long> slices;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto started = [&slices] {
-    return slices.count("shw-shard0") && slices.count("shw-shard1") && slices.count("shw-responder");
+    return slices.count("shw-shard0") && slices.count("shw-shard1") && slices.count("shw-responder") &&
+           slices.count("shw-checkpoint");
   };
   while (!started() && std::chrono::steady_clock::now() < deadline) {
     slices.clear();
@@ -405,9 +406,12 @@ TEST(EngineTest, ThreadsAreNamedAndTheSignalPathRunsOnShortSlices) {
     if (!started()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   engine.Stop();
-  for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder"}) {
+  for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder", "shw-checkpoint"}) {
     ASSERT_TRUE(slices.count(name)) << name << " is not running";
   }
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_store_checkpoints_total{by=\"thread\",outcome=\"done\"} "), std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_store_checkpoints_total{by=\"writer\",outcome=\"failed\"} 0\n"), std::string::npos);
   utsname u{};
   int major = 0, minor = 0;
   const bool takes_slices = uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&

@@ -21,6 +21,7 @@
 #include "shewhart/base/status.h"
 #include "shewhart/engine/config.h"
 #include "shewhart/engine/measurement.h"
+#include "shewhart/engine/metrics.h"
 #include "shewhart/engine/reject.h"
 
 struct sqlite3;
@@ -396,11 +397,17 @@ class Store {
   // StopCheckpointer or the destructor.
   Status StartCheckpointer(std::chrono::milliseconds every, int wal_pages = 1000, int writer_pages = 8000);
   void StopCheckpointer();
-  // Passive checkpoints the checkpointer thread has run, those the writing threads ran (at
-  // `writer_pages`), and the failed ones of the thread (busy or error).
-  std::int64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
-  std::int64_t writer_checkpoints() const { return writer_checkpoints_.load(std::memory_order_relaxed); }
-  std::int64_t checkpoint_failures() const { return checkpoint_failures_.load(std::memory_order_relaxed); }
+  // Passive checkpoints run by the checkpointer thread and by the writing threads (at
+  // `writer_pages`), each done or failed (busy or error); /metrics exports them.
+  struct CheckpointCounters {
+    Counter thread_ok, thread_failed, writer_ok, writer_failed;
+  };
+  const CheckpointCounters& checkpoint_counters() const { return checkpoint_counters_; }
+  std::int64_t checkpoints() const { return static_cast<std::int64_t>(checkpoint_counters_.thread_ok.value()); }
+  std::int64_t writer_checkpoints() const {
+    return static_cast<std::int64_t>(checkpoint_counters_.writer_ok.value() + checkpoint_counters_.writer_failed.value());
+  }
+  std::int64_t checkpoint_failures() const { return static_cast<std::int64_t>(checkpoint_counters_.thread_failed.value()); }
 
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -423,7 +430,7 @@ class Store {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_due_ = false, checkpoint_stop_ = false;
   int checkpoint_wal_pages_ = 1000, checkpoint_writer_pages_ = 8000;
-  std::atomic<std::int64_t> checkpoints_{0}, checkpoint_failures_{0}, writer_checkpoints_{0};
+  CheckpointCounters checkpoint_counters_;
 };
 
 // "station=st2,machine=M3"
