@@ -1,6 +1,9 @@
 #pragma once
 // Helpers shared by the GoogleTest suites.
 
+#include <sys/utsname.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -68,5 +71,15 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// True on Linux 6.12 and later, whose EEVDF scheduler takes a custom time slice for SCHED_OTHER
+// threads (RequestShortSlice); earlier kernels accept or refuse the request without effect.
+inline bool KernelTakesSlices() {
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 12);
+}
 
 }  // namespace shewhart::testing

@@ -15,9 +15,6 @@
 #include <thread>
 #include <sstream>
 
-#include <sys/utsname.h>
-
-#include <cstdio>
 #include <filesystem>
 
 #include "../test_util.h"
@@ -412,11 +409,7 @@ TEST(EngineTest, ThreadsAreNamedAndTheSignalPathRunsOnShortSlices) {
   const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
   EXPECT_NE(metrics.find("shewhart_store_checkpoints_total{by=\"thread\",outcome=\"done\"} "), std::string::npos);
   EXPECT_NE(metrics.find("shewhart_store_checkpoints_total{by=\"writer\",outcome=\"failed\"} 0\n"), std::string::npos);
-  utsname u{};
-  int major = 0, minor = 0;
-  const bool takes_slices = uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
-                            (major > 6 || (major == 6 && minor >= 12));
-  if (!takes_slices) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
+  if (!testing::KernelTakesSlices()) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
   for (const char* name : {"shw-shard0", "shw-shard1", "shw-responder"}) {
     EXPECT_EQ(slices[name], static_cast<long long>(kLatencySliceNs)) << name;
   }

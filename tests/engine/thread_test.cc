@@ -2,16 +2,16 @@
 #include "shewhart/base/thread.h"
 
 #include <gtest/gtest.h>
-#include <sys/utsname.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "../test_util.h"
 
 namespace shewhart {
 namespace {
@@ -21,16 +21,6 @@ std::string TaskFile(pid_t tid, const char* name) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// True on Linux 6.12 and later, whose EEVDF scheduler takes a custom slice for SCHED_OTHER
-// (earlier kernels accept or refuse the request without effect).
-bool KernelTakesSlices() {
-  utsname u{};
-  if (uname(&u) != 0) return false;
-  int major = 0, minor = 0;
-  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 12);
 }
 
 // The "se.slice" line of /proc/self/task/TID/sched in ns, -1 when the kernel shows none.
@@ -64,7 +54,7 @@ TEST(ThreadTest, ShortSliceIsWhatTheSchedulerShows) {
     after = SliceOf(tid);
   });
   t.join();
-  if (!KernelTakesSlices()) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
+  if (!testing::KernelTakesSlices()) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
   ASSERT_EQ(rc, 0) << std::strerror(rc);
   ASSERT_GE(before, 0) << "no se.slice in /proc/self/task/TID/sched";
   EXPECT_EQ(after, static_cast<long long>(kLatencySliceNs));
@@ -85,7 +75,7 @@ TEST(ThreadTest, ShortSliceOfAnotherThreadByItsId) {
   const long long after = SliceOf(tid);
   done = true;
   t.join();
-  if (!KernelTakesSlices()) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
+  if (!testing::KernelTakesSlices()) GTEST_SKIP() << "custom slices need Linux 6.12 or later";
   ASSERT_EQ(rc, 0) << std::strerror(rc);
   ASSERT_GE(before, 0) << "no se.slice in /proc/self/task/TID/sched";
   EXPECT_EQ(after, static_cast<long long>(kLatencySliceNs));
