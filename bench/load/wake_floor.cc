@@ -6,8 +6,6 @@
 // the time from the stamp to its running again. At the end it prints one JSON line with the exact
 // percentiles. With --short-slice both threads ask for the engine's 0.1 ms slice, as the
 // engine's signal-path threads do.
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,21 +20,16 @@
 #include <vector>
 
 #include "shewhart/base/thread.h"
+#include "shewhart/engine/bounded_queue.h"
 
 namespace {
+
+namespace queue_detail = shewhart::engine::queue_detail;  // the engine's own futex calls
 
 std::int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-void FutexWait(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-}
-
-void FutexWake(std::atomic<std::uint32_t>& word) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 }  // namespace
@@ -73,7 +66,7 @@ int main(int argc, char** argv) {
     std::uint32_t seen = word.load();
     while (!stop.load(std::memory_order_acquire)) {
       asleep.store(true, std::memory_order_seq_cst);
-      FutexWait(word, seen);
+      queue_detail::FutexWait(word, seen, nullptr);
       const std::int64_t now = NowNs();
       asleep.store(false, std::memory_order_seq_cst);
       const std::uint32_t cur = word.load(std::memory_order_acquire);
@@ -99,11 +92,11 @@ int main(int argc, char** argv) {
     }
     stamp.store(NowNs(), std::memory_order_release);
     word.fetch_add(1, std::memory_order_release);
-    FutexWake(word);
+    queue_detail::FutexWakeAll(word);
   }
   stop.store(true, std::memory_order_release);
   word.fetch_add(1, std::memory_order_release);
-  FutexWake(word);
+  queue_detail::FutexWakeAll(word);
   sleeper.join();
 
   std::sort(latencies.begin(), latencies.end());
