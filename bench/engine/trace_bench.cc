@@ -116,7 +116,7 @@ QueryFixture& Queries() {
     const std::string path = StorePath();
     const std::string params = "components=" + std::to_string(o.components) + " lot_size=" +
                                std::to_string(o.lot_size) + " seed=" + std::to_string(o.seed) +
-                               " events=" + std::to_string(q.plant->events().size()) + " schema=8\n";
+                               " events=" + std::to_string(q.plant->events().size()) + " schema=10\n";
     std::string existing;
     if (std::ifstream in(path + ".params"); in) std::getline(in, existing);
     const bool reuse = existing + "\n" == params && std::filesystem::exists(path);

@@ -4,13 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "shewhart/base/thread.h"
 #include "shewhart/engine/audit.h"
+#include "shewhart/engine/postings.h"
 #include "shewhart/engine/time_format.h"
 
 namespace shewhart::engine {
@@ -18,9 +22,10 @@ namespace shewhart::engine {
 namespace {
 
 // 2 -> 3: limit_versions; 3 -> 4: alarm_actions; 4 -> 5: deliveries; 5 -> 6: audit_log;
-// 6 -> 7: silences; 7 -> 8: unit_lots, parent indexes, covering scope indexes (genealogy);
-// 8 -> 9: dispositions, held_units by serial, alarms.tier_reached.
-constexpr int kSchemaVersion = 9;
+// 6 -> 7: silences; 7 -> 8: parent indexes (genealogy);
+// 8 -> 9: dispositions, held_units by serial, alarms.tier_reached; 9 -> 10: unit_postings
+// (postings.h) instead of the station, machine and operator indexes and unit_lots.
+constexpr int kSchemaVersion = 10;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,15 +34,14 @@ CREATE TABLE IF NOT EXISTS unit_events(
   unit TEXT NOT NULL, station TEXT, ts INTEGER NOT NULL,
   machine TEXT, operator TEXT, lot TEXT, lots TEXT, model TEXT, parent TEXT,
   from_measurement INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS unit_events_station_ts ON unit_events(station, ts, unit);
-CREATE INDEX IF NOT EXISTS unit_events_machine_ts ON unit_events(machine, ts, unit);
-CREATE INDEX IF NOT EXISTS unit_events_operator_ts ON unit_events(operator, ts, unit);
 CREATE INDEX IF NOT EXISTS unit_events_unit ON unit_events(unit);
 CREATE INDEX IF NOT EXISTS unit_events_parent ON unit_events(parent, unit) WHERE parent <> '';
 CREATE INDEX IF NOT EXISTS unit_events_unit_parent ON unit_events(unit, parent) WHERE parent <> '';
-CREATE TABLE IF NOT EXISTS unit_lots(
-  lot TEXT NOT NULL, ts INTEGER NOT NULL, event INTEGER NOT NULL, unit TEXT NOT NULL,
-  PRIMARY KEY(lot, ts, event)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unit_postings(
+  id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, label TEXT NOT NULL,
+  first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS unit_postings_label ON unit_postings(kind, label, first_ts);
+CREATE INDEX IF NOT EXISTS unit_postings_last ON unit_postings(last_ts);
 CREATE TABLE IF NOT EXISTS rejects(
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
   field TEXT, message TEXT NOT NULL, raw BLOB, raw_truncated INTEGER NOT NULL,
@@ -84,32 +88,13 @@ CREATE TABLE IF NOT EXISTS dispositions(
 CREATE INDEX IF NOT EXISTS dispositions_hold ON dispositions(hold_id, id);
 )sql";
 
-// Schema 7 -> 8 (kSchema has created unit_lots and the two partial parent indexes): the
-// station, machine and operator indexes get the unit as a last column (a window query then
-// reads the index alone), and every lot of every stored record goes into unit_lots, split from
-// unit_events.lots (lots joined by ';'). One transaction with the version update: a crash leaves
-// version 7 and the step runs again; INSERT OR IGNORE makes a second run (or a lot listed twice
-// in one record) add nothing.
-constexpr const char* kMigrate7To8 = R"sql(
-BEGIN IMMEDIATE;
-DROP INDEX IF EXISTS unit_events_station_ts;
-CREATE INDEX unit_events_station_ts ON unit_events(station, ts, unit);
-DROP INDEX IF EXISTS unit_events_machine_ts;
-CREATE INDEX unit_events_machine_ts ON unit_events(machine, ts, unit);
-DROP INDEX IF EXISTS unit_events_operator_ts;
-CREATE INDEX unit_events_operator_ts ON unit_events(operator, ts, unit);
-WITH RECURSIVE split(event, unit, ts, lot, rest) AS (
-  SELECT id, unit, ts, '', lots || ';' FROM unit_events WHERE lots IS NOT NULL AND lots <> ''
-  UNION ALL
-  SELECT event, unit, ts, substr(rest, 1, instr(rest, ';') - 1), substr(rest, instr(rest, ';') + 1)
-  FROM split WHERE rest <> '')
-INSERT OR IGNORE INTO unit_lots(lot, ts, event, unit) SELECT lot, ts, event, unit FROM split WHERE lot <> '';
-UPDATE meta SET value='8' WHERE key='schema_version';
-COMMIT;
-)sql";
+// Schema 7 -> 8 made the station, machine and operator indexes cover the unit and filled
+// unit_lots; version 10 replaces both with unit_postings, which MigrateTo10 builds from
+// unit_events, so the step now only records the version.
+constexpr const char* kMigrate7To8 = "UPDATE meta SET value='8' WHERE key='schema_version'";
 
 // Schema 8 -> 9 (kSchema has created dispositions and held_units_serial): the lot index of
-// unit_events goes (lot scopes read unit_lots, which has every lot), and alarms remember when
+// unit_events goes (lot scopes read every lot of a record elsewhere), and alarms remember when
 // they reached their tier (unacknowledged_for counts from it across restarts; 0 for alarms of
 // older versions: counted from the restart). One transaction with the version update.
 // The column is added only where the table lacks it (a store whose tables kSchema created at
@@ -160,12 +145,18 @@ class Stmt {
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
   void BindBlob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void BindBlobStatic(int i, std::string_view s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
   int Step() { return sqlite3_step(stmt_); }
   void Reset() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
   std::int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  // Valid until the next Step, Reset or column call of another type.
+  std::string_view Blob(int col) {
+    const void* b = sqlite3_column_blob(stmt_, col);
+    return b ? std::string_view(static_cast<const char*>(b), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
+  }
   std::string Text(int col) {
     const unsigned char* t = sqlite3_column_text(stmt_, col);
     return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : "";
@@ -178,14 +169,64 @@ class Stmt {
   bool borrowed_ = false;
 };
 
-const char* ScopeColumn(ScopeKey k) {
-  switch (k) {
-    case ScopeKey::kStation: return "station";
-    case ScopeKey::kMachine: return "machine";
-    case ScopeKey::kLot: return "lot";
-    case ScopeKey::kOperator: return "operator";
+// The postings of one genealogy record with id `event`: its station, machine, operator and
+// each of its lots (empty labels are not posted).
+void AddPostings(std::int64_t event, std::int64_t ts, std::string_view unit, std::string_view station,
+                 std::string_view machine, std::string_view op, const std::vector<std::string_view>& lots,
+                 std::vector<postings::Posting>& out) {
+  const postings::Entry e{ts, event, unit};
+  if (!station.empty()) out.push_back({postings::Kind::kStation, station, e});
+  if (!machine.empty()) out.push_back({postings::Kind::kMachine, machine, e});
+  if (!op.empty()) out.push_back({postings::Kind::kOperator, op, e});
+  for (std::string_view lot : lots) {
+    if (!lot.empty()) out.push_back({postings::Kind::kLot, lot, e});
   }
-  return "station";
+}
+
+// Writes `p` (reordered) as chunks into unit_postings, within the caller's transaction.
+Status WritePostings(sqlite3* db, std::vector<postings::Posting>& p) {
+  if (p.empty()) return Status::Ok();
+  Stmt ins(db, "INSERT INTO unit_postings(kind, label, first_ts, last_ts, n, data) VALUES(?,?,?,?,?,?)");
+  if (!ins.ok()) return ins.error("preparing genealogy postings insert");
+  return postings::BuildChunks(p, [&](const postings::Chunk& c) -> Status {
+    ins.Bind(1, static_cast<std::int64_t>(c.kind));
+    ins.BindStatic(2, c.label);
+    ins.Bind(3, c.first_ts);
+    ins.Bind(4, c.last_ts);
+    ins.Bind(5, c.n);
+    ins.BindBlobStatic(6, c.data);
+    if (ins.Step() != SQLITE_DONE) return ins.error("appending genealogy postings");
+    ins.Reset();
+    return Status::Ok();
+  });
+}
+
+// Calls f(const postings::Entry&) for each posting of (kind, label) with time in [from, to),
+// chunk by chunk in time order (entries in time order within a chunk, not across chunks);
+// `q` is prepared with kScanPostingsSql.
+constexpr const char* kScanPostingsSql =
+    "SELECT first_ts, data FROM unit_postings WHERE kind = ? AND label = ? AND first_ts > ? AND first_ts < ? "
+    "ORDER BY first_ts";
+template <class F>
+Status ScanPostings(Stmt& q, postings::Kind kind, const std::string& label, std::int64_t from, std::int64_t to, F&& f) {
+  const std::int64_t lowest = from < INT64_MIN + postings::kChunkSpanUs ? INT64_MIN : from - postings::kChunkSpanUs;
+  q.Bind(1, static_cast<std::int64_t>(kind));
+  q.Bind(2, label);
+  q.Bind(3, lowest);
+  q.Bind(4, to);
+  int rc;
+  bool intact = true;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    intact &= postings::Decode(q.Blob(1), q.Int(0), [&](const postings::Entry& e) {
+      if (e.ts >= to) return false;
+      if (e.ts >= from) f(e);
+      return true;
+    });
+  }
+  q.Reset();
+  if (rc != SQLITE_DONE) return q.error("reading genealogy postings");
+  if (!intact) return Internal("store: a genealogy postings chunk of '" + label + "' is malformed");
+  return Status::Ok();
 }
 
 ScopeLabels ParseScope(const std::string& s) {
@@ -233,9 +274,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
-  // 64 MiB of page cache (SQLite's default is 2 MiB): a genealogy batch inserts into seven
-  // B-trees (unit_events, its indexes, unit_lots) and keeping their hot pages cached made
-  // ingest about 1.5 times faster in bench/engine/trace_bench.cc.
+  // 64 MiB of page cache (SQLite's default is 2 MiB): a genealogy batch inserts into
+  // unit_events, its unit index (serials in no useful order) and unit_postings; trace_bench's
+  // 2 M-record ingest measured 279-315 k/s sustained with it, 207-289 k/s with 2 MiB.
   SHEWHART_RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
   SHEWHART_RETURN_IF_ERROR(store->Exec(kSchema));
   {
@@ -269,7 +310,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         SHEWHART_RETURN_IF_ERROR(store->Exec("UPDATE meta SET value='7' WHERE key='schema_version'"));
         v = "7";
       }
-      if (v == "7") {  // unit_lots, parent indexes (created above), covering scope indexes; lots backfilled
+      if (v == "7") {  // parent indexes (created above)
         SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate7To8));
         v = "8";
       }
@@ -293,6 +334,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         }
         SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate8To9));
         v = "9";
+      }
+      if (v == "9") {  // unit_postings (created above) from unit_events; the scope indexes and unit_lots go
+        SHEWHART_RETURN_IF_ERROR(store->MigrateTo10());
+        v = "10";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -421,20 +466,24 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
            "INSERT INTO unit_events(unit, station, ts, machine, operator, lot, lots, model, parent, from_measurement) "
            "VALUES(?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return fail(ins.error("preparing genealogy insert"));
-  Stmt ins_lot(db_, "INSERT OR IGNORE INTO unit_lots(lot, ts, event, unit) VALUES(?,?,?,?)");
-  if (!ins_lot.ok()) return fail(ins_lot.error("preparing genealogy lot insert"));
   // Bound without copying (SQLITE_STATIC): the labels live in `events`, the joined lots in
-  // `lots`, until the statement has run.
+  // `lots`, until the statement has run; the postings point into `events` too.
   std::string lots;
+  std::vector<std::string_view> lot_views;
+  std::vector<postings::Posting> posted;
+  posted.reserve(events.size() * 4);
   for (const auto& e : events) {
     lots.clear();
+    lot_views.clear();
     for (std::size_t i = 0; i < e.lot_count; ++i) {
       if (i) lots += ';';
       lots.append(e.lots[i].view());
+      lot_views.push_back(e.lots[i].view());
     }
+    const std::int64_t ts = ToUnixMicros(e.ts);
     ins.BindStatic(1, e.unit.view());
     ins.BindStatic(2, e.station.view());
-    ins.Bind(3, ToUnixMicros(e.ts));
+    ins.Bind(3, ts);
     ins.BindStatic(4, e.machine.view());
     ins.BindStatic(5, e.op.view());
     ins.BindStatic(6, e.lot_count ? e.lots[0].view() : std::string_view());
@@ -444,18 +493,69 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
     ins.Bind(10, static_cast<std::int64_t>(e.from_measurement));
     if (ins.Step() != SQLITE_DONE) return fail(ins.error("appending genealogy"));
     ins.Reset();
-    const std::int64_t event = sqlite3_last_insert_rowid(db_);
-    for (std::size_t i = 0; i < e.lot_count; ++i) {
-      if (e.lots[i].empty()) continue;
-      ins_lot.BindStatic(1, e.lots[i].view());
-      ins_lot.Bind(2, ToUnixMicros(e.ts));
-      ins_lot.Bind(3, event);
-      ins_lot.BindStatic(4, e.unit.view());
-      if (ins_lot.Step() != SQLITE_DONE) return fail(ins_lot.error("appending genealogy lots"));
-      ins_lot.Reset();
-    }
+    AddPostings(sqlite3_last_insert_rowid(db_), ts, e.unit.view(), e.station.view(), e.machine.view(), e.op.view(),
+                lot_views, posted);
   }
+  if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
   if (Status st = Exec("COMMIT"); !st.ok()) return fail(st);
+  return Status::Ok();
+}
+
+Status Store::MigrateTo10() {
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Status st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  };
+  for (const char* sql : {"DROP INDEX IF EXISTS unit_events_station_ts", "DROP INDEX IF EXISTS unit_events_machine_ts",
+                          "DROP INDEX IF EXISTS unit_events_operator_ts", "DROP TABLE IF EXISTS unit_lots",
+                          "DELETE FROM unit_postings"}) {
+    if (Status st = Exec(sql); !st.ok()) return fail(st);
+  }
+  // The records a slice at a time, in id order; each slice's postings as chunks.
+  constexpr std::int64_t kSlice = 100000;
+  struct Row {
+    std::int64_t id, ts;
+    std::string unit, station, machine, op, lots;
+  };
+  std::vector<Row> rows;
+  std::vector<std::string_view> lot_views;
+  std::vector<postings::Posting> posted;
+  std::int64_t migrated = 0;
+  for (std::int64_t after = 0;;) {
+    rows.clear();
+    {
+      Stmt q(db_, "SELECT id, ts, unit, station, machine, operator, lots FROM unit_events WHERE id > ? ORDER BY id LIMIT ?");
+      if (!q.ok()) return fail(q.error("reading genealogy to migrate"));
+      q.Bind(1, after);
+      q.Bind(2, kSlice);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) {
+        rows.push_back(Row{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)});
+      }
+      if (rc != SQLITE_DONE) return fail(q.error("reading genealogy to migrate"));
+    }
+    if (rows.empty()) break;
+    posted.clear();
+    for (const Row& r : rows) {
+      lot_views.clear();
+      for (std::size_t start = 0; start < r.lots.size();) {
+        std::size_t end = r.lots.find(';', start);
+        if (end == std::string::npos) end = r.lots.size();
+        lot_views.push_back(std::string_view(r.lots).substr(start, end - start));
+        start = end + 1;
+      }
+      AddPostings(r.id, r.ts, r.unit, r.station, r.machine, r.op, lot_views, posted);
+    }
+    if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
+    after = rows.back().id;
+    migrated += static_cast<std::int64_t>(rows.size());
+    if (migrated % 1'000'000 == 0) spdlog::info("store '{}': schema 10: postings of {} unit events built", path_, migrated);
+    if (static_cast<std::int64_t>(rows.size()) < kSlice) break;
+  }
+  if (Status st = Exec("UPDATE meta SET value='10' WHERE key='schema_version'"); !st.ok()) return fail(st);
+  if (Status st = Exec("COMMIT"); !st.ok()) return fail(st);
+  if (migrated > 0) spdlog::info("store '{}': schema 10: genealogy postings built for {} unit events", path_, migrated);
   return Status::Ok();
 }
 
@@ -927,49 +1027,30 @@ Result<std::pair<std::int64_t, std::string>> Store::AuditAnchor() {
 Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
   constexpr std::int64_t kChunk = 10000;
   PruneCounts n;
+  const std::int64_t genealogy_cut = ToUnixMicros(cut.genealogy);
   // Genealogy, in arrival (rowid) order: a chunk at a time, until one holds nothing older.
   for (std::int64_t after = 0;;) {
     std::lock_guard lock(mu_);
-    Stmt q(db_, "SELECT id, ts, lots FROM unit_events WHERE id > ? ORDER BY id LIMIT ?");
+    Stmt q(db_, "SELECT id, ts FROM unit_events WHERE id > ? ORDER BY id LIMIT ?");
     if (!q.ok()) return q.error("reading genealogy to prune");
     q.Bind(1, after);
     q.Bind(2, kChunk);
-    struct Old {
-      std::int64_t id, ts;
-      std::string lots;
-    };
-    std::vector<Old> old;
+    std::vector<std::int64_t> old;
     std::int64_t rows = 0;
     while (q.Step() == SQLITE_ROW) {
       ++rows;
       after = q.Int(0);
-      if (q.Int(1) < ToUnixMicros(cut.genealogy)) old.push_back(Old{q.Int(0), q.Int(1), q.Text(2)});
+      if (q.Int(1) < genealogy_cut) old.push_back(q.Int(0));
     }
     if (old.empty()) break;
     SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     Stmt del(db_, "DELETE FROM unit_events WHERE id = ?");
-    Stmt del_lot(db_, "DELETE FROM unit_lots WHERE lot = ? AND ts = ? AND event = ?");
-    if (!del.ok() || !del_lot.ok()) {
+    if (!del.ok()) {
       (void)Exec("ROLLBACK");
       return Unavailable(std::string("preparing to prune genealogy: ") + sqlite3_errmsg(db_));
     }
-    for (const Old& o : old) {
-      std::size_t start = 0;
-      while (start < o.lots.size()) {
-        std::size_t end = o.lots.find(';', start);
-        if (end == std::string::npos) end = o.lots.size();
-        del_lot.Bind(1, o.lots.substr(start, end - start));
-        del_lot.Bind(2, o.ts);
-        del_lot.Bind(3, o.id);
-        if (del_lot.Step() != SQLITE_DONE) {
-          Status st = del_lot.error("pruning lots");
-          (void)Exec("ROLLBACK");
-          return st;
-        }
-        del_lot.Reset();
-        start = end + 1;
-      }
-      del.Bind(1, o.id);
+    for (const std::int64_t id : old) {
+      del.Bind(1, id);
       if (del.Step() != SQLITE_DONE) {
         Status st = del.error("pruning genealogy");
         (void)Exec("ROLLBACK");
@@ -980,6 +1061,62 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
     SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
     n.unit_events += static_cast<std::int64_t>(old.size());
     if (rows < kChunk) break;
+  }
+  // Their postings: chunks wholly older go; a chunk holding both keeps its newer entries (its
+  // last entry is within one span of the cut).
+  {
+    std::lock_guard lock(mu_);
+    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto fail = [&](Status st) {
+      (void)Exec("ROLLBACK");
+      return st;
+    };
+    Stmt del(db_, "DELETE FROM unit_postings WHERE last_ts < ?");
+    if (!del.ok()) return fail(del.error("preparing to prune genealogy postings"));
+    del.Bind(1, genealogy_cut);
+    if (del.Step() != SQLITE_DONE) return fail(del.error("pruning genealogy postings"));
+    struct Cut {
+      std::int64_t id;
+      postings::Chunk chunk;
+    };
+    std::vector<Cut> cuts;
+    {
+      Stmt q(db_,
+             "SELECT id, first_ts, data FROM unit_postings WHERE last_ts >= ? AND last_ts < ? AND first_ts < ?");
+      if (!q.ok()) return fail(q.error("reading genealogy postings to prune"));
+      q.Bind(1, genealogy_cut);
+      q.Bind(2, genealogy_cut > INT64_MAX - postings::kChunkSpanUs ? INT64_MAX : genealogy_cut + postings::kChunkSpanUs);
+      q.Bind(3, genealogy_cut);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) {
+        Cut c{q.Int(0), {}};
+        postings::Entry prev;
+        const bool intact = postings::Decode(q.Blob(2), q.Int(1), [&](const postings::Entry& e) {
+          if (e.ts < genealogy_cut) return true;
+          if (c.chunk.n == 0) {
+            c.chunk.first_ts = e.ts;
+            prev = postings::Entry{e.ts, 0, {}};
+          }
+          postings::Encode(e, prev, c.chunk.data);
+          ++c.chunk.n;
+          return true;
+        });
+        if (!intact) return fail(Internal("store: genealogy postings chunk " + std::to_string(c.id) + " is malformed"));
+        cuts.push_back(std::move(c));
+      }
+      if (rc != SQLITE_DONE) return fail(q.error("reading genealogy postings to prune"));
+    }
+    Stmt up(db_, "UPDATE unit_postings SET first_ts = ?, n = ?, data = ? WHERE id = ?");
+    if (!up.ok()) return fail(up.error("preparing to prune genealogy postings"));
+    for (const Cut& c : cuts) {
+      up.Bind(1, c.chunk.first_ts);
+      up.Bind(2, c.chunk.n);
+      up.BindBlobStatic(3, c.chunk.data);
+      up.Bind(4, c.id);
+      if (up.Step() != SQLITE_DONE) return fail(up.error("pruning genealogy postings"));
+      up.Reset();
+    }
+    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
   }
   // Rejects.
   for (;;) {
@@ -1273,21 +1410,29 @@ Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
 
 Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
   std::lock_guard lock(mu_);
-  Stmt direct(db_, "SELECT unit, MIN(ts) FROM unit_lots WHERE lot = ? GROUP BY unit ORDER BY unit");
+  Stmt direct(db_, kScanPostingsSql);
   Stmt parents(db_, kParentsSql);
   if (!direct.ok() || !parents.ok()) return (!direct.ok() ? direct : parents).error("preparing a forward trace");
   SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
   ForwardTrace t;
   t.lot = lot;
   auto run = [&]() -> Status {
-    direct.Bind(1, lot);
+    // Each consumer once, at its first record listing the lot, in serial order.
+    std::map<std::string, std::int64_t, std::less<>> first;
+    SHEWHART_RETURN_IF_ERROR(ScanPostings(direct, postings::Kind::kLot, lot, INT64_MIN, INT64_MAX, [&](const postings::Entry& e) {
+      auto it = first.find(e.unit);
+      if (it == first.end()) {
+        first.emplace(std::string(e.unit), e.ts);
+      } else {
+        it->second = std::min(it->second, e.ts);
+      }
+    }));
     std::vector<std::string> consumers;
-    int rc;
-    while ((rc = direct.Step()) == SQLITE_ROW) {
-      consumers.push_back(direct.Text(0));
-      t.reached.units.push_back(TracedUnit{consumers.back(), 0, "", FromUnixMicros(direct.Int(1)), {}});
+    consumers.reserve(first.size());
+    for (const auto& [unit, ts] : first) {
+      consumers.push_back(unit);
+      t.reached.units.push_back(TracedUnit{unit, 0, "", FromUnixMicros(ts), {}});
     }
-    if (rc != SQLITE_DONE) return direct.error("reading the units of a lot");
     std::unordered_set<std::string> seen(consumers.begin(), consumers.end());
     return Walk(parents, std::move(consumers), seen, t.reached);
   };
@@ -1315,65 +1460,55 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
     return InvalidArgument("empty time window: 'to' " + FormatRfc3339(to) + " is not after 'from' " +
                            FormatRfc3339(from));
   }
-  // A lot label goes through unit_lots (every lot of a record, not only the first): the first
-  // one drives the query (its (lot, ts) key is the window), any further one must also be listed
-  // by the same record. Without a lot label, unit_events and its (label, ts) indexes.
-  const std::string* lot = nullptr;
-  for (const auto& [k, v] : scope) {
-    if (k == ScopeKey::kLot) {
-      lot = &v;
-      break;
-    }
-  }
-  std::string sql;
-  std::vector<const std::string*> binds;
-  if (lot) {
-    sql = "SELECT l.unit, l.ts FROM unit_lots l";
-    bool need_event = false;
-    for (const auto& kv : scope) need_event |= &kv.second != lot;
-    if (need_event) sql += " CROSS JOIN unit_events e ON e.id = l.event";
-    sql += " WHERE l.lot = ? AND l.ts >= ? AND l.ts < ?";
-    for (const auto& kv : scope) {
-      if (&kv.second == lot) continue;
-      if (kv.first == ScopeKey::kLot) {
-        sql += " AND EXISTS (SELECT 1 FROM unit_lots o WHERE o.lot = ? AND o.ts = l.ts AND o.event = l.event)";
-      } else {
-        sql += std::string(" AND e.") + ScopeColumn(kv.first) + " = ?";
-      }
-      binds.push_back(&kv.second);
-    }
-    sql += " ORDER BY l.ts";
-  } else {
-    sql = "SELECT unit, ts FROM unit_events WHERE ts >= ? AND ts < ?";
-    for (const auto& kv : scope) {
-      sql += std::string(" AND ") + ScopeColumn(kv.first) + " = ?";
-      binds.push_back(&kv.second);
-    }
-    sql += " ORDER BY ts";
-  }
+  const std::int64_t from_us = ToUnixMicros(from), to_us = ToUnixMicros(to);
+  struct Match {
+    std::int64_t ts, event;
+    std::string unit;
+  };
+  std::vector<Match> matches;
   std::lock_guard lock(mu_);
-  Stmt q(db_, sql.c_str());
-  if (!q.ok()) return q.error("querying units in a window");
-  int i = 1;
-  if (lot) q.Bind(i++, *lot);
-  q.Bind(i++, ToUnixMicros(from));
-  q.Bind(i++, ToUnixMicros(to));
-  for (const std::string* b : binds) q.Bind(i++, *b);
-  // Matching records in time order, read from the covering index; each unit is kept at its
-  // first (the earliest) record. Deduplicating here rather than with GROUP BY spares SQLite
-  // two temporary B-trees (group, then order).
-  std::vector<WindowUnit> out;
-  std::unordered_set<std::string> seen;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    std::string unit = q.Text(0);
-    if (seen.insert(unit).second) out.push_back(WindowUnit{std::move(unit), FromUnixMicros(q.Int(1))});
-  }
-  if (rc != SQLITE_DONE) return q.error("querying units in a window");
-  // Ties in time in serial order.
-  std::stable_sort(out.begin(), out.end(), [](const WindowUnit& a, const WindowUnit& b) {
-    return a.first != b.first ? a.first < b.first : a.serial < b.serial;
+  // One read transaction: every label's postings from one snapshot.
+  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  auto run = [&]() -> Status {
+    if (scope.empty()) {  // every record: a scan of unit_events
+      Stmt q(db_, "SELECT unit, ts, id FROM unit_events WHERE ts >= ? AND ts < ?");
+      if (!q.ok()) return q.error("querying units in a window");
+      q.Bind(1, from_us);
+      q.Bind(2, to_us);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) matches.push_back(Match{q.Int(1), q.Int(2), q.Text(0)});
+      if (rc != SQLITE_DONE) return q.error("querying units in a window");
+      return Status::Ok();
+    }
+    // The first label's postings in the window, then those of every further label: a record
+    // matches when each label posted it (a lot label: the lot in any position of the record).
+    Stmt q(db_, kScanPostingsSql);
+    if (!q.ok()) return q.error("querying units in a window");
+    SHEWHART_RETURN_IF_ERROR(ScanPostings(q, postings::KindOf(scope[0].first), scope[0].second, from_us, to_us,
+                                          [&](const postings::Entry& e) {
+                                            matches.push_back(Match{e.ts, e.event, std::string(e.unit)});
+                                          }));
+    for (std::size_t k = 1; k < scope.size() && !matches.empty(); ++k) {
+      std::unordered_set<std::int64_t> events;
+      SHEWHART_RETURN_IF_ERROR(ScanPostings(q, postings::KindOf(scope[k].first), scope[k].second, from_us, to_us,
+                                            [&](const postings::Entry& e) { events.insert(e.event); }));
+      matches.erase(std::remove_if(matches.begin(), matches.end(), [&](const Match& m) { return events.count(m.event) == 0; }),
+                    matches.end());
+    }
+    return Status::Ok();
+  };
+  Status st = run();
+  (void)Exec("COMMIT");
+  if (!st.ok()) return st;
+  // Each unit once, at its earliest matching record; ordered by that time, then serial.
+  std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) {
+    return a.ts != b.ts ? a.ts < b.ts : a.unit < b.unit;
   });
+  std::vector<WindowUnit> out;
+  std::unordered_set<std::string_view> seen;
+  for (const Match& m : matches) {
+    if (seen.insert(m.unit).second) out.push_back(WindowUnit{m.unit, FromUnixMicros(m.ts)});
+  }
   return out;
 }
 

@@ -218,7 +218,11 @@ TEST(StoreTest, PruneDeletesWhatIsOldAndTheAuditChainVerifiesFromItsAnchor) {
   EXPECT_EQ(back.status().code(), StatusCode::kNotFound);
   auto fwd = store.TraceForward("L2");
   ASSERT_TRUE(fwd.ok());
-  EXPECT_TRUE(fwd->reached.units.empty()) << "its unit_lots rows went with it";
+  EXPECT_TRUE(fwd->reached.units.empty()) << "its postings went with it";
+  auto st1 = store.UnitsInWindow({{ScopeKey::kStation, "st1"}}, FromUnixMillis(0), EventTime::max());
+  ASSERT_TRUE(st1.ok());
+  ASSERT_EQ(st1->size(), 1u) << "the chunk of st1 held old and new records: it keeps the new one";
+  EXPECT_EQ((*st1)[0].serial, "NEW1");
   EXPECT_TRUE(store.TraceBackward("NEW1").ok());
   EXPECT_EQ(*store.CountRejects(), 0);
   EXPECT_EQ(store.GetAlarm(a1.id).status().code(), StatusCode::kNotFound);

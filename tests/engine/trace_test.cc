@@ -1,5 +1,5 @@
 // Genealogy queries of the store (TraceBackward, TraceForward, Ancestors, UnitsInWindow), the
-// 7 -> 8 schema migration, and the /api/trace endpoints. The generated plant compared with brute
+// schema migrations to unit_postings, and the /api/trace endpoints. The generated plant compared with brute
 // force is trace_plant_test.cc.
 
 #include <gtest/gtest.h>
@@ -282,23 +282,46 @@ TEST(TraceTest, AFailedBatchStoresNothingOfIt) {
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->AppendTrace({Ev("U1", "st1", 100, {"L1"})}).ok());
   }
-  // Lots cannot be written any more: the second record of the next batch fails.
+  // Postings of lot BAD cannot be written: the batch fails after its records were inserted.
   RawSql(path,
-         "CREATE TRIGGER refuse_bad BEFORE INSERT ON unit_lots WHEN NEW.lot = 'BAD' "
+         "CREATE TRIGGER refuse_bad BEFORE INSERT ON unit_postings WHEN NEW.label = 'BAD' "
          "BEGIN SELECT RAISE(ABORT, 'lot BAD refused'); END");
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status().message();
   Status st = (*store)->AppendTrace({Ev("U2", "st1", 200, {"L1"}), Ev("U3", "st1", 300, {"BAD"})});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnavailable);
-  EXPECT_NE(st.message().find("appending genealogy lots: lot BAD refused"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("appending genealogy postings: lot BAD refused"), std::string::npos) << st.message();
   auto w = (*store)->UnitsInWindow({{ScopeKey::kStation, "st1"}}, FromUnixMillis(0), EventTime::max());
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(Serials(*w), (Strings{"U1"})) << "U2, the good record of the failed batch, was rolled back too";
   EXPECT_TRUE((*store)->AppendTrace({Ev("U4", "st1", 400, {"L1"})}).ok()) << "the store takes the next batch";
 }
 
-// A store as version 6 wrote it: unit_events without unit_lots or the parent index.
+TEST(TraceTest, PruneDropsOlderPostingsChunksAndCutsTheOneAcrossTheCutOff) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok());
+    // One chunk of st1 per batch: wholly before the cut-off, across it, after it.
+    ASSERT_TRUE((*store)->AppendTrace({Ev("U1", "st1", 1000), Ev("U2", "st1", 2000)}).ok());
+    ASSERT_TRUE((*store)->AppendTrace({Ev("U3", "st1", 4000), Ev("U4", "st1", 6000)}).ok());
+    ASSERT_TRUE((*store)->AppendTrace({Ev("U5", "st1", 7000)}).ok());
+    PruneCutoffs cut;
+    cut.genealogy = FromUnixMillis(5000);
+    auto n = (*store)->Prune(cut);
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    EXPECT_EQ(n->unit_events, 3);
+    auto w = (*store)->UnitsInWindow({{ScopeKey::kStation, "st1"}}, FromUnixMillis(0), EventTime::max());
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(Serials(*w), (Strings{"U4", "U5"}));
+  }
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) || ' ' || SUM(n) || ' ' || MIN(first_ts) FROM unit_postings"), "2 2 6000000")
+      << "the first chunk is gone, the second starts at its kept record";
+}
+
+// A store as version 6 wrote it: unit_events with its station index, without the parent index.
 constexpr const char* kVersion6 = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO meta VALUES('schema_version', '6');
@@ -317,7 +340,7 @@ INSERT INTO unit_events(unit, station, ts, machine, operator, lot, lots, model, 
   ('C4', 'press', 5000, 'M1', 'op1', NULL, NULL, '', '');
 )sql";
 
-TEST(TraceTest, AVersion6StoreIsMigratedWithItsLotsBackfilled) {
+TEST(TraceTest, AVersion6StoreIsMigratedWithPostingsOfEveryLot) {
   testing::TempDir dir;
   const std::string path = dir.File("v6.db");
   RawSql(path, kVersion6);
@@ -327,41 +350,56 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithItsLotsBackfilled) {
     auto l2 = (*store)->TraceForward("L2");
     ASSERT_TRUE(l2.ok()) << l2.status().message();
     EXPECT_EQ(Describe(l2->reached.units), (Strings{"C1@0<", "C3@0<", "A1@1<C1"}))
-        << "L2 was C1's second lot: only the backfill of unit_lots finds it";
+        << "L2 was C1's second lot: only postings of every lot find it";
     EXPECT_EQ(l2->reached.units[0].ts, FromUnixMicros(1000));
     auto l4 = (*store)->UnitsInWindow({{ScopeKey::kLot, "L4"}}, FromUnixMicros(0), EventTime::max());
     ASSERT_TRUE(l4.ok());
     EXPECT_EQ(Serials(*l4), (Strings{"C3"}));
+    auto press = (*store)->UnitsInWindow({{ScopeKey::kStation, "press"}, {ScopeKey::kMachine, "M1"}}, FromUnixMicros(2000),
+                                         FromUnixMicros(5001));
+    ASSERT_TRUE(press.ok());
+    EXPECT_EQ(Serials(*press), (Strings{"C2", "C3", "C4"}));
     auto a1 = (*store)->TraceBackward("A1");
     ASSERT_TRUE(a1.ok());
     EXPECT_EQ(Describe(a1->descendants), (Strings{"C1@1<A1", "C2@1<A1"}));
+    // Records appended after the migration are found beside the migrated ones.
+    UnitEvent c5;
+    c5.unit.Assign("C5");
+    c5.station.Assign("press");
+    c5.ts = FromUnixMicros(6000);
+    c5.lots[c5.lot_count++].Assign("L2");
+    ASSERT_TRUE((*store)->AppendTrace({c5}).ok());
+    auto again = (*store)->TraceForward("L2");
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(Describe(again->reached.units), (Strings{"C1@0<", "C3@0<", "C5@0<", "A1@1<C1"}));
   }
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "9");
-  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5") << "L1, L2 / L3 / L2, L4 (L2 twice: once)";
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  // Postings: stations 5, machines 5, operators 5, lots 5 (L1 L2 / L3 / L2 L4), then C5's press and L2.
+  const std::string kPosted = "SELECT SUM(n) FROM unit_postings";
+  EXPECT_EQ(RawQuery(path, kPosted), "22") << "L2 listed twice by C3 is posted once";
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'unit_events_parent'"),
             "unit_events_parent");
-  EXPECT_EQ(RawQuery(path, "SELECT sql FROM sqlite_master WHERE name = 'unit_events_station_ts'"),
-            "CREATE INDEX unit_events_station_ts ON unit_events(station, ts, unit)")
-      << "the window index covers the unit";
-  // Opening again changes nothing; running the step again (as after a crash before the version
-  // row was written) adds nothing either.
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('unit_lots', 'unit_events_station_ts')"), "0")
+      << "what the postings replace is gone";
+  // Opening again changes nothing; running the steps again (as after a crash before the version
+  // row was written) builds the same postings.
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5");
+  EXPECT_EQ(RawQuery(path, kPosted), "22");
   RawSql(path, "UPDATE meta SET value = '7' WHERE key = 'schema_version'");
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM unit_lots"), "5");
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "9");
+  EXPECT_EQ(RawQuery(path, kPosted), "22");
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "10");
 }
 
 TEST(TraceTest, AStoreOfANewerVersionIsRefused) {
   testing::TempDir dir;
-  const std::string path = dir.File("v10.db");
+  const std::string path = dir.File("v11.db");
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  RawSql(path, "UPDATE meta SET value = '10' WHERE key = 'schema_version'");
+  RawSql(path, "UPDATE meta SET value = '11' WHERE key = 'schema_version'");
   auto store = Store::Open(path);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("schema version 10; this build reads version 9"), std::string::npos)
+  EXPECT_NE(store.status().message().find("schema version 11; this build reads version 10"), std::string::npos)
       << store.status().message();
 }
 

@@ -253,8 +253,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Appends genealogy records in one transaction: each record into unit_events and each of its
-  // lots into unit_lots (a lot listed twice in one record once), so that a reader sees a batch
+  // Appends genealogy records in one transaction: each record into unit_events, and its
+  // station, machine, operator and lots (a lot listed twice in one record once) as postings
+  // into unit_postings, chunked per label (postings.h), so that a reader sees a batch
   // whole or not at all. On error nothing of the batch is stored. Called by the engine's
   // responder thread once per batch (docs/ARCHITECTURE.md): one transaction per batch, not per
   // record, is what keeps genealogy ingest off the shards' path.
@@ -321,8 +322,9 @@ class Store {
   // the genesis hash (64 '0's) when none was.
   Result<std::pair<std::int64_t, std::string>> AuditAnchor();
   // Deletes what is older than the cut-offs, in chunks of at most 10000 rows (the store mutex is
-  // released between chunks, so genealogy commits are not held up): unit events (and their
-  // unit_lots rows) in arrival order until a chunk holds nothing older; rejects; resolved
+  // released between chunks, so genealogy commits are not held up): unit events in arrival
+  // order until a chunk holds nothing older, then their postings (chunks wholly older deleted,
+  // a chunk across the cut-off rewritten without its older entries); rejects; resolved
   // alarms whose hold is closed or absent, with their holds, held units, dispositions,
   // acknowledgements and deliveries that are not pending; audit records appended before the
   // cut-off — the last one deleted becomes the chain's anchor (AuditAnchor), so the rest still
@@ -413,6 +415,9 @@ class Store {
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
   Status CloseHoldIfDoneLocked(std::int64_t hold_id);  // mu_ held
+  // Schema 9 -> 10 in one transaction: builds unit_postings from unit_events (dropping the
+  // station, machine and operator indexes and unit_lots) and records version 10.
+  Status MigrateTo10();
 
   std::mutex mu_;
   sqlite3* db_;
