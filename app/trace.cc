@@ -135,7 +135,7 @@ int TraceWindow(const TraceCommand& cmd) {
   if (!cmd.lot.empty()) scope.emplace_back(engine::ScopeKey::kLot, cmd.lot);
   if (!cmd.op.empty()) scope.emplace_back(engine::ScopeKey::kOperator, cmd.op);
   if (scope.empty()) {
-    std::fprintf(stderr, "shewhart trace window: give a scope: --station, --machine, --lot and/or --operator\n");
+    std::fprintf(stderr, "shewhart trace window: give a scope: --station, --machine, --lot and/or --operator, each with a non-empty value\n");
     return kExitUsage;
   }
   auto from = engine::ParseRfc3339(cmd.from);
