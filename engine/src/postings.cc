@@ -38,6 +38,16 @@ void Encode(const Entry& e, Entry& prev, std::string& data) {
   prev.event = e.event;
 }
 
+void Add(const Entry& e, Entry& prev, Chunk& c) {
+  if (c.n == 0) {
+    c.first_ts = e.ts;
+    prev = Entry{e.ts, 0, {}};
+  }
+  Encode(e, prev, c.data);
+  c.last_ts = e.ts;
+  ++c.n;
+}
+
 namespace detail {
 // Labels are few and postings many: each posting's (kind, label) is ranked through a hash map
 // (the distinct ones sorted), then the postings are ordered by integers: rank, time, event.

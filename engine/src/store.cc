@@ -169,6 +169,20 @@ class Stmt {
   bool borrowed_ = false;
 };
 
+// The lots of a stored record (unit_events.lots: joined by ';'), empty ones left out; the views
+// point into `lots`.
+std::vector<std::string_view> SplitLots(std::string_view lots) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start < lots.size()) {
+    std::size_t end = lots.find(';', start);
+    if (end == std::string_view::npos) end = lots.size();
+    if (end > start) out.push_back(lots.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // The postings of one genealogy record with id `event`: its station, machine, operator and
 // each of its lots (empty labels are not posted).
 void AddPostings(std::int64_t event, std::int64_t ts, std::string_view unit, std::string_view station,
@@ -519,7 +533,6 @@ Status Store::MigrateTo10() {
     std::string unit, station, machine, op, lots;
   };
   std::vector<Row> rows;
-  std::vector<std::string_view> lot_views;
   std::vector<postings::Posting> posted;
   std::int64_t migrated = 0;
   for (std::int64_t after = 0;;) {
@@ -537,16 +550,7 @@ Status Store::MigrateTo10() {
     }
     if (rows.empty()) break;
     posted.clear();
-    for (const Row& r : rows) {
-      lot_views.clear();
-      for (std::size_t start = 0; start < r.lots.size();) {
-        std::size_t end = r.lots.find(';', start);
-        if (end == std::string::npos) end = r.lots.size();
-        lot_views.push_back(std::string_view(r.lots).substr(start, end - start));
-        start = end + 1;
-      }
-      AddPostings(r.id, r.ts, r.unit, r.station, r.machine, r.op, lot_views, posted);
-    }
+    for (const Row& r : rows) AddPostings(r.id, r.ts, r.unit, r.station, r.machine, r.op, SplitLots(r.lots), posted);
     if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
     after = rows.back().id;
     migrated += static_cast<std::int64_t>(rows.size());
@@ -1092,13 +1096,7 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
         Cut c{q.Int(0), {}};
         postings::Entry prev;
         const bool intact = postings::Decode(q.Blob(2), q.Int(1), [&](const postings::Entry& e) {
-          if (e.ts < genealogy_cut) return true;
-          if (c.chunk.n == 0) {
-            c.chunk.first_ts = e.ts;
-            prev = postings::Entry{e.ts, 0, {}};
-          }
-          postings::Encode(e, prev, c.chunk.data);
-          ++c.chunk.n;
+          if (e.ts >= genealogy_cut) postings::Add(e, prev, c.chunk);
           return true;
         });
         if (!intact) return fail(Internal("store: genealogy postings chunk " + std::to_string(c.id) + " is malformed"));
@@ -1302,18 +1300,6 @@ constexpr const char* kParentsSql =
 constexpr const char* kChildrenSql =
     "SELECT DISTINCT unit FROM unit_events WHERE parent = ? AND parent <> '' ORDER BY unit";
 
-std::vector<std::string> SplitLots(const std::string& lots) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < lots.size()) {
-    std::size_t end = lots.find(';', start);
-    if (end == std::string::npos) end = lots.size();
-    if (end > start) out.push_back(lots.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // Reads the records of `serial` with the prepared kRouteSql.
 Status ReadRoute(Stmt& q, const std::string& serial, std::vector<RouteStep>& out) {
   q.Bind(1, serial);
@@ -1324,7 +1310,8 @@ Status ReadRoute(Stmt& q, const std::string& serial, std::vector<RouteStep>& out
     r.ts = FromUnixMicros(q.Int(1));
     r.machine = q.Text(2);
     r.op = q.Text(3);
-    r.lots = SplitLots(q.Text(4));
+    const std::string lots = q.Text(4);
+    for (std::string_view lot : SplitLots(lots)) r.lots.emplace_back(lot);
     r.model = q.Text(5);
     r.parent = q.Text(6);
     r.from_measurement = q.Int(7) != 0;

@@ -64,6 +64,10 @@ Status BuildChunks(std::vector<Posting>& postings, Emit&& emit);
 // Appends one entry to `data` after `prev` (updated to `e`).
 void Encode(const Entry& e, Entry& prev, std::string& data);
 
+// Appends `e` to chunk `c` (its first entry when c.n is 0: first_ts, and `prev` restarted),
+// updating last_ts and n. Entries must come in (ts, event) order.
+void Add(const Entry& e, Entry& prev, Chunk& c);
+
 // Calls f(const Entry&) for each entry of a chunk's data, in order, until f returns false.
 // Returns false when `data` is malformed (cut short), having called f for what came before.
 template <class F>
@@ -125,15 +129,9 @@ Status BuildChunks(std::vector<Posting>& postings, Emit&& emit) {
                     c.n >= static_cast<std::int64_t>(kChunkEntries))) {
       if (Status st = flush(); !st.ok()) return st;
     }
-    if (c.n == 0) {
-      c.kind = p.kind;
-      c.label = p.label;
-      c.first_ts = p.entry.ts;
-      prev = Entry{p.entry.ts, 0, {}};
-    }
-    Encode(p.entry, prev, c.data);
-    c.last_ts = p.entry.ts;
-    ++c.n;
+    c.kind = p.kind;
+    c.label = p.label;
+    Add(p.entry, prev, c);
     last = &p;
   }
   if (c.n > 0) return flush();
