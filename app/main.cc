@@ -18,6 +18,7 @@
 
 #include "arl.h"
 #include "alarms.h"
+#include "cli_validators.h"
 #include "silences.h"
 #include "audit.h"
 #include "limits.h"
@@ -243,7 +244,8 @@ class LivePrinter : public engine::EngineListener {
  public:
   void OnAlarm(const engine::AlarmRecord& a, bool opened) override {
     std::lock_guard lock(mu_);
-    if (!opened) {
+    // Not opened: resolved, acknowledged, escalated to a tier, or reopened (min_interval).
+    if (!opened && a.state == "resolved") {
       auto it = holds_.find(a.hold_id);
       if (it != holds_.end()) Print(it->second);
       std::printf("RESOLVED #%lld  %-16s %s  in control again at %s; hold #%lld keeps its units\n",
@@ -252,9 +254,15 @@ class LivePrinter : public engine::EngineListener {
       std::fflush(stdout);
       return;
     }
-    std::printf("ALARM  #%lld  %-16s tier %d  %-9s on %-11s %s  suspect since %s\n", static_cast<long long>(a.id),
+    if (!opened && a.state == "acknowledged") {
+      std::printf("ACK    #%lld  %-16s tier %d  %s  acknowledged\n", static_cast<long long>(a.id), a.characteristic.c_str(),
+                  a.tier, engine::FormatScope(a.scope).c_str());
+      std::fflush(stdout);
+      return;
+    }
+    std::printf("ALARM  #%lld  %-16s tier %d  %-9s on %-11s %s  suspect since %s%s\n", static_cast<long long>(a.id),
                 a.characteristic.c_str(), a.tier, a.rule.c_str(), a.chart.c_str(), engine::FormatScope(a.scope).c_str(),
-                engine::FormatRfc3339(a.window_start).c_str());
+                engine::FormatRfc3339(a.window_start).c_str(), opened ? "" : "  (escalated or reopened)");
     std::fflush(stdout);
   }
   void OnHold(const engine::HoldRecord& h, const std::vector<engine::HeldUnit>& added) override {
@@ -385,12 +393,19 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
   // Block the stop signals in every thread; the main thread waits for them. A parent may have
   // left them ignored (background jobs of a shell script): restore the default first, or they
   // would be discarded instead of waited for.
+  // SIGHUP (a closed terminal, or an operator's reload habit) is waited for too, and only logged:
+  // configuration reload does not exist yet, and it must not end the engine without a drain.
+  // SIGXFSZ is ignored: a file-size limit then fails the store's write (EFBIG), which the engine
+  // retries like a full disk, instead of killing the process.
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGHUP, SIG_DFL);
+  std::signal(SIGXFSZ, SIG_IGN);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::vector<std::unique_ptr<connectors::zmq::ZmqPubSink>> pubs;
@@ -476,6 +491,10 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
       spdlog::info("{}: draining and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: ignored (configuration reload is not built yet; restart the engine to load a changed config)");
+      continue;
+    }
     if (duration_s > 0 && std::chrono::steady_clock::now() >= deadline) {
       spdlog::info("--duration reached: draining and stopping");
       break;
@@ -559,6 +578,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Shewhart: a real-time statistical process control and alerting engine.\n"
                "Exit codes: 0 success, 1 a finding (invalid config), 2 a usage or environment error."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("shewhart ") + SHEWHART_VERSION);
+  app.fallthrough();  // -v after the subcommand too (subcommands made below inherit it)
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
 
@@ -567,7 +588,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run the engine: sources -> shards -> responder -> actions, with HTTP /metrics and /api");
   run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   run->add_option("--duration", run_opts.duration_s, "Stop after this many seconds (default: until SIGINT/SIGTERM)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(app::kNonNegative);
   run->add_option("--listen", run_opts.listen, "Override http.listen (host:port)");
   run->add_option("--latency-out", run_opts.latency_out,
                   "At exit, write to this file one JSON object: exact percentiles (p50, p90, p99, p999, max; ns) of the "
@@ -761,6 +782,16 @@ int main(int argc, char** argv) {
   trace_window->add_option("--to", trace_cmd.to, "End, RFC 3339, exclusive (default: no end)");
   add_trace_common(trace_window);
 
+  std::string known;
+  bool found = argc < 2 || argv[1][0] == '-';
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+    found = found || sub->get_name() == argv[1];
+  }
+  if (!found) {
+    std::fprintf(stderr, "shewhart: unknown subcommand '%s'; one of: %s (shewhart --help)\n", argv[1], known.c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

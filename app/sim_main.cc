@@ -31,6 +31,12 @@
 #include <CLI/CLI.hpp>
 #include <zmq.hpp>
 
+#include "cli_validators.h"
+
+using shewhart::app::kDigits;
+using shewhart::app::kFinite;
+using shewhart::app::kNonNegative;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -410,38 +416,6 @@ int Run(const SimOptions& options, std::optional<std::size_t> drift_index) {
   return 0;
 }
 
-// CLI11 validators with short messages (CLI::NonNegativeNumber prints DBL_MAX in full, and
-// CLI::Range lets NaN through). They see the text before it is converted.
-const CLI::Validator kFinite(
-    [](std::string& input) -> std::string {
-      double value = 0;
-      if (!CLI::detail::lexical_cast(input, value) || !std::isfinite(value)) {
-        return "value " + input + " is not a finite number";
-      }
-      return {};
-    },
-    "FINITE");
-
-const CLI::Validator kNonNegative(
-    [](std::string& input) -> std::string {
-      double value = 0;
-      if (!CLI::detail::lexical_cast(input, value) || !std::isfinite(value) || value < 0) {
-        return "value " + input + " is not a finite number >= 0";
-      }
-      return {};
-    },
-    "NONNEGATIVE");
-
-// For unsigned and epoch options: CLI11 2.1 would wrap "-3" into a huge unsigned value.
-const CLI::Validator kDigits(
-    [](std::string& input) -> std::string {
-      if (input.empty() || !std::all_of(input.begin(), input.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; })) {
-        return "value " + input + " is not a non-negative integer";
-      }
-      return {};
-    },
-    "DIGITS");
 
 }  // namespace
 

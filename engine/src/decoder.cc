@@ -19,6 +19,7 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kUnknownCharacteristic: return "unknown_characteristic";
     case RejectReason::kOversize: return "oversize";
     case RejectReason::kLate: return "late";
+    case RejectReason::kDuplicateField: return "duplicate_field";
   }
   return "unknown";
 }
@@ -451,12 +452,21 @@ DecodedKind Decoder::Impl::ParseJson(std::string_view bytes, EventTime default_t
   ondemand::object obj;
   err = doc.get_object().get(obj);
   if (err) return malformed(err);
+  std::uint64_t seen = 0;  // the known fields met so far (bit per field index)
+  static_assert(kFieldCount <= 64);
   for (auto field_result : obj) {
     if ((err = field_result.error())) return malformed(err);
     ondemand::field field = field_result.value_unsafe();
     std::string_view key;
     if ((err = field.unescaped_key().get(key))) return malformed(err);
     int idx = FieldIndex(key);
+    if (idx >= 0) {
+      // Last-wins would let `{"characteristic":"nope","characteristic":"fz"}` be charted as fz.
+      if (seen >> idx & 1u) {
+        return Reject(out, RejectReason::kDuplicateField, key, "field '" + std::string(key) + "' appears twice");
+      }
+      seen |= std::uint64_t{1} << idx;
+    }
     ondemand::value value = field.value();
     ondemand::json_type type;
     if ((err = value.type().get(type))) return malformed(err);

@@ -48,24 +48,50 @@ class Engine::TraceWriter {
     return pending_.size();
   }
 
-  // Commits what is pending; returns the committed batch (valid until the next Flush).
-  // Responder thread only.
-  const std::vector<UnitEvent>& Flush() {
-    writing_.clear();
-    {
-      std::lock_guard lock(mu_);
-      writing_.swap(pending_);
+  // Commits what is pending (its own transaction, outside any unit of work) unless the batch
+  // committed last has not been joined to the open holds yet (Joined). A batch that cannot be
+  // stored is kept and tried again on the next call, before anything newer: nothing is dropped,
+  // and sources wait (Append) while it is retried. Responder thread only.
+  Status Flush() {
+    if (stored_) return Status::Ok();  // the last batch still awaits its joins
+    if (writing_.empty()) {
+      {
+        std::lock_guard lock(mu_);
+        writing_.swap(pending_);
+      }
+      space_.notify_all();
     }
-    space_.notify_all();
+    if (writing_.empty()) return Status::Ok();
     Status st = store_.AppendTrace(writing_);
     if (!st.ok()) {
-      spdlog::error("genealogy: {} ({} records not stored)", st.message(), writing_.size());
-      failed_.fetch_add(writing_.size(), std::memory_order_relaxed);
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("genealogy: {} ({} records kept, tried again)", st.message(), writing_.size());
+      return st;
     }
-    return writing_;
+    stored_ = true;
+    return Status::Ok();
   }
 
+  // The batch the last Flush committed, until Joined (empty when none awaits).
+  const std::vector<UnitEvent>& flushed() const { return stored_ ? writing_ : empty_; }
+  // The flushed batch's units were joined to the holds in a committed unit of work.
+  void Joined() {
+    stored_ = false;
+    writing_.clear();
+  }
+
+  // Batches that failed to commit (each was kept and tried again).
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  // Records that were never stored: the engine stopped while the store refused them.
   std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  // At stop, after the last Flush: what is still not stored is lost (logged, counted).
+  void Abandon() {
+    std::lock_guard lock(mu_);
+    const std::size_t lost = (stored_ ? 0 : writing_.size()) + pending_.size();
+    if (lost == 0) return;
+    failed_.fetch_add(lost, std::memory_order_relaxed);
+    spdlog::error("genealogy: {} records could not be stored before the engine stopped", lost);
+  }
 
   // Appends no longer wait (the engine is stopping; the last Flush takes what is pending).
   void Close() {
@@ -87,8 +113,10 @@ class Engine::TraceWriter {
   std::condition_variable space_;
   bool closed_ = false;
   std::vector<UnitEvent> pending_;
-  std::vector<UnitEvent> writing_;
-  std::atomic<std::uint64_t> failed_{0};
+  std::vector<UnitEvent> writing_;  // the batch being stored, or stored and awaiting its joins
+  bool stored_ = false;             // writing_ is committed; the responder has not joined it yet
+  const std::vector<UnitEvent> empty_;
+  std::atomic<std::uint64_t> failures_{0}, failed_{0};
 };
 
 namespace {
@@ -145,6 +173,10 @@ class Engine::Responder {
     action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
     silenced_ = m.GetCounter("shewhart_alarms_silenced_total",
                              "Alarm tiers entered whose notification actions a silence suppressed.");
+    unit_failures_ = m.GetCounter(
+        "shewhart_responder_store_failures_total",
+        "Batches of signals (or genealogy joins, or requests) the responder could not commit to the store (disk full, "
+        "I/O error): each was rolled back, kept and tried again.");
     // Alarms open by policy and tier: every policy in use or configured, at tier 0 (an alarm no
     // tier condition has held for yet) and at each of its tiers.
     const Config& config = e_.config_;
@@ -221,17 +253,127 @@ class Engine::Responder {
   void CloseHoldIfDone(const AlarmRecord& a) {
     if (a.hold_id == 0) return;
     Status st = e_.store_->CloseHoldIfDone(a.hold_id);
-    if (st.ok()) st = CountHolds();
+    if (!st.ok()) return Fail(st);
+    st = CountHolds();
     if (!st.ok()) spdlog::error("hold {}: {}", a.hold_id, st.message());
   }
 
-  // Commits pending genealogy and adds the units that arrived in the scope of an open alarm's
-  // suspect window to its hold.
-  void Tick() {
+  // Commits pending genealogy, then, in one unit of work, escalates alarms by time and adds
+  // the units that arrived in the scope of an open alarm's suspect window to its hold. An error
+  // leaves nothing half done: the genealogy is kept and tried again, the unit rolled back.
+  Status Tick() {
+    if (Status st = e_.trace_->Flush(); !st.ok()) return Failed(st);
+    return RunUnit([this] { JoinFlushed(); });
+  }
+
+  // Signals taken from the responder's queue (or one, inline): the genealogy committed first,
+  // then all of them in one unit of work (group commit): each alarm's state, tier, hold, outbox
+  // rows and audit records are stored together or not at all. On an error nothing of the
+  // batch is stored and the responder's state is as before it: the caller keeps the batch and
+  // tries it again.
+  Status HandleBatch(const Signal* signals, std::size_t n) {
+    if (Status st = e_.trace_->Flush(); !st.ok()) return Failed(st);
+    return RunUnit([&] {
+      JoinFlushed();
+      for (std::size_t i = 0; i < n; ++i) Handle(signals[i]);
+    });
+  }
+
+  // Whether the last unit of work failed (until one commits): /health fails meanwhile.
+  const Status& store_status() const { return store_status_; }
+
+ private:
+  // Runs `body` as one unit of work of the store. `body` reports store errors with Fail; any
+  // makes the unit roll back. After a rollback (or a failed commit) the responder's state is
+  // rebuilt from the store (Recover), so that what it believes matches what is stored.
+  Status RunUnit(const std::function<void()>& body) {
+    if (recover_) {
+      Recover();
+      if (recover_) return store_status_;
+    }
+    failure_ = Status::Ok();
+    if (Status st = e_.store_->Begin(); !st.ok()) return Failed(st);
+    windows_undo_.clear();
+    resolved_undo_.clear();
+    undo_ = true;
+    body();
+    undo_ = false;
+    Status st = failure_;
+    if (st.ok()) {
+      st = e_.store_->Commit();
+    } else {
+      e_.store_->Rollback();
+    }
+    if (!st.ok()) {
+      for (auto& [key, w] : windows_undo_) {
+        if (w) windows_[key] = std::move(*w);
+        else windows_.erase(key);
+      }
+      for (auto& [key, r] : resolved_undo_) {
+        if (r) last_resolved_[key] = *r;
+        else last_resolved_.erase(key);
+      }
+      recover_ = true;
+      Recover();
+      return Failed(st);
+    }
+    for (const UnitEvent& ev : e_.trace_->flushed()) stations_.OnRecord(ev.station.view(), ev.unit.view());
+    e_.trace_->Joined();
+    if (!store_status_.ok()) {
+      store_status_ = Status::Ok();
+      std::lock_guard lock(e_.store_health_mu_);
+      e_.store_health_ = Status::Ok();
+      spdlog::info("responder: the store takes writes again");
+    }
+    return Status::Ok();
+  }
+
+  Status Failed(const Status& st) {
+    store_status_ = st;
+    {
+      std::lock_guard lock(e_.store_health_mu_);
+      e_.store_health_ = st;
+    }
+    unit_failures_->Inc();
+    spdlog::error("responder: nothing of this batch was stored, it is kept and tried again: {}", st.message());
+    return st;
+  }
+
+  // A store error inside a unit of work: the unit rolls back (the first error is reported).
+  void Fail(const Status& st) {
+    if (failure_.ok()) failure_ = st;
+  }
+
+  // After a unit rolled back: the open alarms, their tiers, holds and quarantine feeds as the
+  // store has them. Windowed counts and the last resolutions were restored from the unit's
+  // undo records. Stays due (recover_) while the store cannot be read.
+  void Recover() {
+    open_.clear();
+    by_scope_.clear();
+    scope_key_sets_.clear();
+    held_in_.clear();
+    feeds_.clear();
+    tier_state_.clear();
+    Status st = Load();
+    if (st.ok() && e_.outbox_) st = ResumeSerialFeeds();
+    if (!st.ok()) {
+      store_status_ = st;
+      spdlog::error("responder: the open alarms could not be read back from the store: {}", st.message());
+      return;
+    }
+    recover_ = false;
+  }
+
+  // The genealogy batch Flush committed: time escalations, then the units it brings to open
+  // holds. Inside a unit of work.
+  void JoinFlushed() {
+    if (feed_all_) {
+      feed_all_ = false;
+      for (auto& [key, a] : open_) FeedSerials(a);
+    }
     if (!open_.empty()) CheckUnacknowledged(clock());
-    const std::vector<UnitEvent>& batch = e_.trace_->Flush();
+    const std::vector<UnitEvent>& batch = e_.trace_->flushed();
     if (batch.empty()) return;
-    for (const UnitEvent& ev : batch) stations_.OnRecord(ev.station.view(), ev.unit.view());
     if (holds_open_count_ > 0) JoinAssemblies(batch);
     if (by_scope_.empty()) return;
     // Keyed by alarm id, not by pointer: holds grow in the same order on every run (replay output).
@@ -265,22 +407,29 @@ class Engine::Responder {
     UpdateGauges();
   }
 
+ public:
+  // One signal, inside a unit of work (HandleBatch).
   void Handle(const Signal& s) {
-    Tick();
     if (s.kind == Signal::Kind::kRecovered) {
       Resolve(s);
       return;
     }
-    if (s.arrival_ns != 0) {
-      const std::int64_t signal_ns = s.raised_ns - s.arrival_ns;
-      const std::int64_t response_ns = SteadyNowNs() - s.arrival_ns;
-      e_.arrival_to_signal_->Observe(static_cast<double>(signal_ns) * 1e-9);
-      e_.arrival_to_response_->Observe(static_cast<double>(response_ns) * 1e-9);
-      if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(signal_ns, response_ns);
-    }
     const auto& spec = e_.config_.characteristics[s.characteristic];
-    if (CharacteristicMetrics* cm = e_.characteristic_metrics_[s.characteristic].get()) cm->OnSignal(s.hit.rule);
-    e_.signals_total_->Inc();
+    {
+      // Counted once the signal's unit commits (a unit tried again does not count it twice).
+      const std::int64_t signal_ns = s.arrival_ns != 0 ? s.raised_ns - s.arrival_ns : 0;
+      const std::int64_t response_ns = s.arrival_ns != 0 ? SteadyNowNs() - s.arrival_ns : 0;
+      e_.store_->AfterCommit([this, c = s.characteristic, rule = s.hit.rule, timed = s.arrival_ns != 0, signal_ns,
+                              response_ns] {
+        if (timed) {
+          e_.arrival_to_signal_->Observe(static_cast<double>(signal_ns) * 1e-9);
+          e_.arrival_to_response_->Observe(static_cast<double>(response_ns) * 1e-9);
+          if (e_.options_.on_signal_latency) e_.options_.on_signal_latency(signal_ns, response_ns);
+        }
+        if (CharacteristicMetrics* cm = e_.characteristic_metrics_[c].get()) cm->OnSignal(rule);
+        e_.signals_total_->Inc();
+      });
+    }
     if (!e_.options_.threaded) now_ = std::max(now_, s.hit.ts);
     CountSignal(s);
     ScopeLabels scope;
@@ -297,7 +446,7 @@ class Engine::Responder {
       const bool earlier = s.hit.window_start < a.window_start;
       a.window_start = std::min(a.window_start, s.hit.window_start);
       Status st = e_.store_->UpdateAlarm(a);
-      if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+      if (!st.ok()) Fail(st);
       // A window that now starts earlier (a retrospective Phase I signal) reaches back to
       // units that were not yet held.
       if (earlier) HoldWindow(a);
@@ -323,7 +472,7 @@ class Engine::Responder {
     a.scope = scope;
     auto id = e_.store_->InsertAlarm(a);
     if (!id.ok()) {
-      spdlog::error("alarm for '{}' could not be stored: {}", spec.id, id.status().message());
+      Fail(id.status());
       return;
     }
     a.id = *id;
@@ -331,9 +480,9 @@ class Engine::Responder {
     if (!tiers.empty()) a.tier = tiers.back();
     a.tier_reached = Now(s.hit.ts);
     Status st = e_.store_->UpdateAlarm(a);
-    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
-    e_.Audit("alarm.opened", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
-    e_.alarms_total_->Inc();
+    if (!st.ok()) Fail(st);
+    Audit("alarm.opened", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
+    e_.store_->AfterCommit([c = e_.alarms_total_] { c->Inc(); });
     AlarmRecord& alarm = Open(key, std::move(a));
     TierState& ts = tier_state_[alarm.id];
     ts.reached = alarm.tier_reached;
@@ -413,7 +562,7 @@ class Engine::Responder {
       if (!act.cause.empty()) audit["cause"] = act.cause;
       if (!act.action.empty()) audit["action"] = act.action;
       if (!act.note.empty()) audit["note"] = act.note;
-      e_.Audit(act.kind == "acknowledged" ? "alarm.acknowledged" : "alarm.resolved", "alarm/" + std::to_string(a.id),
+      Audit(act.kind == "acknowledged" ? "alarm.acknowledged" : "alarm.resolved", "alarm/" + std::to_string(a.id),
                audit, act.user);
     }
     spdlog::info("alarm #{} {} by {}{}{}{}", a.id, act.kind, act.user, act.cause.empty() ? "" : ": cause " + act.cause,
@@ -443,7 +592,7 @@ class Engine::Responder {
     Json body{{"hold", d.hold_id}, {"state", d.state}, {"reason", d.reason}, {"meaning", d.meaning},
               {"count", done->size()}, {"units", units}};
     if (!d.note.empty()) body["note"] = d.note;
-    e_.Audit("hold.disposed", "hold/" + std::to_string(d.hold_id), body, d.user);
+    Audit("hold.disposed", "hold/" + std::to_string(d.hold_id), body, d.user);
     spdlog::info("hold #{}: {} units {} by {} ({}, {})", d.hold_id, done->size(), d.state, d.user, d.reason, d.meaning);
     if (Status st = CountHolds(); !st.ok()) spdlog::error("counting holds: {}", st.message());
     UpdateGauges();
@@ -470,7 +619,19 @@ class Engine::Responder {
   }
   // Inline mode: the input's event time moved on (escalations by time may be due).
   void ClockTick() {
-    if (!open_.empty()) CheckUnacknowledged(clock());
+    if (!open_.empty()) (void)RunUnit([this] { CheckUnacknowledged(clock()); });
+  }
+
+  // A person's request (Act, Dispose) as one unit of work: an answer of 500 or more rolls it
+  // back; a commit that fails answers 503.
+  ApiResponse Request(const std::function<ApiResponse()>& body) {
+    ApiResponse r;
+    Status st = RunUnit([&] {
+      r = body();
+      if (r.status >= 500) Fail(Unavailable(r.body));
+    });
+    if (!st.ok() && r.status < 500) r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump()};
+    return r;
   }
 
  private:
@@ -492,7 +653,9 @@ class Engine::Responder {
     const ResponseSpec& policy = e_.config_.ResponseFor(s.characteristic);
     for (const TierSpec& tier : policy.tiers) {
       if (tier.when.kind != TierCondition::Kind::kCount) continue;
-      auto& w = windows_[{policy.name, tier.tier, GroupOf(s, tier.when.group_by)}];
+      WindowKey k{policy.name, tier.tier, GroupOf(s, tier.when.group_by)};
+      auto& w = windows_[k];
+      if (undo_) windows_undo_.try_emplace(k, w.empty() ? std::nullopt : std::optional(w));
       w.push_back(s.hit.ts);
       std::sort(w.begin(), w.end());  // nearly sorted: signals arrive in about event order
       const EventTime newest = w.back();
@@ -535,8 +698,8 @@ class Engine::Responder {
     a.tier = tiers.back();
     ts.reached = a.tier_reached = Now(s.hit.ts);
     Status st = e_.store_->UpdateAlarm(a);
-    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
-    e_.Audit("alarm.tier", "alarm/" + std::to_string(a.id),
+    if (!st.ok()) Fail(st);
+    Audit("alarm.tier", "alarm/" + std::to_string(a.id),
              Json{{"alarm", a.id}, {"from", from}, {"to", a.tier}, {"rule", std::string(rules::RuleName(s.hit.rule))},
                   {"ts", FormatRfc3339(s.hit.ts)}});
     OpenHold(a, tiers);
@@ -593,8 +756,8 @@ class Engine::Responder {
           feeds_[a.id].push_back(std::move(f));
         }
       }
-      FeedSerials(a);
     }
+    feed_all_ = true;  // the units that joined since: sent by the next unit of work (JoinFlushed)
     return Status::Ok();
   }
 
@@ -623,6 +786,7 @@ class Engine::Responder {
         if (!units.ok() || units->empty()) {
           spdlog::error("alarm {}: the held serials for '{}' could not be read: {}", a.id, f.action,
                         units.ok() ? "none found" : units.status().message());
+          Fail(units.ok() ? Internal("hold " + std::to_string(a.hold_id) + " has fewer units than counted") : units.status());
           break;
         }
         AlarmRecord at = a;
@@ -635,9 +799,7 @@ class Engine::Responder {
         const std::string key = IdempotencyKey(a.id, f.tier, f.action) + "-" + std::to_string(f.batches + 1);
         Status st = e_.outbox_->Enqueue(a.id, f.tier, f.action, doc.dump(), key);
         if (!st.ok()) {
-          action_failures_->Inc();
-          spdlog::error("alarm {}: a batch of held serials for '{}' could not be committed to the outbox: {}", a.id,
-                        f.action, st.message());
+          Fail(st);
           break;
         }
         f.sent += static_cast<std::int64_t>(units->size());
@@ -679,18 +841,17 @@ class Engine::Responder {
     h.from_ts = a.window_start;
     auto hid = e_.store_->CreateHold(h);
     if (!hid.ok()) {
-      action_failures_->Inc();
-      spdlog::error("hold for alarm {} could not be stored: {}", a.id, hid.status().message());
+      Fail(hid.status());
       return;
     }
     a.hold_id = *hid;
     h.id = *hid;
     holds_open_count_ += 1;
     Status st = e_.store_->UpdateAlarm(a);
-    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
+    if (!st.ok()) Fail(st);
     Json body = HoldAuditBody(h);
     body["tier"] = tier;
-    e_.Audit("hold.created", "hold/" + std::to_string(h.id), body);
+    Audit("hold.created", "hold/" + std::to_string(h.id), body);
   }
 
   // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
@@ -701,7 +862,11 @@ class Engine::Responder {
     auto last = last_resolved_.find(key);
     if (last == last_resolved_.end() || s.hit.ts - last->second.second >= policy.min_interval) return false;
     auto stored = e_.store_->GetAlarm(last->second.first);
-    if (!stored.ok()) return false;
+    if (!stored.ok()) {
+      // Not a new alarm instead: the unit is tried again.
+      Fail(stored.status());
+      return true;
+    }
     AlarmRecord a = *stored;
     a.state = "open";
     a.resolved_ts = EventTime{};
@@ -710,11 +875,12 @@ class Engine::Responder {
     a.window_start = std::min(a.window_start, s.hit.window_start);
     Status st = e_.store_->UpdateAlarm(a);
     if (!st.ok()) {
-      spdlog::error("alarm {} not reopened: {}", a.id, st.message());
-      return false;
+      Fail(st);
+      return true;
     }
+    SaveResolved(key);
     last_resolved_.erase(last);
-    e_.Audit("alarm.reopened", "alarm/" + std::to_string(a.id),
+    Audit("alarm.reopened", "alarm/" + std::to_string(a.id),
              Json{{"alarm", a.id}, {"rule", std::string(rules::RuleName(s.hit.rule))}, {"ts", FormatRfc3339(s.hit.ts)}});
     spdlog::warn("alarm #{} {} reopened: a {} signal within min_interval of its resolution", a.id, a.characteristic,
                  rules::RuleName(s.hit.rule));
@@ -728,6 +894,7 @@ class Engine::Responder {
   void Close(const Key& key) {
     auto it = open_.find(key);
     if (it == open_.end()) return;
+    SaveResolved(key);
     last_resolved_[key] = {it->second.id, it->second.resolved_ts};
     auto range = by_scope_.equal_range(key.second);
     for (auto b = range.first; b != range.second; ++b) {
@@ -737,6 +904,18 @@ class Engine::Responder {
       }
     }
     open_.erase(it);
+  }
+
+  // Before a unit changes the last resolution of `key`: what it was.
+  void SaveResolved(const Key& key) {
+    if (!undo_) return;
+    auto it = last_resolved_.find(key);
+    resolved_undo_.try_emplace(key, it == last_resolved_.end() ? std::nullopt : std::optional(it->second));
+  }
+
+  // An audit record appended in the unit of work (its failure fails the unit).
+  void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine") {
+    if (Status st = e_.Audit(std::move(kind), std::move(subject), body, actor); !st.ok()) Fail(st);
   }
 
   AlarmRecord& Open(const Key& key, AlarmRecord a) {
@@ -766,8 +945,8 @@ class Engine::Responder {
     a.state = "resolved";
     a.resolved_ts = s.hit.ts;
     Status st = e_.store_->UpdateAlarm(a);
-    if (!st.ok()) spdlog::error("alarm {}: {}", a.id, st.message());
-    e_.Audit("alarm.resolved", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
+    if (!st.ok()) Fail(st);
+    Audit("alarm.resolved", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
     spdlog::info("RESOLVED alarm #{} {} at {}: {} consecutive in-control points since its last signal; hold #{} keeps {} units",
                  a.id, a.characteristic, key.second, e_.config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
                  held_in_[a.hold_id]);
@@ -802,11 +981,7 @@ class Engine::Responder {
         Json doc = AlarmJson(at);
         if (auto h = held_in_.find(a.hold_id); h != held_in_.end()) doc["held_units"] = h->second;
         Status st = e_.outbox_->Enqueue(a.id, tier.tier, action, doc.dump(), ResolvedIdempotencyKey(a.id, tier.tier, action));
-        if (!st.ok()) {
-          action_failures_->Inc();
-          spdlog::error("alarm {}: the resolution for action '{}' could not be committed to the outbox and is not sent: {}",
-                        a.id, action, st.message());
-        }
+        if (!st.ok()) Fail(st);
       }
     }
   }
@@ -817,7 +992,7 @@ class Engine::Responder {
     if (alarm.hold_id == 0) return 0;
     auto units = e_.store_->UnitsInScope(alarm.scope, alarm.window_start);
     if (!units.ok()) {
-      spdlog::error("suspect-window query for alarm {}: {}", alarm.id, units.status().message());
+      Fail(units.status());
       return 0;
     }
     return AddToHold(alarm, *units);
@@ -832,7 +1007,7 @@ class Engine::Responder {
       if (ev.parent.empty()) continue;
       auto holds = e_.store_->HoldsOfUnit(std::string(ev.unit.view()));
       if (!holds.ok()) {
-        spdlog::error("assemblies of held units: {}", holds.status().message());
+        Fail(holds.status());
         return;
       }
       for (const HeldUnit& h : *holds) {
@@ -852,7 +1027,7 @@ class Engine::Responder {
       // from its held units is held too.
       auto hold = e_.store_->GetHold(hold_id);
       if (!hold.ok()) {
-        spdlog::error("hold {}: {}", hold_id, hold.status().message());
+        Fail(hold.status());
         continue;
       }
       AlarmRecord a;
@@ -890,7 +1065,7 @@ class Engine::Responder {
       }
       auto assemblies = e_.store_->Ancestors(serials);
       if (!assemblies.ok()) {
-        spdlog::error("assemblies of the units of hold {}: {}", alarm.hold_id, assemblies.status().message());
+        Fail(assemblies.status());
       } else {
         for (const TracedUnit& t : assemblies->units) {  // by depth: `via` is known before
           auto v = since.find(t.via);
@@ -903,7 +1078,7 @@ class Engine::Responder {
     std::vector<bool> first_hold;
     auto add = e_.store_->AddHeldUnits(alarm.hold_id, units, processed.empty() ? nullptr : &first_hold);
     if (!add.ok()) {
-      spdlog::error("hold {}: {}", alarm.hold_id, add.status().message());
+      Fail(add.status());
       return 0;
     }
     if (!processed.empty()) {
@@ -911,7 +1086,12 @@ class Engine::Responder {
       for (std::size_t i = 0; i < add->size(); ++i) newly_held += first_hold[i] && processed.count((*add)[i].serial);
       stations_.OnHeld(*station, newly_held);
     }
-    if (!add->empty()) e_.AuditUnitsAdded(alarm, *add);
+    if (!add->empty()) {
+      HoldRecord hold;
+      hold.id = alarm.hold_id;
+      hold.alarm_id = alarm.id;
+      Audit("hold.units_added", "hold/" + std::to_string(hold.id), HeldUnitsAuditBody(hold, *add));
+    }
     const bool first = held_in_.find(alarm.hold_id) == held_in_.end();
     held_total_ += static_cast<std::int64_t>(add->size());
     std::int64_t total = held_in_[alarm.hold_id] += static_cast<std::int64_t>(add->size());
@@ -981,7 +1161,7 @@ class Engine::Responder {
       if (!SilenceMatches(silence, labels)) continue;
       spdlog::info("alarm #{} {} tier {}: notifications silenced by silence {} ({}): {}", alarm.id, alarm.characteristic,
                    alarm.tier, silence.id, silence.comment, Json(notifications).dump());
-      e_.Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
+      Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
                Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"silence", silence.id}, {"actions", notifications},
                     {"ts", FormatRfc3339(at)}});
       silenced_->Inc();
@@ -999,7 +1179,7 @@ class Engine::Responder {
         // hooks still run (they are not notices).
         spdlog::info("alarm #{} {}: tier-1 notices inhibited: alarm #{} of the same station is at tier {}", alarm.id,
                      alarm.characteristic, locked->id, locked->tier);
-        e_.Audit("alarm.inhibited", "alarm/" + std::to_string(alarm.id),
+        Audit("alarm.inhibited", "alarm/" + std::to_string(alarm.id),
                  Json{{"alarm", alarm.id}, {"tier", 1}, {"by", locked->id}});
         inhibited = true;
       }
@@ -1019,7 +1199,7 @@ class Engine::Responder {
         if (action == "quarantine") continue;  // done by RunTierNumber before the others
         if (action == "quality_case") {
           // Built in: a quality case opened on the alarm, recorded in the audit log.
-          e_.Audit("quality_case.opened", "alarm/" + std::to_string(alarm.id),
+          Audit("quality_case.opened", "alarm/" + std::to_string(alarm.id),
                    Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"characteristic", alarm.characteristic},
                         {"rule", alarm.rule}, {"scope", ScopeJson(alarm.scope)}, {"hold", alarm.hold_id},
                         {"window_start", FormatRfc3339(alarm.window_start)}, {"ts", FormatRfc3339(s.hit.ts)}});
@@ -1048,11 +1228,7 @@ class Engine::Responder {
           Json doc = AlarmJson(alarm);
           if (hook->second.kind == HookSpec::Kind::kAlertmanager) doc["held_units"] = held;
           Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, doc.dump());
-          if (!st.ok()) {
-            action_failures_->Inc();
-            spdlog::error("alarm {}: action '{}' could not be committed to the outbox and is not run: {}", alarm.id,
-                          action, st.message());
-          }
+          if (!st.ok()) Fail(st);
           continue;
         }
         auto sink = e_.options_.sinks.find(action);
@@ -1120,7 +1296,18 @@ class Engine::Responder {
   // min_interval: the last resolved alarm of each characteristic and scope, and when.
   std::map<Key, std::pair<std::int64_t, EventTime>> last_resolved_;
   // Windowed counts: (policy, tier, group) -> event times of the signals within the window.
-  std::map<std::tuple<std::string, int, std::string>, std::deque<EventTime>> windows_;
+  using WindowKey = std::tuple<std::string, int, std::string>;
+  std::map<WindowKey, std::deque<EventTime>> windows_;
+  // Units of work (RunUnit): the first error of the unit; what the windows and last
+  // resolutions it touched were before it (nullopt: absent), restored if it rolls back.
+  Status failure_;
+  Status store_status_;   // the last unit's outcome (or the failed recovery's)
+  bool recover_ = false;  // the state must be read back from the store before the next unit
+  bool undo_ = false;     // a unit is running: record what it changes
+  bool feed_all_ = false; // quarantine feeds were read back: send what joined their holds since
+  std::map<WindowKey, std::optional<std::deque<EventTime>>> windows_undo_;
+  std::map<Key, std::optional<std::pair<std::int64_t, EventTime>>> resolved_undo_;
+  Counter* unit_failures_;
   EventTime now_{};  // the responder's clock (see TierState)
   std::int64_t holds_open_count_ = 0;  // holds in state open
   std::int64_t held_total_ = 0;        // units in state held (of open holds)
@@ -1226,7 +1413,7 @@ class Engine::SourceSink : public IngestSink {
       }
       ctx.from_measurement = true;
       const bool inline_mode = !e_.options_.threaded;
-      if (e_.trace_->Append(ctx, inline_mode) >= TraceWriter::kBatch && inline_mode) e_.responder_->Tick();
+      if (e_.trace_->Append(ctx, inline_mode) >= TraceWriter::kBatch && inline_mode) (void)e_.responder_->Tick();
     }
     if (!e_.options_.threaded) return e_.Route(m), true;
     // Threaded: queued without waking the shard; it is woken every kWakeEvery measurements
@@ -1253,7 +1440,7 @@ class Engine::SourceSink : public IngestSink {
     const bool inline_mode = !e_.options_.threaded;
     // Inline (replay): commit every batch as it fills, on this (the only) thread; the holds
     // see the same records at the same input positions on every run.
-    if (e_.trace_->Append(ev, inline_mode) >= TraceWriter::kBatch && inline_mode) e_.responder_->Tick();
+    if (e_.trace_->Append(ev, inline_mode) >= TraceWriter::kBatch && inline_mode) (void)e_.responder_->Tick();
   }
 
   void OnReject(const RejectRecord& r) override {
@@ -1353,6 +1540,9 @@ Engine::Engine(const Config& config, EngineOptions options)
       LatencyBuckets());
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
   audit_failures_total_ = metrics_.GetCounter("shewhart_audit_failures_total", "Audit records that could not be appended.");
+  signals_lost_ = metrics_.GetCounter(
+      "shewhart_signals_lost_total",
+      "Signals the store never took: refused until the engine stopped (run) or three times in a row (replay).");
 }
 
 Engine::~Engine() { Stop(); }
@@ -1370,14 +1560,19 @@ Status Engine::Start() {
   auto store = Store::Open(options_.store_path.empty() ? config_.store_path : options_.store_path);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  SHEWHART_RETURN_IF_ERROR(store_->LockExclusive());  // one engine per store: no delivery sent twice
   {
     // Which config was in force from here on: its file and a digest of the text loaded.
     std::error_code ec;
     const auto file = std::filesystem::absolute(config_.file, ec);
-    Audit("config.loaded", "config",
+    (void)Audit("config.loaded", "config",
           Json{{"file", ec ? config_.file : file.string()}, {"sha256", config_.text_sha256},
                {"characteristics", config_.characteristics.size()}, {"store", store_->path()}});
   }
+  metrics_.AddCounter("shewhart_store_write_failures_total",
+                      "Units of work (a batch of signals with their alarms, holds, outbox rows and audit records) the "
+                      "store could not begin or commit: disk full, file-size limit, I/O error.",
+                      {}, &store_->write_failures());
   trace_ = std::make_unique<TraceWriter>(*store_);
   responder_ = std::make_unique<Responder>(*this);
   SHEWHART_RETURN_IF_ERROR(responder_->Load());
@@ -1489,7 +1684,7 @@ Status Engine::Start() {
       auto next_limits_poll = next_tick + std::chrono::seconds(1);
       for (;;) {
         std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
-        for (std::size_t i = 0; i < got; ++i) HandleSignal(batch[i]);
+        if (got > 0) HandleBatchUntilStored(batch.data(), got);
         RunCommands();
         auto now = std::chrono::steady_clock::now();
         if (now >= next_tick) {
@@ -1501,7 +1696,7 @@ Status Engine::Start() {
           for (auto& s : shards_) {
             if (s->shard.has_stale_rules()) (void)s->queue.TryPush(tick);
           }
-          responder_->Tick();
+          (void)responder_->Tick();  // an error is logged, counted, and tried again next time
           if (now >= next_limits_poll) {
             // Versions another process recorded since (phase1 ones are this engine's own).
             Status st = LoadLimitVersions(/*skip_phase1=*/true);
@@ -1547,7 +1742,8 @@ void Engine::Stop() {
     // After the responder: it commits no more deliveries. Pending ones stay in the store.
     outbox_->Stop();
   }
-  responder_->Tick();  // the last genealogy, and the units it adds to open holds
+  // The last genealogy, and the units it adds to open holds; what the store still refuses is lost.
+  if (!responder_->Tick().ok()) trace_->Abandon();
 }
 
 std::size_t Engine::Enqueue(const Measurement& m) {
@@ -1573,7 +1769,32 @@ void Engine::Route(const Measurement& m) {
   }
 }
 
-void Engine::HandleSignal(const Signal& s) { responder_->Handle(s); }
+void Engine::HandleSignal(const Signal& s) {
+  // Inline (replay): tried again at once; a store that refuses it three times loses it, loudly.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (responder_->HandleBatch(&s, 1).ok()) return;
+  }
+  signals_lost_->Inc();
+  spdlog::error("a {} signal of '{}' could not be stored and is lost", rules::RuleName(s.hit.rule),
+                config_.characteristics[s.characteristic].id);
+}
+
+void Engine::HandleBatchUntilStored(const Signal* signals, std::size_t n) {
+  auto delay = std::chrono::milliseconds(50);
+  for (int attempt = 1;; ++attempt) {
+    if (responder_->HandleBatch(signals, n).ok()) return;
+    if (signal_queue_->closed() && attempt >= 3) {
+      signals_lost_->Inc(n);
+      spdlog::error("{} signals could not be stored before the engine stopped and are lost", n);
+      return;
+    }
+    // Meanwhile no signal is taken from the queue: it fills, the shards wait, and the sources
+    // stop reading (back-pressure) until the store writes again. Requests are still answered.
+    RunCommands();
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+}
 
 Engine::ApiResponse Engine::OnResponder(std::function<ApiResponse()> fn) {
   if (!responder_running_.load()) return fn();
@@ -1667,7 +1888,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
     if (auto msg = code("action", config_.action_codes, act.action); !msg.empty()) return error(400, msg);
   }
   if (in.contains("note")) act.note = in["note"].get<std::string>();
-  return OnResponder([this, id, act] { return responder_->Act(id, act); });
+  return OnResponder([this, id, act] { return responder_->Request([&] { return responder_->Act(id, act); }); });
 }
 
 std::optional<Engine::ApiResponse> Engine::Authenticate(const std::string& authorization, std::string& user) const {
@@ -1710,7 +1931,7 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
     if (!id.ok()) return error(503, id.status().message());
     silence->id = *id;
     const Json doc = SilenceJson(*silence, now);
-    Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
+    (void)Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
     spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(),
                  FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
     return {201, "application/json", doc.dump()};
@@ -1744,7 +1965,7 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
                  silence.status().message());
   }
   const Json doc = SilenceJson(*silence, now);
-  Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
+  (void)Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
   spdlog::info("silence {} expired by {}", id, user);
   return {200, "application/json", doc.dump()};
 }
@@ -1858,7 +2079,8 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
     }
     if (serials.empty()) return error(400, "'serials' is empty");
   }
-  return OnResponder([this, serials, d] { return responder_->Dispose(serials, d); });
+  return OnResponder(
+      [this, serials, d] { return responder_->Request([&] { return responder_->Dispose(serials, d); }); });
 }
 
 Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string& serial) {
@@ -1902,7 +2124,7 @@ void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& li
   }
   auto stored = store_->ListLimitVersions(v.characteristic, *id - 1);
   if (stored.ok() && !stored->empty()) v = stored->front();
-  Audit("limits.version", "limits/" + v.characteristic, LimitsAuditBody(v));
+  (void)Audit("limits.version", "limits/" + v.characteristic, LimitsAuditBody(v));
   spdlog::info("limits of '{}': version {} ({}), centre {}, sigma {}", v.characteristic, v.version, v.reason, v.center,
                v.sigma);
   if (options_.listener) options_.listener->OnLimits(v);
@@ -1933,7 +2155,7 @@ void Engine::PruneNow() {
     body["anchor_seq"] = n->anchor_seq;
     body["anchor_hash"] = n->anchor_hash;
   }
-  Audit("store.pruned", "store", body);
+  (void)Audit("store.pruned", "store", body);
   if (n->alarms > 0) {
     // Holds went with their alarms: the hold gauges are counted again, on the responder's thread.
     std::lock_guard lock(commands_mu_);
@@ -1943,20 +2165,16 @@ void Engine::PruneNow() {
                n->rejects, n->alarms, n->audit_records);
 }
 
-void Engine::Audit(std::string kind, std::string subject, const Json& body, const std::string& actor) {
+Status Engine::Audit(std::string kind, std::string subject, const Json& body, const std::string& actor) {
   auto r = AppendAudit(*store_, kind, std::move(subject), actor, body);
   if (!r.ok()) {
     audit_failures_total_->Inc();
     spdlog::error("audit log: {} record not appended: {}", kind, r.status().message());
+    return r.status();
   }
+  return Status::Ok();
 }
 
-void Engine::AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added) {
-  HoldRecord hold;
-  hold.id = alarm.hold_id;
-  hold.alarm_id = alarm.id;
-  Audit("hold.units_added", "hold/" + std::to_string(hold.id), HeldUnitsAuditBody(hold, added));
-}
 
 Status Engine::LoadLimitVersions(bool skip_phase1) {
   auto versions = store_->ListLimitVersions("", limits_seen_);
@@ -2020,6 +2238,12 @@ std::string Engine::HealthJson(bool& healthy) const {
     Status st = fn();
     healthy &= st.ok();
     checks.push_back(Json{{"name", name}, {"status", st.ok() ? "ok" : "failing"}, {"message", st.ok() ? "" : st.message()}});
+  }
+  {
+    std::lock_guard lock(store_health_mu_);
+    healthy &= store_health_.ok();
+    checks.push_back(Json{{"name", "store"}, {"status", store_health_.ok() ? "ok" : "failing"},
+                          {"message", store_health_.ok() ? "" : store_health_.message()}});
   }
   std::uint64_t lost = trace_ ? trace_->failed() : 0;
   healthy &= lost == 0;

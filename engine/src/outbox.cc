@@ -514,13 +514,16 @@ Status Outbox::Enqueue(std::int64_t alarm_id, int tier, const std::string& actio
     return Status::Ok();
   }
   d.id = *id;
-  Lane& lane = *it->second;
-  {
-    std::lock_guard lock(lane.mu);
-    lane.queue.push_back(std::move(d));
-    lane.pending.store(lane.queue.size(), std::memory_order_relaxed);
-  }
-  lane.cv.notify_one();
+  // Queued for sending once the row is committed: inside the responder's unit of work that is
+  // when the alarm, its hold and its audit records commit with it; never if they roll back.
+  store_.AfterCommit([&lane = *it->second, d = std::move(d)] {
+    {
+      std::lock_guard lock(lane.mu);
+      lane.queue.push_back(d);
+      lane.pending.store(lane.queue.size(), std::memory_order_relaxed);
+    }
+    lane.cv.notify_one();
+  });
   return Status::Ok();
 }
 

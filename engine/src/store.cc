@@ -1,10 +1,15 @@
 #include "shewhart/engine/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <unordered_set>
@@ -365,7 +370,36 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
+Status Store::LockExclusive() {
+  if (path_ == ":memory:" || path_.empty() || lock_fd_ >= 0) return Status::Ok();
+  const std::string lock_path = path_ + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Unavailable("store '" + path_ + "': cannot open its lock file '" + lock_path + "': " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder(256, '\0');
+    const ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
+    holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Unavailable("store '" + path_ + "': cannot lock '" + lock_path + "': " + std::strerror(err));
+    return FailedPrecondition("store '" + path_ + "' is in use by another engine (" +
+                              (holder.empty() ? std::string("holder unknown") : holder) + "; lock file '" + lock_path +
+                              "'): one engine per store");
+  }
+  char host[256] = {};
+  (void)::gethostname(host, sizeof host - 1);
+  const std::string me = "pid " + std::to_string(::getpid()) + " on " + host + " since " +
+                         FormatRfc3339(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now())) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    spdlog::warn("store '{}': the lock is taken, but its holder could not be written to '{}'", path_, lock_path);
+  }
+  lock_fd_ = fd;
+  return Status::Ok();
+}
+
 Store::~Store() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock (the file stays: removing it would race a new holder)
   StopCheckpointer();
   sqlite3_finalize(update_alarm_);
   sqlite3_close(db_);
@@ -468,12 +502,99 @@ Status Store::Exec(const char* sql) {
   return Status::Ok();
 }
 
+Status Store::BeginTx() {
+  // Inside a unit of work (Begin) a method's own transaction is a savepoint: it commits with the
+  // unit or not at all, and its own failure undoes only its part (the unit then decides).
+  if (unit_depth_ > 0) return Exec("SAVEPOINT store_method");
+  Status st = Exec("BEGIN IMMEDIATE");
+  if (!st.ok()) write_failures_.Inc();
+  return st;
+}
+
+Status Store::CommitTx() {
+  if (unit_depth_ > 0) return Exec("RELEASE store_method");
+  Status st = Exec("COMMIT");
+  if (!st.ok()) write_failures_.Inc();
+  return st;
+}
+
+Status Store::RollbackTx() {
+  if (unit_depth_ == 0) return Exec("ROLLBACK");
+  SHEWHART_RETURN_IF_ERROR(Exec("ROLLBACK TO store_method"));
+  return Exec("RELEASE store_method");
+}
+
+Status Store::Begin() {
+  mu_.lock();
+  if (unit_depth_++ > 0) return Status::Ok();  // nested: part of the unit already open
+  unit_failed_ = false;
+  if (Status st = Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    unit_depth_ = 0;
+    mu_.unlock();
+    write_failures_.Inc();
+    return st;
+  }
+  return Status::Ok();
+}
+
+Status Store::Commit() {
+  if (--unit_depth_ > 0) {
+    mu_.unlock();
+    return Status::Ok();
+  }
+  Status st = Status::Ok();
+  if (unit_failed_ || sqlite3_get_autocommit(db_)) {
+    // SQLite rolled the transaction back itself (SQLITE_FULL, SQLITE_IOERR ... may): what
+    // follows ran outside it, so the unit as a whole did not happen.
+    st = Unavailable("store '" + path_ + "': the transaction was rolled back by SQLite after an error");
+    if (!sqlite3_get_autocommit(db_)) (void)Exec("ROLLBACK");
+  } else if (st = Exec("COMMIT"); !st.ok()) {
+    (void)Exec("ROLLBACK");
+  }
+  std::vector<std::function<void()>> after;
+  after.swap(after_commit_);
+  mu_.unlock();
+  if (!st.ok()) {
+    write_failures_.Inc();
+    return st;
+  }
+  for (auto& f : after) f();
+  return st;
+}
+
+void Store::Rollback() {
+  if (--unit_depth_ > 0) {
+    // A nested unit cannot undo alone: the whole unit rolls back when it ends.
+    unit_failed_ = true;
+    mu_.unlock();
+    return;
+  }
+  if (!sqlite3_get_autocommit(db_)) (void)Exec("ROLLBACK");
+  after_commit_.clear();
+  mu_.unlock();
+}
+
+void Store::AfterCommit(std::function<void()> fn) {
+  std::unique_lock lock(mu_);
+  if (unit_depth_ == 0) {
+    lock.unlock();
+    fn();
+    return;
+  }
+  after_commit_.push_back(std::move(fn));
+}
+
+bool Store::in_unit() {
+  std::lock_guard lock(mu_);
+  return unit_depth_ > 0;
+}
+
 Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard lock(mu_);
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   auto fail = [&](Status st) {
-    (void)Exec("ROLLBACK");
+    (void)RollbackTx();
     return st;
   };
   Stmt ins(db_,
@@ -511,14 +632,14 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
                 lot_views, posted);
   }
   if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
-  if (Status st = Exec("COMMIT"); !st.ok()) return fail(st);
+  if (Status st = CommitTx(); !st.ok()) return fail(st);
   return Status::Ok();
 }
 
 Status Store::MigrateTo10() {
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   auto fail = [&](Status st) {
-    (void)Exec("ROLLBACK");
+    (void)RollbackTx();
     return st;
   };
   for (const char* sql : {"DROP INDEX IF EXISTS unit_events_station_ts", "DROP INDEX IF EXISTS unit_events_machine_ts",
@@ -558,7 +679,7 @@ Status Store::MigrateTo10() {
     if (static_cast<std::int64_t>(rows.size()) < kSlice) break;
   }
   if (Status st = Exec("UPDATE meta SET value='10' WHERE key='schema_version'"); !st.ok()) return fail(st);
-  if (Status st = Exec("COMMIT"); !st.ok()) return fail(st);
+  if (Status st = CommitTx(); !st.ok()) return fail(st);
   if (migrated > 0) spdlog::info("store '{}': schema 10: genealogy postings built for {} unit events", path_, migrated);
   return Status::Ok();
 }
@@ -804,12 +925,12 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
   std::lock_guard lock(mu_);
   std::vector<HeldUnit> added;
   if (first_hold) first_hold->clear();
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   Stmt ins(db_, "INSERT OR IGNORE INTO held_units(hold_id, serial, state, since) VALUES(?,?,'held',?)");
   // Through the held_units_serial index.
   Stmt other(db_, "SELECT 1 FROM held_units WHERE serial = ? AND hold_id <> ? LIMIT 1");
   if (!ins.ok() || !other.ok()) {
-    (void)Exec("ROLLBACK");
+    (void)RollbackTx();
     return ins.ok() ? other.error("preparing held-unit lookup") : ins.error("preparing held-unit insert");
   }
   for (const auto& u : units) {
@@ -818,7 +939,7 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
     ins.Bind(3, ToUnixMicros(u.since));
     if (ins.Step() != SQLITE_DONE) {
       Status st = ins.error("adding a unit to a hold");
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     }
     if (sqlite3_changes(db_) == 1) {
@@ -831,7 +952,7 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
         const int rc = other.Step();
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
           Status st = other.error("looking up the other holds of a unit");
-          (void)Exec("ROLLBACK");
+          (void)RollbackTx();
           return st;
         }
         first_hold->push_back(rc == SQLITE_DONE);
@@ -840,7 +961,7 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
     }
     ins.Reset();
   }
-  SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  SHEWHART_RETURN_IF_ERROR(CommitTx());
   return added;
 }
 
@@ -923,9 +1044,9 @@ Result<std::vector<HeldUnit>> Store::HoldsOfUnit(const std::string& serial) {
 Result<std::vector<Disposition>> Store::Dispose(const std::vector<std::string>& serials, const Disposition& d) {
   std::lock_guard lock(mu_);
   // IMMEDIATE: the states checked below cannot change before they are written.
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   auto fail = [this](Status st) {
-    (void)Exec("ROLLBACK");
+    (void)RollbackTx();
     return st;
   };
   Stmt state(db_, "SELECT state FROM held_units WHERE hold_id = ? AND serial = ?");
@@ -968,7 +1089,7 @@ Result<std::vector<Disposition>> Store::Dispose(const std::vector<std::string>& 
     out.push_back(std::move(r));
   }
   if (Status st = CloseHoldIfDoneLocked(d.hold_id); !st.ok()) return fail(st);
-  SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+  SHEWHART_RETURN_IF_ERROR(CommitTx());
   return out;
 }
 
@@ -1047,22 +1168,22 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
       if (q.Int(1) < genealogy_cut) old.push_back(q.Int(0));
     }
     if (old.empty()) break;
-    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    SHEWHART_RETURN_IF_ERROR(BeginTx());
     Stmt del(db_, "DELETE FROM unit_events WHERE id = ?");
     if (!del.ok()) {
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return Unavailable(std::string("preparing to prune genealogy: ") + sqlite3_errmsg(db_));
     }
     for (const std::int64_t id : old) {
       del.Bind(1, id);
       if (del.Step() != SQLITE_DONE) {
         Status st = del.error("pruning genealogy");
-        (void)Exec("ROLLBACK");
+        (void)RollbackTx();
         return st;
       }
       del.Reset();
     }
-    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+    SHEWHART_RETURN_IF_ERROR(CommitTx());
     n.unit_events += static_cast<std::int64_t>(old.size());
     if (rows < kChunk) break;
   }
@@ -1070,9 +1191,9 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
   // last entry is within one span of the cut).
   {
     std::lock_guard lock(mu_);
-    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    SHEWHART_RETURN_IF_ERROR(BeginTx());
     auto fail = [&](Status st) {
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     };
     Stmt del(db_, "DELETE FROM unit_postings WHERE last_ts < ?");
@@ -1114,7 +1235,7 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
       if (up.Step() != SQLITE_DONE) return fail(up.error("pruning genealogy postings"));
       up.Reset();
     }
-    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+    SHEWHART_RETURN_IF_ERROR(CommitTx());
   }
   // Rejects.
   for (;;) {
@@ -1131,7 +1252,7 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
   // Resolved alarms whose hold holds nothing, with everything recorded about them.
   {
     std::lock_guard lock(mu_);
-    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    SHEWHART_RETURN_IF_ERROR(BeginTx());
     const char* kSteps[] = {
         "CREATE TEMP TABLE IF NOT EXISTS prune_alarms(id INTEGER PRIMARY KEY, hold_id INTEGER)",
         "DELETE FROM prune_alarms",
@@ -1149,25 +1270,25 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
       Stmt st(db_, sql);
       if (!st.ok()) {
         Status e = st.error("preparing to prune alarms");
-        (void)Exec("ROLLBACK");
+        (void)RollbackTx();
         return e;
       }
       if (std::string_view(sql).find("?1") != std::string_view::npos) st.Bind(1, ToUnixMicros(cut.records));
       if (st.Step() != SQLITE_DONE) {
         Status e = st.error("pruning alarms");
-        (void)Exec("ROLLBACK");
+        (void)RollbackTx();
         return e;
       }
       if (std::string_view(sql).rfind("DELETE FROM alarms", 0) == 0) n.alarms = sqlite3_changes(db_);
     }
-    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+    SHEWHART_RETURN_IF_ERROR(CommitTx());
   }
   // Audit records appended before the cut-off; the last one deleted anchors the chain.
   {
     std::lock_guard lock(mu_);
-    SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    SHEWHART_RETURN_IF_ERROR(BeginTx());
     auto fail = [this](Status st) {
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     };
     Stmt last(db_, "SELECT seq, hash FROM audit_log WHERE ts < ? ORDER BY seq DESC LIMIT 1");
@@ -1190,7 +1311,7 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
       meta.Bind(2, n.anchor_hash);
       if (meta.Step() != SQLITE_DONE) return fail(meta.error("recording the audit anchor"));
     }
-    SHEWHART_RETURN_IF_ERROR(Exec("COMMIT"));
+    SHEWHART_RETURN_IF_ERROR(CommitTx());
   }
   return n;
 }
@@ -1200,12 +1321,12 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
   // IMMEDIATE takes the write lock before the last hash is read: another process appending at
   // the same time (`shewhart limits recalc` beside `run`) waits (busy timeout) instead of
   // chaining onto the same predecessor.
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   {
     Stmt last(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
     if (!last.ok()) {
       Status st = last.error("reading the last audit record");
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     }
     const int rc = last.Step();
@@ -1217,7 +1338,7 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
       r.prev_hash = std::string(kAuditGenesisHash);
     } else {
       Status st = last.error("reading the last audit record");
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     }
   }
@@ -1226,7 +1347,7 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
     Stmt ins(db_, "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)");
     if (!ins.ok()) {
       Status st = ins.error("preparing audit insert");
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     }
     ins.Bind(1, r.seq);
@@ -1239,12 +1360,12 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
     ins.Bind(8, r.hash);
     if (ins.Step() != SQLITE_DONE) {
       Status st = ins.error("appending an audit record");
-      (void)Exec("ROLLBACK");
+      (void)RollbackTx();
       return st;
     }
   }
-  if (Status st = Exec("COMMIT"); !st.ok()) {
-    (void)Exec("ROLLBACK");
+  if (Status st = CommitTx(); !st.ok()) {
+    (void)RollbackTx();
     return st;
   }
   return r;
@@ -1369,7 +1490,7 @@ Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
     return (!route.ok() ? route : !parents.ok() ? parents : children).error("preparing a backward trace");
   }
   // One read transaction: the route and the links come from one snapshot.
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   BackwardTrace t;
   t.serial = serial;
   auto run = [&]() -> Status {
@@ -1389,7 +1510,7 @@ Result<BackwardTrace> Store::TraceBackward(const std::string& serial) {
     return Status::Ok();
   };
   Status st = run();
-  (void)Exec("COMMIT");
+  (void)CommitTx();
   if (!st.ok()) return st;
   if (t.route.empty() && t.descendants.empty()) return NotFound("no genealogy record of unit '" + serial + "'");
   return t;
@@ -1400,7 +1521,7 @@ Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
   Stmt direct(db_, kScanPostingsSql);
   Stmt parents(db_, kParentsSql);
   if (!direct.ok() || !parents.ok()) return (!direct.ok() ? direct : parents).error("preparing a forward trace");
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   ForwardTrace t;
   t.lot = lot;
   auto run = [&]() -> Status {
@@ -1424,7 +1545,7 @@ Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
     return Walk(parents, std::move(consumers), seen, t.reached);
   };
   Status st = run();
-  (void)Exec("COMMIT");
+  (void)CommitTx();
   if (!st.ok()) return st;
   return t;
 }
@@ -1433,11 +1554,11 @@ Result<TraceSet> Store::Ancestors(const std::vector<std::string>& serials) {
   std::lock_guard lock(mu_);
   Stmt parents(db_, kParentsSql);
   if (!parents.ok()) return parents.error("preparing an ancestors query");
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   TraceSet out;
   std::unordered_set<std::string> seen(serials.begin(), serials.end());
   Status st = Walk(parents, serials, seen, out);
-  (void)Exec("COMMIT");
+  (void)CommitTx();
   if (!st.ok()) return st;
   return out;
 }
@@ -1455,7 +1576,7 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
   std::vector<Match> matches;
   std::lock_guard lock(mu_);
   // One read transaction: every label's postings from one snapshot.
-  SHEWHART_RETURN_IF_ERROR(Exec("BEGIN"));
+  SHEWHART_RETURN_IF_ERROR(BeginTx());
   auto run = [&]() -> Status {
     if (scope.empty()) {  // every record: a scan of unit_events
       Stmt q(db_, "SELECT unit, ts, id FROM unit_events WHERE ts >= ? AND ts < ?");
@@ -1485,7 +1606,7 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
     return Status::Ok();
   };
   Status st = run();
-  (void)Exec("COMMIT");
+  (void)CommitTx();
   if (!st.ok()) return st;
   // Each unit once, at its earliest matching record; ordered by that time, then serial.
   std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) {

@@ -89,6 +89,10 @@ TEST_F(DecoderTest, EveryBadMessageIsRejectedWithReasonAndField) {
       {R"({"unit":"SN1","characteristic":"torque","value":1})", RejectReason::kMalformed, "unit", "both"},
       {oversize.c_str(), RejectReason::kOversize, "", "at most 1024"},
       {long_label.c_str(), RejectReason::kOversize, "serial", "serial is 100 bytes; at most 63"},
+      // Not last-wins: the first would name another characteristic than the one charted.
+      {R"({"characteristic":"nope","characteristic":"torque","value":1})", RejectReason::kDuplicateField,
+       "characteristic", "field 'characteristic' appears twice"},
+      {R"({"characteristic":"torque","value":1,"value":2})", RejectReason::kDuplicateField, "value", "appears twice"},
   };
   for (const auto& c : cases) {
     ASSERT_EQ(decoder_.DecodeJson(c.json, default_ts_, d_), DecodedKind::kReject) << c.json;

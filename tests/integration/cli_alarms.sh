@@ -62,6 +62,15 @@ SHEWHART_TOKEN="bob-0123456789abcdef" "${A[@]}" resolve 1 "${U[@]}" --note "tool
 grep -q "state resolved" "$WORK/resolve.txt" || fail "not resolved: $(cat "$WORK/resolve.txt")"
 rc=0; "${A[@]}" show 99 "${U[@]}" 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no alarm 99" "$WORK/err.txt" || fail "unknown alarm: rc $rc $(cat "$WORK/err.txt")"
+# The engine's own lines: the acknowledgement as such, the resolution with its time (not the epoch).
+grep -q '^ACK    #1  bore .* acknowledged$' "$WORK/run.log" || fail "no ACK line: $(cat "$WORK/run.log")"
+grep -q '^RESOLVED #1 .* in control again at 20[0-9][0-9]-' "$WORK/run.log" || fail "no RESOLVED line with its time: $(cat "$WORK/run.log")"
+! grep -q '1970-01-01' "$WORK/run.log" || fail "a line of the engine prints the epoch: $(grep 1970-01-01 "$WORK/run.log")"
+# SIGHUP does not end the engine (no reload yet: logged and ignored).
+kill -HUP "$ENGINE"
+sleep 0.3
+kill -0 "$ENGINE" 2>/dev/null || fail "SIGHUP ended the engine"
+grep -q "SIGHUP: ignored" "$WORK/engine.log" || fail "SIGHUP not logged"
 term_and_check "$ENGINE" 2
 start_engine
 "${A[@]}" show 1 "${U[@]}" --json >"$WORK/show.json"

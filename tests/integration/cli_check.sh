@@ -37,4 +37,14 @@ rc=0
 "$SHEWHART" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "no subcommand exited $rc (wanted 2)"
 "$SHEWHART" --help | contains "replay" || fail "--help does not list replay"
+# One version everywhere (CMakeLists.txt's project version); usage errors in one line, exit 2.
+"$SHEWHART" --version | contains -x "shewhart $(sed -n 's/^project(shewhart VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")" \
+  || fail "--version: $("$SHEWHART" --version)"
+rc=0; "$SHEWHART" bogus 2>"$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "unknown subcommand 'bogus'; one of: run, check, replay" "$WORK/err.txt" \
+  || fail "unknown subcommand: rc $rc $(cat "$WORK/err.txt")"
+"$SHEWHART" check -v -c "$ROOT/examples/line-demo/config.yaml" >/dev/null 2>&1 || fail "-v after the subcommand is refused"
+rc=0; "$SHEWHART" run -c "$ROOT/examples/line-demo/config.yaml" --duration abc 2>"$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -qx -- "--duration: value abc is not a finite number >= 0" "$WORK/err.txt" \
+  || fail "--duration abc: rc $rc $(cat "$WORK/err.txt")"
 echo "cli_check: ok"

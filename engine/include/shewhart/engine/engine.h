@@ -154,15 +154,18 @@ class Engine {
   CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
   // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.
   Json CharacteristicJson(std::size_t index) const;
+  // Inline mode: one signal as a unit of work (tried three times; then lost, counted and logged).
   void HandleSignal(const Signal& s);
+  // Responder thread: a batch of signals as one unit of work, tried again with backoff until
+  // the store takes it (or the engine stops); meanwhile the queues fill and sources wait.
+  void HandleBatchUntilStored(const Signal* signals, std::size_t n);
   // Records a limits version a shard estimated (store, listener).
   void RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                     std::int64_t points, std::int64_t excluded);
   // Appends an audit record (actor "engine", wall-clock time) from any thread; a failure is
-  // logged and counted (shewhart_audit_failures_total), never fatal: the event has happened.
-  void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
-  // hold.units_added: the units that joined the alarm's hold in one call.
-  void AuditUnitsAdded(const AlarmRecord& alarm, const std::vector<HeldUnit>& added);
+  // logged, counted (shewhart_audit_failures_total) and returned (inside the responder's unit
+  // of work it rolls the unit back).
+  Status Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
   // Deletes what the retention settings say is old (Store::Prune), then audits it
   // (store.pruned) and counts it. Any thread.
   void PruneNow();
@@ -199,6 +202,10 @@ class Engine {
   Histogram* arrival_to_response_ = nullptr;
   Counter* alarms_total_ = nullptr;
   Counter* audit_failures_total_ = nullptr;
+  Counter* signals_lost_ = nullptr;
+  // The responder's last unit of work: failing while the store refuses writes (/health).
+  mutable std::mutex store_health_mu_;
+  Status store_health_;
   std::atomic<std::uint64_t> reject_count_{0};
   // late_tolerance: the newest event time accepted per characteristic (kNoTime: none yet).
   static constexpr std::int64_t kNoTime = INT64_MIN;

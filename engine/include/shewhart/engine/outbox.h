@@ -113,8 +113,9 @@ class Outbox {
   Status Load();
 
   // Commits the delivery of `action` (a durable hook) for tier `tier` of alarm `alarm_id` with
-  // `payload` (the alarm document), due now, and wakes the action's worker. Returns once the
-  // commit is done: an error means nothing was stored (and nothing will be sent). The key is
+  // `payload` (the alarm document), due now, and wakes the action's worker once it is committed:
+  // at once, or, inside a unit of work of the store (Store::Begin), when that unit commits (and
+  // never if it rolls back). An error means nothing was stored (and nothing will be sent). The key is
   // `key`, or IdempotencyKey(alarm_id, tier, action) when empty; a second call with the same key
   // does nothing (the key exists). Any thread.
   Status Enqueue(std::int64_t alarm_id, int tier, const std::string& action, const std::string& payload,

@@ -14,8 +14,9 @@ enum class RejectReason : std::uint8_t {
   kUnknownCharacteristic,  // "characteristic" names nothing in the config
   kOversize,               // the message or one of its labels exceeds its limit
   kLate,                   // event time too far behind the characteristic's newest (late_tolerance)
+  kDuplicateField,         // a field appears twice in one JSON object
 };
-inline constexpr int kRejectReasonCount = 6;
+inline constexpr int kRejectReasonCount = 7;
 std::string_view RejectReasonName(RejectReason reason);
 
 // The raw bytes kept in a reject record are capped at this size.

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -385,6 +386,33 @@ class Store {
   // ended already (nothing is changed then). Returns the silence as stored.
   Result<SilenceRecord> ExpireSilence(std::int64_t id, EventTime now, const std::string& user, EventTime at);
 
+  // Takes the store for this process alone: an exclusive lock (flock) on "<path>.lock", which
+  // names the holder (pid, host, since). Engines take it; the command-line tools that read or
+  // annotate the store beside a running engine do not. FailedPrecondition naming the holder
+  // when another process has it; released when the store is destroyed or the process dies.
+  // A no-op for an in-memory store.
+  Status LockExclusive();
+
+  // Units of work (docs/ARCHITECTURE.md "Fail closed"). Every write the calling thread makes
+  // through this store between Begin and the matching Commit commits together, in one
+  // IMMEDIATE transaction, or not at all: an alarm's tier entry, its hold, its outbox rows and
+  // its audit records. The calling thread holds the store from Begin to Commit or Rollback:
+  // other threads' calls wait (keep units short). Units nest: an inner Begin/Commit joins the
+  // outer unit; an inner Rollback makes the outer Commit fail. Within a unit, a method's own
+  // transaction is a savepoint (its failure undoes its part only; the caller then decides).
+  // Commit: Unavailable when COMMIT fails (disk full, I/O error, file-size limit) or SQLite
+  // rolled the transaction back on an earlier error; nothing of the unit is then stored.
+  // Every failed Begin and Commit is counted (write_failures).
+  Status Begin();
+  Status Commit();
+  void Rollback();
+  // Runs `fn` once the current unit has committed (on the committing thread, after the store is
+  // released), and never if it rolls back; at once when no unit is open. For effects outside the
+  // store that must not run before what they announce is durable (the outbox's queues).
+  void AfterCommit(std::function<void()> fn);
+  bool in_unit();
+  const Counter& write_failures() const { return write_failures_; }
+
   const std::string& path() const { return path_; }
 
   // Moves most of the WAL checkpointing off the writing threads (the responder's commits, which
@@ -414,12 +442,23 @@ class Store {
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
+  // A method's own transaction: BEGIN IMMEDIATE / COMMIT / ROLLBACK, or a savepoint inside a
+  // unit of work. mu_ held.
+  Status BeginTx();
+  Status CommitTx();
+  Status RollbackTx();
   Status CloseHoldIfDoneLocked(std::int64_t hold_id);  // mu_ held
   // Schema 9 -> 10 in one transaction: builds unit_postings from unit_events (dropping the
   // station, machine and operator indexes and unit_lots) and records version 10.
   Status MigrateTo10();
 
-  std::mutex mu_;
+  // Recursive: a unit of work holds it from Begin to Commit while the thread calls methods.
+  std::recursive_mutex mu_;
+  int unit_depth_ = 0;         // nested Begin calls open (mu_ held)
+  bool unit_failed_ = false;   // an inner unit rolled back
+  std::vector<std::function<void()>> after_commit_;
+  Counter write_failures_;
+  int lock_fd_ = -1;           // LockExclusive's file, held open while the store is
   sqlite3* db_;
   std::string path_;
   // UpdateAlarm runs for every signal of an open alarm: its statement is prepared once (under
