@@ -1816,8 +1816,18 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
   config.file = file_name;
   config.text_sha256 = Sha256Hex(text);
   try {
-    YAML::Node root = YAML::Load(text);
-    loader.LoadRoot(root, config);
+    // Every document is parsed (a broken one after `---` is a syntax error), and a config is one.
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      ConfigProblem p;
+      p.file = file_name;
+      p.line = docs[1].Mark().line + 1;
+      p.column = docs[1].Mark().column + 1;
+      p.message = "a config is one YAML document; a second one starts here (remove the '---' before it, or merge it "
+                  "into the first)";
+      loader.problems().push_back(std::move(p));
+    }
+    loader.LoadRoot(docs.empty() ? YAML::Node() : docs[0], config);
   } catch (const YAML::Exception& e) {
     ConfigProblem p;
     p.file = file_name;
@@ -1853,7 +1863,12 @@ Result<std::map<std::string, std::string>> LoadTokensFile(const std::string& pat
   ss << in.rdbuf();
   std::map<std::string, std::string> tokens;
   try {
-    const YAML::Node root = YAML::Load(ss.str());
+    const std::vector<YAML::Node> docs = YAML::LoadAll(ss.str());
+    if (docs.size() > 1) {
+      return InvalidArgument(path + ":" + std::to_string(docs[1].Mark().line + 1) +
+                             ": a tokens file is one YAML document; a second one starts here");
+    }
+    const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
     if (!root.IsMap() || root.size() == 0) {
       return InvalidArgument(path + ": expected a mapping of user names to tokens (anna: \"<token>\")");
     }

@@ -76,6 +76,38 @@ TEST(ZmqSourceTest, PullDecodesFramesAndRejectsBadOnes) {
   EXPECT_TRUE(source.status().ok());
 }
 
+TEST(ZmqSourceTest, HugeFramesAreRefusedByTheTransportAndOversizeOnesRejected) {
+  engine::CharacteristicIndex index({"bore"});
+  engine::SourceSpec spec;
+  spec.name = "zmq0";
+  spec.zmq.endpoint = "tcp://127.0.0.1:*";
+  ZmqSource source(spec, index, 4096);
+  Collect sink;
+  ASSERT_TRUE(source.Start(sink).ok());
+  ::zmq::context_t ctx;
+  {
+    // 64 MiB, far past twice the 4096-byte limit: libzmq drops it (and this connection) before
+    // allocating it, so the engine never holds it.
+    ::zmq::socket_t huge(ctx, ::zmq::socket_type::push);
+    huge.set(::zmq::sockopt::linger, 0);
+    huge.connect(source.endpoint());
+    std::string big(64 << 20, 'x');
+    huge.send(::zmq::buffer(big), ::zmq::send_flags::none);
+    std::this_thread::sleep_for(300ms);
+  }
+  ::zmq::socket_t push(ctx, ::zmq::socket_type::push);
+  push.connect(source.endpoint());
+  const std::string oversize = R"({"characteristic":"bore","value":1,"x":")" + std::string(5000, 'y') + "\"}";
+  push.send(::zmq::buffer(oversize), ::zmq::send_flags::none);
+  push.send(::zmq::buffer(std::string(R"({"characteristic":"bore","value":2.5})")), ::zmq::send_flags::none);
+  for (int i = 0; i < 200 && sink.total() < 2; ++i) std::this_thread::sleep_for(10ms);
+  source.Stop();
+  ASSERT_EQ(sink.rejects.size(), 1u) << "the huge frame never reached the decoder";
+  EXPECT_EQ(sink.rejects[0].reason, engine::RejectReason::kOversize);
+  ASSERT_EQ(sink.measurements.size(), 1u);
+  EXPECT_DOUBLE_EQ(sink.measurements[0].value, 2.5);
+}
+
 TEST(ZmqSourceTest, BindFailureIsUnavailableNamingTheEndpoint) {
   engine::CharacteristicIndex index({"bore"});
   engine::SourceSpec spec;

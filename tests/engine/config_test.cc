@@ -281,6 +281,20 @@ TEST(ConfigTest, YamlSyntaxErrorHasItsPosition) {
   EXPECT_NE(load.problems[0].message.find("YAML syntax"), std::string::npos);
 }
 
+TEST(ConfigTest, SecondDocumentIsRefusedAndABrokenOneIsASyntaxError) {
+  const std::string good =
+      "characteristics:\n  - id: a\n    chart: { type: individuals }\n    limits: { mean: 1, sigma: 1 }\n";
+  ASSERT_TRUE(LoadConfigText(good, "f.yaml").config.has_value());
+  ConfigLoad two = LoadConfigText(good + "---\ncharacteristics: []\n", "f.yaml");
+  ASSERT_EQ(two.problems.size(), 1u);
+  EXPECT_EQ(two.problems[0].line, 6);
+  EXPECT_NE(two.problems[0].message.find("a config is one YAML document"), std::string::npos) << two.problems[0].message;
+  ConfigLoad broken = LoadConfigText(good + "---\ncharacteristics: [\n  - id: b\n", "f.yaml");
+  ASSERT_EQ(broken.problems.size(), 1u);
+  EXPECT_FALSE(broken.config.has_value()) << "a broken second document passed";
+  EXPECT_NE(broken.problems[0].message.find("YAML syntax"), std::string::npos) << broken.problems[0].message;
+}
+
 TEST(ConfigTest, MissingFileIsAnIoError) {
   ConfigLoad load = LoadConfigFile("/nonexistent/shewhart.yaml");
   EXPECT_EQ(load.io_status.code(), StatusCode::kUnavailable);

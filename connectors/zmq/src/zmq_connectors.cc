@@ -43,6 +43,10 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
     socket_->set(::zmq::sockopt::rcvhwm, z.receive_hwm);
     socket_->set(::zmq::sockopt::linger, 0);
     socket_->set(::zmq::sockopt::rcvtimeo, 100);
+    // libzmq itself refuses a frame longer than twice engine.max_message_bytes (it closes that
+    // peer's connection) before allocating it: memory stays bounded by the receive HWM times
+    // this. A frame between the two gets its reject record (oversize) from the decoder.
+    socket_->set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(2 * max_bytes_));
     if (z.subscribe) socket_->set(::zmq::sockopt::subscribe, "");
     if (z.bind) socket_->bind(z.endpoint);
     else socket_->connect(z.endpoint);
