@@ -60,7 +60,7 @@ int HoldsList(const HoldsCommand& c) {
       Json j{{"hold", u.hold_id}, {"alarm", h ? h->alarm_id : 0}, {"characteristic", h ? h->characteristic : ""},
              {"scope", h ? engine::ScopeJson(h->scope) : Json::object()}, {"serial", u.serial}, {"state", u.state},
              {"since", engine::FormatRfc3339(u.since)}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     }
     return kExitOk;
   }
@@ -107,7 +107,7 @@ int HoldsShow(const HoldsCommand& c) {
     Json arr = Json::array();
     for (const auto& d : *dispositions) arr.push_back(engine::DispositionJson(d));
     j["dispositions"] = std::move(arr);
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     return kExitOk;
   }
   std::printf("hold #%lld (alarm #%lld, %s, %s): %s, %lld unit%s taken since %s, %lld still held\n",
@@ -177,7 +177,7 @@ int HoldsExport(const HoldsCommand& c) {
       Json j{{"hold", hold->id},     {"alarm", hold->alarm_id}, {"characteristic", hold->characteristic},
              {"serial", u.serial},   {"state", u.state},        {"since", engine::FormatRfc3339(u.since)},
              {"route", std::move(jr)}, {"lots", lots},          {"assemblies", assemblies}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     } else {
       std::printf("%lld,%lld,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", static_cast<long long>(hold->id),
                   static_cast<long long>(hold->alarm_id), Csv(hold->characteristic).c_str(), Csv(u.serial).c_str(),
@@ -211,7 +211,7 @@ int HoldsDispose(const HoldsCommand& c) {
   } else {
     body["serials"] = c.serials;
   }
-  auto reply = CallApi(c.url, "POST", "/api/holds/" + std::to_string(c.hold_id) + "/dispose", body.dump(), token, error);
+  auto reply = CallApi(c.url, "POST", "/api/holds/" + std::to_string(c.hold_id) + "/dispose", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
   if (!reply) return std::fprintf(stderr, "shewhart holds dispose: %s\n", error.c_str()), kExitUsage;
   if (reply->status >= 300) {
     std::fprintf(stderr, "shewhart holds dispose: hold %lld: %s (HTTP %d)\n", c.hold_id, ApiError(*reply).c_str(),

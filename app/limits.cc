@@ -75,7 +75,7 @@ int LimitsList(const engine::Config& config, const LimitsOptions& o) {
     for (const auto& v : *versions) {
       engine::Json j = engine::LimitsJson(v);
       j["recorded"] = engine::FormatRfc3339(v.recorded);
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     }
     return 0;
   }
@@ -164,7 +164,7 @@ int LimitsRecalc(const engine::Config& config, const LimitsOptions& o, const std
     engine::Json j = engine::LimitsJson(v);
     j["recorded"] = engine::FormatRfc3339(v.recorded);
     j["dry_run"] = o.dry_run;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
   } else {
     std::printf("%s limits of '%s'%s: centre %.10g%s from %lld points of %zu measurements (%lld rejected lines), "
                 "effective %s\n",

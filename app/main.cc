@@ -167,7 +167,7 @@ class ReplayWriter : public engine::EngineListener {
     double cl = 0, ucl = 0, lcl = 0;
   };
   void Write(const Json& j) {
-    std::string line = j.dump();
+    std::string line = j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8);
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
@@ -346,7 +346,7 @@ class LatencyRecorder {
     j["alarms_opened"] = eng.alarms_opened();
     std::FILE* f = std::fopen(path.c_str(), "w");
     if (!f) return false;
-    const std::string text = j.dump() + "\n";
+    const std::string text = j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8) + "\n";
     const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     return std::fclose(f) == 0 && ok;
   }
@@ -558,7 +558,7 @@ int Arl(const std::string& config_path, const std::string& characteristic, const
     for (const auto& r : *rows) {
       std::printf("%s\n", Json{{"characteristic", spec.id}, {"shift", r.shift}, {"arl", r.arl}, {"sd", r.sd},
                                {"se", r.se}, {"median", r.median}, {"runs", runs}, {"censored", r.censored}}
-                              .dump()
+                              .dump(-1, ' ', false, engine::kReplaceInvalidUtf8)
                               .c_str());
     }
     return kExitOk;

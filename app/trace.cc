@@ -12,6 +12,7 @@
 #include "shewhart/engine/store.h"
 #include "shewhart/engine/time_format.h"
 #include "shewhart/engine/trace_api.h"
+#include "shewhart/engine/json_out.h"
 
 namespace shewhart::app {
 
@@ -56,7 +57,7 @@ int TraceBackward(const TraceCommand& cmd) {
       Json route = Json::array();
       for (const auto& r : e.unit->route) route.push_back(engine::RouteStepJson(r));
       j["route"] = std::move(route);
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     }
   } else {
     std::vector<std::vector<std::string>> rows;
@@ -105,7 +106,7 @@ int TraceForward(const TraceCommand& cmd) {
       Json j{{"lot", t->lot}};
       const Json unit = engine::TracedUnitJson(u, false);
       for (const auto& [k, v] : unit.items()) j[k] = v;
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", j.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     }
   } else {
     std::vector<std::vector<std::string>> rows;
@@ -163,7 +164,7 @@ int TraceWindow(const TraceCommand& cmd) {
   }
   if (cmd.json) {
     for (const auto& u : *units) {
-      std::printf("%s\n", Json{{"serial", u.serial}, {"first", engine::FormatRfc3339(u.first)}}.dump().c_str());
+      std::printf("%s\n", Json{{"serial", u.serial}, {"first", engine::FormatRfc3339(u.first)}}.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     }
   } else {
     std::vector<std::vector<std::string>> rows;

@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "shewhart/engine/time_format.h"
@@ -20,6 +21,7 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kOversize: return "oversize";
     case RejectReason::kLate: return "late";
     case RejectReason::kDuplicateField: return "duplicate_field";
+    case RejectReason::kEncoding: return "encoding";
   }
   return "unknown";
 }
@@ -163,6 +165,29 @@ DecodedKind Reject(Decoded& out, RejectReason reason, std::string_view field, st
   out.field.assign(field);
   out.message = std::move(message);
   return out.kind;
+}
+
+// The first byte at which `text` stops being UTF-8 (text.size() when it is UTF-8 throughout).
+std::size_t FirstNonUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return i;
+    if (n > 1 && !simdjson::validate_utf8(text.data() + i, n)) return i;
+    i += n;
+  }
+  return i;
+}
+
+// A message that is not UTF-8 (a source sending Latin-1 or GBK): rejected whole, naming the first bad byte.
+DecodedKind NotUtf8(Decoded& out, std::string_view bytes) {
+  const std::size_t at = FirstNonUtf8(bytes);
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", at < bytes.size() ? static_cast<unsigned char>(bytes[at]) : 0);
+  return Reject(out, RejectReason::kEncoding, "",
+                "not UTF-8: byte " + std::string(hex) + " at offset " + std::to_string(at) +
+                    " (text must be UTF-8; a Latin-1 or GBK source must be converted)");
 }
 
 std::string Quote(std::string_view s) {
@@ -448,6 +473,7 @@ DecodedKind Decoder::Impl::ParseJson(std::string_view bytes, EventTime default_t
     return Reject(out, RejectReason::kMalformed, "", std::string("malformed JSON: ") + error_message(e));
   };
   error_code err = parser.iterate(buffer.data(), bytes.size(), buffer.size()).get(doc);
+  if (err == UTF8_ERROR) return NotUtf8(out, bytes);
   if (err) return malformed(err);
   ondemand::object obj;
   err = doc.get_object().get(obj);
@@ -638,6 +664,7 @@ DecodedKind Decoder::DecodeCsv(std::string_view row, EventTime default_ts, Decod
                   "row is " + std::to_string(row.size()) + " bytes; at most " + std::to_string(im.max_bytes) +
                       " are allowed");
   }
+  if (!simdjson::validate_utf8(row.data(), row.size())) return NotUtf8(out, row);
   if (im.csv_unquoted.capacity() < row.size()) im.csv_unquoted.reserve(row.size());
   if (!SplitCsv(row, im.csv_cells, im.csv_unquoted)) {
     return Reject(out, RejectReason::kMalformed, "", "unterminated or misplaced quote");
@@ -697,7 +724,12 @@ void MakeRejectRecord(const Decoded& d, std::string_view source, std::int64_t po
   rec.field = d.field;
   rec.message = d.message;
   rec.raw_truncated = raw.size() > kRejectRawCap;
-  rec.raw.assign(raw.substr(0, kRejectRawCap));
+  std::size_t keep = std::min(raw.size(), kRejectRawCap);
+  if (rec.raw_truncated && d.reason != RejectReason::kEncoding) {
+    // Not inside a character: back to the start of the one the cap falls in (at most 3 bytes).
+    while (keep > 0 && kRejectRawCap - keep < 3 && (static_cast<unsigned char>(raw[keep]) & 0xC0) == 0x80) --keep;
+  }
+  rec.raw.assign(raw.substr(0, keep));
 }
 
 }  // namespace shewhart::engine

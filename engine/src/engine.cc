@@ -523,7 +523,7 @@ class Engine::Responder {
   // resolution by hand of alarm `id`; on the responder's thread. Recorded in the store.
   ApiResponse Act(std::int64_t id, AlarmAction act) {
     auto error = [](int status, const std::string& msg) {
-      return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+      return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
     };
     AlarmRecord* open = nullptr;
     Key open_key;
@@ -575,7 +575,7 @@ class Engine::Responder {
     }
     if (open && act.kind == "resolved") Close(open_key);  // the hold keeps its units, stops growing
     UpdateGauges();
-    return ApiResponse{200, "application/json", body.dump()};
+    return ApiResponse{200, "application/json", body.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
 
   // Held units of one hold disposed of by a person (Engine::HoldApi checked the request): in
@@ -585,7 +585,7 @@ class Engine::Responder {
     if (!done.ok()) {
       const StatusCode code = done.status().code();
       const int status = code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503;
-      return ApiResponse{status, "application/json", Json{{"error", done.status().message()}}.dump()};
+      return ApiResponse{status, "application/json", Json{{"error", done.status().message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
     }
     Json units = Json::array();
     for (const auto& r : *done) units.push_back(r.serial);
@@ -601,7 +601,7 @@ class Engine::Responder {
       body["held"] = hold->held;
       body["hold_state"] = hold->state;
     }
-    return ApiResponse{200, "application/json", body.dump()};
+    return ApiResponse{200, "application/json", body.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
 
   // The responder's clock: event time in replay (the newest measurement's), wall clock in run
@@ -630,7 +630,7 @@ class Engine::Responder {
       r = body();
       if (r.status >= 500) Fail(Unavailable(r.body));
     });
-    if (!st.ok() && r.status < 500) r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump()};
+    if (!st.ok() && r.status < 500) r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
     return r;
   }
 
@@ -797,7 +797,7 @@ class Engine::Responder {
         doc["batch"] = f.batches + 1;
         doc["serials"] = std::move(serials);
         const std::string key = IdempotencyKey(a.id, f.tier, f.action) + "-" + std::to_string(f.batches + 1);
-        Status st = e_.outbox_->Enqueue(a.id, f.tier, f.action, doc.dump(), key);
+        Status st = e_.outbox_->Enqueue(a.id, f.tier, f.action, doc.dump(-1, ' ', false, kReplaceInvalidUtf8), key);
         if (!st.ok()) {
           Fail(st);
           break;
@@ -980,7 +980,7 @@ class Engine::Responder {
         at.tier = tier.tier;
         Json doc = AlarmJson(at);
         if (auto h = held_in_.find(a.hold_id); h != held_in_.end()) doc["held_units"] = h->second;
-        Status st = e_.outbox_->Enqueue(a.id, tier.tier, action, doc.dump(), ResolvedIdempotencyKey(a.id, tier.tier, action));
+        Status st = e_.outbox_->Enqueue(a.id, tier.tier, action, doc.dump(-1, ' ', false, kReplaceInvalidUtf8), ResolvedIdempotencyKey(a.id, tier.tier, action));
         if (!st.ok()) Fail(st);
       }
     }
@@ -1160,7 +1160,7 @@ class Engine::Responder {
     for (const SilenceRecord& silence : *active) {
       if (!SilenceMatches(silence, labels)) continue;
       spdlog::info("alarm #{} {} tier {}: notifications silenced by silence {} ({}): {}", alarm.id, alarm.characteristic,
-                   alarm.tier, silence.id, silence.comment, Json(notifications).dump());
+                   alarm.tier, silence.id, silence.comment, Json(notifications).dump(-1, ' ', false, kReplaceInvalidUtf8));
       Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
                Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"silence", silence.id}, {"actions", notifications},
                     {"ts", FormatRfc3339(at)}});
@@ -1227,7 +1227,7 @@ class Engine::Responder {
           // Committed before anything is sent; the outbox's worker for the hook sends it.
           Json doc = AlarmJson(alarm);
           if (hook->second.kind == HookSpec::Kind::kAlertmanager) doc["held_units"] = held;
-          Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, doc.dump());
+          Status st = e_.outbox_->Enqueue(alarm.id, tier.tier, action, doc.dump(-1, ' ', false, kReplaceInvalidUtf8));
           if (!st.ok()) Fail(st);
           continue;
         }
@@ -1242,7 +1242,7 @@ class Engine::Responder {
           action_failures_->Inc();
           continue;
         }
-        Status st = sink->second->Publish("alarm", AlarmJson(alarm).dump());
+        Status st = sink->second->Publish("alarm", AlarmJson(alarm).dump(-1, ' ', false, kReplaceInvalidUtf8));
         auto counters = sink_counters_.find(action);
         if (counters != sink_counters_.end()) (st.ok() ? counters->second.first : counters->second.second)->Inc();
         if (!st.ok()) {
@@ -1805,7 +1805,7 @@ Engine::ApiResponse Engine::OnResponder(std::function<ApiResponse()> fn) {
     commands_.push_back([task] { (*task)(); });
   }
   if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    return {503, "application/json", Json{{"error", "the responder did not answer within 10 s"}}.dump()};
+    return {503, "application/json", Json{{"error", "the responder did not answer within 10 s"}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   return answer.get();
 }
@@ -1822,7 +1822,7 @@ void Engine::RunCommands() {
 Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
                                      const std::string& authorization) {
   auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   // rest: "ID", "ID/ack" or "ID/resolve"
   IdPath path;
@@ -1848,7 +1848,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
       arr.push_back(std::move(x));
     }
     j["actions"] = std::move(arr);
-    return {200, "application/json", j.dump()};
+    return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
   if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
@@ -1893,7 +1893,7 @@ Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::strin
 
 std::optional<Engine::ApiResponse> Engine::Authenticate(const std::string& authorization, std::string& user) const {
   auto refuse = [](const std::string& msg) {
-    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   const std::string prefix = "Bearer ";
   if (authorization.rfind(prefix, 0) != 0) {
@@ -1910,7 +1910,7 @@ EventTime Engine::ResponderClock() const { return responder_->clock(); }
 Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
                                        const std::string& authorization) {
   auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   const EventTime now = ResponderClock();
   if (rest.empty() || rest == "/") {
@@ -1919,7 +1919,7 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
       if (!silences.ok()) return error(503, silences.status().message());
       Json arr = Json::array();
       for (const auto& silence : *silences) arr.push_back(SilenceJson(silence, now));
-      return {200, "application/json", Json{{"silences", arr}}.dump()};
+      return {200, "application/json", Json{{"silences", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
     }
     if (method != "POST") return error(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
     std::string user;
@@ -1932,9 +1932,9 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
     silence->id = *id;
     const Json doc = SilenceJson(*silence, now);
     (void)Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
-    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(),
+    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(-1, ' ', false, kReplaceInvalidUtf8),
                  FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
-    return {201, "application/json", doc.dump()};
+    return {201, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   // "/ID" or "/ID/expire"
   IdPath path;
@@ -1954,7 +1954,7 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
     if (!silence.ok()) {
       return error(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
     }
-    return {200, "application/json", SilenceJson(*silence, now).dump()};
+    return {200, "application/json", SilenceJson(*silence, now).dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   std::string user;
   if (auto refused = Authenticate(authorization, user)) return *refused;
@@ -1967,13 +1967,13 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
   const Json doc = SilenceJson(*silence, now);
   (void)Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
   spdlog::info("silence {} expired by {}", id, user);
-  return {200, "application/json", doc.dump()};
+  return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
 Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& body,
                                     const std::string& authorization) {
   auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   // rest: "ID" or "ID/dispose"
   IdPath path;
@@ -2005,7 +2005,7 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
     Json arr = Json::array();
     for (const auto& d : *dispositions) arr.push_back(DispositionJson(d));
     j["dispositions"] = std::move(arr);
-    return {200, "application/json", j.dump()};
+    return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   Json in;
   try {
@@ -2085,7 +2085,7 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
 
 Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string& serial) {
   auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   if (method != "GET") return error(405, "method " + method + " is not allowed on /api/units/" + serial);
   if (serial.empty() || serial.find('/') != std::string::npos) return error(404, "no such endpoint: /api/units/" + serial);
@@ -2099,7 +2099,7 @@ Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string
   }
   Json j{{"serial", serial}, {"status", holds.empty() ? "free" : "held"}, {"holds", std::move(holds)},
          {"history", std::move(history)}};
-  return {200, "application/json", j.dump()};
+  return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
@@ -2251,14 +2251,14 @@ std::string Engine::HealthJson(bool& healthy) const {
                         {"message", lost == 0 ? "" : std::to_string(lost) + " records could not be stored"}});
   doc["status"] = healthy ? "ok" : "degraded";
   doc["checks"] = std::move(checks);
-  return doc.dump();
+  return doc.dump(-1, ' ', false, kReplaceInvalidUtf8);
 }
 
 Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query,
                                       const std::string& body, const std::string& authorization) {
   (void)query;
   auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump()};
+    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   if (target.rfind("/api/alarms/", 0) == 0) {
     return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
@@ -2282,7 +2282,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     if (!alarms.ok()) return error(503, alarms.status().message());
     Json arr = Json::array();
     for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
-    return {200, "application/json", Json{{"alarms", arr}}.dump()};
+    return {200, "application/json", Json{{"alarms", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/holds") {
     auto holds = store_->ListHolds();
@@ -2295,25 +2295,25 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
       j["held"] = h.held;
       arr.push_back(std::move(j));
     }
-    return {200, "application/json", Json{{"holds", arr}}.dump()};
+    return {200, "application/json", Json{{"holds", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/characteristics") {
     Json arr = Json::array();
     for (std::size_t i = 0; i < config_.characteristics.size(); ++i) arr.push_back(CharacteristicJson(i));
-    return {200, "application/json", Json{{"characteristics", arr}}.dump()};
+    return {200, "application/json", Json{{"characteristics", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target.rfind("/api/characteristics/", 0) == 0) {
     const std::string id = target.substr(std::string("/api/characteristics/").size());
     const std::int64_t i = index_.Find(id);
     if (i < 0) return error(404, "no characteristic '" + id + "'");
-    return {200, "application/json", CharacteristicJson(static_cast<std::size_t>(i)).dump()};
+    return {200, "application/json", CharacteristicJson(static_cast<std::size_t>(i)).dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/rejects") {
     auto rejects = store_->ListRejects(1000);
     if (!rejects.ok()) return error(503, rejects.status().message());
     Json arr = Json::array();
     for (const auto& r : *rejects) arr.push_back(RejectJson(r));
-    return {200, "application/json", Json{{"rejects", arr}}.dump()};
+    return {200, "application/json", Json{{"rejects", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/deliveries") {
     std::string state;
@@ -2336,7 +2336,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     if (!deliveries.ok()) return error(503, deliveries.status().message());
     Json arr = Json::array();
     for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
-    return {200, "application/json", Json{{"deliveries", arr}}.dump()};
+    return {200, "application/json", Json{{"deliveries", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target.rfind("/api/trace/", 0) == 0) {  // genealogy (trace_api.h); the store is thread-safe
     TraceApiAnswer answer = TraceApi(*store_, target, query);

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shewhart/engine/time_format.h"
+#include "shewhart/engine/json_out.h"
 
 extern char** environ;
 
@@ -119,7 +120,7 @@ Result<std::string> AlertmanagerBody(const HookSpec& hook, const DeliveryRecord&
   if (!hook.alertmanager.generator_url.empty()) {
     alert["generatorURL"] = ExpandHookTemplate(hook.alertmanager.generator_url, DeliveryFields(d), /*url_encode=*/true);
   }
-  return json::array({alert}).dump();
+  return json::array({alert}).dump(-1, ' ', false, kReplaceInvalidUtf8);
 }
 
 TemplateFields DeliveryFields(const DeliveryRecord& d) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shewhart/engine/time_format.h"
+#include "shewhart/engine/json_out.h"
 
 namespace shewhart::engine {
 
@@ -104,7 +105,7 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
       return InvalidArgument("unknown field '" + it.key() + "' (fields: " + Join(kFields) + ")");
     }
     if (it.key() != "matchers" && !it.value().is_string()) {
-      return InvalidArgument("field '" + it.key() + "' must be a string, found " + it.value().dump());
+      return InvalidArgument("field '" + it.key() + "' must be a string, found " + it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
   }
   SilenceRecord s;
@@ -116,7 +117,7 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
   const Json& m = in["matchers"];
   if (!m.is_object()) {
     return InvalidArgument("field 'matchers' must be an object of label: value, e.g. {\"station\":\"st2\"}, found " +
-                           m.dump());
+                           m.dump(-1, ' ', false, kReplaceInvalidUtf8));
   }
   if (m.empty()) {
     return InvalidArgument("field 'matchers' is empty: a silence needs at least one matcher (none would silence every "
@@ -128,7 +129,7 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
       return InvalidArgument("unknown label '" + it.key() + "' in matchers (labels: " + Join(names) + ")");
     }
     if (!it.value().is_string() || it.value().get<std::string>().empty()) {
-      return InvalidArgument("matcher '" + it.key() + "' must be a non-empty string, found " + it.value().dump());
+      return InvalidArgument("matcher '" + it.key() + "' must be a non-empty string, found " + it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
     const std::string value = it.value().get<std::string>();
     std::string known;

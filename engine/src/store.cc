@@ -21,6 +21,7 @@
 #include "shewhart/engine/audit.h"
 #include "shewhart/engine/postings.h"
 #include "shewhart/engine/time_format.h"
+#include "shewhart/engine/json_out.h"
 
 namespace shewhart::engine {
 
@@ -1709,7 +1710,7 @@ namespace {
 std::string MatchersText(const std::vector<std::pair<std::string, std::string>>& matchers) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& [k, v] : matchers) j[k] = v;
-  return j.dump();
+  return j.dump(-1, ' ', false, kReplaceInvalidUtf8);
 }
 
 std::vector<std::pair<std::string, std::string>> ParseMatchers(const std::string& text) {

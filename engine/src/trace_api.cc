@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "shewhart/engine/time_format.h"
+#include "shewhart/engine/json_out.h"
 
 namespace shewhart::engine {
 
@@ -62,7 +63,7 @@ int HexValue(char c) {
   return -1;
 }
 
-TraceApiAnswer Error(int status, const std::string& message) { return {status, Json{{"error", message}}.dump()}; }
+TraceApiAnswer Error(int status, const std::string& message) { return {status, Json{{"error", message}}.dump(-1, ' ', false, kReplaceInvalidUtf8)}; }
 
 // The query string's parameters, decoded, in order; nullopt (with `error` set) for a bad one.
 std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(const std::string& query,
@@ -103,7 +104,7 @@ TraceApiAnswer Backward(Store& store, std::string_view rest) {
   if (serial.empty()) return Error(400, "missing serial: GET /api/trace/backward/{serial}");
   auto t = store.TraceBackward(serial);
   if (!t.ok()) return Error(t.status().code() == StatusCode::kNotFound ? 404 : 503, t.status().message());
-  return {200, BackwardTraceJson(*t).dump()};
+  return {200, BackwardTraceJson(*t).dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
 TraceApiAnswer Forward(Store& store, const std::string& query) {
@@ -118,7 +119,7 @@ TraceApiAnswer Forward(Store& store, const std::string& query) {
   if (!lot || lot->empty()) return Error(400, "missing query parameter 'lot': GET /api/trace/forward?lot=L");
   auto t = store.TraceForward(*lot);
   if (!t.ok()) return Error(503, t.status().message());
-  return {200, ForwardTraceJson(*t).dump()};
+  return {200, ForwardTraceJson(*t).dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
 TraceApiAnswer Window(Store& store, const std::string& query) {
@@ -156,7 +157,7 @@ TraceApiAnswer Window(Store& store, const std::string& query) {
   if (!units.ok()) {
     return Error(units.status().code() == StatusCode::kInvalidArgument ? 400 : 503, units.status().message());
   }
-  return {200, WindowJson(scope, *from, to, *units).dump()};
+  return {200, WindowJson(scope, *from, to, *units).dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
 }  // namespace

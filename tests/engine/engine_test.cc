@@ -104,6 +104,62 @@ TEST(EngineTest, BadLinesAreRejectedAndCountedWhileGoodLinesFlow) {
   EXPECT_EQ(doc["rejects"][2]["raw"], "{\"characteristic\":\"bore\",\"value\":");
 }
 
+// A plant sends Latin-1 (and a CSV row, and a long line cut by the raw cap inside a two-byte
+// character): each is rejected as `encoding` or stored cut at a character boundary, the API
+// answers with the stored text, and a request body that is not UTF-8 is a 400, not a 500.
+TEST(EngineTest, TextThatIsNotUtf8IsRejectedAndNoAnswerBreaksOnIt) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(kConfig);
+  const std::string long_bad = "{\"characteristic\":\"bore\",\"value\":\"abc\",\"note\":\"" + [] {
+    std::string s;
+    for (int i = 0; i < 700; ++i) s += "\xc3\xa4";  // a, umlaut: two bytes each
+    return s;
+  }() + "\"}\n";
+  const std::string input = dir.Write("in.jsonl",
+                                      "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"Pr\xe4ge1\"}\n"
+                                      "{\"unit\":\"SN\xc9\xcf\",\"station\":\"st1\",\"ts\":1000}\n" +
+                                          long_bad + "{\"characteristic\":\"bore\",\"value\":10.01,\"ts\":2000}\n");
+  const std::string csv = dir.Write("in.csv", "characteristic,value,ts,station\nbore,10,3000,Pr\xe4ge1\n");
+  EngineOptions opts;
+  opts.threaded = false;
+  opts.store_path = dir.File("s.db");
+  Engine engine(config, opts);
+  ASSERT_TRUE(engine.Start().ok());
+  FileSourceSpec spec;
+  spec.path = input;
+  auto stats = connectors::file::ReadFile(spec, "file0", engine.index(), 65536, engine.RegisterSource("file0"));
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->measurements, 1);
+  EXPECT_EQ(stats->rejects, 3);
+  spec.path = csv;
+  spec.format = FileSourceSpec::Format::kCsv;
+  stats = connectors::file::ReadFile(spec, "file1", engine.index(), 65536, engine.RegisterSource("file1"));
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->measurements, 0) << "a Latin-1 CSV row is not charted";
+  EXPECT_EQ(stats->rejects, 1);
+  engine.Stop();
+
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"file0\",reason=\"encoding\"} 2\n"), std::string::npos);
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"file1\",reason=\"encoding\"} 1\n"), std::string::npos);
+  auto api = engine.HandleApi("GET", "/api/rejects", "");
+  ASSERT_EQ(api.status, 200) << api.body;
+  auto doc = nlohmann::json::parse(api.body);  // throws on invalid UTF-8: the answer must be valid
+  ASSERT_EQ(doc["rejects"].size(), 4u);
+  EXPECT_EQ(doc["rejects"][0]["reason"], "encoding");
+  EXPECT_NE(doc["rejects"][0]["message"].get<std::string>().find("byte 0xE4 at offset"), std::string::npos);
+  EXPECT_EQ(doc["rejects"][1]["reason"], "wrong_type");
+  const std::string raw = doc["rejects"][1]["raw"].get<std::string>();
+  EXPECT_EQ(raw.size(), kRejectRawCap - 1) << "cut before the character the cap falls in";
+  EXPECT_TRUE(doc["rejects"][1]["raw_truncated"].get<bool>());
+  EXPECT_NE(doc["rejects"][3]["raw"].get<std::string>().find("\"station\":\"Pr\xef\xbf\xbdge1\""), std::string::npos)
+      << "the stored Latin-1 byte is written as U+FFFD";
+
+  auto bad_body = engine.HandleApi("POST", "/api/holds/1/dispose", "", "{\"note\":\"\xe4\"}", "Bearer x");
+  EXPECT_TRUE(bad_body.status == 400 || bad_body.status == 401) << bad_body.status << " " << bad_body.body;
+  EXPECT_NO_THROW(nlohmann::json::parse(bad_body.body));
+}
+
 // Runs an inline engine on the store at `store` over the JSONL file `input`, then stops it.
 // Returns null (after recording a failure) when the engine or the file fails.
 std::unique_ptr<Engine> RunInline(const Config& config, const std::string& store, const std::string& input,

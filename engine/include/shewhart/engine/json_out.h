@@ -17,6 +17,11 @@ namespace shewhart::engine {
 
 using Json = nlohmann::ordered_json;
 
+// How every JSON text the engine writes treats a string that is not UTF-8 (a reject's raw bytes,
+// text stored by an older version): each bad byte becomes U+FFFD instead of an exception.
+// Every dump is doc.dump(-1, ' ', false, kReplaceInvalidUtf8), never doc.dump().
+inline constexpr auto kReplaceInvalidUtf8 = nlohmann::detail::error_handler_t::replace;
+
 Json PointJson(const std::string& characteristic, const rules::ChartPoint& p);
 Json SignalJson(const std::string& characteristic, const Signal& s, const std::vector<ScopeKey>& scope_keys);
 Json AlarmJson(const AlarmRecord& a);

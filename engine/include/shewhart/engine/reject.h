@@ -15,11 +15,13 @@ enum class RejectReason : std::uint8_t {
   kOversize,               // the message or one of its labels exceeds its limit
   kLate,                   // event time too far behind the characteristic's newest (late_tolerance)
   kDuplicateField,         // a field appears twice in one JSON object
+  kEncoding,               // the text is not UTF-8 (Latin-1, GBK, broken sequences)
 };
-inline constexpr int kRejectReasonCount = 7;
+inline constexpr int kRejectReasonCount = 8;
 std::string_view RejectReasonName(RejectReason reason);
 
-// The raw bytes kept in a reject record are capped at this size.
+// The raw bytes kept in a reject record are capped at this size (cut at a UTF-8 character
+// boundary when the message is UTF-8).
 inline constexpr std::size_t kRejectRawCap = 1024;
 
 struct RejectRecord {
