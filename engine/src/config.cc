@@ -315,6 +315,18 @@ class Loader {
     return true;
   }
 
+  // A plausibility window (engine.future_tolerance, past_tolerance): > 0, at most 100 years.
+  bool Tolerance(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+    std::chrono::microseconds v{};
+    if (!Duration(node, path, v)) return false;
+    if (v <= std::chrono::microseconds(0) || v > std::chrono::hours(24 * 36500)) {
+      Problem(node, path, "expected a duration greater than 0 and at most 36500d, found '" + node.Scalar() + "'");
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
   // A retention period: at least an hour, at most 100 years.
   bool RetentionDuration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
     std::chrono::microseconds v{};
@@ -473,7 +485,10 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
   }
   if (auto n = root["engine"]) {
     if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max", "clock",
-                               "metrics_max_characteristics", "metrics_max_stations"})) {
+                               "metrics_max_characteristics", "metrics_max_stations", "future_tolerance",
+                               "past_tolerance"})) {
+      if (n["future_tolerance"]) Tolerance(n["future_tolerance"], "engine.future_tolerance", config.future_tolerance);
+      if (n["past_tolerance"]) Tolerance(n["past_tolerance"], "engine.past_tolerance", config.past_tolerance);
       std::string clock;
       if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock)) config.event_clock = clock == "event";
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
@@ -584,7 +599,7 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
 
 void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
   if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response", "late_tolerance",
-                           "capability"})) {
+                           "future_tolerance", "past_tolerance", "capability"})) {
     return;
   }
   if (auto cap = node["capability"]) {
@@ -605,6 +620,12 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   if (auto l = node["late_tolerance"]) {
     std::chrono::microseconds tolerance{};
     if (Duration(l, path + ".late_tolerance", tolerance)) c.late_tolerance = tolerance;
+  }
+  for (const char* key : {"future_tolerance", "past_tolerance"}) {
+    std::chrono::microseconds tolerance{};
+    if (node[key] && Tolerance(node[key], path + "." + key, tolerance)) {
+      (std::string_view(key) == "future_tolerance" ? c.future_tolerance : c.past_tolerance) = tolerance;
+    }
   }
   if (!node["id"]) Problem(node, path + ".id", "missing: every characteristic needs an id");
   else NonEmptyString(node["id"], path + ".id", c.id);

@@ -22,6 +22,8 @@ std::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kLate: return "late";
     case RejectReason::kDuplicateField: return "duplicate_field";
     case RejectReason::kEncoding: return "encoding";
+    case RejectReason::kFuture: return "future";
+    case RejectReason::kTooOld: return "too_old";
   }
   return "unknown";
 }
@@ -278,20 +280,38 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
       out.ts_defaulted = true;
       return true;
     }
+    // Epoch milliseconds from 1970 to the end of 9999: beyond, the microseconds of EventTime
+    // would wrap (9223372036854775807 became 1969, 10^16 the year -3553).
+    constexpr std::int64_t kMaxMs = 253402300799999;
+    auto in_range = [&](std::int64_t v) {
+      if (v >= 0 && v <= kMaxMs) return true;
+      Reject(out, v < 0 ? RejectReason::kTooOld : RejectReason::kFuture, "ts",
+             "ts " + std::to_string(v) + " ms is outside 1970-01-01 .. 9999-12-31");
+      return false;
+    };
     std::int64_t ms;
     if (r.type == FieldType::kNumber && r.integral) {
+      if (!in_range(r.integer)) return false;
       ts = FromUnixMillis(r.integer);
       return true;
     }
     if (r.type == FieldType::kString) {
       if (auto t = ParseRfc3339(r.text)) {
+        if (t->time_since_epoch().count() < 0) return in_range(-1);
         ts = *t;
         return true;
       }
       if (text_numbers && ParseInt(r.text, ms)) {
+        if (!in_range(ms)) return false;
         ts = FromUnixMillis(ms);
         return true;
       }
+    }
+    if (r.type == FieldType::kNumber && !r.integral && std::isfinite(r.number) && std::trunc(r.number) == r.number) {
+      // 1e16, or 9223372036854775808 and more (not an int64): an integer out of every range.
+      Reject(out, r.number < 0 ? RejectReason::kTooOld : RejectReason::kFuture, "ts",
+             "ts " + std::string(r.text) + " ms is outside 1970-01-01 .. 9999-12-31");
+      return false;
     }
     type_error(kTs, "an RFC 3339 time or integer epoch milliseconds");
     return false;

@@ -1388,6 +1388,8 @@ class Engine::SourceSink : public IngestSink {
   }
 
   bool OnMeasurement(const Measurement& m) override {
+    const CharacteristicSpec& spec = e_.config_.characteristics[m.characteristic];
+    if (Implausible(m.ts, m.position, spec.future_tolerance, spec.past_tolerance, &spec)) return true;
     if (IsLate(m)) return true;
     if (e_.config_.event_clock) {
       // engine.clock: event -- the responder's clock is the newest event time seen.
@@ -1436,6 +1438,7 @@ class Engine::SourceSink : public IngestSink {
   }
 
   void OnUnitEvent(const UnitEvent& ev) override {
+    if (Implausible(ev.ts, 0, std::nullopt, std::nullopt, nullptr)) return;
     unit_events_->Inc();
     const bool inline_mode = !e_.options_.threaded;
     // Inline (replay): commit every batch as it fills, on this (the only) thread; the holds
@@ -1485,6 +1488,50 @@ class Engine::SourceSink : public IngestSink {
     }
     return false;
   }
+  // engine.future_tolerance / past_tolerance (Config): rejects (`future`, `too_old`) an event
+  // time implausibly far from the clock, before it can move the event clock, a late check or a
+  // suspect window; otherwise, in replay, it advances the clock (the latest accepted event time;
+  // the first one accepted sets it). `spec`: the measurement's characteristic (null for a unit
+  // event), named in the message.
+  bool Implausible(EventTime ts, std::int64_t position, std::optional<std::chrono::microseconds> future,
+                   std::optional<std::chrono::microseconds> past, const CharacteristicSpec* spec) {
+    const std::int64_t t = ts.time_since_epoch().count();
+    const std::int64_t back = past.value_or(e_.config_.past_tolerance).count();
+    std::int64_t clock, ahead;
+    const bool wall = e_.options_.threaded;
+    if (wall) {
+      clock = WallClock().time_since_epoch().count();
+      ahead = future.value_or(e_.config_.future_tolerance).count();
+    } else {
+      clock = e_.accepted_clock_.load(std::memory_order_relaxed);
+      ahead = back;
+      if (clock == kNoTime) {
+        e_.accepted_clock_.store(t, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    const bool future_ts = t > clock && t - clock > ahead;
+    const bool old_ts = t < clock && clock - t > back;
+    if (!future_ts && !old_ts) {
+      if (!wall && t > clock) e_.accepted_clock_.store(t, std::memory_order_relaxed);
+      return false;
+    }
+    RejectRecord r;
+    r.source = name_;
+    r.position = position;
+    r.reason = future_ts ? RejectReason::kFuture : RejectReason::kTooOld;
+    r.field = "ts";
+    const double gap = static_cast<double>(future_ts ? t - clock : clock - t) / 1e6;
+    r.message = "event time " + FormatRfc3339(ts) + (spec ? " of characteristic '" + spec->id + "'" : std::string(" of a unit event")) +
+                " is " + FormatSeconds(gap) + " s " + (future_ts ? "ahead of " : "behind ") +
+                (wall ? "the wall clock (" : "the latest accepted event time (") +
+                FormatRfc3339(EventTime(std::chrono::microseconds(clock))) + "); " +
+                (future_ts && wall ? "future_tolerance" : "past_tolerance") + " is " +
+                FormatSeconds(static_cast<double>(future_ts ? ahead : back) / 1e6) + " s";
+    OnReject(r);
+    return true;
+  }
+
   static std::string FormatSeconds(double s) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.6g", s);

@@ -86,7 +86,7 @@ TEST(ConfigTest, ReportsUnknownDuplicateAndWrongTypeTogether) {
             "bad.yaml:4:34: characteristics[0].limits.sigma: expected a number, found 'abc'");
   EXPECT_EQ(load.problems[1].ToString(),
             "bad.yaml:5:5: characteristics[0].colour: unknown key 'colour'; expected one of: id, unit, spec, chart, "
-            "limits, rules, scope, response, late_tolerance, capability");
+            "limits, rules, scope, response, late_tolerance, future_tolerance, past_tolerance, capability");
   EXPECT_EQ(load.problems[2].line, 7);
   EXPECT_EQ(load.problems[2].column, 5);
   EXPECT_NE(load.problems[2].message.find("duplicate key 'unit'"), std::string::npos);

@@ -29,6 +29,7 @@ namespace shewhart::engine {
 namespace {
 
 const char* kConfig = R"(
+engine: { past_tolerance: 36500d }   # the tests' event times start in 1970
 characteristics:
   - id: bore
     spec: { lsl: 9, usl: 11 }
@@ -397,7 +398,7 @@ TEST(EngineTest, LotScopeHoldsUnitsListingTheLotInAnyPosition) {
 // Threaded mode with several shards processes every measurement and drains on Stop().
 TEST(EngineTest, ThreadedEngineDrainsEveryMeasurementOnStop) {
   testing::TempDir dir;
-  std::string cfg = "engine: { shards: 3, queue_capacity: 64 }\ncharacteristics:\n";
+  std::string cfg = "engine: { past_tolerance: 36500d, shards: 3, queue_capacity: 64 }\ncharacteristics:\n";
   for (int c = 0; c < 7; ++c) {
     cfg += "  - { id: c" + std::to_string(c) + ", chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n";
   }
@@ -534,7 +535,7 @@ std::optional<double> Sample(const std::string& text, const std::string& series)
 TEST(EngineTest, MetricsFollowChartsCapabilityAlarmsHoldsAndStations) {
   testing::TempDir dir;
   Config config = LoadOrDie(R"(
-engine: { metrics_max_characteristics: 1 }
+engine: { past_tolerance: 36500d, metrics_max_characteristics: 1 }
 characteristics:
   - id: bore
     spec: { lsl: 9, usl: 11 }
@@ -625,7 +626,7 @@ responses:
 // characteristic's counters never go back, and once stopped the series equal what was fed.
 TEST(EngineTest, ScrapesWhileMeasurementsFlowAreConsistent) {
   testing::TempDir dir;
-  std::string text = "engine: { shards: 2 }\ncharacteristics:\n";
+  std::string text = "engine: { past_tolerance: 36500d, shards: 2 }\ncharacteristics:\n";
   for (int c = 0; c < 6; ++c) {
     text += "  - id: c" + std::to_string(c) +
             "\n    spec: { lsl: 9, usl: 11 }\n    chart: { type: individuals, mr_rules: false }\n"
@@ -912,7 +913,7 @@ TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
 TEST(EngineTest, CapabilityOverAConfiguredWindowInTheApiAndMetrics) {
   testing::TempDir dir;
   Config config = LoadOrDie(
-      "engine: { shards: 1 }\n"
+      "engine: { past_tolerance: 36500d, shards: 1 }\n"
       "characteristics:\n"
       "  - id: x\n"
       "    spec: { lsl: 7, usl: 13 }\n"
@@ -954,7 +955,7 @@ TEST(EngineTest, CapabilityOverAConfiguredWindowInTheApiAndMetrics) {
 TEST(EngineTest, StaleStreamSignalsOnceInRealTime) {
   testing::TempDir dir;
   Config config = LoadOrDie(
-      "engine: { shards: 1 }\n"
+      "engine: { past_tolerance: 36500d, shards: 1 }\n"
       "characteristics:\n"
       "  - id: temp\n"
       "    chart: { type: individuals }\n"
@@ -1014,6 +1015,58 @@ TEST(EngineTest, LateMeasurementsAreRejected) {
   EXPECT_EQ(rejects[0]["reason"], "late");
   EXPECT_EQ(rejects[0]["position"], 3);
   EXPECT_NE(rejects[0]["message"].get<std::string>().find("10.001 s behind"), std::string::npos) << rejects[0];
+}
+
+// engine.future_tolerance / past_tolerance: in replay the clock is the latest accepted event
+// time. A reading dated 9999 no longer makes every later one `late`, and one dated 1975 no
+// longer widens the suspect window back to 1975 (it held 7 units instead of 2).
+TEST(EngineTest, ImplausibleEventTimesAreRejectedBeforeTheyMoveAnyClockOrWindow) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: temp\n"
+      "    chart: { type: individuals, mr_rules: false }\n"
+      "    limits: { mean: 10, sigma: 1 }\n"
+      "    rules: [nelson.1]\n"
+      "    late_tolerance: 1m\n"
+      "    scope: [station]\n"
+      "    response: q\n"
+      "responses: { q: { tiers: [ { tier: 1, when: { signal: any }, do: [quarantine] } ] } }\n");
+  auto unit = [](const char* serial, const char* ts) {
+    return std::string("{\"unit\":\"") + serial + "\",\"station\":\"st1\",\"ts\":\"" + ts + "\"}\n";
+  };
+  Collector alarms;
+  auto run = RunInline(config, dir.File("s.db"),
+                       dir.Write("in.jsonl",
+                                 unit("U0", "2026-11-27T08:00:00Z") +
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"2026-11-27T08:00:01Z\",\"station\":\"st1\",\"serial\":\"U1\"}\n"
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"9999-12-31T23:59:59Z\",\"station\":\"st1\"}\n"
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"1975-01-01T00:00:00Z\",\"station\":\"st1\",\"serial\":\"OLD\"}\n" +
+                                     unit("U1975", "1975-06-01T00:00:00Z") +
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":9223372036854775807,\"station\":\"st1\"}\n"
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":10000000000000000,\"station\":\"st1\"}\n"
+                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":-5,\"station\":\"st1\"}\n"
+                                     "{\"characteristic\":\"temp\",\"value\":20,\"ts\":\"2026-11-27T08:00:02Z\",\"station\":\"st1\",\"serial\":\"U2\"}\n"),
+                       &alarms);
+  ASSERT_TRUE(run);
+  Engine& engine = *run;
+  EXPECT_EQ(engine.measurements(), 2u) << "the out-of-control reading was not late: the 9999 one moved no clock";
+  const std::string metrics = engine.HandleApi("GET", "/metrics", "").body;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"future\"} 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"too_old\"} 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"late\"} 0\n"), std::string::npos) << metrics;
+  const auto rejects = nlohmann::json::parse(engine.HandleApi("GET", "/api/rejects", "").body)["rejects"];
+  ASSERT_EQ(rejects.size(), 6u);
+  EXPECT_NE(rejects[5]["message"].get<std::string>().find("ahead of the latest accepted event time (2026-11-27T08:00:01"),
+            std::string::npos)
+      << rejects[5];
+  EXPECT_NE(rejects[1]["message"].get<std::string>().find("ts 10000000000000000 ms is outside 1970-01-01 .. 9999-12-31"),
+            std::string::npos)
+      << rejects[1];
+  ASSERT_EQ(alarms.alarms.size(), 1u);
+  EXPECT_EQ(FormatRfc3339(alarms.alarms[0].window_start), "2026-11-27T08:00:01.000Z");
+  std::sort(alarms.held.begin(), alarms.held.end());
+  EXPECT_EQ(alarms.held, (std::vector<std::string>{"U1", "U2"})) << "no unit of 1975 in the suspect window";
 }
 
 }  // namespace
@@ -1280,7 +1333,7 @@ TEST(EngineTest, EstimateLimitsMatchesThePhaseOneOfTheChart) {
 TEST(EngineTest, RunningEngineAppliesAVersionRecordedByAnotherProcess) {
   testing::TempDir dir;
   Config config = LoadOrDie(
-      "engine: { shards: 1 }\n"
+      "engine: { past_tolerance: 36500d, shards: 1 }\n"
       "characteristics:\n  - id: x\n    chart: { type: individuals }\n    limits: { mean: 10, sigma: 1 }\n");
   CentreLines lines;
   EngineOptions opts;

@@ -32,7 +32,7 @@ Config LoadOrDie(const std::string& text) {
 
 // A config with the durable hooks given (YAML under `hooks:`), all run by tier 1.
 std::string HooksConfig(const std::string& engine, const std::string& actions, const std::string& hooks) {
-  return "engine: { shards: 1, " + engine +
+  return "engine: { past_tolerance: 36500d, shards: 1, " + engine +
          " }\n"
          "characteristics:\n"
          "  - id: bore\n"

@@ -316,7 +316,7 @@ constexpr const char* kBob = "Bearer bob-0123456789abcdef";
 std::string EngineConfig(const testing::TempDir& dir, const std::string& engine = "shards: 1") {
   const std::string tokens =
       dir.Write("tokens.yaml", "anna: \"anna-0123456789abcdef\"\nbob: \"bob-0123456789abcdef\"\n");
-  return "http: { tokens: \"" + tokens + "\" }\n" + "engine: { " + engine +
+  return "http: { tokens: \"" + tokens + "\" }\n" + "engine: { past_tolerance: 36500d, " + engine +
          " }\n"
          "characteristics:\n"
          "  - id: bore\n"

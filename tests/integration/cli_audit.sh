@@ -7,6 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 cat > "$WORK/config.yaml" <<'YAML'
 store: { sqlite: audit.db }
+engine: { past_tolerance: 36500d }   # fixed event times, long past
 characteristics:
   - id: shaft
     chart: { type: individuals, mr_rules: false }

@@ -28,6 +28,7 @@ cat > "$WORK/config.yaml" <<YAML
 sources:
   - file: { path: "$WORK/in.jsonl" }
 store: { sqlite: "$WORK/s.db" }
+engine: { past_tolerance: 36500d }   # fixed event times, long past
 http: { listen: "127.0.0.1:$HTTP", tokens: "$WORK/tokens.yaml" }
 characteristics:
   - id: bore

@@ -13,9 +13,9 @@ N=2400
 python3 "$ROOT/tests/integration/webhook_receiver.py" "$HOOK" "$WORK/calls.txt" &
 PIDS+=("$!")
 python3 - "$N" >"$WORK/in.jsonl" <<'PY'
-import json, random, sys
+import json, random, sys, time
 random.seed(7)
-t = 1795680000000
+t = int(time.time() * 1000) - 3600 * 1000  # within engine.past_tolerance of the wall clock
 for i in range(int(sys.argv[1])):
     st = "st%d" % (i % 3 + 1)
     serial = "U%06d" % i

@@ -14,7 +14,7 @@ mkdir -p "$WORK/calls"
 cp "$ROOT/tests/engine/data/record_hook.sh" "$WORK/hook.sh"
 chmod +x "$WORK/hook.sh"
 sed -e "s|^store: .*|store: { sqlite: \"$WORK/s.db\" }\nsources: [ { file: { path: \"$EX/data.jsonl\" } } ]\nhttp: { listen: \"127.0.0.1:$HTTP\" }|" \
-    -e "s|^engine: { clock: event }|engine: { clock: event, retry_base: 100ms, retry_max: 1s }|" \
+    -e "s|^engine: { clock: event, |engine: { clock: event, retry_base: 100ms, retry_max: 1s, |" \
     -e "s|^  notify_quality: .*|  notify_quality: { exec: { argv: [\"$WORK/hook.sh\", \"$WORK/calls\", \"0\", \"quality\", \"{characteristic}\"] } }|" \
     -e "s|^  lock_shipments: .*|  lock_shipments: { exec: { argv: [\"$WORK/hook.sh\", \"$WORK/calls\", \"0\", \"lock\", \"--alarm={id}\"] } }|" \
     "$EX/config.yaml" >"$WORK/config.yaml"

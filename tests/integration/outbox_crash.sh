@@ -19,7 +19,7 @@ cat >"$WORK/config.yaml" <<YAML
 sources: [ { file: { path: "$WORK/in.jsonl" } } ]
 store: { sqlite: "$WORK/s.db" }
 http: { listen: "127.0.0.1:$HTTP" }
-engine: { retry_base: 200ms, retry_max: 400ms }
+engine: { past_tolerance: 36500d, retry_base: 200ms, retry_max: 400ms }
 characteristics:
   - id: bore
     chart: { type: individuals, mr_rules: false }

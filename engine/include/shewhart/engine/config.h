@@ -106,6 +106,8 @@ struct CharacteristicSpec {
   // A measurement whose event time is earlier than the newest one already accepted for the
   // characteristic by more than this is rejected with reason `late` (absent: none is late).
   std::optional<std::chrono::microseconds> late_tolerance;
+  // This characteristic's engine.future_tolerance and engine.past_tolerance (absent: the engine's).
+  std::optional<std::chrono::microseconds> future_tolerance, past_tolerance;
   std::vector<ScopeKey> scope{ScopeKey::kStation};
   std::string response;  // a key of Config::responses; empty = the built-in "default" policy
 };
@@ -232,6 +234,12 @@ struct Config {
   std::chrono::microseconds retain_genealogy{std::chrono::hours(24 * 365 * 5)};
   std::chrono::microseconds retain_rejects{std::chrono::hours(24 * 90)};
   std::chrono::microseconds prune_every{std::chrono::hours(1)};
+  // engine.future_tolerance / engine.past_tolerance: a measurement or unit event whose event time
+  // is further ahead of the clock / behind it is rejected (`future`, `too_old`) before it moves
+  // any clock or suspect window. The clock is the wall clock in `run`; in `replay` it is the
+  // latest accepted event time, and past_tolerance bounds both ways (samples may be hours apart).
+  std::chrono::microseconds future_tolerance{std::chrono::minutes(5)};
+  std::chrono::microseconds past_tolerance{std::chrono::hours(24 * 30)};
   std::string http_listen;          // empty: no HTTP server
   // YAML file of `user: token` pairs; a request that changes something (acknowledge, resolve)
   // needs `Authorization: Bearer <token>`. Empty: such requests are refused (401).

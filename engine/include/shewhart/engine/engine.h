@@ -203,6 +203,8 @@ class Engine {
   Counter* alarms_total_ = nullptr;
   Counter* audit_failures_total_ = nullptr;
   Counter* signals_lost_ = nullptr;
+  // Replay's plausibility clock: the latest event time accepted (kNoTime before the first).
+  std::atomic<std::int64_t> accepted_clock_{INT64_MIN};
   // The responder's last unit of work: failing while the store refuses writes (/health).
   mutable std::mutex store_health_mu_;
   Status store_health_;

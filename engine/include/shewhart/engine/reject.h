@@ -16,8 +16,10 @@ enum class RejectReason : std::uint8_t {
   kLate,                   // event time too far behind the characteristic's newest (late_tolerance)
   kDuplicateField,         // a field appears twice in one JSON object
   kEncoding,               // the text is not UTF-8 (Latin-1, GBK, broken sequences)
+  kFuture,                 // event time implausibly far ahead of the clock (engine.future_tolerance)
+  kTooOld,                 // event time implausibly far behind the clock (engine.past_tolerance)
 };
-inline constexpr int kRejectReasonCount = 8;
+inline constexpr int kRejectReasonCount = 10;
 std::string_view RejectReasonName(RejectReason reason);
 
 // The raw bytes kept in a reject record are capped at this size (cut at a UTF-8 character
