@@ -248,8 +248,9 @@ int HoldsStatus(const HoldsCommand& c) {
     id += std::to_string(h.get<long long>());
     holds.push_back(std::move(id));
   }
-  std::printf("%s: %s%s\n", c.serial.c_str(), j.value("status", "").c_str(),
-              holds.empty() ? "" : (" (hold " + Join(holds, ", ") + ")").c_str());
+  std::printf("%s: %s%s, %s\n", c.serial.c_str(), j.value("status", "").c_str(),
+              holds.empty() ? "" : (" (hold " + Join(holds, ", ") + ")").c_str(),
+              j.value("may_move", false) ? "may move on" : "may not move on");
   return kExitOk;
 }
 

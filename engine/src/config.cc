@@ -432,8 +432,17 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     Problem(root, "", "the configuration is empty; expected at least 'characteristics'");
     return;
   }
-  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks", "codes"})) {
+  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks", "codes",
+                           "interlock"})) {
     return;
+  }
+  if (auto n = root["interlock"]) {
+    if (CheckMap(n, "interlock", {"reworked_may_move"}) && n["reworked_may_move"]) {
+      std::string b;
+      if (Choice(n["reworked_may_move"], "interlock.reworked_may_move", {"true", "false"}, b)) {
+        config.reworked_may_move = b == "true";
+      }
+    }
   }
   if (auto n = root["codes"]) {
     if (CheckMap(n, "codes", {"causes", "actions", "dispositions", "meanings"})) {

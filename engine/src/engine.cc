@@ -2138,13 +2138,21 @@ Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string
   if (serial.empty() || serial.find('/') != std::string::npos) return error(404, "no such endpoint: /api/units/" + serial);
   auto rows = store_->HoldsOfUnit(serial);
   if (!rows.ok()) return error(503, rows.status().message());
+  // The unit's state over every hold that took it: held in any > scrapped in any > reworked in
+  // any > released (by all) > free (never held). Only free and released units may move on, and
+  // reworked ones where interlock.reworked_may_move says so (docs/OPERATIONS.md "Interlock").
   Json holds = Json::array();
   Json history = Json::array();
+  int rank = 0;  // 0 free, 1 released, 2 reworked, 3 scrapped, 4 held
+  static constexpr const char* kStatus[] = {"free", "released", "reworked", "scrapped", "held"};
   for (const auto& u : *rows) {
     if (u.state == "held") holds.push_back(u.hold_id);
+    const int r = u.state == "held" ? 4 : u.state == "scrapped" ? 3 : u.state == "reworked" ? 2 : 1;
+    rank = std::max(rank, r);
     history.push_back(Json{{"hold", u.hold_id}, {"state", u.state}, {"since", FormatRfc3339(u.since)}});
   }
-  Json j{{"serial", serial}, {"status", holds.empty() ? "free" : "held"}, {"holds", std::move(holds)},
+  const bool may_move = rank <= 1 || (rank == 2 && config_.reworked_may_move);
+  Json j{{"serial", serial}, {"status", kStatus[rank]}, {"may_move", may_move}, {"holds", std::move(holds)},
          {"history", std::move(history)}};
   return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }

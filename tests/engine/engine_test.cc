@@ -1017,6 +1017,55 @@ TEST(EngineTest, LateMeasurementsAreRejected) {
   EXPECT_NE(rejects[0]["message"].get<std::string>().find("10.001 s behind"), std::string::npos) << rejects[0];
 }
 
+// The MES interlock answers what became of a unit, and whether it may move on: held in any hold
+// wins, then scrapped, reworked, released (by every hold); free only for a unit never held.
+TEST(EngineTest, InterlockAnswersTheUnitsStateAndWhetherItMayMove) {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.db");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok());
+    HoldRecord h;
+    h.alarm_id = 1;
+    h.characteristic = "bore";
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE((*store)->CreateHold(h).ok());
+    std::vector<HeldUnit> units;
+    for (const char* s : {"H", "REL", "RW", "SC", "BOTH"}) units.push_back(HeldUnit{1, s, "held", FromUnixMillis(1)});
+    ASSERT_TRUE((*store)->AddHeldUnits(1, units).ok());
+    ASSERT_TRUE((*store)->AddHeldUnits(2, {HeldUnit{2, "BOTH", "held", FromUnixMillis(1)}}).ok());
+    auto dispose = [&](const std::string& serial, const char* state, std::int64_t hold) {
+      Disposition d;
+      d.hold_id = hold;
+      d.state = state;
+      d.user = "anna";
+      ASSERT_TRUE((*store)->Dispose({serial}, d).ok()) << serial;
+    };
+    dispose("REL", "released", 1);
+    dispose("RW", "reworked", 1);
+    dispose("SC", "scrapped", 1);
+    dispose("BOTH", "released", 1);  // still held by hold 2
+  }
+  for (const bool rework_moves : {false, true}) {
+    Config config = LoadOrDie(std::string(kConfig) + (rework_moves ? "interlock: { reworked_may_move: true }\n" : ""));
+    EngineOptions opts;
+    opts.threaded = false;
+    opts.store_path = path;
+    Engine engine(config, opts);
+    ASSERT_TRUE(engine.Start().ok());
+    auto unit = [&](const std::string& serial) {
+      auto j = nlohmann::json::parse(engine.HandleApi("GET", "/api/units/" + serial, "").body);
+      return j["status"].get<std::string>() + (j["may_move"].get<bool>() ? " moves" : " stays");
+    };
+    EXPECT_EQ(unit("H"), "held stays");
+    EXPECT_EQ(unit("REL"), "released moves");
+    EXPECT_EQ(unit("RW"), rework_moves ? "reworked moves" : "reworked stays");
+    EXPECT_EQ(unit("SC"), "scrapped stays") << "it answered free";
+    EXPECT_EQ(unit("BOTH"), "held stays") << "released by one hold, held by another";
+    EXPECT_EQ(unit("NEVER"), "free moves");
+    engine.Stop();
+  }
+}
+
 // engine.future_tolerance / past_tolerance: in replay the clock is the latest accepted event
 // time. A reading dated 9999 no longer makes every later one `late`, and one dated 1975 no
 // longer widens the suspect window back to 1975 (it held 7 units instead of 2).

@@ -50,9 +50,9 @@ status() { "$SHEWHART" holds status "$1" --url "$URL"; }
 WAIT_S=10 wait_for sh -c "'$SHEWHART' holds status P1 --url '$URL' | grep -q held" || fail "P1 (assembly of U3) not held: $(status P1)"
 
 # The interlock.
-[ "$(status U4)" = "U4: held (hold #1)" ] || fail "status U4: $(status U4)"
-[ "$(status U1)" = "U1: free" ] || fail "U1 is before the window: $(status U1)"
-[ "$(status X1)" = "X1: free" ] || fail "X1 is at another station: $(status X1)"
+[ "$(status U4)" = "U4: held (hold #1), may not move on" ] || fail "status U4: $(status U4)"
+[ "$(status U1)" = "U1: free, may move on" ] || fail "U1 is before the window: $(status U1)"
+[ "$(status X1)" = "X1: free, may move on" ] || fail "X1 is at another station: $(status X1)"
 
 # The store: list, show, export.
 "$SHEWHART" holds list --store "$WORK/s.db" >"$WORK/list.txt"
@@ -85,20 +85,23 @@ rc=0; dispose --token-file "$WORK/token" --state released --reason because --mea
 [ "$rc" -eq 1 ] && grep -q "unknown reason 'because'" "$WORK/err.txt" || fail "unknown reason: exit $rc, $(cat "$WORK/err.txt")"
 rc=0; dispose --token-file "$WORK/token" --state released --reason other --meaning "released by" --serial U2 --serial X1 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "unit 'X1' is not in hold 1 (HTTP 404)" "$WORK/err.txt" || fail "a unit not held: exit $rc, $(cat "$WORK/err.txt")"
-[ "$(status U2)" = "U2: held (hold #1)" ] || fail "a refused disposition changed U2: $(status U2)"
+[ "$(status U2)" = "U2: held (hold #1), may not move on" ] || fail "a refused disposition changed U2: $(status U2)"
 
 # Dispositions.
 dispose --token-file "$WORK/token" --state released --reason conforming_on_retest --meaning "released by" \
   --serial U2 --note "re-measured 10.02" >"$WORK/d1.txt" || fail "release U2: $(cat "$WORK/d1.txt")"
 grep -q "hold #1: 1 unit released (conforming_on_retest, released by); 3 still held, hold open" "$WORK/d1.txt" \
   || fail "release U2 output: $(cat "$WORK/d1.txt")"
-[ "$(status U2)" = "U2: free" ] || fail "U2 after its release: $(status U2)"
+[ "$(status U2)" = "U2: released, may move on" ] || fail "U2 after its release: $(status U2)"
 rc=0; dispose --token-file "$WORK/token" --state scrapped --reason nonconforming --meaning "approved by" --serial U2 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no longer held: it was released (HTTP 409)" "$WORK/err.txt" || fail "twice: exit $rc, $(cat "$WORK/err.txt")"
 SHEWHART_TOKEN="anna-0123456789abcdef" dispose --state scrapped --reason nonconforming --meaning "approved by" \
   --all --exclude P1 >"$WORK/d2.txt" || fail "bulk scrap: $(cat "$WORK/d2.txt")"
 grep -q "2 units scrapped" "$WORK/d2.txt" || fail "bulk scrap output: $(cat "$WORK/d2.txt")"
-[ "$(status P1)" = "P1: held (hold #1)" ] || fail "P1 was excluded: $(status P1)"
+# The interlock says what became of a unit: a scrapped one is not free (it answered free before).
+[ "$(status U4)" = "U4: scrapped, may not move on" ] || fail "status of scrapped U4: $(status U4)"
+curl -fs "$URL/api/units/U4" | contains '"status":"scrapped","may_move":false' || fail "interlock JSON for U4: $(curl -s "$URL/api/units/U4")"
+[ "$(status P1)" = "P1: held (hold #1), may not move on" ] || fail "P1 was excluded: $(status P1)"
 "$SHEWHART" holds show 1 --store "$WORK/s.db" >"$WORK/show.txt"
 grep -Eq "^U2 +released .*released by anna .*conforming_on_retest +re-measured 10.02$" "$WORK/show.txt" || fail "show U2: $(cat "$WORK/show.txt")"
 grep -Eq "^U4 +scrapped .*approved by anna" "$WORK/show.txt" || fail "show U4: $(cat "$WORK/show.txt")"

@@ -240,6 +240,10 @@ struct Config {
   // latest accepted event time, and past_tolerance bounds both ways (samples may be hours apart).
   std::chrono::microseconds future_tolerance{std::chrono::minutes(5)};
   std::chrono::microseconds past_tolerance{std::chrono::hours(24 * 30)};
+  // interlock.reworked_may_move: whether GET /api/units/SERIAL lets a reworked unit move on
+  // (may_move) — true where rework ends in its own inspection; false (default) where a reworked
+  // unit waits for a release.
+  bool reworked_may_move = false;
   std::string http_listen;          // empty: no HTTP server
   // YAML file of `user: token` pairs; a request that changes something (acknowledge, resolve)
   // needs `Authorization: Bearer <token>`. Empty: such requests are refused (401).
