@@ -252,10 +252,13 @@ class Engine::Responder {
   // An alarm was resolved: its hold closes if nothing in it is held any more.
   void CloseHoldIfDone(const AlarmRecord& a) {
     if (a.hold_id == 0) return;
-    Status st = e_.store_->CloseHoldIfDone(a.hold_id);
-    if (!st.ok()) return Fail(st);
-    st = CountHolds();
-    if (!st.ok()) spdlog::error("hold {}: {}", a.hold_id, st.message());
+    // Counted here, not recounted: a recount reads every row of held_units (0.64 s at 2 M).
+    auto closed = e_.store_->CloseHoldIfDone(a.hold_id);
+    if (!closed.ok()) return Fail(closed.status());
+    if (*closed) {
+      holds_open_count_ -= 1;
+      hold_counts_.holds["closed"] += 1;
+    }
   }
 
   // Commits pending genealogy, then, in one unit of work, escalates alarms by time and adds
@@ -594,13 +597,22 @@ class Engine::Responder {
     if (!d.note.empty()) body["note"] = d.note;
     Audit("hold.disposed", "hold/" + std::to_string(d.hold_id), body, d.user);
     spdlog::info("hold #{}: {} units {} by {} ({}, {})", d.hold_id, done->size(), d.state, d.user, d.reason, d.meaning);
-    if (Status st = CountHolds(); !st.ok()) spdlog::error("counting holds: {}", st.message());
-    UpdateGauges();
+    // The counts move by what changed (a recount would read every row of held_units).
+    const auto n = static_cast<std::int64_t>(done->size());
+    held_total_ -= n;
+    hold_counts_.units[d.state] += n;
     auto hold = e_.store_->GetHold(d.hold_id);
     if (hold.ok()) {
       body["held"] = hold->held;
       body["hold_state"] = hold->state;
+      if (hold->state == "closed") {  // only units of an open hold can be disposed of: this closed it
+        holds_open_count_ -= 1;
+        hold_counts_.holds["closed"] += 1;
+      }
+    } else {
+      Fail(hold.status());
     }
+    UpdateGauges();
     return ApiResponse{200, "application/json", body.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
 

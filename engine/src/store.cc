@@ -1094,9 +1094,10 @@ Result<std::vector<Disposition>> Store::Dispose(const std::vector<std::string>& 
   return out;
 }
 
-Status Store::CloseHoldIfDone(std::int64_t hold_id) {
+Result<bool> Store::CloseHoldIfDone(std::int64_t hold_id) {
   std::lock_guard lock(mu_);
-  return CloseHoldIfDoneLocked(hold_id);
+  SHEWHART_RETURN_IF_ERROR(CloseHoldIfDoneLocked(hold_id));
+  return sqlite3_changes(db_) > 0;
 }
 
 Status Store::CloseHoldIfDoneLocked(std::int64_t hold_id) {

@@ -275,7 +275,8 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   auto doc = nlohmann::json::parse(r.body);
   EXPECT_EQ(doc["count"], 1);
   EXPECT_EQ(doc["held"], 3);
-  EXPECT_EQ(unit("U3")["status"], "free");
+  EXPECT_EQ(unit("U3")["status"], "released");
+  EXPECT_EQ(unit("U3")["may_move"], true);
   EXPECT_EQ(unit("U3")["history"][0]["state"], "released");
   r = dispose(release_u3, bearer);
   EXPECT_EQ(r.status, 409) << "released already";
@@ -292,6 +293,14 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   EXPECT_EQ(doc["hold_state"], "open") << "its alarm is not resolved";
   EXPECT_EQ(unit("U4")["status"], "held");
   EXPECT_EQ(unit("U2")["history"][0]["state"], "scrapped");
+  EXPECT_EQ(unit("U2")["status"], "scrapped");
+  EXPECT_EQ(unit("U2")["may_move"], false);
+  // The gauges follow the dispositions without recounting the table.
+  const std::string gauges = engine.HandleApi("GET", "/metrics", "").body;
+  for (const char* line : {"shewhart_held_units{state=\"held\"} 1\n", "shewhart_held_units{state=\"released\"} 1\n",
+                           "shewhart_held_units{state=\"scrapped\"} 2\n", "shewhart_holds{state=\"open\"} 1\n"}) {
+    EXPECT_NE(gauges.find(line), std::string::npos) << line;
+  }
 
   auto hold = nlohmann::json::parse(engine.HandleApi("GET", "/api/holds/1", "").body);
   EXPECT_EQ(hold["held"], 1);

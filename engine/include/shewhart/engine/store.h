@@ -304,7 +304,9 @@ class Store {
   Result<std::vector<Disposition>> Dispose(const std::vector<std::string>& serials, const Disposition& d);
   // Sets an open hold's state to "closed" when its alarm is resolved and none of its units is
   // held any more (every unit disposed of, or none taken); otherwise changes nothing.
-  Status CloseHoldIfDone(std::int64_t hold_id);
+  // Returns whether it closed it. Reads only the hold's own units (the held_units key), so its
+  // cost does not grow with the table.
+  Result<bool> CloseHoldIfDone(std::int64_t hold_id);
   // The dispositions of one hold, oldest first.
   Result<std::vector<Disposition>> ListDispositions(std::int64_t hold_id);
 
