@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -471,6 +472,24 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
       resp.body = std::move(r.body);
       return resp;
     });
+    // Descriptors: the limit raised to the hard one, and 128 kept from HTTP for the sources, the
+    // store (database, WAL, shm, lock), the outbox's transports and ZeroMQ's own.
+    rlimit files{};
+    std::size_t max_connections = config->http_max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+      if (files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &files) != 0) (void)getrlimit(RLIMIT_NOFILE, &files);
+      }
+      constexpr rlim_t kReserve = 128;
+      const rlim_t room = files.rlim_cur > 2 * kReserve ? files.rlim_cur - kReserve : files.rlim_cur / 2;
+      if (static_cast<rlim_t>(max_connections) > room) {
+        spdlog::warn("http.max_connections {} lowered to {}: the open-files limit is {}", max_connections, room,
+                     static_cast<unsigned long long>(files.rlim_cur));
+        max_connections = static_cast<std::size_t>(room);
+      }
+    }
+    http->SetMaxConnections(max_connections);
     st = http->Start();
     if (!st.ok()) {
       spdlog::error("{}", st.message());

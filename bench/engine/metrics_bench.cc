@@ -147,13 +147,15 @@ void BM_RenderMetrics(benchmark::State& state) {
   std::mt19937_64 rng(3);
   std::normal_distribution<double> noise(74.0, 0.01);
   std::vector<std::vector<double>> fed(static_cast<std::size_t>(n));
+  const auto base_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
   for (int k = 0; k < kValues; ++k) {
     for (int c = 0; c < n; ++c) {
       Measurement m;
       m.characteristic = static_cast<CharacteristicId>(c);
       m.has_value = true;
       m.value = (k == kValues - 1 && c % 100 == 0) ? 74.1 : std::clamp(noise(rng), 73.975, 74.025);
-      m.ts = EventTime(std::chrono::seconds(1'800'000'000 + k));
+      m.ts = EventTime(std::chrono::seconds(base_s + k));  // within engine.past_tolerance of the wall clock
       m.station.Assign("st" + std::to_string(c % 7));
       fed[static_cast<std::size_t>(c)].push_back(m.value);
       sink.OnMeasurement(m);
@@ -321,6 +323,8 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     constexpr double kWarmUp = 2.0;  // seconds: the 20 alarms open, the store warms
     const double total_s = kWarmUp + phase_s * phases;
     std::int64_t sent = 0, spikes = 0;
+    const std::int64_t base_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count() - 3600LL * 1000000;
     for (auto tick = start;; tick += std::chrono::milliseconds(1)) {
       std::this_thread::sleep_until(tick);
       const double t = Seconds(Clock::now() - start);
@@ -335,7 +339,7 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
         m.characteristic = static_cast<CharacteristicId>(spike ? (spikes % 20) * (n / 20) : sent % n);
         m.has_value = true;
         m.value = spike ? 74.1 : std::clamp(noise(rng), 73.975, 74.025);
-        m.ts = EventTime(std::chrono::microseconds(1'800'000'000'000'000 + sent * 10));
+        m.ts = EventTime(std::chrono::microseconds(base_us + sent * 10));
         m.station.Assign("st1");
         m.arrival_ns = SteadyNowNs();
         spikes += spike;

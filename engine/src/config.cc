@@ -482,8 +482,12 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["http"]) {
-    if (CheckMap(n, "http", {"listen", "tokens"}) && n["tokens"]) {
+    if (CheckMap(n, "http", {"listen", "tokens", "max_connections"}) && n["tokens"]) {
       NonEmptyString(n["tokens"], "http.tokens", config.http_tokens);
+    }
+    long long v;
+    if (n.IsMap() && n["max_connections"] && Int(n["max_connections"], "http.max_connections", 1, 100000, v)) {
+      config.http_max_connections = static_cast<std::size_t>(v);
     }
     if (n.IsMap() && n["listen"]) {
       if (NonEmptyString(n["listen"], "http.listen", config.http_listen) &&

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <charconv>
 #include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -320,9 +321,22 @@ struct HttpServer::Impl {
     }
     try {
       beast::error_code ignored;
+      std::erase_if(sessions, [](const std::weak_ptr<Session>& s) { return s.expired(); });
+      if (sessions.size() >= max_connections) {
+        // Full: told so at once and closed, so that idle or half-open clients cannot take the
+        // descriptors the sources and the store need (nor /health's).
+        static constexpr std::string_view kFull =
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            "Content-Length: 46\r\n\r\n{\"error\":\"too many connections; try again\"}\n";
+        refused.fetch_add(1, std::memory_order_relaxed);  // before the client can see the answer
+        socket.non_blocking(true, ignored);
+        (void)socket.write_some(net::buffer(kFull.data(), kFull.size()), ignored);
+        socket.close(ignored);
+        DoAccept();
+        return;
+      }
       socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<Session>(std::move(socket), handler);
-      std::erase_if(sessions, [](const std::weak_ptr<Session>& s) { return s.expired(); });
       sessions.push_back(session);
       session->Start();
     } catch (const std::exception& e) {
@@ -365,6 +379,8 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   net::steady_timer accept_retry{ioc};
   std::vector<std::weak_ptr<Session>> sessions;
+  std::size_t max_connections = kDefaultMaxHttpConnections;
+  std::atomic<std::uint64_t> refused{0};
   bool stopping = false;
   std::thread thread;
 };
@@ -374,6 +390,10 @@ HttpServer::HttpServer(std::string listen, HttpHandler handler, int nice)
 
 HttpServer::~HttpServer() { Stop(); }
 
+void HttpServer::SetMaxConnections(std::size_t n) { max_connections_ = std::max<std::size_t>(1, n); }
+
+std::uint64_t HttpServer::refused() const { return impl_ ? impl_->refused.load(std::memory_order_relaxed) : 0; }
+
 Status HttpServer::Start() {
   if (impl_) return FailedPrecondition("HTTP server on '" + listen_ + "' is already started");
   if (!handler_) return InvalidArgument("HTTP server on '" + listen_ + "' has an empty handler");
@@ -381,6 +401,7 @@ Status HttpServer::Start() {
   SHEWHART_RETURN_IF_ERROR(ParseListen(listen_, &address));
   try {
     auto impl = std::make_unique<Impl>(handler_);
+    impl->max_connections = max_connections_;
 
     beast::error_code ec;
     tcp::endpoint endpoint;

@@ -349,6 +349,49 @@ TEST(HttpServerTest, PortInUseIsUnavailableNamingAddressAndOsError) {
   EXPECT_EQ(client.Send(http::verb::get, "/api/alarms").result_int(), 200u);
 }
 
+// 1100 half-open connections under a 1024-descriptor limit took /health down: past the cap a
+// connection is answered 503 at once and closed, and one slot freed serves again.
+TEST(HttpServerTest, ConnectionsBeyondTheCapAreRefusedAtOnceAndServedAgainWhenOneCloses) {
+  Recorder recorder;
+  HttpServer server("127.0.0.1:0", RoutingHandler(&recorder));
+  server.SetMaxConnections(3);
+  ASSERT_TRUE(server.Start().ok());
+  net::io_context ioc;
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  for (int i = 0; i < 2; ++i) {  // half-open: connected, never send a request
+    idle.push_back(std::make_unique<tcp::socket>(ioc));
+    idle.back()->connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())));
+  }
+  Client third(server.port());
+  EXPECT_EQ(third.Send(http::verb::get, "/api/alarms").result_int(), 200) << "under the cap";
+  tcp::socket fourth(ioc);
+  fourth.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())));
+  std::string answer;
+  beast::error_code ec;
+  char buf[256];
+  for (;;) {
+    const std::size_t n = fourth.read_some(net::buffer(buf), ec);
+    answer.append(buf, n);
+    if (ec) break;
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("too many connections"), std::string::npos) << answer;
+  EXPECT_EQ(ec, net::error::eof) << "closed after the answer";
+  EXPECT_EQ(server.refused(), 1u);
+  idle.front()->close();
+  idle.erase(idle.begin());
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {  // the server sees the close
+    try {
+      Client again(server.port());
+      served = again.Send(http::verb::get, "/api/alarms").result_int() == 200;
+    } catch (const std::exception&) {
+    }
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served) << "a freed slot serves again";
+}
+
 TEST(HttpServerTest, StartTwiceIsFailedPrecondition) {
   Recorder recorder;
   HttpServer server("127.0.0.1:0", RoutingHandler(&recorder));

@@ -248,6 +248,9 @@ struct Config {
   // YAML file of `user: token` pairs; a request that changes something (acknowledge, resolve)
   // needs `Authorization: Bearer <token>`. Empty: such requests are refused (401).
   std::string http_tokens;
+  // http.max_connections: HTTP connections open at once; more are answered 503 and closed.
+  // `run` lowers it to leave 128 descriptors of its limit to sources, store and hooks.
+  std::size_t http_max_connections = 256;
   // The codes an acknowledgement may give for the assignable cause and the corrective action.
   std::vector<std::string> cause_codes{"machine", "method", "material", "measurement", "operator",
                                        "environment", "tool_wear", "unknown"};

@@ -69,6 +69,10 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // hundreds of milliseconds at the same priority to about 2 ms at this one.
 inline constexpr int kHttpServerNice = 10;
 
+// Connections open at once, by default (SetMaxConnections): well under a 1024-descriptor limit,
+// leaving descriptors to the sources, the store and the outbox.
+inline constexpr std::size_t kDefaultMaxHttpConnections = 256;
+
 // Owns the listening socket, the server thread and every open connection.
 //
 // Start(), Stop() and port() are called by the owner, from one thread at a time (not
@@ -111,12 +115,19 @@ class HttpServer {
   // The bound port (the OS's choice when `listen` asked for 0) while started; 0 otherwise.
   int port() const { return port_; }
 
+  // At most `n` (>= 1) connections open at once; a connection beyond is answered 503 at once
+  // and closed (counted by refused()). Takes effect at the next Start().
+  void SetMaxConnections(std::size_t n);
+  // Connections refused because `max connections` were open, since the last Start().
+  std::uint64_t refused() const;
+
  private:
   struct Impl;
 
   const std::string listen_;
   const HttpHandler handler_;
   const int nice_;
+  std::size_t max_connections_ = kDefaultMaxHttpConnections;
   std::unique_ptr<Impl> impl_;  // non-null exactly while started
   int port_ = 0;
 };
