@@ -145,6 +145,73 @@ bool ParseIdPath(const std::string& rest, IdPath& out) {
   return ec == std::errc() && ptr == out.id_text.data() + out.id_text.size() && out.id > 0;
 }
 
+// The parameters of a list endpoint's query string: `name=value` pairs joined by '&', values
+// percent-decoded. False with `error` set for a name not in `allowed`, a name given twice, or a
+// bad escape.
+bool ParseQuery(const std::string& query, std::initializer_list<std::string_view> allowed,
+                std::map<std::string, std::string>& out, std::string& error) {
+  std::size_t start = 0;
+  while (start < query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string param = query.substr(start, end - start);
+    start = end + 1;
+    if (param.empty()) continue;
+    const std::size_t eq = param.find('=');
+    const std::string name = param.substr(0, eq);
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      std::string names;
+      for (auto a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+      error = "unknown query parameter '" + param + "' (expected " + names + ")";
+      return false;
+    }
+    std::string value;
+    const std::string raw = eq == std::string::npos ? "" : param.substr(eq + 1);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        value += ' ';
+      } else if (raw[i] == '%') {
+        unsigned v = 0;
+        if (i + 2 >= raw.size() || std::from_chars(raw.data() + i + 1, raw.data() + i + 3, v, 16).ptr != raw.data() + i + 3) {
+          error = "query parameter '" + name + "' has a bad %-escape";
+          return false;
+        }
+        value += static_cast<char>(v);
+        i += 2;
+      } else {
+        value += raw[i];
+      }
+    }
+    if (!out.emplace(name, std::move(value)).second) {
+      error = "query parameter '" + name + "' is given twice";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A page's `limit` (default `fallback`, 1..`max`) and an id cursor `before` (0: none).
+bool PageParams(const std::map<std::string, std::string>& params, int fallback, int max, int& limit,
+                std::int64_t& before, std::string& error) {
+  limit = fallback;
+  before = 0;
+  if (auto it = params.find("limit"); it != params.end()) {
+    auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), limit);
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || limit < 1 || limit > max) {
+      error = "limit must be an integer from 1 to " + std::to_string(max) + ", found '" + it->second + "'";
+      return false;
+    }
+  }
+  if (auto it = params.find("before"); it != params.end()) {
+    auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), before);
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || before < 1) {
+      error = "before must be a positive id (the previous page's \"next\"), found '" + it->second + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
 EventTime WallClock() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
@@ -2029,7 +2096,8 @@ Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::str
   return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
 
-Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& body,
+Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& query,
+                                    const std::string& body,
                                     const std::string& authorization) {
   auto error = [](int status, const std::string& msg) {
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
@@ -2055,12 +2123,23 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
                                                          : error(503, hold.status().message());
   }
   if (get) {
-    auto units = store_->ListHeldUnits(id);
+    // Its units a page at a time, in serial order: `limit` (default 1000, at most 10000) and
+    // `after` = the previous page's "next" (a serial).
+    std::map<std::string, std::string> params;
+    std::string bad;
+    int limit = 1000;
+    std::int64_t unused = 0;
+    if (!ParseQuery(query, {"limit", "after"}, params, bad) || !PageParams(params, 1000, 10000, limit, unused, bad)) {
+      return error(400, bad);
+    }
+    auto units = store_->HeldUnitsBySerial(id, params.count("after") ? params["after"] : "", limit);
     if (!units.ok()) return error(503, units.status().message());
     auto dispositions = store_->ListDispositions(id);
     if (!dispositions.ok()) return error(503, dispositions.status().message());
     Json j = HoldJson(*hold, *units);
     j["held"] = hold->held;
+    j["unit_count"] = hold->units;
+    j["next"] = units->size() == static_cast<std::size_t>(limit) ? Json(units->back().serial) : Json(nullptr);
     Json arr = Json::array();
     for (const auto& d : *dispositions) arr.push_back(DispositionJson(d));
     j["dispositions"] = std::move(arr);
@@ -2323,7 +2402,6 @@ std::string Engine::HealthJson(bool& healthy) const {
 
 Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query,
                                       const std::string& body, const std::string& authorization) {
-  (void)query;
   auto error = [](int status, const std::string& msg) {
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
@@ -2331,7 +2409,7 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
   }
   if (target.rfind("/api/holds/", 0) == 0) {
-    return HoldApi(method, target.substr(std::string("/api/holds/").size()), body, authorization);
+    return HoldApi(method, target.substr(std::string("/api/holds/").size()), query, body, authorization);
   }
   if (target.rfind("/api/units/", 0) == 0) return UnitApi(method, target.substr(std::string("/api/units/").size()));
   if (target == "/api/silences" || target.rfind("/api/silences/", 0) == 0) {
@@ -2344,25 +2422,43 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     std::string body = HealthJson(healthy);
     return {healthy ? 200 : 503, "application/json", body};
   }
+  // Lists are pages (docs: README "HTTP API"): newest first, `limit` (default 100, at most
+  // 1000) and `before` = the previous page's "next" (an id); "next" is null on the last page. A
+  // page is bounded, so no listing holds the server thread (and the interlock behind it) long.
+  std::map<std::string, std::string> params;
+  std::string bad;
+  int limit = 0;
+  std::int64_t before = 0;
+  auto page = [&](std::initializer_list<std::string_view> allowed) {
+    return ParseQuery(query, allowed, params, bad) && PageParams(params, 100, 1000, limit, before, bad);
+  };
+  auto next = [&](std::size_t got, std::int64_t last_id) {
+    return got == static_cast<std::size_t>(limit) ? Json(last_id) : Json(nullptr);
+  };
   if (target == "/api/alarms") {
-    auto alarms = store_->ListAlarms(false, 1000);
+    if (!page({"limit", "before"})) return error(400, bad);
+    auto alarms = store_->ListAlarms(false, limit, before);
     if (!alarms.ok()) return error(503, alarms.status().message());
     Json arr = Json::array();
     for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
-    return {200, "application/json", Json{{"alarms", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    Json doc{{"alarms", arr}, {"next", next(alarms->size(), alarms->empty() ? 0 : alarms->back().id)}};
+    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/holds") {
-    auto holds = store_->ListHolds();
+    // The holds with their counts; their units are listed by /api/holds/ID, page by page.
+    if (!page({"limit", "before"})) return error(400, bad);
+    auto holds = store_->ListHoldsPage(before, limit);
     if (!holds.ok()) return error(503, holds.status().message());
     Json arr = Json::array();
     for (const auto& h : *holds) {
-      auto units = store_->ListHeldUnits(h.id);
-      if (!units.ok()) return error(503, units.status().message());
-      Json j = HoldJson(h, *units);
+      Json j = HoldJson(h, {});
+      j.erase("units");
+      j["units"] = h.units;
       j["held"] = h.held;
       arr.push_back(std::move(j));
     }
-    return {200, "application/json", Json{{"holds", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    Json doc{{"holds", arr}, {"next", next(holds->size(), holds->empty() ? 0 : holds->back().id)}};
+    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/characteristics") {
     Json arr = Json::array();
@@ -2376,34 +2472,26 @@ Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::stri
     return {200, "application/json", CharacteristicJson(static_cast<std::size_t>(i)).dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/rejects") {
-    auto rejects = store_->ListRejects(1000);
+    if (!page({"limit", "before"})) return error(400, bad);
+    auto rejects = store_->ListRejects(limit, before);
     if (!rejects.ok()) return error(503, rejects.status().message());
     Json arr = Json::array();
     for (const auto& r : *rejects) arr.push_back(RejectJson(r));
-    return {200, "application/json", Json{{"rejects", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    Json doc{{"rejects", arr}, {"next", next(rejects->size(), rejects->empty() ? 0 : rejects->back().id)}};
+    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target == "/api/deliveries") {
-    std::string state;
-    std::size_t start = 0;
-    while (start <= query.size() && !query.empty()) {
-      std::size_t end = query.find('&', start);
-      if (end == std::string::npos) end = query.size();
-      const std::string param = query.substr(start, end - start);
-      if (param.rfind("state=", 0) == 0) {
-        state = param.substr(6);
-      } else if (!param.empty()) {
-        return error(400, "unknown query parameter '" + param + "' (expected state=pending|delivered|dead)");
-      }
-      start = end + 1;
-    }
+    if (!page({"state", "limit", "before"})) return error(400, bad);
+    const std::string state = params.count("state") ? params["state"] : "";
     if (!state.empty() && state != "pending" && state != "delivered" && state != "dead") {
       return error(400, "unknown delivery state '" + state + "' (expected pending, delivered or dead)");
     }
-    auto deliveries = store_->ListDeliveries(state, 1000, /*oldest_first=*/false);
+    auto deliveries = store_->ListDeliveries(state, limit, /*oldest_first=*/false, before);
     if (!deliveries.ok()) return error(503, deliveries.status().message());
     Json arr = Json::array();
     for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
-    return {200, "application/json", Json{{"deliveries", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    Json doc{{"deliveries", arr}, {"next", next(deliveries->size(), deliveries->empty() ? 0 : deliveries->back().id)}};
+    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (target.rfind("/api/trace/", 0) == 0) {  // genealogy (trace_api.h); the store is thread-safe
     TraceApiAnswer answer = TraceApi(*store_, target, query);

@@ -703,16 +703,20 @@ Status Store::InsertReject(const RejectRecord& r) {
   return Status::Ok();
 }
 
-Result<std::vector<RejectRecord>> Store::ListRejects(int limit) {
+Result<std::vector<RejectRecord>> Store::ListRejects(int limit, std::int64_t before_id) {
   std::lock_guard lock(mu_);
-  Stmt q(db_, "SELECT source, position, reason, field, message, raw, raw_truncated FROM rejects ORDER BY id DESC LIMIT ?");
+  Stmt q(db_,
+         "SELECT source, position, reason, field, message, raw, raw_truncated, id FROM rejects WHERE (?1 = 0 OR id < ?1) "
+         "ORDER BY id DESC LIMIT ?2");
   if (!q.ok()) return q.error("listing rejects");
-  q.Bind(1, static_cast<std::int64_t>(limit));
+  q.Bind(1, before_id);
+  q.Bind(2, static_cast<std::int64_t>(limit));
   std::vector<RejectRecord> out;
   while (q.Step() == SQLITE_ROW) {
     RejectRecord r;
     r.source = q.Text(0);
     r.position = q.Int(1);
+    r.id = q.Int(7);
     std::string reason = q.Text(2);
     r.reason = RejectReason::kMalformed;
     for (int i = 0; i < kRejectReasonCount; ++i) {
@@ -850,14 +854,17 @@ AlarmRecord ReadAlarm(Stmt& q) {
 }
 }  // namespace
 
-Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit) {
+Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit, std::int64_t before_id) {
   std::lock_guard lock(mu_);
   Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE state != 'resolved' ORDER BY id DESC LIMIT ?"
+                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE state != 'resolved' "
+                          "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1"
                         : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms ORDER BY id DESC LIMIT ?");
+                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms "
+                          "WHERE (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1");
   if (!q.ok()) return q.error("listing alarms");
   q.Bind(1, static_cast<std::int64_t>(limit));
+  q.Bind(2, before_id);
   std::vector<AlarmRecord> out;
   while (q.Step() == SQLITE_ROW) out.push_back(ReadAlarm(q));
   return out;
@@ -1008,6 +1015,30 @@ Result<std::vector<HoldRecord>> Store::ListHolds() {
   if (!q.ok()) return q.error("listing holds");
   std::vector<HoldRecord> out;
   while (q.Step() == SQLITE_ROW) out.push_back(ReadHold(q));
+  return out;
+}
+
+Result<std::vector<HoldRecord>> Store::ListHoldsPage(std::int64_t before_id, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, (std::string(kHoldColumns) + " WHERE (?1 = 0 OR h.id < ?1) ORDER BY h.id DESC LIMIT ?2").c_str());
+  if (!q.ok()) return q.error("listing holds");
+  q.Bind(1, before_id);
+  q.Bind(2, static_cast<std::int64_t>(limit));
+  std::vector<HoldRecord> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadHold(q));
+  return out;
+}
+
+Result<std::vector<HeldUnit>> Store::HeldUnitsBySerial(std::int64_t hold_id, const std::string& after_serial, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id = ?1 AND serial > ?2 ORDER BY serial LIMIT ?3");
+  if (!q.ok()) return q.error("listing held units");
+  q.Bind(1, hold_id);
+  q.Bind(2, after_serial);
+  q.Bind(3, static_cast<std::int64_t>(limit));
+  std::vector<HeldUnit> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(HeldUnit{q.Int(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
   return out;
 }
 
@@ -1672,17 +1703,18 @@ Status Store::UpdateDelivery(const DeliveryRecord& d) {
   return Status::Ok();
 }
 
-Result<std::vector<DeliveryRecord>> Store::ListDeliveries(const std::string& state, int limit, bool oldest_first) {
+Result<std::vector<DeliveryRecord>> Store::ListDeliveries(const std::string& state, int limit, bool oldest_first,
+                                                          std::int64_t before_id) {
   std::lock_guard lock(mu_);
   const std::string sql =
       std::string("SELECT id, alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, state, "
-                  "last_error, created_ts, updated_ts FROM deliveries WHERE (? = '' OR state = ?) ORDER BY id ") +
-      (oldest_first ? "ASC" : "DESC") + " LIMIT ?";
+                  "last_error, created_ts, updated_ts FROM deliveries WHERE (?1 = '' OR state = ?1) AND (?3 = 0 OR id ") +
+      (oldest_first ? ">" : "<") + " ?3) ORDER BY id " + (oldest_first ? "ASC" : "DESC") + " LIMIT ?2";
   Stmt q(db_, sql.c_str());
   if (!q.ok()) return q.error("listing deliveries");
   q.Bind(1, state);
-  q.Bind(2, state);
-  q.Bind(3, static_cast<std::int64_t>(limit));
+  q.Bind(2, static_cast<std::int64_t>(limit));
+  q.Bind(3, before_id);
   std::vector<DeliveryRecord> out;
   while (q.Step() == SQLITE_ROW) {
     DeliveryRecord d;

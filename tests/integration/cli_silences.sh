@@ -94,7 +94,7 @@ grep -q '"id":1,.*"state":"expired",.*"expired_by":"anna"' "$WORK/list.json" || 
 curl -fs "http://127.0.0.1:$HTTP/api/alarms" >"$WORK/alarms.json"
 grep -q '"id":2,"characteristic":"bore","state":"open","tier":1,.*"scope":{"station":"st2"},"hold":2' "$WORK/alarms.json" \
   || fail "the silenced alarm is not recorded: $(cat "$WORK/alarms.json")"
-curl -fs "http://127.0.0.1:$HTTP/api/holds" | contains '"alarm":2,.*"serial":"U4"' || fail "the silenced alarm has no hold"
+curl -fs "http://127.0.0.1:$HTTP/api/holds/2" | contains '"alarm":2,.*"serial":"U4"' || fail "the silenced alarm has no hold"
 curl -fs "http://127.0.0.1:$HTTP/metrics" | contains '^shewhart_alarms_silenced_total 1$' || fail "not counted"
 sleep 0.5  # a wrong second hook call would come now
 term_and_check "$ENGINE" 5

@@ -37,7 +37,9 @@ grep -qF 'shewhart_unit_events_total{source="zmq0"} 3000' <<<"$m" || fail "unit 
 # Measurements are counted as they arrive; the responder may still be working on signals.
 WAIT_S=20 wait_for sh -c "curl -fs http://127.0.0.1:$HTTP/api/alarms | grep -q '\"scope\":{\"station\":\"st2\"}'" \
   || fail "no alarm for station st2: $(curl -fs http://127.0.0.1:$HTTP/api/alarms)"
-holds=$(curl -fs "http://127.0.0.1:$HTTP/api/holds")
+list=$(curl -fs "http://127.0.0.1:$HTTP/api/holds")
+[[ "$list" =~ \"id\":([0-9]+) ]] || fail "no hold: $list"
+holds=$(curl -fs "http://127.0.0.1:$HTTP/api/holds/${BASH_REMATCH[1]}?limit=50")
 grep -q '"serial":"SN' <<<"$holds" || fail "no held serials: $holds"
 # The MES interlock: a held unit is "held" (with its hold), the first unit (station st1, before
 # the drift) is "free".

@@ -136,7 +136,7 @@ class Engine {
                        const std::string& authorization);
   // /api/holds/ID (GET: the hold, its units and dispositions) and /api/holds/ID/dispose (POST,
   // bearer token: held units to released, reworked or scrapped).
-  ApiResponse HoldApi(const std::string& method, const std::string& rest, const std::string& body,
+  ApiResponse HoldApi(const std::string& method, const std::string& rest, const std::string& query, const std::string& body,
                       const std::string& authorization);
   // GET /api/units/SERIAL: the MES interlock (free, or held with the holds that hold it).
   ApiResponse UnitApi(const std::string& method, const std::string& serial);

@@ -34,6 +34,7 @@ struct RejectRecord {
   std::string message;    // human-readable reason naming the offending value
   std::string raw;        // at most kRejectRawCap bytes of the message
   bool raw_truncated = false;
+  std::int64_t id = 0;    // store row id (filled by Store::ListRejects)
 };
 
 }  // namespace shewhart::engine

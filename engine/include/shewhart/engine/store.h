@@ -262,13 +262,15 @@ class Store {
   // record, is what keeps genealogy ingest off the shards' path.
   Status AppendTrace(const std::vector<UnitEvent>& events);
   Status InsertReject(const RejectRecord& reject);
-  Result<std::vector<RejectRecord>> ListRejects(int limit);
+  // Newest first, at most `limit`, only ids below `before_id` when it is not 0 (the next page).
+  Result<std::vector<RejectRecord>> ListRejects(int limit, std::int64_t before_id = 0);
   Result<std::int64_t> CountRejects();
 
   Result<std::int64_t> InsertAlarm(const AlarmRecord& alarm);
   Status UpdateAlarm(const AlarmRecord& alarm);
-  // Alarms, newest first; `open_only` excludes resolved ones.
-  Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit);
+  // Alarms, newest first; `open_only` excludes resolved ones; only ids below `before_id` when it
+  // is not 0 (the next page).
+  Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit, std::int64_t before_id = 0);
   // One alarm; NotFound when there is none with `id`.
   Result<AlarmRecord> GetAlarm(std::int64_t id);
   Status InsertAlarmAction(const AlarmAction& action);
@@ -282,6 +284,12 @@ class Store {
   Result<std::vector<HeldUnit>> AddHeldUnits(std::int64_t hold_id, const std::vector<HeldUnit>& units,
                                              std::vector<bool>* first_hold = nullptr);
   Result<std::vector<HoldRecord>> ListHolds();
+  // A page of holds, newest first, ids below `before_id` (0: from the newest), at most `limit`;
+  // each with its unit counts, not its units.
+  Result<std::vector<HoldRecord>> ListHoldsPage(std::int64_t before_id, int limit);
+  // A page of one hold's units in serial order, serials after `after_serial` ("" from the first),
+  // at most `limit`: an index range scan, whatever the size of the hold or of the table.
+  Result<std::vector<HeldUnit>> HeldUnitsBySerial(std::int64_t hold_id, const std::string& after_serial, int limit);
   // Holds by state (open, closed) and the units of all holds by state (held, released,
   // reworked, scrapped); states with none are absent. Reads every held_units row.
   Result<HoldCounts> CountHoldStates();
@@ -374,7 +382,9 @@ class Store {
   Status UpdateDelivery(const DeliveryRecord& d);
   // Deliveries in `state` (every state when empty), ordered by id (oldest first) or newest
   // first, at most `limit`.
-  Result<std::vector<DeliveryRecord>> ListDeliveries(const std::string& state, int limit, bool oldest_first);
+  // With `before_id` not 0: only ids beyond it in the listing order (the next page).
+  Result<std::vector<DeliveryRecord>> ListDeliveries(const std::string& state, int limit, bool oldest_first,
+                                                     std::int64_t before_id = 0);
 
   // Silences. InsertSilence stores one (its id is ignored) and returns its id.
   Result<std::int64_t> InsertSilence(const SilenceRecord& s);
