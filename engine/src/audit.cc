@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <map>
+#include <set>
 
 #include "shewhart/engine/time_format.h"
 
@@ -179,6 +181,77 @@ Result<AuditVerification> VerifyAuditLog(Store& store) {
       last_seq = r.seq;
     }
   }
+}
+
+Result<HoldCrossCheck> CrossCheckHolds(Store& store) {
+  constexpr int kPage = 1000;
+  constexpr std::size_t kListed = 20;
+  HoldCrossCheck out;
+  auto anchor = store.AuditAnchor();
+  if (!anchor.ok()) return anchor.status();
+  // What the chain says of every unit of every hold it saw created.
+  std::set<std::int64_t> created;
+  std::map<std::pair<std::int64_t, std::string>, std::string> said;
+  std::int64_t after = anchor->first;
+  for (;;) {
+    auto page = store.ReadAudit(after, kPage);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const AuditRecord& r : *page) {
+      after = r.seq;
+      if (r.kind != "hold.created" && r.kind != "hold.units_added" && r.kind != "hold.disposed") continue;
+      const Json body = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      if (!body.is_object()) continue;  // the chain check names a record whose body was altered
+      if (r.kind == "hold.created") {
+        if (body.contains("id") && body["id"].is_number_integer()) created.insert(body["id"].get<std::int64_t>());
+        continue;
+      }
+      if (!body.contains("hold") || !body["hold"].is_number_integer() || !body.contains("units") ||
+          !body["units"].is_array()) {
+        continue;
+      }
+      const std::int64_t hold = body["hold"].get<std::int64_t>();
+      const std::string state = r.kind == "hold.disposed" && body.contains("state") && body["state"].is_string()
+                                    ? body["state"].get<std::string>()
+                                    : "held";
+      for (const auto& u : body["units"]) {
+        const Json& serial = u.is_object() && u.contains("serial") ? u["serial"] : u;
+        if (serial.is_string()) said[{hold, serial.get<std::string>()}] = state;
+      }
+    }
+  }
+  auto rows = store.ListHeldUnits(0);
+  if (!rows.ok()) return rows.status();
+  auto add = [&](std::string problem) {
+    if (out.problems.size() < kListed) out.problems.push_back(std::move(problem));
+    out.mismatches += 1;
+  };
+  std::set<std::pair<std::int64_t, std::string>> seen;
+  for (const HeldUnit& u : *rows) {
+    if (!created.count(u.hold_id)) {
+      out.skipped += 1;  // its creation was pruned by retention: nothing to check it against
+      continue;
+    }
+    out.checked += 1;
+    seen.insert({u.hold_id, u.serial});
+    auto it = said.find({u.hold_id, u.serial});
+    if (it == said.end()) {
+      add("unit " + u.serial + " of hold " + std::to_string(u.hold_id) + " is in held_units (" + u.state +
+          ") but no audit record took it into the hold");
+    } else if (it->second != u.state) {
+      add("unit " + u.serial + " of hold " + std::to_string(u.hold_id) + " is '" + u.state +
+          "' in held_units but '" + it->second + "' by the audit log");
+    }
+  }
+  for (const auto& [key, state] : said) {
+    if (created.count(key.first) && !seen.count(key)) {
+      auto hold = store.GetHold(key.first);
+      if (!hold.ok()) continue;  // the hold itself was pruned (retention) or never stored
+      add("unit " + key.second + " of hold " + std::to_string(key.first) + " is '" + state +
+          "' by the audit log but missing from held_units");
+    }
+  }
+  return out;
 }
 
 }  // namespace shewhart::engine

@@ -89,5 +89,19 @@ rc=0; "$SHEWHART" audit verify --store deleted.db >out.txt || rc=$?
 cat out.txt
 [ "$rc" -eq 1 ] && grep -q "^record 4 is missing (record 5 follows record 3)$" out.txt || fail "deleted record: rc $rc"
 
+# The rows the interlock answers from are checked against the chain: a unit released, or one
+# taken out of its hold, by SQL behind the engine's back fails verify (it passed before).
+grep -Eq "^[0-9]+ held units? match the audit log" verify.txt || fail "verify does not check held units: $(cat verify.txt)"
+for tamper in "UPDATE held_units SET state = 'released' WHERE serial = 'U3'" \
+              "DELETE FROM held_units WHERE serial = 'U3'" \
+              "INSERT INTO held_units(hold_id, serial, state, since) VALUES(1, 'X9', 'held', 0)"; do
+  cp audit.db units.db
+  sqlite3 units.db "$tamper"
+  rc=0; "$SHEWHART" audit verify --store units.db >out.txt || rc=$?
+  cat out.txt
+  [ "$rc" -eq 1 ] && grep -q "held units differ from the audit log: 1 mismatch" out.txt || fail "'$tamper' passed verify: rc $rc"
+done
+grep -q "^unit X9 of hold 1 is in held_units (held) but no audit record took it into the hold$" out.txt || fail "X9 not named"
+
 "$SHEWHART" audit verify --store audit.db >/dev/null || fail "the original no longer verifies"
 echo "cli_audit: ok"

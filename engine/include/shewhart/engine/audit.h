@@ -79,4 +79,18 @@ struct AuditVerification {
 // alone: compare the last hash with one kept elsewhere. Errors: Unavailable (database).
 Result<AuditVerification> VerifyAuditLog(Store& store);
 
+// The rows that decide the MES interlock against the chain (issue 15: an UPDATE of held_units
+// passed `audit verify`). Replays the chain's hold.created, hold.units_added and hold.disposed
+// records into the state each unit of each hold must have, then compares every held_units row
+// with it: a row no record took into its hold, a state the records do not give, and a unit the
+// records hold that the table lacks are mismatches. Holds whose creation retention pruned are
+// skipped (counted). Errors: Unavailable (database).
+struct HoldCrossCheck {
+  std::int64_t checked = 0;          // held_units rows compared
+  std::int64_t skipped = 0;          // rows of holds created before the chain's anchor
+  std::int64_t mismatches = 0;
+  std::vector<std::string> problems;  // the first 20, each naming unit, hold and both states
+};
+Result<HoldCrossCheck> CrossCheckHolds(Store& store);
+
 }  // namespace shewhart::engine
