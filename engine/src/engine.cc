@@ -281,6 +281,14 @@ class Engine::Responder {
                      a.id, a.characteristic);
         continue;
       }
+      std::vector<ScopeKey> keys;
+      for (const auto& kv : a.scope) keys.push_back(kv.first);
+      if (keys != e_.config_.characteristics[static_cast<std::size_t>(id)].scope) {
+        // Its scope is no longer one the characteristic's signals can name: it would stay open
+        // for good, taking units. Closed (its hold keeps its units for disposition), audited.
+        SHEWHART_RETURN_IF_ERROR(CloseForChangedScope(a, e_.config_.characteristics[static_cast<std::size_t>(id)]));
+        continue;
+      }
       Key key{static_cast<CharacteristicId>(id), FormatScope(a.scope)};  // before `a` is moved from
       // The tiers up to its current one count as entered; unacknowledged_for counts from when it reached its tier (from the restart for alarms
       // stored before that time was kept).
@@ -297,6 +305,32 @@ class Engine::Responder {
     SHEWHART_RETURN_IF_ERROR(CountHolds());
     UpdateGauges();
     return Status::Ok();
+  }
+
+  // Resolves open alarm `a` whose scope keys differ from the characteristic's configured ones (a
+  // config changed between runs: station -> machine), in one unit of work with its audit record
+  // `alarm.closed` (reason scope_changed). At the wall-clock time: an act of the engine, like
+  // an acknowledgement.
+  Status CloseForChangedScope(AlarmRecord a, const CharacteristicSpec& spec) {
+    std::string now_keys;
+    for (ScopeKey k : spec.scope) now_keys += (now_keys.empty() ? "" : ",") + std::string(ScopeKeyName(k));
+    spdlog::warn("alarm #{} {} at {} is closed: the characteristic's scope is now [{}], so no signal can reach it; "
+                 "its hold #{} keeps its units",
+                 a.id, a.characteristic, FormatScope(a.scope), now_keys, a.hold_id);
+    SHEWHART_RETURN_IF_ERROR(e_.store_->Begin());
+    a.state = "resolved";
+    a.resolved_ts = WallClock();
+    Status st = e_.store_->UpdateAlarm(a);
+    if (st.ok()) {
+      st = e_.Audit("alarm.closed", "alarm/" + std::to_string(a.id),
+                    Json{{"alarm", a.id}, {"reason", "scope_changed"}, {"scope", ScopeJson(a.scope)},
+                         {"scope_now", now_keys}, {"hold", a.hold_id}});
+    }
+    if (!st.ok()) {
+      e_.store_->Rollback();
+      return st;
+    }
+    return e_.store_->Commit();
   }
 
   // Open holds and the units they still hold, from the store (after dispositions and closings,

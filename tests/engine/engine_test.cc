@@ -1076,6 +1076,46 @@ TEST(EngineTest, InterlockAnswersTheUnitsStateAndWhetherItMayMove) {
   }
 }
 
+// A scope change between runs (station -> machine) left the old alarm open for good, still taking
+// units: it is closed at start, audited, and its hold keeps its units; new signals open new alarms.
+TEST(EngineTest, AlarmOfAScopeNoLongerConfiguredIsClosedAtStartAndItsHoldKept) {
+  testing::TempDir dir;
+  const std::string store = dir.File("s.db");
+  const std::string base = std::string(kConfig) + "    response: q\nresponses: { q: { tiers: [ { tier: 1, when: { signal: any }, do: [quarantine] } ] } }\n";
+  Collector first;
+  ASSERT_TRUE(RunInline(LoadOrDie(base), store,
+                        dir.Write("a.jsonl",
+                                  "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"A\"}\n"
+                                  "{\"characteristic\":\"bore\",\"value\":12,\"ts\":2000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"B\"}\n"),
+                        &first));
+  ASSERT_EQ(first.alarms.size(), 1u);
+  std::string by_machine = base;
+  by_machine.replace(by_machine.find("scope: [station]"), std::string("scope: [station]").size(), "scope: [machine]");
+  Collector second;
+  auto run = RunInline(LoadOrDie(by_machine), store,
+                       dir.Write("b.jsonl",
+                                 "{\"unit\":\"C\",\"station\":\"st1\",\"ts\":2500}\n"
+                                 "{\"characteristic\":\"bore\",\"value\":12,\"ts\":3000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"D\"}\n"),
+                       &second);
+  ASSERT_TRUE(run);
+  auto alarm = nlohmann::json::parse(run->HandleApi("GET", "/api/alarms/1", "").body);
+  EXPECT_EQ(alarm["state"], "resolved") << alarm;
+  ASSERT_EQ(second.alarms.size(), 1u) << "the new signal opened a new alarm";
+  EXPECT_EQ(FormatScope(second.alarms[0].scope), "machine=M1");
+  auto hold = nlohmann::json::parse(run->HandleApi("GET", "/api/holds/1", "").body);
+  std::vector<std::string> serials;
+  for (const auto& u : hold["units"]) serials.push_back(u["serial"]);
+  EXPECT_EQ(serials, (std::vector<std::string>{"A", "B"})) << "kept, and not grown by unit C of st1";
+  EXPECT_EQ(hold["state"], "open") << "its units still await disposition";
+  bool audited = false;
+  auto store_read = Store::Open(store);
+  ASSERT_TRUE(store_read.ok());
+  for (const AuditRecord& r : *(*store_read)->ReadAudit(0, 1000)) {
+    if (r.kind == "alarm.closed" && r.body.find("\"reason\":\"scope_changed\"") != std::string::npos) audited = true;
+  }
+  EXPECT_TRUE(audited) << "the closing is in the audit log";
+}
+
 // GET /api/holds at 2 M held units built 140 MB in 12.7 s and the interlock waited behind it:
 // every list is a page (limit, and the previous page's "next"), and a hold's units come a page at
 // a time; a bad page parameter is a 400 naming it.
