@@ -27,6 +27,7 @@ const char* ScopeKeyName(ScopeKey key) {
     case ScopeKey::kMachine: return "machine";
     case ScopeKey::kLot: return "lot";
     case ScopeKey::kOperator: return "operator";
+    case ScopeKey::kModel: return "model";
   }
   return "unknown";
 }
@@ -1041,15 +1042,18 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
   if (auto s = node["scope"]) {
     const std::string sp = path + ".scope";
     if (!s.IsSequence() || s.size() == 0) {
-      Problem(s, sp, "expected a non-empty list of station, machine, lot, operator; found " + Describe(s));
+      Problem(s, sp, "expected a non-empty list of station, machine, lot, operator, model; found " + Describe(s));
     } else {
       c.scope.clear();
       for (std::size_t i = 0; i < s.size(); ++i) {
         std::string key;
-        if (!Choice(s[i], sp + "[" + std::to_string(i) + "]", {"station", "machine", "lot", "operator"}, key)) continue;
+        if (!Choice(s[i], sp + "[" + std::to_string(i) + "]", {"station", "machine", "lot", "operator", "model"}, key)) {
+          continue;
+        }
         ScopeKey k = key == "station" ? ScopeKey::kStation
                      : key == "machine" ? ScopeKey::kMachine
                      : key == "lot"     ? ScopeKey::kLot
+                     : key == "model"   ? ScopeKey::kModel
                                         : ScopeKey::kOperator;
         if (std::find(c.scope.begin(), c.scope.end(), k) != c.scope.end()) {
           Problem(s[i], sp + "[" + std::to_string(i) + "]", "scope key '" + key + "' is listed twice");

@@ -223,6 +223,7 @@ const Label& ScopeLabelOf(const UnitEvent& e, ScopeKey k, std::size_t lot) {
     case ScopeKey::kMachine: return e.machine;
     case ScopeKey::kLot: return e.lots[lot];
     case ScopeKey::kOperator: return e.op;
+    case ScopeKey::kModel: return e.model;
   }
   return e.station;
 }

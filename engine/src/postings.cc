@@ -13,6 +13,7 @@ Kind KindOf(ScopeKey key) {
     case ScopeKey::kMachine: return Kind::kMachine;
     case ScopeKey::kOperator: return Kind::kOperator;
     case ScopeKey::kLot: return Kind::kLot;
+    case ScopeKey::kModel: return Kind::kModel;
   }
   return Kind::kStation;
 }

@@ -16,6 +16,7 @@ const Label& ScopeLabel(const Measurement& m, ScopeKey k) {
     case ScopeKey::kMachine: return m.machine;
     case ScopeKey::kLot: return m.lot;
     case ScopeKey::kOperator: return m.op;
+    case ScopeKey::kModel: return m.model;
   }
   return m.station;
 }

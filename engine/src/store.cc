@@ -31,7 +31,7 @@ namespace {
 // 6 -> 7: silences; 7 -> 8: parent indexes (genealogy);
 // 8 -> 9: dispositions, held_units by serial, alarms.tier_reached; 9 -> 10: unit_postings
 // (postings.h) instead of the station, machine and operator indexes and unit_lots.
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 11;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,7 +95,7 @@ CREATE INDEX IF NOT EXISTS dispositions_hold ON dispositions(hold_id, id);
 )sql";
 
 // Schema 7 -> 8 made the station, machine and operator indexes cover the unit and filled
-// unit_lots; version 10 replaces both with unit_postings, which MigrateTo10 builds from
+// unit_lots; version 10 replaces both with unit_postings, which MigrateTo11 builds from
 // unit_events, so the step now only records the version.
 constexpr const char* kMigrate7To8 = "UPDATE meta SET value='8' WHERE key='schema_version'";
 
@@ -189,15 +189,16 @@ std::vector<std::string_view> SplitLots(std::string_view lots) {
   return out;
 }
 
-// The postings of one genealogy record with id `event`: its station, machine, operator and
-// each of its lots (empty labels are not posted).
+// The postings of one genealogy record with id `event`: its station, machine, operator, model
+// and each of its lots (empty labels are not posted).
 void AddPostings(std::int64_t event, std::int64_t ts, std::string_view unit, std::string_view station,
-                 std::string_view machine, std::string_view op, const std::vector<std::string_view>& lots,
-                 std::vector<postings::Posting>& out) {
+                 std::string_view machine, std::string_view op, std::string_view model,
+                 const std::vector<std::string_view>& lots, std::vector<postings::Posting>& out) {
   const postings::Entry e{ts, event, unit};
   if (!station.empty()) out.push_back({postings::Kind::kStation, station, e});
   if (!machine.empty()) out.push_back({postings::Kind::kMachine, machine, e});
   if (!op.empty()) out.push_back({postings::Kind::kOperator, op, e});
+  if (!model.empty()) out.push_back({postings::Kind::kModel, model, e});
   for (std::string_view lot : lots) {
     if (!lot.empty()) out.push_back({postings::Kind::kLot, lot, e});
   }
@@ -262,6 +263,7 @@ ScopeLabels ParseScope(const std::string& s) {
       ScopeKey k = key == "machine" ? ScopeKey::kMachine
                    : key == "lot"   ? ScopeKey::kLot
                    : key == "operator" ? ScopeKey::kOperator
+                   : key == "model" ? ScopeKey::kModel
                                        : ScopeKey::kStation;
       out.emplace_back(k, part.substr(eq + 1));
     }
@@ -355,9 +357,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         SHEWHART_RETURN_IF_ERROR(store->Exec(kMigrate8To9));
         v = "9";
       }
-      if (v == "9") {  // unit_postings (created above) from unit_events; the scope indexes and unit_lots go
-        SHEWHART_RETURN_IF_ERROR(store->MigrateTo10());
-        v = "10";
+      if (v == "9" || v == "10") {
+        // 9: unit_postings (created above) from unit_events; the scope indexes and unit_lots go.
+        // 10: the postings again, now with each record's model (a scope key since version 11).
+        SHEWHART_RETURN_IF_ERROR(store->MigrateTo11());
+        v = "11";
       }
       if (v != std::to_string(kSchemaVersion)) {
         return FailedPrecondition("store '" + path + "' has schema version " + v + "; this build reads version " +
@@ -630,14 +634,14 @@ Status Store::AppendTrace(const std::vector<UnitEvent>& events) {
     if (ins.Step() != SQLITE_DONE) return fail(ins.error("appending genealogy"));
     ins.Reset();
     AddPostings(sqlite3_last_insert_rowid(db_), ts, e.unit.view(), e.station.view(), e.machine.view(), e.op.view(),
-                lot_views, posted);
+                e.model.view(), lot_views, posted);
   }
   if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
   if (Status st = CommitTx(); !st.ok()) return fail(st);
   return Status::Ok();
 }
 
-Status Store::MigrateTo10() {
+Status Store::MigrateTo11() {
   SHEWHART_RETURN_IF_ERROR(BeginTx());
   auto fail = [&](Status st) {
     (void)RollbackTx();
@@ -652,7 +656,7 @@ Status Store::MigrateTo10() {
   constexpr std::int64_t kSlice = 100000;
   struct Row {
     std::int64_t id, ts;
-    std::string unit, station, machine, op, lots;
+    std::string unit, station, machine, op, lots, model;
   };
   std::vector<Row> rows;
   std::vector<postings::Posting> posted;
@@ -660,28 +664,32 @@ Status Store::MigrateTo10() {
   for (std::int64_t after = 0;;) {
     rows.clear();
     {
-      Stmt q(db_, "SELECT id, ts, unit, station, machine, operator, lots FROM unit_events WHERE id > ? ORDER BY id LIMIT ?");
+      Stmt q(db_,
+             "SELECT id, ts, unit, station, machine, operator, lots, model FROM unit_events WHERE id > ? ORDER BY id "
+             "LIMIT ?");
       if (!q.ok()) return fail(q.error("reading genealogy to migrate"));
       q.Bind(1, after);
       q.Bind(2, kSlice);
       int rc;
       while ((rc = q.Step()) == SQLITE_ROW) {
-        rows.push_back(Row{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)});
+        rows.push_back(Row{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6), q.Text(7)});
       }
       if (rc != SQLITE_DONE) return fail(q.error("reading genealogy to migrate"));
     }
     if (rows.empty()) break;
     posted.clear();
-    for (const Row& r : rows) AddPostings(r.id, r.ts, r.unit, r.station, r.machine, r.op, SplitLots(r.lots), posted);
+    for (const Row& r : rows) {
+      AddPostings(r.id, r.ts, r.unit, r.station, r.machine, r.op, r.model, SplitLots(r.lots), posted);
+    }
     if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
     after = rows.back().id;
     migrated += static_cast<std::int64_t>(rows.size());
-    if (migrated % 1'000'000 == 0) spdlog::info("store '{}': schema 10: postings of {} unit events built", path_, migrated);
+    if (migrated % 1'000'000 == 0) spdlog::info("store '{}': schema 11: postings of {} unit events built", path_, migrated);
     if (static_cast<std::int64_t>(rows.size()) < kSlice) break;
   }
-  if (Status st = Exec("UPDATE meta SET value='10' WHERE key='schema_version'"); !st.ok()) return fail(st);
+  if (Status st = Exec("UPDATE meta SET value='11' WHERE key='schema_version'"); !st.ok()) return fail(st);
   if (Status st = CommitTx(); !st.ok()) return fail(st);
-  if (migrated > 0) spdlog::info("store '{}': schema 10: genealogy postings built for {} unit events", path_, migrated);
+  if (migrated > 0) spdlog::info("store '{}': schema 11: genealogy postings built for {} unit events", path_, migrated);
   return Status::Ok();
 }
 

@@ -253,7 +253,7 @@ TEST(AuditTest, AStoreOfSchemaVersion3IsMigratedToTheCurrentVersion) {
   sqlite3_stmt* q = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "10");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "11");
   sqlite3_finalize(q);
   sqlite3_close(db);
 }

@@ -240,7 +240,7 @@ TEST(SilenceStoreTest, AStoreOfSchemaVersion6GetsTheSilencesTable) {
   testing::TempDir dir;
   const std::string path = dir.File("s.db");
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  EXPECT_EQ(SchemaVersion(path), "10");
+  EXPECT_EQ(SchemaVersion(path), "11");
   // What a store of version 6 was: the same tables without `silences`.
   RawSql(path, "DROP TABLE silences; UPDATE meta SET value = '6' WHERE key = 'schema_version'");
   {
@@ -250,11 +250,11 @@ TEST(SilenceStoreTest, AStoreOfSchemaVersion6GetsTheSilencesTable) {
     ASSERT_TRUE(id.ok()) << id.status().message();
     EXPECT_EQ(*id, 1);
   }
-  EXPECT_EQ(SchemaVersion(path), "10");
+  EXPECT_EQ(SchemaVersion(path), "11");
   RawSql(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
   auto newer = Store::Open(path);
   ASSERT_FALSE(newer.ok());
-  EXPECT_TRUE(Has(newer.status().message(), "has schema version 99; this build reads version 10"))
+  EXPECT_TRUE(Has(newer.status().message(), "has schema version 99; this build reads version 11"))
       << newer.status().message();
 }
 

@@ -373,7 +373,7 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithPostingsOfEveryLot) {
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(Describe(again->reached.units), (Strings{"C1@0<", "C3@0<", "C5@0<", "A1@1<C1"}));
   }
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "11");
   // Postings: stations 5, machines 5, operators 5, lots 5 (L1 L2 / L3 / L2 L4), then C5's press and L2.
   const std::string kPosted = "SELECT SUM(n) FROM unit_postings";
   EXPECT_EQ(RawQuery(path, kPosted), "22") << "L2 listed twice by C3 is posted once";
@@ -388,18 +388,18 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithPostingsOfEveryLot) {
   RawSql(path, "UPDATE meta SET value = '7' WHERE key = 'schema_version'");
   { ASSERT_TRUE(Store::Open(path).ok()); }
   EXPECT_EQ(RawQuery(path, kPosted), "22");
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "10");
+  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'schema_version'"), "11");
 }
 
 TEST(TraceTest, AStoreOfANewerVersionIsRefused) {
   testing::TempDir dir;
-  const std::string path = dir.File("v11.db");
+  const std::string path = dir.File("v12.db");
   { ASSERT_TRUE(Store::Open(path).ok()); }
-  RawSql(path, "UPDATE meta SET value = '11' WHERE key = 'schema_version'");
+  RawSql(path, "UPDATE meta SET value = '12' WHERE key = 'schema_version'");
   auto store = Store::Open(path);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("schema version 11; this build reads version 10"), std::string::npos)
+  EXPECT_NE(store.status().message().find("schema version 12; this build reads version 11"), std::string::npos)
       << store.status().message();
 }
 

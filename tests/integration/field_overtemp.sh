@@ -42,4 +42,11 @@ grep -q '"kind":"quality_case.opened"' "$WORK/audit.jsonl" || fail "no quality c
 [ "$(grep -c '"kind":"action.delivered"' "$WORK/audit.jsonl")" -eq 2 ] || fail "the two hooks' outcomes are not audited"
 grep -q '"kind":"alarm.tier".*"to":2' "$WORK/audit.jsonl" || fail "the tier 2 escalation is not audited"
 grep -q '"kind":"alarm.tier".*"to":3' "$WORK/audit.jsonl" || fail "the tier 3 escalation is not audited"
-echo "field_overtemp: ok"
+# Only model PB-10K runs hot: the alarm is scoped by model, and its hold takes that model's units
+# only (it took all 30 units of three models when model could not be a scope key).
+q() { sqlite3 -batch -noheader "$WORK/s.db" "$1"; }
+[ "$(q "SELECT scope FROM holds WHERE id = 1")" = "model=PB-10K" ] || fail "hold scope: $(q "SELECT scope FROM holds")"
+held=$(q "SELECT count(*) FROM held_units WHERE hold_id = 1")
+other=$(q "SELECT count(*) FROM held_units h WHERE hold_id = 1 AND EXISTS (SELECT 1 FROM unit_events e WHERE e.unit = h.serial AND e.model != 'PB-10K')")
+[ "$held" -gt 0 ] && [ "$other" = 0 ] || fail "hold 1 holds $held units, $other of other models"
+echo "field_overtemp: ok ($held PB-10K units held)"

@@ -58,8 +58,9 @@ struct SourceSpec {
 };
 
 // Context labels a suspect window can be scoped by.
-enum class ScopeKey { kStation, kMachine, kLot, kOperator };
-inline constexpr int kMaxScopeKeys = 4;
+// Every context label of the wire format can be a scope key.
+enum class ScopeKey { kStation, kMachine, kLot, kOperator, kModel };
+inline constexpr int kMaxScopeKeys = 5;
 const char* ScopeKeyName(ScopeKey key);
 
 // The chart a characteristic is plotted on.

@@ -1,5 +1,5 @@
 #pragma once
-// Genealogy postings: the store's index from a scope label (a station, machine, operator or
+// Genealogy postings: the store's index from a scope label (a station, machine, operator, model or
 // lot) to the unit events that carry it, kept as chunks rather than one index row per event.
 //
 // A chunk holds the postings of one label within one AppendTrace batch, sorted by time and
@@ -12,7 +12,7 @@
 //
 // `data` is the entries one after another: varint(ts - previous ts), zigzag varint(event -
 // previous event), varint(length of the serial), the serial's bytes; "previous" starts at
-// (first_ts, 0). The span and the encoding are part of the schema (version 10): changing
+// (first_ts, 0). The span and the encoding are part of the schema (version 10; 11 adds kModel): changing
 // either needs a migration.
 
 #include <cstdint>
@@ -29,7 +29,7 @@ constexpr std::int64_t kChunkSpanUs = 10LL * 60 * 1'000'000;  // 10 minutes
 constexpr std::size_t kChunkEntries = 4096;
 
 // The label kinds as stored (stable numbers, not the enum's order).
-enum class Kind : std::int64_t { kStation = 1, kMachine = 2, kOperator = 3, kLot = 4 };
+enum class Kind : std::int64_t { kStation = 1, kMachine = 2, kOperator = 3, kLot = 4, kModel = 5 };
 Kind KindOf(ScopeKey key);
 
 struct Entry {

@@ -460,9 +460,10 @@ class Store {
   Status CommitTx();
   Status RollbackTx();
   Status CloseHoldIfDoneLocked(std::int64_t hold_id);  // mu_ held
-  // Schema 9 -> 10 in one transaction: builds unit_postings from unit_events (dropping the
-  // station, machine and operator indexes and unit_lots) and records version 10.
-  Status MigrateTo10();
+  // Schema 9 or 10 -> 11 in one transaction: builds unit_postings from unit_events (station,
+  // machine, operator, model and lots; dropping the old scope indexes and unit_lots) and
+  // records version 11.
+  Status MigrateTo11();
 
   // Recursive: a unit of work holds it from Begin to Commit while the thread calls methods.
   std::recursive_mutex mu_;
