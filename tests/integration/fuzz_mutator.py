@@ -188,22 +188,6 @@ def jsonl_ok(frame):
     return b"\n" not in frame and frame.strip(b" \t\r") != b"" and not frame.endswith(b"\r")
 
 
-def read_frames(path):
-    """Yields the frames of a length-prefixed file."""
-    with open(path, "rb") as f:
-        while True:
-            head = f.read(4)
-            if not head:
-                return
-            if len(head) != 4:
-                raise ValueError("%s: truncated length prefix" % path)
-            (n,) = struct.unpack(">I", head)
-            body = f.read(n)
-            if len(body) != n:
-                raise ValueError("%s: truncated frame" % path)
-            yield body
-
-
 class Tally:
     def __init__(self):
         self.good = self.bad = 0
