@@ -8,6 +8,7 @@ cat > "$WORK/config.yaml" <<YAML
 sources:
   - zmq: { bind: "tcp://127.0.0.1:$PULL" }
 store: { sqlite: "$WORK/s.db" }
+engine: { past_tolerance: 36500d }   # the simulator starts at a fixed date, long past
 http: { listen: "127.0.0.1:$HTTP" }
 characteristics:
   - id: bore_diameter
