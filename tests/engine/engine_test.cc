@@ -1110,7 +1110,9 @@ TEST(EngineTest, AlarmOfAScopeNoLongerConfiguredIsClosedAtStartAndItsHoldKept) {
   bool audited = false;
   auto store_read = Store::Open(store);
   ASSERT_TRUE(store_read.ok());
-  for (const AuditRecord& r : *(*store_read)->ReadAudit(0, 1000)) {
+  auto records = (*store_read)->ReadAudit(0, 1000);
+  ASSERT_TRUE(records.ok());
+  for (const AuditRecord& r : *records) {
     if (r.kind == "alarm.closed" && r.body.find("\"reason\":\"scope_changed\"") != std::string::npos) audited = true;
   }
   EXPECT_TRUE(audited) << "the closing is in the audit log";
