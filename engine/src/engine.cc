@@ -2162,17 +2162,27 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
   }
   if (get) {
     // Its units a page at a time, in serial order: `limit` (default 1000, at most 10000) and
-    // `after` = the previous page's "next" (a serial).
+    // `after` = the previous page's "next" (a serial); its dispositions likewise, oldest first,
+    // `dispositions_after` = the previous page's "dispositions_next" (an id).
     std::map<std::string, std::string> params;
     std::string bad;
     int limit = 1000;
     std::int64_t unused = 0;
-    if (!ParseQuery(query, {"limit", "after"}, params, bad) || !PageParams(params, 1000, 10000, limit, unused, bad)) {
+    if (!ParseQuery(query, {"limit", "after", "dispositions_after"}, params, bad) ||
+        !PageParams(params, 1000, 10000, limit, unused, bad)) {
       return error(400, bad);
+    }
+    std::int64_t dispositions_after = 0;
+    if (auto it = params.find("dispositions_after"); it != params.end()) {
+      auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), dispositions_after);
+      if (ec != std::errc() || ptr != it->second.data() + it->second.size() || dispositions_after < 0) {
+        return error(400, "dispositions_after must be an id (the previous page's \"dispositions_next\"), found '" +
+                              it->second + "'");
+      }
     }
     auto units = store_->HeldUnitsBySerial(id, params.count("after") ? params["after"] : "", limit);
     if (!units.ok()) return error(503, units.status().message());
-    auto dispositions = store_->ListDispositions(id);
+    auto dispositions = store_->ListDispositions(id, dispositions_after, limit);
     if (!dispositions.ok()) return error(503, dispositions.status().message());
     Json j = HoldJson(*hold, *units);
     j["held"] = hold->held;
@@ -2181,6 +2191,8 @@ Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string
     Json arr = Json::array();
     for (const auto& d : *dispositions) arr.push_back(DispositionJson(d));
     j["dispositions"] = std::move(arr);
+    j["dispositions_next"] =
+        dispositions->size() == static_cast<std::size_t>(limit) ? Json(dispositions->back().id) : Json(nullptr);
     return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   Json in;

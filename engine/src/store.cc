@@ -1153,13 +1153,15 @@ Status Store::CloseHoldIfDoneLocked(std::int64_t hold_id) {
   return Status::Ok();
 }
 
-Result<std::vector<Disposition>> Store::ListDispositions(std::int64_t hold_id) {
+Result<std::vector<Disposition>> Store::ListDispositions(std::int64_t hold_id, std::int64_t after_id, int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_,
-         "SELECT id, hold_id, serial, state, ts, user, reason, meaning, note FROM dispositions WHERE hold_id = ? "
-         "ORDER BY id");
+         "SELECT id, hold_id, serial, state, ts, user, reason, meaning, note FROM dispositions WHERE hold_id = ?1 "
+         "AND id > ?2 ORDER BY id LIMIT ?3");
   if (!q.ok()) return q.error("listing dispositions");
   q.Bind(1, hold_id);
+  q.Bind(2, after_id);
+  q.Bind(3, static_cast<std::int64_t>(limit > 0 ? limit : -1));
   std::vector<Disposition> out;
   while (q.Step() == SQLITE_ROW) {
     out.push_back(Disposition{q.Int(0), q.Int(1), q.Text(2), q.Text(3), FromUnixMicros(q.Int(4)), q.Text(5), q.Text(6),

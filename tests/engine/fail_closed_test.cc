@@ -195,6 +195,13 @@ TEST(EngineTest, ListsArePagesThatFollowEachOtherToTheEnd) {
     for (int i = 0; i < 25; ++i) units.push_back(HeldUnit{1, "U" + std::to_string(100 + i), "held", FromUnixMillis(i)});
     units.push_back(HeldUnit{1, "A&B %x", "held", FromUnixMillis(99)});  // a serial that needs escaping
     ASSERT_TRUE((*store)->AddHeldUnits(1, units).ok());
+    for (int i = 0; i < 5; ++i) {
+      Disposition d;
+      d.hold_id = 1;
+      d.state = "released";
+      d.user = "anna";
+      ASSERT_TRUE((*store)->Dispose({"U" + std::to_string(100 + i)}, d).ok());
+    }
     for (int i = 0; i < 7; ++i) {
       RejectRecord r;
       r.source = "f";
@@ -238,6 +245,15 @@ TEST(EngineTest, ListsArePagesThatFollowEachOtherToTheEnd) {
     query = "limit=10&after=" + cursor;
   }
   ASSERT_EQ(serials.size(), 26u);
+  std::vector<std::string> disposed;
+  query = "limit=2";
+  for (int pages = 0; pages < 10; ++pages) {
+    auto doc = get("/api/holds/1", query);
+    for (const auto& d : doc["dispositions"]) disposed.push_back(d["serial"]);
+    if (doc["dispositions_next"].is_null()) break;
+    query = "limit=2&dispositions_after=" + std::to_string(doc["dispositions_next"].get<std::int64_t>());
+  }
+  EXPECT_EQ(disposed, (std::vector<std::string>{"U100", "U101", "U102", "U103", "U104"})) << "oldest first, each once";
   EXPECT_TRUE(std::is_sorted(serials.begin(), serials.end()));
   EXPECT_EQ(serials.front(), "A&B %x");
   auto rejects = get("/api/rejects", "limit=5");

@@ -316,7 +316,9 @@ class Store {
   // cost does not grow with the table.
   Result<bool> CloseHoldIfDone(std::int64_t hold_id);
   // The dispositions of one hold, oldest first.
-  Result<std::vector<Disposition>> ListDispositions(std::int64_t hold_id);
+  // With `limit` > 0: at most that many, with ids above `after_id` (a page, by the
+  // dispositions_hold index).
+  Result<std::vector<Disposition>> ListDispositions(std::int64_t hold_id, std::int64_t after_id = 0, int limit = 0);
 
   Result<std::int64_t> InsertLimitVersion(const LimitVersion& v);
   // Versions of one characteristic (every characteristic when empty) with id > `after_id`,
