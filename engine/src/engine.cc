@@ -66,8 +66,7 @@ class Engine::TraceWriter {
     }
     if (writing_.empty()) return Status::Ok();
     Status st = store_.AppendTrace(writing_);
-    if (!st.ok()) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+    if (!st.ok()) {  // counted by the store (shewhart_store_write_failures_total)
       spdlog::error("genealogy: {} ({} records kept, tried again)", st.message(), writing_.size());
       return st;
     }
@@ -83,8 +82,6 @@ class Engine::TraceWriter {
     writing_.clear();
   }
 
-  // Batches that failed to commit (each was kept and tried again).
-  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   // Records that were never stored: the engine stopped while the store refused them.
   std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
   // At stop, after the last Flush: what is still not stored is lost (logged, counted).
@@ -119,7 +116,7 @@ class Engine::TraceWriter {
   std::vector<UnitEvent> writing_;  // the batch being stored, or stored and awaiting its joins
   bool stored_ = false;             // writing_ is committed; the responder has not joined it yet
   const std::vector<UnitEvent> empty_;
-  std::atomic<std::uint64_t> failures_{0}, failed_{0};
+  std::atomic<std::uint64_t> failed_{0};
 };
 
 namespace {
@@ -386,9 +383,6 @@ class Engine::Responder {
       for (std::size_t i = 0; i < n; ++i) Handle(signals[i]);
     });
   }
-
-  // Whether the last unit of work failed (until one commits): /health fails meanwhile.
-  const Status& store_status() const { return store_status_; }
 
  private:
   // Runs `body` as one unit of work of the store. `body` reports store errors with Fail; any
