@@ -314,7 +314,10 @@ class Engine::Responder {
   // an acknowledgement.
   Status CloseForChangedScope(AlarmRecord a, const CharacteristicSpec& spec) {
     std::string now_keys;
-    for (ScopeKey k : spec.scope) now_keys += (now_keys.empty() ? "" : ",") + std::string(ScopeKeyName(k));
+    for (ScopeKey k : spec.scope) {
+      if (!now_keys.empty()) now_keys += ',';
+      now_keys += ScopeKeyName(k);
+    }
     spdlog::warn("alarm #{} {} at {} is closed: the characteristic's scope is now [{}], so no signal can reach it; "
                  "its hold #{} keeps its units",
                  a.id, a.characteristic, FormatScope(a.scope), now_keys, a.hold_id);
