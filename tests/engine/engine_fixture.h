@@ -45,6 +45,15 @@ struct Collector : EngineListener {
 
 // Runs an inline engine on the store at `store` over the JSONL file `input`, then stops it.
 // Returns null (after recording a failure) when the engine or the file fails.
+// Reads the file at `path` (JSON lines, or CSV with `csv`) into `engine` as source `source`.
+inline Result<connectors::file::FileReadStats> ReadInto(Engine& engine, const std::string& path,
+                                                         const std::string& source, bool csv = false) {
+  FileSourceSpec spec;
+  spec.path = path;
+  if (csv) spec.format = FileSourceSpec::Format::kCsv;
+  return connectors::file::ReadFile(spec, source, engine.index(), 65536, engine.RegisterSource(source));
+}
+
 inline std::unique_ptr<Engine> RunInline(const Config& config, const std::string& store, const std::string& input,
                                   EngineListener* listener, bool want_points = false) {
   EngineOptions opts;
@@ -56,9 +65,7 @@ inline std::unique_ptr<Engine> RunInline(const Config& config, const std::string
   Status st = engine->Start();
   EXPECT_TRUE(st.ok()) << st.message();
   if (!st.ok()) return nullptr;
-  FileSourceSpec spec;
-  spec.path = input;
-  auto read = connectors::file::ReadFile(spec, "f", engine->index(), 65536, engine->RegisterSource("f"));
+  auto read = ReadInto(*engine, input, "f");
   EXPECT_TRUE(read.ok()) << read.status().message();
   engine->Stop();
   return read.ok() ? std::move(engine) : nullptr;

@@ -55,9 +55,7 @@ TEST(EngineTest, BadLinesAreRejectedAndCountedWhileGoodLinesFlow) {
   opts.store_path = dir.File("s.db");
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
-  FileSourceSpec spec;
-  spec.path = input;
-  auto stats = connectors::file::ReadFile(spec, "file0", engine.index(), 65536, engine.RegisterSource("file0"));
+  auto stats = fixture::ReadInto(engine, input, "file0");
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->measurements, 3);
   EXPECT_EQ(stats->rejects, 3);

@@ -48,15 +48,11 @@ TEST(EngineTest, TextThatIsNotUtf8IsRejectedAndNoAnswerBreaksOnIt) {
   opts.store_path = dir.File("s.db");
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
-  FileSourceSpec spec;
-  spec.path = input;
-  auto stats = connectors::file::ReadFile(spec, "file0", engine.index(), 65536, engine.RegisterSource("file0"));
+  auto stats = fixture::ReadInto(engine, input, "file0");
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->measurements, 1);
   EXPECT_EQ(stats->rejects, 3);
-  spec.path = csv;
-  spec.format = FileSourceSpec::Format::kCsv;
-  stats = connectors::file::ReadFile(spec, "file1", engine.index(), 65536, engine.RegisterSource("file1"));
+  stats = fixture::ReadInto(engine, csv, "file1", /*csv=*/true);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->measurements, 0) << "a Latin-1 CSV row is not charted";
   EXPECT_EQ(stats->rejects, 1);
