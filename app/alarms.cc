@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "api_client.h"
-#include "shewhart/engine/json_out.h"
+#include "shewhart/engine/model/json.h"
 
 namespace shewhart::app {
 

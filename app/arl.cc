@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "shewhart/engine/chart_runner.h"
+#include "shewhart/engine/pipeline/chart_runner.h"
 
 namespace shewhart::app {
 

@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "shewhart/engine/audit.h"
-#include "shewhart/engine/json_out.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/audit.h"
+#include "shewhart/engine/model/json.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::app {
 

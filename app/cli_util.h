@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "shewhart/engine/store.h"
+#include "shewhart/engine/store/store.h"
 
 namespace shewhart::app {
 

@@ -9,9 +9,9 @@
 
 #include "api_client.h"
 #include "cli_util.h"
-#include "shewhart/engine/json_out.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/record_json.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::app {
 

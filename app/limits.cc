@@ -6,13 +6,13 @@
 
 #include "audit.h"
 #include "shewhart/connectors/file/file_source.h"
-#include "shewhart/engine/audit.h"
-#include "shewhart/engine/chart_runner.h"
-#include "shewhart/engine/json_out.h"
-#include "shewhart/engine/metrics.h"
-#include "shewhart/engine/source.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/audit.h"
+#include "shewhart/engine/pipeline/chart_runner.h"
+#include "shewhart/engine/store/record_json.h"
+#include "shewhart/engine/metrics/metrics.h"
+#include "shewhart/engine/ingest/source.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::app {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "shewhart/base/status.h"
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/config/config.h"
 
 namespace shewhart::app {
 

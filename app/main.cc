@@ -27,12 +27,13 @@
 #include "holds.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
-#include "shewhart/engine/chart_runner.h"
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/pipeline/chart_runner.h"
+#include "shewhart/engine/config/config.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/http_server.h"
-#include "shewhart/engine/json_out.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/api/http_server.h"
+#include "shewhart/engine/store/record_json.h"
+#include "shewhart/engine/pipeline/signal_json.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace {
 

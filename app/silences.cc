@@ -7,7 +7,7 @@
 #include <set>
 
 #include "api_client.h"
-#include "shewhart/engine/json_out.h"
+#include "shewhart/engine/model/json.h"
 
 namespace shewhart::app {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
-#include "shewhart/engine/trace_api.h"
-#include "shewhart/engine/json_out.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
+#include "shewhart/engine/trace/trace_api.h"
+#include "shewhart/engine/model/json.h"
 
 namespace shewhart::app {
 

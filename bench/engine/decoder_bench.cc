@@ -2,7 +2,7 @@
 // allocations per message, for a single `value` and for a T^2 vector of 8 `values`. Checks the
 // decoded fields first.
 
-#include "shewhart/engine/decoder.h"
+#include "shewhart/engine/ingest/decoder.h"
 
 #include <benchmark/benchmark.h>
 

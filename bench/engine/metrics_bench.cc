@@ -62,7 +62,7 @@
 
 #include "../budget.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/http_server.h"
+#include "shewhart/engine/api/http_server.h"
 #include "shewhart/rules/capability.h"
 
 namespace {

@@ -16,10 +16,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/config/config.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace {
 

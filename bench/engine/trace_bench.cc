@@ -33,8 +33,8 @@
 
 #include "../budget.h"
 #include "plant.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "shewhart/base/thread.h"
-#include "shewhart/engine/bounded_queue.h"
+#include "shewhart/engine/pipeline/bounded_queue.h"
 
 namespace {
 

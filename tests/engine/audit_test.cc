@@ -1,4 +1,4 @@
-#include "shewhart/engine/audit.h"
+#include "shewhart/engine/store/audit.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -9,7 +9,7 @@
 #include "../test_util.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "shewhart/engine/bounded_queue.h"
+#include "shewhart/engine/pipeline/bounded_queue.h"
 
 #include <gtest/gtest.h>
 

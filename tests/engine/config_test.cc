@@ -1,6 +1,6 @@
 // Over 1000 lines, and known to be: it tests config.cc, which issue 16 splits by section; the
 // tests follow that split.
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/config/config.h"
 
 #include <cmath>
 

@@ -1,8 +1,8 @@
-#include "shewhart/engine/decoder.h"
+#include "shewhart/engine/ingest/decoder.h"
 
 #include <gtest/gtest.h>
 
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

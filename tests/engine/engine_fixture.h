@@ -10,7 +10,7 @@
 
 #include "shewhart/base/status.h"
 #include "shewhart/connectors/file/file_source.h"
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/config/config.h"
 #include "shewhart/engine/engine.h"
 
 namespace shewhart::engine::fixture {

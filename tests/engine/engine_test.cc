@@ -23,11 +23,11 @@
 #include "../test_util.h"
 #include "engine_fixture.h"
 #include "shewhart/base/thread.h"
-#include "shewhart/engine/chart_runner.h"
-#include "shewhart/engine/metrics.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/pipeline/chart_runner.h"
+#include "shewhart/engine/metrics/metrics.h"
+#include "shewhart/engine/model/time_format.h"
 #include "shewhart/connectors/file/file_source.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 using fixture::Collector;

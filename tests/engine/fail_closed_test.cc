@@ -15,8 +15,8 @@
 #include "engine_fixture.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

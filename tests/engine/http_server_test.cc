@@ -1,4 +1,4 @@
-#include "shewhart/engine/http_server.h"
+#include "shewhart/engine/api/http_server.h"
 
 #include <gtest/gtest.h>
 

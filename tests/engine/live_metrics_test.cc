@@ -1,4 +1,4 @@
-#include "shewhart/engine/live_metrics.h"
+#include "shewhart/engine/metrics/live_metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shewhart/engine/metrics.h"
+#include "shewhart/engine/metrics/metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shewhart/engine/outbox.h"
+#include "shewhart/engine/hooks/outbox.h"
 
 #include <gtest/gtest.h>
 
@@ -13,8 +13,8 @@
 #include "../test_util.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/http_server.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/api/http_server.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "shewhart/engine/measurement.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/measurement.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::testing {
 

@@ -2,7 +2,7 @@
 // store's use of them is trace_test.cc; the generated plant against brute force is
 // trace_plant_test.cc.
 
-#include "shewhart/engine/postings.h"
+#include "shewhart/engine/store/postings.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shewhart/engine/silence.h"
+#include "shewhart/engine/respond/silence.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -12,7 +12,7 @@
 #include "../test_util.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "shewhart/engine/store.h"
+#include "shewhart/engine/store/store.h"
 
 #include <gtest/gtest.h>
 
@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "../test_util.h"
-#include "shewhart/engine/audit.h"
+#include "shewhart/engine/store/audit.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/time_format.h"
 
 #include <gtest/gtest.h>
 

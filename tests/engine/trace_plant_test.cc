@@ -17,8 +17,8 @@
 
 #include "../test_util.h"
 #include "plant.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

@@ -12,9 +12,9 @@
 
 #include "../test_util.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
-#include "shewhart/engine/trace_api.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
+#include "shewhart/engine/trace/trace_api.h"
 
 namespace shewhart::engine {
 namespace {

@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "../test_util.h"
-#include "shewhart/engine/audit.h"
-#include "shewhart/engine/config.h"
+#include "shewhart/engine/store/audit.h"
+#include "shewhart/engine/config/config.h"
 #include "shewhart/engine/engine.h"
-#include "shewhart/engine/json_out.h"
-#include "shewhart/engine/store.h"
-#include "shewhart/engine/time_format.h"
+#include "shewhart/engine/model/json.h"
+#include "shewhart/engine/store/store.h"
+#include "shewhart/engine/model/time_format.h"
 
 namespace shewhart::engine {
 namespace {

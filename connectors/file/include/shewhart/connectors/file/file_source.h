@@ -13,9 +13,9 @@
 #include <string>
 #include <thread>
 
-#include "shewhart/engine/config.h"
-#include "shewhart/engine/decoder.h"
-#include "shewhart/engine/source.h"
+#include "shewhart/engine/config/config.h"
+#include "shewhart/engine/ingest/decoder.h"
+#include "shewhart/engine/ingest/source.h"
 
 namespace shewhart::connectors::file {
 
