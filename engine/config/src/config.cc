@@ -7,6 +7,7 @@
 
 #include "shewhart/engine/model/sha256.h"
 #include "shewhart/engine/model/measurement.h"
+#include "shewhart/engine/model/percent.h"
 #include "shewhart/engine/model/time_format.h"
 #include "shewhart/rules/constants.h"
 #include "shewhart/rules/format.h"
@@ -102,16 +103,7 @@ std::string ExpandHookTemplate(std::string_view text, const TemplateFields& fiel
             out += v;
             return;
           }
-          static const char kHex[] = "0123456789ABCDEF";
-          for (unsigned char ch : v) {
-            if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-              out += static_cast<char>(ch);
-            } else {
-              out += '%';
-              out += kHex[ch >> 4];
-              out += kHex[ch & 15];
-            }
-          }
+          AppendPercentEncoded(v, out);
           return;
         }
       });

@@ -25,7 +25,7 @@
 #include "shewhart/engine/pipeline/signal_json.h"
 #include "shewhart/engine/respond/silence.h"
 #include "shewhart/engine/model/time_format.h"
-#include "shewhart/engine/trace/trace_api.h"
+#include "shewhart/engine/api/trace_api.h"
 
 namespace shewhart::engine {
 
@@ -40,87 +40,6 @@ bool UsesPhase1(const CharacteristicSpec& spec) {
 
 // A measurement with this characteristic id is a clock tick for the `stale` rule, not data.
 constexpr CharacteristicId kTickCharacteristic = UINT32_MAX;
-
-// The "ID" or "ID/VERB" that follows an API collection's path ("/api/alarms/"): `id` a positive
-// integer, `verb` what follows the slash (empty when none). False when ID is not one.
-struct IdPath {
-  std::string id_text, verb;
-  std::int64_t id = 0;
-};
-bool ParseIdPath(const std::string& rest, IdPath& out) {
-  const std::size_t slash = rest.find('/');
-  out.id_text = rest.substr(0, slash);
-  out.verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  auto [ptr, ec] = std::from_chars(out.id_text.data(), out.id_text.data() + out.id_text.size(), out.id);
-  return ec == std::errc() && ptr == out.id_text.data() + out.id_text.size() && out.id > 0;
-}
-
-// The parameters of a list endpoint's query string: `name=value` pairs joined by '&', values
-// percent-decoded. False with `error` set for a name not in `allowed`, a name given twice, or a
-// bad escape.
-bool ParseQuery(const std::string& query, std::initializer_list<std::string_view> allowed,
-                std::map<std::string, std::string>& out, std::string& error) {
-  std::size_t start = 0;
-  while (start < query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string param = query.substr(start, end - start);
-    start = end + 1;
-    if (param.empty()) continue;
-    const std::size_t eq = param.find('=');
-    const std::string name = param.substr(0, eq);
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string names;
-      for (auto a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
-      error = "unknown query parameter '" + param + "' (expected " + names + ")";
-      return false;
-    }
-    std::string value;
-    const std::string raw = eq == std::string::npos ? "" : param.substr(eq + 1);
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') {
-        value += ' ';
-      } else if (raw[i] == '%') {
-        unsigned v = 0;
-        if (i + 2 >= raw.size() || std::from_chars(raw.data() + i + 1, raw.data() + i + 3, v, 16).ptr != raw.data() + i + 3) {
-          error = "query parameter '" + name + "' has a bad %-escape";
-          return false;
-        }
-        value += static_cast<char>(v);
-        i += 2;
-      } else {
-        value += raw[i];
-      }
-    }
-    if (!out.emplace(name, std::move(value)).second) {
-      error = "query parameter '" + name + "' is given twice";
-      return false;
-    }
-  }
-  return true;
-}
-
-// A page's `limit` (default `fallback`, 1..`max`) and an id cursor `before` (0: none).
-bool PageParams(const std::map<std::string, std::string>& params, int fallback, int max, int& limit,
-                std::int64_t& before, std::string& error) {
-  limit = fallback;
-  before = 0;
-  if (auto it = params.find("limit"); it != params.end()) {
-    auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), limit);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || limit < 1 || limit > max) {
-      error = "limit must be an integer from 1 to " + std::to_string(max) + ", found '" + it->second + "'";
-      return false;
-    }
-  }
-  if (auto it = params.find("before"); it != params.end()) {
-    auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), before);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || before < 1) {
-      error = "before must be a positive id (the previous page's \"next\"), found '" + it->second + "'";
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -438,6 +357,29 @@ ResponderParts Engine::ResponderWiring() {
   return p;
 }
 
+ApiParts Engine::ApiWiring(std::map<std::string, std::string> tokens) {
+  ApiParts p;
+  p.config = &config_;
+  p.index = &index_;
+  p.store = store_.get();
+  p.metrics = &metrics_;
+  p.responder = responder_.get();
+  p.on_responder = [this](std::function<ApiResponse()> fn) { return OnResponder(std::move(fn)); };
+  p.health = [this](bool& healthy) { return HealthJson(healthy); };
+  p.summary = [this](CharacteristicId c) { return LiveSummary(c); };
+  p.audit = [this](std::string kind, std::string subject, const Json& body, const std::string& actor) {
+    return Audit(std::move(kind), std::move(subject), body, actor);
+  };
+  p.tokens = std::move(tokens);
+  return p;
+}
+
+ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query,
+                              const std::string& body, const std::string& authorization) {
+  if (!api_) return ApiError(503, "the engine is not started");
+  return api_->Handle(method, target, query, body, authorization);
+}
+
 Status Engine::Start() {
   auto store = Store::Open(options_.store_path.empty() ? config_.store_path : options_.store_path);
   if (!store.ok()) return store.status();
@@ -501,11 +443,13 @@ Status Engine::Start() {
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   }
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  std::map<std::string, std::string> tokens;  // bearer token -> user
   if (!config_.http_tokens.empty()) {
-    auto tokens = LoadTokensFile(config_.http_tokens);
-    if (!tokens.ok()) return tokens.status();
-    tokens_ = std::move(*tokens);
+    auto loaded = LoadTokensFile(config_.http_tokens);
+    if (!loaded.ok()) return loaded.status();
+    tokens = std::move(*loaded);
   }
+  api_ = std::make_unique<EngineApi>(ApiWiring(std::move(tokens)));
   // Limits versions recorded by earlier runs and by `shewhart limits recalc`.
   SHEWHART_RETURN_IF_ERROR(LoadLimitVersions(/*skip_phase1=*/false));
   // Alarms reopened from the store resolve like new ones: their scopes count in-control points.
@@ -703,321 +647,6 @@ void Engine::RunCommands() {
   for (auto& f : run) f();
 }
 
-Engine::ApiResponse Engine::AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
-                                     const std::string& authorization) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  // rest: "ID", "ID/ack" or "ID/resolve"
-  IdPath path;
-  if (!ParseIdPath(rest, path)) return error(404, "no alarm '" + path.id_text + "' (alarm ids are positive integers)");
-  const std::string& id_text = path.id_text;
-  const std::string& verb = path.verb;
-  const std::int64_t id = path.id;
-  if (verb.empty()) {
-    if (method != "GET") return error(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
-    auto a = store_->GetAlarm(id);
-    if (!a.ok()) {
-      return a.status().code() == StatusCode::kNotFound ? error(404, a.status().message()) : error(503, a.status().message());
-    }
-    auto actions = store_->ListAlarmActions(id);
-    if (!actions.ok()) return error(503, actions.status().message());
-    Json j = AlarmJson(*a);
-    Json arr = Json::array();
-    for (const auto& act : *actions) {
-      Json x{{"kind", act.kind}, {"ts", FormatRfc3339(act.ts)}, {"user", act.user}};
-      if (!act.cause.empty()) x["cause"] = act.cause;
-      if (!act.action.empty()) x["action"] = act.action;
-      if (!act.note.empty()) x["note"] = act.note;
-      arr.push_back(std::move(x));
-    }
-    j["actions"] = std::move(arr);
-    return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
-  if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
-  std::string user;
-  if (auto refused = Authenticate(authorization, user)) return *refused;
-  Json in;
-  try {
-    in = Json::parse(body.empty() ? std::string("{}") : body);
-  } catch (const std::exception& e) {
-    return error(400, std::string("the body is not JSON: ") + e.what());
-  }
-  if (!in.is_object()) return error(400, "the body must be a JSON object");
-  AlarmAction act;
-  act.alarm_id = id;
-  act.kind = verb == "ack" ? "acknowledged" : "resolved";
-  act.ts = WallClock();
-  act.user = user;
-  const std::vector<std::string> allowed =
-      verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
-  for (auto it = in.begin(); it != in.end(); ++it) {
-    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-      return error(400, "unknown field '" + it.key() + "'");
-    }
-    if (!it.value().is_string()) return error(400, "field '" + it.key() + "' must be a string");
-  }
-  auto code = [&](const char* field, const std::vector<std::string>& codes, std::string& out) -> std::string {
-    if (!in.contains(field)) return std::string("missing field '") + field + "'";
-    out = in[field].get<std::string>();
-    if (std::find(codes.begin(), codes.end(), out) != codes.end()) return "";
-    std::string list;
-    for (const auto& c : codes) list += (list.empty() ? "" : ", ") + c;
-    return std::string("unknown ") + field + " code '" + out + "'; the config's codes." +
-           (std::string(field) == "cause" ? "causes" : "actions") + ": " + list;
-  };
-  if (verb == "ack") {
-    if (auto msg = code("cause", config_.cause_codes, act.cause); !msg.empty()) return error(400, msg);
-    if (auto msg = code("action", config_.action_codes, act.action); !msg.empty()) return error(400, msg);
-  }
-  if (in.contains("note")) act.note = in["note"].get<std::string>();
-  return OnResponder([this, id, act] { return responder_->Request([&] { return responder_->Act(id, act); }); });
-}
-
-std::optional<Engine::ApiResponse> Engine::Authenticate(const std::string& authorization, std::string& user) const {
-  auto refuse = [](const std::string& msg) {
-    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  const std::string prefix = "Bearer ";
-  if (authorization.rfind(prefix, 0) != 0) {
-    return refuse("missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
-  }
-  auto it = tokens_.find(authorization.substr(prefix.size()));
-  if (it == tokens_.end()) return refuse("unknown token");
-  user = it->second;
-  return std::nullopt;
-}
-
-EventTime Engine::ResponderClock() const { return responder_->clock(); }
-
-Engine::ApiResponse Engine::SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
-                                       const std::string& authorization) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  const EventTime now = ResponderClock();
-  if (rest.empty() || rest == "/") {
-    if (method == "GET") {
-      auto silences = store_->ListSilences(1000);
-      if (!silences.ok()) return error(503, silences.status().message());
-      Json arr = Json::array();
-      for (const auto& silence : *silences) arr.push_back(SilenceJson(silence, now));
-      return {200, "application/json", Json{{"silences", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-    }
-    if (method != "POST") return error(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
-    std::string user;
-    if (auto refused = Authenticate(authorization, user)) return *refused;
-    auto silence = ParseSilenceRequest(body, config_, now, WallClock());
-    if (!silence.ok()) return error(400, silence.status().message());
-    silence->created_by = user;
-    auto id = store_->InsertSilence(*silence);
-    if (!id.ok()) return error(503, id.status().message());
-    silence->id = *id;
-    const Json doc = SilenceJson(*silence, now);
-    (void)Audit("silence.created", "silence/" + std::to_string(*id), doc, user);
-    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(-1, ' ', false, kReplaceInvalidUtf8),
-                 FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
-    return {201, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  // "/ID" or "/ID/expire"
-  IdPath path;
-  if (!ParseIdPath(rest.substr(1), path)) {
-    return error(404, "no silence '" + path.id_text + "' (silence ids are positive integers)");
-  }
-  const std::string& verb = path.verb;
-  const std::int64_t id = path.id;
-  if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
-  const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
-  if (!expire) {
-    if (!verb.empty()) return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
-    if (method != "GET") {
-      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
-    }
-    auto silence = store_->GetSilence(id);
-    if (!silence.ok()) {
-      return error(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
-    }
-    return {200, "application/json", SilenceJson(*silence, now).dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  std::string user;
-  if (auto refused = Authenticate(authorization, user)) return *refused;
-  auto silence = store_->ExpireSilence(id, now, user, WallClock());
-  if (!silence.ok()) {
-    const StatusCode code = silence.status().code();
-    return error(code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503,
-                 silence.status().message());
-  }
-  const Json doc = SilenceJson(*silence, now);
-  (void)Audit("silence.expired", "silence/" + std::to_string(id), doc, user);
-  spdlog::info("silence {} expired by {}", id, user);
-  return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-}
-
-Engine::ApiResponse Engine::HoldApi(const std::string& method, const std::string& rest, const std::string& query,
-                                    const std::string& body,
-                                    const std::string& authorization) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  // rest: "ID" or "ID/dispose"
-  IdPath path;
-  if (!ParseIdPath(rest, path)) return error(404, "no hold '" + path.id_text + "' (hold ids are positive integers)");
-  const std::string& verb = path.verb;
-  const std::int64_t id = path.id;
-  if (!verb.empty() && verb != "dispose") return error(404, "no such endpoint: /api/holds/" + rest);
-  const bool get = verb.empty();
-  if (get && method != "GET") return error(405, "method " + method + " is not allowed on /api/holds/" + rest);
-  if (!get && method != "POST") {
-    return error(405, "method " + method + " is not allowed on /api/holds/" + rest + " (use POST)");
-  }
-  std::string user;
-  if (!get) {
-    if (auto refused = Authenticate(authorization, user)) return *refused;
-  }
-  auto hold = store_->GetHold(id);
-  if (!hold.ok()) {
-    return hold.status().code() == StatusCode::kNotFound ? error(404, hold.status().message())
-                                                         : error(503, hold.status().message());
-  }
-  if (get) {
-    // Its units a page at a time, in serial order: `limit` (default 1000, at most 10000) and
-    // `after` = the previous page's "next" (a serial); its dispositions likewise, oldest first,
-    // `dispositions_after` = the previous page's "dispositions_next" (an id).
-    std::map<std::string, std::string> params;
-    std::string bad;
-    int limit = 1000;
-    std::int64_t unused = 0;
-    if (!ParseQuery(query, {"limit", "after", "dispositions_after"}, params, bad) ||
-        !PageParams(params, 1000, 10000, limit, unused, bad)) {
-      return error(400, bad);
-    }
-    std::int64_t dispositions_after = 0;
-    if (auto it = params.find("dispositions_after"); it != params.end()) {
-      auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), dispositions_after);
-      if (ec != std::errc() || ptr != it->second.data() + it->second.size() || dispositions_after < 0) {
-        return error(400, "dispositions_after must be an id (the previous page's \"dispositions_next\"), found '" +
-                              it->second + "'");
-      }
-    }
-    auto units = store_->HeldUnitsBySerial(id, params.count("after") ? params["after"] : "", limit);
-    if (!units.ok()) return error(503, units.status().message());
-    auto dispositions = store_->ListDispositions(id, dispositions_after, limit);
-    if (!dispositions.ok()) return error(503, dispositions.status().message());
-    Json j = HoldJson(*hold, *units);
-    j["held"] = hold->held;
-    j["unit_count"] = hold->units;
-    j["next"] = units->size() == static_cast<std::size_t>(limit) ? Json(units->back().serial) : Json(nullptr);
-    Json arr = Json::array();
-    for (const auto& d : *dispositions) arr.push_back(DispositionJson(d));
-    j["dispositions"] = std::move(arr);
-    j["dispositions_next"] =
-        dispositions->size() == static_cast<std::size_t>(limit) ? Json(dispositions->back().id) : Json(nullptr);
-    return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  Json in;
-  try {
-    in = Json::parse(body.empty() ? std::string("{}") : body);
-  } catch (const std::exception& e) {
-    return error(400, std::string("the body is not JSON: ") + e.what());
-  }
-  if (!in.is_object()) return error(400, "the body must be a JSON object");
-  for (auto it = in.begin(); it != in.end(); ++it) {
-    const std::string& k = it.key();
-    if (k == "state" || k == "reason" || k == "meaning" || k == "note") {
-      if (!it.value().is_string()) return error(400, "field '" + k + "' must be a string");
-    } else if (k == "serials" || k == "exclude") {
-      if (!it.value().is_array()) return error(400, "field '" + k + "' must be a list of serials");
-      for (const auto& v : it.value()) {
-        if (!v.is_string() || v.get<std::string>().empty()) return error(400, "field '" + k + "' must list non-empty strings");
-      }
-    } else if (k == "all") {
-      if (!it.value().is_boolean()) return error(400, "field 'all' must be true or false");
-    } else {
-      return error(400, "unknown field '" + k + "' (expected state, reason, meaning, note, serials, all, exclude)");
-    }
-  }
-  Disposition d;
-  d.hold_id = id;
-  d.user = user;
-  d.ts = WallClock();
-  auto pick = [&](const char* field, const std::vector<std::string>& allowed, const char* list_name,
-                  std::string& out) -> std::string {
-    if (!in.contains(field)) return std::string("missing field '") + field + "'";
-    out = in[field].get<std::string>();
-    if (std::find(allowed.begin(), allowed.end(), out) != allowed.end()) return "";
-    std::string list;
-    for (const auto& c : allowed) list += (list.empty() ? "" : ", ") + c;
-    return std::string("unknown ") + field + " '" + out + "'; " + list_name + ": " + list;
-  };
-  static const std::vector<std::string> kStates{"released", "reworked", "scrapped"};
-  if (auto msg = pick("state", kStates, "a disposition is one of", d.state); !msg.empty()) return error(400, msg);
-  if (auto msg = pick("reason", config_.disposition_codes, "the config's codes.dispositions", d.reason); !msg.empty()) {
-    return error(400, msg);
-  }
-  if (auto msg = pick("meaning", config_.signature_meanings, "the config's codes.meanings", d.meaning); !msg.empty()) {
-    return error(400, msg);
-  }
-  if (in.contains("note")) d.note = in["note"].get<std::string>();
-  const bool all = in.value("all", false);
-  if (all == in.contains("serials")) {
-    return error(400, "give either 'serials' (the units to dispose of) or \"all\": true (every unit still held, "
-                      "less 'exclude')");
-  }
-  if (in.contains("exclude") && !all) return error(400, "'exclude' goes with \"all\": true");
-  std::vector<std::string> serials;
-  if (all) {
-    auto units = store_->ListHeldUnits(id);
-    if (!units.ok()) return error(503, units.status().message());
-    std::set<std::string> exclude;
-    for (const auto& v : in.value("exclude", Json::array())) exclude.insert(v.get<std::string>());
-    for (const std::string& x : exclude) {
-      bool found = false;
-      for (const auto& u : *units) found |= u.serial == x;
-      if (!found) return error(400, "excluded unit '" + x + "' is not in hold " + std::to_string(id));
-    }
-    for (const auto& u : *units) {
-      if (u.state == "held" && !exclude.count(u.serial)) serials.push_back(u.serial);
-    }
-    if (serials.empty()) return error(409, "hold " + std::to_string(id) + " has no held unit left to dispose of");
-  } else {
-    std::set<std::string> seen;
-    for (const auto& v : in["serials"]) {
-      if (seen.insert(v.get<std::string>()).second) serials.push_back(v.get<std::string>());
-    }
-    if (serials.empty()) return error(400, "'serials' is empty");
-  }
-  return OnResponder(
-      [this, serials, d] { return responder_->Request([&] { return responder_->Dispose(serials, d); }); });
-}
-
-Engine::ApiResponse Engine::UnitApi(const std::string& method, const std::string& serial) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  if (method != "GET") return error(405, "method " + method + " is not allowed on /api/units/" + serial);
-  if (serial.empty() || serial.find('/') != std::string::npos) return error(404, "no such endpoint: /api/units/" + serial);
-  auto rows = store_->HoldsOfUnit(serial);
-  if (!rows.ok()) return error(503, rows.status().message());
-  // The unit's state over every hold that took it: held in any > scrapped in any > reworked in
-  // any > released (by all) > free (never held). Only free and released units may move on, and
-  // reworked ones where interlock.reworked_may_move says so (docs/OPERATIONS.md "Interlock").
-  Json holds = Json::array();
-  Json history = Json::array();
-  int rank = 0;  // 0 free, 1 released, 2 reworked, 3 scrapped, 4 held
-  static constexpr const char* kStatus[] = {"free", "released", "reworked", "scrapped", "held"};
-  for (const auto& u : *rows) {
-    if (u.state == "held") holds.push_back(u.hold_id);
-    const int r = u.state == "held" ? 4 : u.state == "scrapped" ? 3 : u.state == "reworked" ? 2 : 1;
-    rank = std::max(rank, r);
-    history.push_back(Json{{"hold", u.hold_id}, {"state", u.state}, {"since", FormatRfc3339(u.since)}});
-  }
-  const bool may_move = rank <= 1 || (rank == 2 && config_.reworked_may_move);
-  Json j{{"serial", serial}, {"status", kStatus[rank]}, {"may_move", may_move}, {"holds", std::move(holds)},
-         {"history", std::move(history)}};
-  return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-}
-
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                           std::int64_t points, std::int64_t excluded) {
   LimitVersion v;
@@ -1122,25 +751,6 @@ CharacteristicSummary Engine::LiveSummary(CharacteristicId characteristic) const
   return running ? shard.Snapshot(characteristic) : shard.Summary(characteristic);
 }
 
-Json Engine::CharacteristicJson(std::size_t i) const {
-  const CharacteristicSpec& spec = config_.characteristics[i];
-  const CharacteristicSummary s = LiveSummary(static_cast<CharacteristicId>(i));
-  Json j{{"id", spec.id}, {"unit", spec.unit}, {"chart", rules::ChartName(PrimaryChart(spec.type))}};
-  Json limits = Json::object();
-  if (spec.chart.spec.lsl) limits["lsl"] = *spec.chart.spec.lsl;
-  if (spec.chart.spec.target) limits["target"] = *spec.chart.spec.target;
-  if (spec.chart.spec.usl) limits["usl"] = *spec.chart.spec.usl;
-  j["spec"] = std::move(limits);
-  if (s.sigma_within) j["sigma"] = *s.sigma_within;
-  if (s.has_spec) {
-    j["capability_window"] = Json{{"size", spec.capability_window}, {"values", s.window.n}};
-    auto cap = CapabilityOf(spec, s);
-    if (cap.ok()) j["capability"] = CapabilityJson(*cap);
-    else j["capability_error"] = cap.status().message();
-  }
-  return j;
-}
-
 std::uint64_t Engine::measurements() const { return measurements_total_->value(); }
 std::uint64_t Engine::rejects() const { return reject_count_.load(std::memory_order_relaxed); }
 std::uint64_t Engine::signals() const { return signals_total_->value(); }
@@ -1168,108 +778,6 @@ std::string Engine::HealthJson(bool& healthy) const {
   doc["status"] = healthy ? "ok" : "degraded";
   doc["checks"] = std::move(checks);
   return doc.dump(-1, ' ', false, kReplaceInvalidUtf8);
-}
-
-Engine::ApiResponse Engine::HandleApi(const std::string& method, const std::string& target, const std::string& query,
-                                      const std::string& body, const std::string& authorization) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  if (target.rfind("/api/alarms/", 0) == 0) {
-    return AlarmApi(method, target.substr(std::string("/api/alarms/").size()), body, authorization);
-  }
-  if (target.rfind("/api/holds/", 0) == 0) {
-    return HoldApi(method, target.substr(std::string("/api/holds/").size()), query, body, authorization);
-  }
-  if (target.rfind("/api/units/", 0) == 0) return UnitApi(method, target.substr(std::string("/api/units/").size()));
-  if (target == "/api/silences" || target.rfind("/api/silences/", 0) == 0) {
-    return SilenceApi(method, target.substr(std::string("/api/silences").size()), body, authorization);
-  }
-  if (method != "GET") return error(405, "method " + method + " is not allowed on " + target);
-  if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
-  if (target == "/health") {
-    bool healthy;
-    std::string body = HealthJson(healthy);
-    return {healthy ? 200 : 503, "application/json", body};
-  }
-  // Lists are pages (docs: README "HTTP API"): newest first, `limit` (default 100, at most
-  // 1000) and `before` = the previous page's "next" (an id); "next" is null on the last page. A
-  // page is bounded, so no listing holds the server thread (and the interlock behind it) long.
-  std::map<std::string, std::string> params;
-  std::string bad;
-  int limit = 0;
-  std::int64_t before = 0;
-  auto page = [&](std::initializer_list<std::string_view> allowed) {
-    return ParseQuery(query, allowed, params, bad) && PageParams(params, 100, 1000, limit, before, bad);
-  };
-  auto next = [&](std::size_t got, std::int64_t last_id) {
-    return got == static_cast<std::size_t>(limit) ? Json(last_id) : Json(nullptr);
-  };
-  if (target == "/api/alarms") {
-    if (!page({"limit", "before"})) return error(400, bad);
-    auto alarms = store_->ListAlarms(false, limit, before);
-    if (!alarms.ok()) return error(503, alarms.status().message());
-    Json arr = Json::array();
-    for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
-    Json doc{{"alarms", arr}, {"next", next(alarms->size(), alarms->empty() ? 0 : alarms->back().id)}};
-    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target == "/api/holds") {
-    // The holds with their counts; their units are listed by /api/holds/ID, page by page.
-    if (!page({"limit", "before"})) return error(400, bad);
-    auto holds = store_->ListHoldsPage(before, limit);
-    if (!holds.ok()) return error(503, holds.status().message());
-    Json arr = Json::array();
-    for (const auto& h : *holds) {
-      Json j = HoldJson(h, {});
-      j.erase("units");
-      j["units"] = h.units;
-      j["held"] = h.held;
-      arr.push_back(std::move(j));
-    }
-    Json doc{{"holds", arr}, {"next", next(holds->size(), holds->empty() ? 0 : holds->back().id)}};
-    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target == "/api/characteristics") {
-    Json arr = Json::array();
-    for (std::size_t i = 0; i < config_.characteristics.size(); ++i) arr.push_back(CharacteristicJson(i));
-    return {200, "application/json", Json{{"characteristics", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target.rfind("/api/characteristics/", 0) == 0) {
-    const std::string id = target.substr(std::string("/api/characteristics/").size());
-    const std::int64_t i = index_.Find(id);
-    if (i < 0) return error(404, "no characteristic '" + id + "'");
-    return {200, "application/json", CharacteristicJson(static_cast<std::size_t>(i)).dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target == "/api/rejects") {
-    if (!page({"limit", "before"})) return error(400, bad);
-    auto rejects = store_->ListRejects(limit, before);
-    if (!rejects.ok()) return error(503, rejects.status().message());
-    Json arr = Json::array();
-    for (const auto& r : *rejects) arr.push_back(RejectJson(r));
-    Json doc{{"rejects", arr}, {"next", next(rejects->size(), rejects->empty() ? 0 : rejects->back().id)}};
-    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target == "/api/deliveries") {
-    if (!page({"state", "limit", "before"})) return error(400, bad);
-    const std::string state = params.count("state") ? params["state"] : "";
-    if (!state.empty() && state != "pending" && state != "delivered" && state != "dead") {
-      return error(400, "unknown delivery state '" + state + "' (expected pending, delivered or dead)");
-    }
-    auto deliveries = store_->ListDeliveries(state, limit, /*oldest_first=*/false, before);
-    if (!deliveries.ok()) return error(503, deliveries.status().message());
-    Json arr = Json::array();
-    for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
-    Json doc{{"deliveries", arr}, {"next", next(deliveries->size(), deliveries->empty() ? 0 : deliveries->back().id)}};
-    return {200, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  }
-  if (target.rfind("/api/trace/", 0) == 0) {  // genealogy (trace_api.h); the store is thread-safe
-    TraceApiAnswer answer = TraceApi(*store_, target, query);
-    return {answer.status, "application/json", std::move(answer.body)};
-  }
-  return error(404, "no such endpoint: " + target +
-                         " (try /metrics, /health, /api/characteristics, /api/alarms, /api/holds, /api/units/SERIAL, "
-                         "/api/rejects, /api/deliveries, /api/silences, /api/trace/...)");
 }
 
 }  // namespace shewhart::engine

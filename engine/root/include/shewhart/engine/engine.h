@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "shewhart/engine/api/engine_api.h"
 #include "shewhart/engine/pipeline/bounded_queue.h"
 #include "shewhart/engine/config/config.h"
 #include "shewhart/engine/ingest/decoder.h"
@@ -80,13 +81,8 @@ class Engine {
 
   // Health as JSON: {"status":"ok"|"degraded","checks":[...]}; `healthy` set accordingly.
   std::string HealthJson(bool& healthy) const;
-  // Answers GET /metrics, /health, /api/characteristics[/ID], /api/alarms, /api/holds,
-  // /api/rejects, /api/deliveries[?state=pending|delivered|dead], and the genealogy queries
-  // /api/trace/backward/{serial}, /api/trace/forward?lot=L, /api/trace/window?... (trace_api.h).
   using ApiResponse = engine::ApiResponse;
-  // POST /api/alarms/ID/ack ({"cause","action","note"}) and /api/alarms/ID/resolve ({"note"}),
-  // POST /api/silences, DELETE /api/silences/ID and POST /api/silences/ID/expire need
-  // `authorization` "Bearer <token>" of a user in http.tokens. GET /api/silences[/ID] lists them.
+  // The HTTP API (api/engine_api.h lists the endpoints): 503 before Start().
   ApiResponse HandleApi(const std::string& method, const std::string& target, const std::string& query,
                         const std::string& body = "", const std::string& authorization = "");
 
@@ -106,6 +102,8 @@ class Engine {
 
   // What the responder uses (the store, trace writer and outbox must exist).
   ResponderParts ResponderWiring();
+  // What the API uses (the responder must exist).
+  ApiParts ApiWiring(std::map<std::string, std::string> tokens);
   void Route(const Measurement& m);
   // Threaded mode: queues `m` for its shard (blocking while the queue is full) without waking
   // the shard; returns the shard's index. The caller wakes it (BoundedQueue::Wake).
@@ -114,28 +112,8 @@ class Engine {
   // running) and returns its answer; 503 when the responder does not take it within 10 s.
   ApiResponse OnResponder(std::function<ApiResponse()> fn);
   void RunCommands();
-  ApiResponse AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
-                       const std::string& authorization);
-  // /api/holds/ID (GET: the hold, its units and dispositions) and /api/holds/ID/dispose (POST,
-  // bearer token: held units to released, reworked or scrapped).
-  ApiResponse HoldApi(const std::string& method, const std::string& rest, const std::string& query, const std::string& body,
-                      const std::string& authorization);
-  // GET /api/units/SERIAL: the MES interlock (free, or held with the holds that hold it).
-  ApiResponse UnitApi(const std::string& method, const std::string& serial);
-  // The user of the bearer token of http.tokens that `authorization` ("Bearer <token>") gives:
-  // nullopt with `user` set, or the 401 answer (no header, another scheme, an unknown token).
-  std::optional<ApiResponse> Authenticate(const std::string& authorization, std::string& user) const;
-  // /api/silences (GET: list; POST: create) and /api/silences/ID (GET; DELETE or POST .../expire:
-  // expire now); `rest` is what follows "/api/silences", empty or "/...". Changes need a token.
-  ApiResponse SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
-                         const std::string& authorization);
-  // The responder's clock (silences are timed by it): wall clock in `run`, the newest event
-  // time with engine.clock: event and in inline mode.
-  EventTime ResponderClock() const;
   // A characteristic's summary from any thread (the shard's published snapshot when threaded).
   CharacteristicSummary LiveSummary(CharacteristicId characteristic) const;
-  // GET /api/characteristics[/ID]: id, unit, chart, spec limits, sigma, capability.
-  Json CharacteristicJson(std::size_t index) const;
   // Inline mode: one signal as a unit of work (tried three times; then lost, counted and logged).
   void HandleSignal(const Signal& s);
   // Responder thread: a batch of signals as one unit of work, tried again with backoff until
@@ -162,6 +140,7 @@ class Engine {
   std::unique_ptr<Store> store_;
   std::unique_ptr<TraceWriter> trace_;
   std::unique_ptr<Responder> responder_;
+  std::unique_ptr<EngineApi> api_;  // after Start
   std::unique_ptr<Outbox> outbox_;  // threaded mode only: replay runs no outside actions
   std::vector<std::unique_ptr<ShardRunner>> shards_;
   std::vector<std::unique_ptr<SourceSink>> sources_;
@@ -196,7 +175,6 @@ class Engine {
   std::unique_ptr<std::atomic<std::int64_t>[]> newest_ts_;
   EventTime replay_now_{};  // inline mode: the newest event time routed
   std::atomic<std::int64_t> newest_event_{0};  // engine.clock: event -- newest event time accepted (us)
-  std::map<std::string, std::string> tokens_;  // bearer token -> user (http.tokens)
   std::mutex commands_mu_;
   std::vector<std::function<void()>> commands_;  // for the responder thread
   std::atomic<bool> responder_running_{false};

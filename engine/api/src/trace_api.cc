@@ -1,8 +1,10 @@
-#include "shewhart/engine/trace/trace_api.h"
+#include "shewhart/engine/api/trace_api.h"
 
 #include <optional>
 #include <utility>
 
+#include "shewhart/engine/api/query.h"
+#include "shewhart/engine/model/percent.h"
 #include "shewhart/engine/model/time_format.h"
 #include "shewhart/engine/store/record_json.h"
 
@@ -56,44 +58,20 @@ Json WindowJson(const ScopeLabels& scope, EventTime from, EventTime to, const st
 
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 TraceApiAnswer Error(int status, const std::string& message) { return {status, Json{{"error", message}}.dump(-1, ' ', false, kReplaceInvalidUtf8)}; }
 
 // The query string's parameters, decoded, in order; nullopt (with `error` set) for a bad one.
 std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(const std::string& query,
                                                                            std::string& error) {
+  std::vector<QueryParam> params;
+  if (!ParseQueryParams(query, params, error)) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> out;
-  std::size_t start = 0;
-  while (start < query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string_view param(query.data() + start, end - start);
-    start = end + 1;
-    if (param.empty()) continue;
-    const std::size_t eq = param.find('=');
-    std::string key, value;
-    if (!PercentDecode(param.substr(0, eq), key) ||
-        (eq != std::string_view::npos && !PercentDecode(param.substr(eq + 1), value))) {
-      error = "bad percent-encoding in query parameter '" + std::string(param) + "'";
+  for (QueryParam& p : params) {
+    if (!p.has_value) {
+      error = "query parameter '" + p.name + "' has no value (expected " + p.name + "=...)";
       return std::nullopt;
     }
-    if (eq == std::string_view::npos) {
-      error = "query parameter '" + key + "' has no value (expected " + key + "=...)";
-      return std::nullopt;
-    }
-    for (const auto& kv : out) {
-      if (kv.first == key) {
-        error = "query parameter '" + key + "' given twice";
-        return std::nullopt;
-      }
-    }
-    out.emplace_back(std::move(key), std::move(value));
+    out.emplace_back(std::move(p.name), std::move(p.value));
   }
   return out;
 }
@@ -161,23 +139,6 @@ TraceApiAnswer Window(Store& store, const std::string& query) {
 }
 
 }  // namespace
-
-bool PercentDecode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
 
 TraceApiAnswer TraceApi(Store& store, const std::string& target, const std::string& query) {
   constexpr std::string_view kBackward = "/api/trace/backward/";

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shewhart/engine/model/json.h"
+#include "shewhart/engine/model/percent.h"  // PercentDecode, for the serial in the path
 #include "shewhart/engine/store/store.h"
 
 namespace shewhart::engine {
@@ -24,11 +25,6 @@ Json BackwardTraceJson(const BackwardTrace& t);
 Json ForwardTraceJson(const ForwardTrace& t);
 // {"scope":{...},"from","to" (null for no end),"units":[{"serial","first"}...]}
 Json WindowJson(const ScopeLabels& scope, EventTime from, EventTime to, const std::vector<WindowUnit>& units);
-
-// Percent-decodes a URL component ("%2F" -> "/"). '+' stays '+' (it is a space only in HTML
-// form bodies, and it is the sign of an RFC 3339 offset). Returns false for a '%' not followed
-// by two hex digits.
-bool PercentDecode(std::string_view in, std::string& out);
 
 struct TraceApiAnswer {
   int status = 200;
