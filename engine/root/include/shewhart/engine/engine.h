@@ -100,6 +100,13 @@ class Engine {
   class SourceSink;
   struct ShardRunner;
 
+  // Start's steps: the store (opened, locked, config audited), its checkpointer thread, the
+  // per-characteristic series of /metrics (after the shards exist).
+  Status OpenStore();
+  void StartCheckpointer();
+  void ExportCharacteristicMetrics();
+  // The responder thread's loop (until its queue is closed and drained).
+  void RunResponder();
   // What the responder uses (the store, trace writer and outbox must exist).
   ResponderParts ResponderWiring();
   // What the API uses (the responder must exist).

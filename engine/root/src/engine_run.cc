@@ -1,0 +1,104 @@
+// The engine's running parts: the responder thread's loop and its hand-over of signals and
+// requests (engine.cc builds and wires; this runs).
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "engine_parts.h"
+#include "shewhart/base/thread.h"
+
+namespace shewhart::engine {
+
+void Engine::HandleSignal(const Signal& s) {
+  // Inline (replay): tried again at once; a store that refuses it three times loses it, loudly.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (responder_->HandleBatch(&s, 1).ok()) return;
+  }
+  signals_lost_->Inc();
+  spdlog::error("a {} signal of '{}' could not be stored and is lost", rules::RuleName(s.hit.rule),
+                config_.characteristics[s.characteristic].id);
+}
+
+void Engine::HandleBatchUntilStored(const Signal* signals, std::size_t n) {
+  auto delay = std::chrono::milliseconds(50);
+  for (int attempt = 1;; ++attempt) {
+    if (responder_->HandleBatch(signals, n).ok()) return;
+    if (signal_queue_->closed() && attempt >= 3) {
+      signals_lost_->Inc(n);
+      spdlog::error("{} signals could not be stored before the engine stopped and are lost", n);
+      return;
+    }
+    // Meanwhile no signal is taken from the queue: it fills, the shards wait, and the sources
+    // stop reading (back-pressure) until the store writes again. Requests are still answered.
+    RunCommands();
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+Engine::ApiResponse Engine::OnResponder(std::function<ApiResponse()> fn) {
+  if (!responder_running_.load()) return fn();
+  auto task = std::make_shared<std::packaged_task<ApiResponse()>>(std::move(fn));
+  std::future<ApiResponse> answer = task->get_future();
+  {
+    std::lock_guard lock(commands_mu_);
+    commands_.push_back([task] { (*task)(); });
+  }
+  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return {503, "application/json", Json{{"error", "the responder did not answer within 10 s"}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+  }
+  return answer.get();
+}
+
+void Engine::RunCommands() {
+  std::vector<std::function<void()>> run;
+  {
+    std::lock_guard lock(commands_mu_);
+    run.swap(commands_);
+  }
+  for (auto& f : run) f();
+}
+
+// The responder thread: batches of signals, people's requests, the 100 ms tick (genealogy
+// joins, escalations by time, the `stale` rule's clock) and, every second, limits versions
+// recorded by another process.
+void Engine::RunResponder() {
+  (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
+  SetThreadName("shw-responder");
+  constexpr std::size_t kBatch = 64;
+  std::vector<Signal> batch(kBatch);
+  auto next_tick = std::chrono::steady_clock::now();
+  auto next_limits_poll = next_tick + std::chrono::seconds(1);
+  for (;;) {
+    std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
+    if (got > 0) HandleBatchUntilStored(batch.data(), got);
+    RunCommands();
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      // The `stale` rule's clock: a tick through each queue that has stale rules (dropped
+      // when the queue is full: the shard is busy, and the next tick comes 100 ms later).
+      Measurement tick;
+      tick.characteristic = kTickCharacteristic;
+      tick.ts = WallClock();
+      for (auto& s : shards_) {
+        if (s->shard.has_stale_rules()) (void)s->queue.TryPush(tick);
+      }
+      (void)responder_->Tick();  // an error is logged, counted, and tried again next time
+      if (now >= next_limits_poll) {
+        // Versions another process recorded since (phase1 ones are this engine's own).
+        Status st = LoadLimitVersions(/*skip_phase1=*/true);
+        if (!st.ok()) spdlog::error("reading limits versions: {}", st.message());
+        next_limits_poll = now + std::chrono::seconds(1);
+      }
+      next_tick = now + std::chrono::milliseconds(100);
+    }
+    if (got == 0 && signal_queue_->closed()) {
+      RunCommands();
+      return;
+    }
+  }
+}
+
+}  // namespace shewhart::engine
