@@ -1,6 +1,7 @@
 #include "shewhart/engine/metrics/metrics.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 #include <clocale>
 #include <cmath>
@@ -175,3 +176,38 @@ TEST(MetricsTest, RenderingWhileRegisteringSeesWholeSeries) {
 
 }  // namespace
 }  // namespace shewhart::engine
+
+// The registry as a prometheus::Collectable: the same families, labels and values as Render,
+// and the library's own text serializer accepts them.
+TEST(MetricsRegistryTest, CollectGivesTheLibraryTheSameSeries) {
+  shewhart::engine::MetricsRegistry r;
+  r.GetCounter("c_total", "C.", {{"source", "a\"b\\c"}})->Inc(7);
+  r.GetGauge("g", "G.")->Set(2.5);
+  r.AddCallbackGauge("cb", "CB.", {{"x", "1"}}, [] { return 4.0; });
+  auto* h = r.GetHistogram("h", "H.", {1, 2});
+  h->Observe(0.5);
+  h->Observe(3);
+  const auto families = r.Collect();
+  ASSERT_EQ(families.size(), 4u);
+  EXPECT_EQ(families[0].name, "c_total");  // sorted by name, as Render
+  EXPECT_EQ(families[0].type, prometheus::MetricType::Counter);
+  ASSERT_EQ(families[0].metric.size(), 1u);
+  ASSERT_EQ(families[0].metric[0].label.size(), 1u);
+  EXPECT_EQ(families[0].metric[0].label[0].name, "source");
+  EXPECT_EQ(families[0].metric[0].label[0].value, "a\"b\\c");
+  EXPECT_EQ(families[0].metric[0].counter.value, 7);
+  EXPECT_EQ(families[1].name, "cb");
+  EXPECT_EQ(families[1].metric[0].gauge.value, 4);
+  EXPECT_EQ(families[2].metric[0].gauge.value, 2.5);
+  const auto& hist = families[3].metric[0].histogram;
+  EXPECT_EQ(hist.sample_count, 2u);
+  EXPECT_EQ(hist.sample_sum, 3.5);
+  ASSERT_EQ(hist.bucket.size(), 3u);
+  EXPECT_EQ(hist.bucket[0].cumulative_count, 1u);
+  EXPECT_EQ(hist.bucket[1].cumulative_count, 1u);
+  EXPECT_EQ(hist.bucket[2].cumulative_count, 2u);
+  EXPECT_TRUE(std::isinf(hist.bucket[2].upper_bound));
+  const std::string text = prometheus::TextSerializer().Serialize(families);
+  EXPECT_NE(text.find("c_total{source=\"a\\\"b\\\\c\"} 7"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_bucket{le=\"+Inf\"} 2"), std::string::npos) << text;
+}

@@ -107,6 +107,8 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(const std::string& name, con
     it->second.header = "# HELP " + name + " " + EscapeHelp(help) + "\n# TYPE " + name +
                         (type == Type::kCounter ? " counter\n" : type == Type::kGauge ? " gauge\n" : " histogram\n");
     it->second.type = type;
+    it->second.name = name;
+    it->second.help = help;
   }
   SHEWHART_CHECK(it->second.type == type);  // one name, one type
   return it->second;

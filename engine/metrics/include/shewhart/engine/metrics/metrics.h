@@ -1,6 +1,15 @@
 #pragma once
 // The metrics registry and its Prometheus text exposition (format 0.0.4).
 //
+// The registry is a prometheus::Collectable (prometheus-cpp, Debian's prometheus-cpp-dev): Collect()
+// gives its families as the library's MetricFamily values, for any of the library's exposers
+// (e.g. a push gateway). GET /metrics is written by Render() instead, measured against the
+// library's Collect-and-TextSerializer path over the same registry (bench/engine/metrics_bench.cc):
+// 10 000 characteristics (330 000 series) render in about 22 ms here against about 350 ms there
+// (the budget is 50 ms); and the library holds counters as doubles, so a count above 2^53 would
+// be rounded. Our series' hot path stays a relaxed integer add (4.6 ns; the library's
+// Counter::Increment, a compare-and-swap loop on a double, 9.8 ns).
+//
 // Series are registered up front (at config load or source start) and return stable
 // pointers; the hot path only does relaxed atomic adds and stores on them. Registration and
 // Render() may be called from any thread. Render() takes the registration mutex only to list
@@ -21,6 +30,9 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 namespace shewhart::engine {
 
@@ -72,7 +84,7 @@ class Histogram {
 // Upper bounds for a latency histogram in seconds: 5 µs to 2.5 s, 1-2.5-5 steps.
 std::vector<double> LatencyBuckets();
 
-class MetricsRegistry {
+class MetricsRegistry : public prometheus::Collectable {
  public:
   MetricsRegistry() = default;
   MetricsRegistry(const MetricsRegistry&) = delete;
@@ -102,6 +114,10 @@ class MetricsRegistry {
   // The whole registry in the text exposition format, families sorted by name, series in
   // registration order.
   std::string Render() const;
+  // The same families and values as the library's types (prometheus::Collectable), families
+  // sorted by name, series in registration order; callbacks are called as by Render. Counters
+  // become doubles (exact up to 2^53).
+  std::vector<prometheus::MetricFamily> Collect() const override;
   // The number of series registered (a histogram counts once).
   std::size_t series() const;
 
@@ -131,6 +147,7 @@ class MetricsRegistry {
   // Items and their text live in chunks that never move: Render copies the chunk pointers
   // under the mutex and reads the (immutable) items without it.
   struct Family {
+    std::string name, help;
     std::string header;  // the # HELP and # TYPE lines
     Type type = Type::kCounter;
     std::vector<std::unique_ptr<Item[]>> items;
