@@ -11,7 +11,7 @@
 
 #include "shewhart/engine/store/store.h"
 #include "shewhart/engine/model/time_format.h"
-#include "shewhart/engine/trace/trace_api.h"
+#include "shewhart/engine/api/trace_api.h"
 #include "shewhart/engine/model/json.h"
 
 namespace shewhart::app {
