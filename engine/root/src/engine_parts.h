@@ -55,7 +55,7 @@ struct Engine::ShardRunner : ShardObserver {
 
   void Run() {
     constexpr std::size_t kBatch = 256;
-    // Measurements are processed where they lie in the queue's ring: no copy of the 656 bytes.
+    // Measurements are processed where they lie in the queue's ring: no copy of the 648 bytes.
     auto process = [this](const Measurement& m) {
       if (m.characteristic == kTickCharacteristic) {
         shard.Tick(m.ts, *this);

@@ -1,10 +1,18 @@
 #pragma once
-// The engine: router → shards → responder, with the trace writer and the store.
+// The engine: the composition root. It builds the subsystems, wires them and runs their threads.
 //
-//   source threads ──decode──▶ IngestSink (per source) ──hash(characteristic)──▶ shard queue
+//   source threads ──decode──▶ IngestSink (SourceSink, one per source) ──id % shards──▶ shard queue
 //   shard threads: Shard::Process ──signals──▶ responder queue
-//   responder thread: alarms, holds, actions
-//   trace writer thread: genealogy batches into the store
+//   responder thread: alarms, holds, actions (Responder); commits the TraceWriter's genealogy
+//     every 100 ms and before each batch of signals
+//   outbox lanes (one thread per durable hook), the prune thread, the store's checkpointer
+//
+// Queues: one BoundedQueue<Measurement> per shard, engine.queue_capacity items (rounded up to a
+// power of two), which also carries the `stale` rule's ticks (kTickCharacteristic; dropped when
+// the queue is full); one BoundedQueue<Signal> of 4096 to the responder (a full one blocks the
+// shard). The responder takes up to 64 signals per unit of work; a unit the store refuses is
+// tried again after 50 ms, doubling to 1 s, taking no new signal meanwhile; once the engine is
+// stopping, three failures lose the batch (shewhart_signals_lost_total).
 //
 // In inline mode (replay, tests) there are no threads: a measurement is processed to its
 // alarms and holds before OnMeasurement returns, which makes output deterministic.

@@ -8,8 +8,9 @@
 // of a user in http.tokens. Lists are pages (docs/API.md). Bodies are JSON; errors are
 // {"error": "..."} with 400 (bad request), 401, 404, 405, 409 (state conflict) or 503 (store).
 //
-// Threading: Handle may run on any number of threads at once (the HTTP server's); reads go to
-// the store (thread-safe) and changes to the responder's thread (ApiParts::on_responder).
+// Threading: Handle may run on any number of threads at once (the HTTP server's); reads and
+// silences go to the store (thread-safe) from the HTTP thread; alarm and hold changes run on the
+// responder's thread (ApiParts::on_responder; 503 when it does not answer within 10 s).
 // Allocation: per request, the documents it answers with.
 
 #include <functional>

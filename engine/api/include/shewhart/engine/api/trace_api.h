@@ -1,7 +1,7 @@
 #pragma once
 // Genealogy documents (JSON) and the GET /api/trace/... endpoints over the store's trace
 // queries (store.h: TraceBackward, TraceForward, UnitsInWindow). The documents are a public
-// format (README "HTTP API"): keys keep the order written here.
+// format (docs/API.md): keys keep the order written here.
 
 #include <string>
 #include <string_view>

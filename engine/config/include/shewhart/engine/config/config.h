@@ -152,7 +152,7 @@ struct ResponseSpec {
   std::chrono::microseconds min_interval{0};
 };
 
-// `webhook:` an HTTP POST of the alarm document (docs/CONFIG.md, README "Hooks").
+// `webhook:` an HTTP POST of the alarm document (docs/CONFIG.md, docs/REFERENCE.md "Hooks").
 struct WebhookSpec {
   std::string url;  // a template (HookTemplate) starting with http:// or https://
   std::vector<std::pair<std::string, std::string>> headers;  // name, value template; config order
@@ -170,7 +170,7 @@ struct ExecSpec {
 };
 
 // `alertmanager:` the alarm as a Prometheus Alertmanager alert (POST <url>/api/v2/alerts), sent
-// again with endsAt when the alarm is resolved (docs/CONFIG.md, README "Hooks").
+// again with endsAt when the alarm is resolved (docs/CONFIG.md, docs/REFERENCE.md "Hooks").
 struct AlertmanagerSpec {
   std::string url;            // base URL, http:// or https://, no template, no trailing '/'
   std::string generator_url;  // optional template for the alert's generatorURL; empty: none

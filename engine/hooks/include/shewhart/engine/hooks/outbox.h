@@ -56,7 +56,7 @@ std::string IdempotencyKey(std::int64_t alarm_id, int tier, const std::string& a
 // Never equal to an IdempotencyKey: there the second field is a number.
 std::string ResolvedIdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);
 
-// The body an `alertmanager` hook POSTs to <url>/api/v2/alerts for delivery `d` (README
+// The body an `alertmanager` hook POSTs to <url>/api/v2/alerts for delivery `d` (docs/REFERENCE.md
 // "Hooks"): a JSON array holding one alert built from the payload (the alarm document, with
 // "held_units" when the responder knew it) and the delivery's tier. `endsAt` is set when the
 // document says the alarm is resolved (its "resolved" time, never before startsAt). A payload
@@ -96,6 +96,10 @@ struct OutboxOptions {
   std::uint64_t seed = 0;                  // jitter; 0: from std::random_device
 };
 
+// Templates (URL, headers, argv, env) are expanded at send time from the stored payload and the
+// hook as the running engine configures it. exec: the payload on a socket-pair stdin, standard
+// error inherited (not captured into last_error). Engine::Stop stops the lanes after the
+// responder has drained.
 class Outbox {
  public:
   // `config`, `store` and `metrics` must outlive the outbox. Registers the metrics

@@ -2,7 +2,8 @@
 // The engine's series of /metrics that follow the process rather than the engine: per
 // characteristic (its charts' last point, spec limits, capability, signals by rule) and per
 // station (units that passed it and units of it taken into holds: first-pass yield).
-// docs/OPERATIONS.md lists every series and what it means.
+// docs/OPERATIONS.md lists every series and what it means. No series carries a serial, a unit
+// or a lot (cardinality).
 //
 // Threads: a characteristic's chart values are written by its shard's thread (OnPoint) and its
 // capability window by the same thread (PublishedWindow); its signal counters by the responder.

@@ -69,6 +69,19 @@ class ChartRunner {
   }
 };
 
+// MakeChartRunner builds one of five runners: IndividualsRunner; SmoothedRunner (EWMA, CUSUM:
+// centre and sigma known, or estimated from the first phase1.points values as the individuals
+// chart does, phase1.exclude judged against mean +/- 3 sigma; spec rules judged on each raw
+// value; a CUSUM point carries upper and lower); AttributeRunner; SubgroupRunner (x-bar/R,
+// x-bar/S); T2Runner. It wraps the runner in a RunRulesRunner when the spec has run rules beyond
+// rule 1 (zone sigma (ucl - cl) / k_sigma per point; on one point the run-rule hits come before
+// the chart's rule-1 hit; the suspect window comes from a 64-point ring of which points were in
+// control; the evaluators are reset only by ApplyLimits, so a pattern may span the end of the
+// Phase I baseline), then in a ValueRulesRunner for `threshold` and `rate`. Subgroups (x-bar,
+// T^2) close on a different `subgroup` label (an absent label is a label too) or at
+// subgroup_size; nothing flushes an open subgroup, so the last subgroup of a stream is never
+// plotted.
+//
 // The runner for `spec` (which must come from a config that loaded without problems).
 std::unique_ptr<ChartRunner> MakeChartRunner(const CharacteristicSpec& spec);
 

@@ -3,7 +3,9 @@
 // and each alarm's hold takes the units of its suspect window (DESIGN.md "Alarms", "Holds").
 //
 // Threading: one responder thread owns all of it (in inline mode, replay and tests, the
-// caller's thread). Nothing here is thread-safe; the engine hands it signals (HandleBatch),
+// caller's thread). Nothing here is thread-safe (except clock(), which in threaded mode reads
+// only the wall clock or the input clock's atomic: the API's silences call it from the HTTP
+// thread); the engine hands it signals (HandleBatch),
 // the 100 ms tick (Tick) and people's requests (Request with Act or Dispose) on that thread.
 // Units of work: every call that changes anything runs as one unit of work of the store
 // (Store::Begin/Commit): the alarm row, its tier, hold, held units, outbox rows and audit
@@ -107,7 +109,9 @@ class Responder {
   // tries it again.
   Status HandleBatch(const Signal* signals, std::size_t n);
 
-  // One signal, inside a unit of work (HandleBatch).
+  // One signal, inside a unit of work (HandleBatch). A later signal whose window starts earlier
+  // (a retrospective Phase I signal) widens the alarm's window and holds the units it now
+  // reaches (HoldWindow).
   void Handle(const Signal& s);
 
   // Escalation by time: an open alarm not acknowledged within a tier's unacknowledged_for of
@@ -246,7 +250,9 @@ class Responder {
 
   // Alarm `a` was resolved: every `alertmanager` action its policy ran for it (in the tiers it
   // entered) sends its alert again with endsAt, through the outbox, after the firing one (same
-  // lane, commit order). Key ResolvedIdempotencyKey. Nothing in replay (no outbox).
+  // lane, commit order). Key ResolvedIdempotencyKey. Nothing in replay (no outbox). Only for
+  // an alert that was committed (Store::HasDelivery of its firing key): an alert a silence or
+  // inhibition kept back is not resolved either.
   void SendResolved(const AlarmRecord& a);
 
   // Holds every unit in the alarm's scope from its window start until now (the units that
@@ -276,9 +282,13 @@ class Responder {
   // (Now: the wall clock in `run`, the signal's event time on an event clock). A silenced tier
   // is audited (`alarm.silenced`: the oldest matching silence) and counted; `log` and
   // `quality_case` still run. A store that cannot be read silences nothing (logged): a
-  // notification too many rather than one lost.
+  // notification too many rather than one lost. No cache: each tier entry with notification
+  // actions reads the active silences from the store (the one place a silence lives).
   std::vector<std::string> Silenced(const AlarmRecord& alarm, const Signal& s);
 
+  // Runs the actions of the tier `alarm` is at. An inhibited tier-1 entry (a tier-3 alarm of the
+  // same station is open) runs none of its actions but quarantine hooks (not even log or
+  // quality_case); a silenced tier still runs log and quality_case.
   void RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t held);
 
   // Registers the open-alarm gauges of `policy`: tier 0 and each of its tiers.

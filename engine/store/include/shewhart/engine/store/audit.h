@@ -21,6 +21,13 @@
 //   1:1,16:1764230400000000,12:alarm.opened,7:alarm/1,6:engine,8:{"id":1},
 // which `printf '%s' "$(printf '0%.0s' {1..64})$ENCODING" | sha256sum` reproduces by hand.
 
+//
+// Records the responder appends (alarm.*, hold.*, quality_case.opened) are part of its unit of
+// work: they and the rows they describe commit together or not at all. config.loaded,
+// limits.version, action.delivered/dead, silence.created/expired and store.pruned are appended
+// in their own transaction after what they describe (a crash between loses the record, never the
+// row). VerifyAuditLog reads the log in pages of 1000.
+
 #include <string>
 #include <string_view>
 

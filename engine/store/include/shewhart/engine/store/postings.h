@@ -15,6 +15,10 @@
 // (first_ts, 0). The span and the encoding are part of the schema (version 10; 11 adds kModel): changing
 // either needs a migration.
 
+// A label with an empty value (a record without a machine, say) is not posted, so no scope
+// matches it. unit_events.lots joins a record's lots with ';': a lot containing ';' cannot be
+// told apart from two lots (the wire format does not forbid it).
+
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -5,6 +5,19 @@
 // Everything a user or a regulator needs survives a restart: alarms and holds are committed
 // here before they are reported. One connection guarded by a mutex: every method is
 // thread-safe. Errors come back as Status (Unavailable for the database, NotFound for ids).
+//
+// Connection: WAL, synchronous=NORMAL, 5 s busy timeout, 64 MiB page cache. Schema version 11
+// (meta.schema_version); stores of version 2 to 10 are migrated on open, step by step (9 or 10
+// -> 11 rebuilds unit_postings in one transaction); any other version is refused
+// (FailedPrecondition). Writers in `run`: source threads (rejects), the responder (genealogy,
+// alarms, holds, outbox rows, audit records), outbox lanes (delivery outcomes), shard threads
+// (Phase I limits versions), the HTTP thread (silences), the prune thread, main (config.loaded);
+// `shewhart limits recalc` writes and the other command-line tools read from other processes.
+// A genealogy query holds the mutex for its duration (a forward trace of 10^4 units: tens of
+// ms): the responder's next genealogy commit waits, the sources keep buffering in the
+// TraceWriter, the shards are not stalled. The methods are defined by domain: store.cc
+// (connection, schema, units of work, checkpointer), store_genealogy.cc, store_records.cc,
+// store_alarms.cc, store_holds.cc, store_audit.cc, store_deliveries.cc.
 
 #include <atomic>
 #include <chrono>

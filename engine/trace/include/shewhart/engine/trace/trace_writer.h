@@ -43,7 +43,8 @@ class TraceWriter {
   // The flushed batch's units were joined to the holds in a committed unit of work.
   void Joined();
 
-  // Records that were never stored: the engine stopped while the store refused them.
+  // Records that were never stored: the engine stopped while the store refused them (/health's
+  // "genealogy" check fails while it is not 0).
   std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
   // At stop, after the last Flush: what is still not stored is lost (logged, counted).
   void Abandon();
