@@ -1,76 +1,92 @@
 #include "api_client.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 
 namespace shewhart::app {
 
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = boost::asio::ip::tcp;
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
 
-// "http://host:port" -> host, port. Only plain HTTP (the engine serves nothing else).
-bool ParseUrl(const std::string& url, std::string& host, std::string& port) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return false;
-  std::string rest = url.substr(scheme.size());
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  const std::size_t colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return false;
-  host = rest.substr(0, colon);
-  port = rest.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return port.find_first_not_of("0123456789") == std::string::npos;
+std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// `url` ("http://HOST:PORT" or "https://...") joined with `target` (path and query), checked by
+// libcurl's URL parser. Empty, with `error` set, for anything else.
+std::string JoinUrl(const std::string& url, const std::string& target, std::string& error) {
+  std::unique_ptr<CURLU, CurlDeleter> u(curl_url());
+  char* scheme = nullptr;
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    error = "--url: expected http://HOST:PORT (or https://), found '" + url + "'";
+    return "";
+  }
+  const std::string s = scheme;
+  curl_free(scheme);
+  if (s != "http" && s != "https") {
+    error = "--url: expected http://HOST:PORT (or https://), found '" + url + "'";
+    return "";
+  }
+  std::string base = url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + target;
 }
 
 }  // namespace
 
 std::optional<ApiReply> CallApi(const std::string& url, const std::string& method, const std::string& target,
                                 const std::string& body, const std::string& token, std::string& error) {
-  std::string host, port;
-  if (!ParseUrl(url, host, port)) {
-    error = "--url: expected http://HOST:PORT, found '" + url + "'";
-    return std::nullopt;
-  }
-  const http::verb verb = http::string_to_verb(method);
-  if (verb == http::verb::unknown) {
+  if (method != "GET" && method != "POST" && method != "DELETE") {
     error = "unknown HTTP method '" + method + "'";
     return std::nullopt;
   }
-  try {
-    boost::asio::io_context io;
-    tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(15));
-    stream.connect(resolver.resolve(host, port));
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, host);
-    req.set(http::field::user_agent, "shewhart-cli");
-    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-    if (verb == http::verb::post) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-      req.prepare_payload();
-    }
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    return ApiReply{static_cast<int>(res.result_int()), res.body()};
-  } catch (const std::exception& e) {
-    error = "cannot reach the engine at " + url + ": " + e.what();
+  const std::string full = JoinUrl(url, target, error);
+  if (full.empty()) return std::nullopt;
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) {
+    error = "cannot start an HTTP client (libcurl)";
     return std::nullopt;
   }
+  std::unique_ptr<curl_slist, CurlDeleter> headers;
+  auto add_header = [&](const std::string& h) { headers.reset(curl_slist_append(headers.release(), h.c_str())); };
+  if (!token.empty()) add_header("Authorization: Bearer " + token);
+  std::string answer;
+  char message[CURL_ERROR_SIZE] = "";
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, full.c_str());
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "shewhart-cli");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);  // the whole exchange
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, message);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+  if (method == "POST") {
+    add_header("Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  } else if (method == "DELETE") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+  }
+  if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  const CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    error = "cannot reach the engine at " + url + ": " + (message[0] ? message : curl_easy_strerror(rc));
+    return std::nullopt;
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  return ApiReply{static_cast<int>(status), std::move(answer)};
 }
 
 std::string ReadToken(const std::string& token, const std::string& token_file, std::string& error) {

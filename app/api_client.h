@@ -1,6 +1,7 @@
 #pragma once
-// A small HTTP client of a running engine's API (Boost.Beast, plain HTTP): what `shewhart
-// alarms` and `shewhart silences` share -- the request, the bearer token, the error text.
+// A small HTTP client of a running engine's API (libcurl: HTTP, and HTTPS where the engine is
+// behind a TLS proxy): what `shewhart alarms`, `holds` and `silences` share -- the request, the
+// bearer token, the error text. One call at a time per thread; each call allocates its handle.
 
 #include <optional>
 #include <string>
@@ -12,7 +13,8 @@ struct ApiReply {
   std::string body;
 };
 
-// Sends `method` ("GET", "POST", "DELETE") `target` to the engine at `url` ("http://HOST:PORT"),
+// Sends `method` ("GET", "POST", "DELETE") `target` to the engine at `url` ("http://HOST:PORT"
+// or "https://..."),
 // with `body` as JSON (POST) and `Authorization: Bearer <token>` when `token` is not empty.
 // Returns nullopt, with `error` saying why, for a malformed URL or an engine that cannot be
 // reached (15 s for the whole exchange). Any HTTP status is a reply.

@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <random>
 #include <string>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "cli_validators.h"
@@ -84,35 +86,6 @@ struct SimOptions {
   bool quiet = false;
 };
 
-// Appends `text` as a JSON string literal (quotes included). Non-ASCII UTF-8 passes through.
-void AppendJsonString(std::string& out, std::string_view text) {
-  out.push_back('"');
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-void AppendInt(std::string& out, std::int64_t value) {
-  char digits[24];
-  const auto result = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, result.ptr);
-}
-
 // Fixed-point digits for values: at least 6 (the documented default), more when sigma is so
 // small that 6 decimals would quantise the noise (resolution kept at or below sigma/1000).
 int ValuePrecision(double sigma) {
@@ -158,55 +131,41 @@ struct UnitRecord {
   double value;
 };
 
+// The wire format's JSON (nlohmann, keys in the order written here; text that is not UTF-8
+// becomes U+FFFD rather than an exception).
+std::string Dump(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 // {"unit":..,"station":..,"ts":..,"lots":[..],"machine":..,"operator":..,"model":..}
-void FormatUnitEvent(std::string& out, const UnitRecord& unit, std::string_view model_json) {
-  out.clear();
-  out += "{\"unit\":\"";
-  out += unit.serial;
-  out += "\",\"station\":\"";
-  out += unit.station->name;
-  out += "\",\"ts\":";
-  AppendInt(out, unit.ts_ms);
-  out += ",\"lots\":[\"";
-  out += unit.station->lot;
-  out += "\"],\"machine\":\"";
-  out += unit.station->machine;
-  out += "\",\"operator\":\"";
-  out += unit.station->operator_id;
-  out += "\",\"model\":";
-  out += model_json;
-  out += '}';
+void FormatUnitEvent(std::string& out, const UnitRecord& unit, const std::string& model) {
+  out = Dump(nlohmann::ordered_json{{"unit", unit.serial},
+                                    {"station", unit.station->name},
+                                    {"ts", unit.ts_ms},
+                                    {"lots", nlohmann::ordered_json::array({unit.station->lot})},
+                                    {"machine", unit.station->machine},
+                                    {"operator", unit.station->operator_id},
+                                    {"model", model}});
 }
 
 // {"characteristic":..,"value":..,"ts":..,"serial":..,"station":..,"machine":..,
-//  "operator":..,"lot":..,"model":..}
-void FormatMeasurement(std::string& out, const UnitRecord& unit,
-                       std::string_view characteristic_json, std::string_view model_json,
-                       int precision) {
+//  "operator":..,"lot":..,"model":..}; the value rounded to `precision` decimals (written as the
+// shortest text that reads back as that number).
+void FormatMeasurement(std::string& out, const UnitRecord& unit, const std::string& characteristic,
+                       const std::string& model, int precision) {
   // snprintf("%f") is locale dependent in principle; this program never calls setlocale, so
   // it runs in the "C" locale and always prints '.' as the decimal point.
   char value[64];
   std::snprintf(value, sizeof value, "%.*f", precision, unit.value);
-  out.clear();
-  out += "{\"characteristic\":";
-  out += characteristic_json;
-  out += ",\"value\":";
-  out += value;
-  out += ",\"ts\":";
-  AppendInt(out, unit.ts_ms);
-  out += ",\"serial\":\"";
-  out += unit.serial;
-  out += "\",\"station\":\"";
-  out += unit.station->name;
-  out += "\",\"machine\":\"";
-  out += unit.station->machine;
-  out += "\",\"operator\":\"";
-  out += unit.station->operator_id;
-  out += "\",\"lot\":\"";
-  out += unit.station->lot;
-  out += "\",\"model\":";
-  out += model_json;
-  out += '}';
+  out = Dump(nlohmann::ordered_json{{"characteristic", characteristic},
+                                    {"value", std::strtod(value, nullptr)},
+                                    {"ts", unit.ts_ms},
+                                    {"serial", unit.serial},
+                                    {"station", unit.station->name},
+                                    {"machine", unit.station->machine},
+                                    {"operator", unit.station->operator_id},
+                                    {"lot", unit.station->lot},
+                                    {"model", model}});
 }
 
 // Answers "should the run stop now?": a SIGINT/SIGTERM arrived, or --duration has passed.
@@ -297,10 +256,6 @@ int Run(const SimOptions& options, std::optional<std::size_t> drift_index) {
   // -Wmaybe-uninitialized on std::optional once Run is inlined into main.)
   const std::size_t drifting_station = drift_index.value_or(stations.size());
 
-  std::string characteristic_json;
-  AppendJsonString(characteristic_json, options.characteristic);
-  std::string model_json;
-  AppendJsonString(model_json, options.model);
   const int precision = ValuePrecision(options.sigma);
 
   // 1000/rate ms of event time per unit; 1 ms per unit when unpaced.
@@ -383,12 +338,12 @@ int Run(const SimOptions& options, std::optional<std::size_t> drift_index) {
                           options.mean + options.sigma * (z + shift_sigmas)};
     ++station.units;
 
-    FormatUnitEvent(frame, unit, model_json);
+    FormatUnitEvent(frame, unit, options.model);
     if (!SendFrame(socket, frame, stop, Clock::duration::zero())) break;
     ++messages_sent;
 
     // The unit event is queued: try to complete the pair even if a stop arrives meanwhile.
-    FormatMeasurement(frame, unit, characteristic_json, model_json, precision);
+    FormatMeasurement(frame, unit, options.characteristic, options.model, precision);
     if (!SendFrame(socket, frame, stop, kMidUnitGrace)) {
       partial_unit = true;
       break;
@@ -514,10 +469,13 @@ int main(int argc, char** argv) {
                  drift_name.c_str(), options.stations);
     return 2;
   }
-  if (options.drift_per_unit == 0.0) drift_index.reset();
+  // Passed as a plain value: g++ 12 misreads the optional's engaged flag here as maybe unset
+  // (-Wmaybe-uninitialized) once Run is inlined.
+  const std::size_t no_drift = static_cast<std::size_t>(-1);
+  const std::size_t drifting = options.drift_per_unit == 0.0 ? no_drift : drift_index.value_or(no_drift);
 
   try {
-    return Run(options, drift_index);
+    return Run(options, drifting == no_drift ? std::nullopt : std::optional<std::size_t>(drifting));
   } catch (const zmq::error_t& error) {
     std::fprintf(stderr, "shewhart-sim: ZeroMQ error: %s\n", error.what());
     return 1;

@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <zmq.h>
 
 namespace {
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
   char endpoint[256];
   std::size_t endpoint_len = sizeof endpoint;
   zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_len);
-  std::printf("{\"event\":\"ready\",\"endpoint\":\"%s\"}\n", endpoint);
+  std::printf("%s\n", nlohmann::ordered_json{{"event", "ready"}, {"endpoint", endpoint}}.dump().c_str());
   std::fflush(stdout);
 
   zmq_msg_t msg;
@@ -165,16 +166,20 @@ int main(int argc, char** argv) {
   zmq_ctx_term(ctx);
 
   const double span = static_cast<double>(last - first) / 1e9;
-  std::printf("{\"frames\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"first_ns\":%" PRId64 ",\"last_ns\":%" PRId64
-              ",\"rate\":%.1f",
-              frames, bytes, first, last, frames > 1 && span > 0 ? static_cast<double>(frames - 1) / span : 0.0);
+  nlohmann::ordered_json summary{{"frames", frames},
+                                 {"bytes", bytes},
+                                 {"first_ns", first},
+                                 {"last_ns", last},
+                                 {"rate", frames > 1 && span > 0 ? static_cast<double>(frames - 1) / span : 0.0}};
   if (latency) {
     std::sort(lat.get(), lat.get() + recorded);
-    std::printf(",\"latency\":{\"count\":%zu,\"unstamped\":%zu,\"p50_ns\":%" PRId64 ",\"p99_ns\":%" PRId64
-                ",\"p999_ns\":%" PRId64 ",\"max_ns\":%" PRId64 "}",
-                recorded, unstamped, Percentile(lat.get(), recorded, 0.50), Percentile(lat.get(), recorded, 0.99),
-                Percentile(lat.get(), recorded, 0.999), recorded ? lat[recorded - 1] : 0);
+    summary["latency"] = {{"count", recorded},
+                          {"unstamped", unstamped},
+                          {"p50_ns", Percentile(lat.get(), recorded, 0.50)},
+                          {"p99_ns", Percentile(lat.get(), recorded, 0.99)},
+                          {"p999_ns", Percentile(lat.get(), recorded, 0.999)},
+                          {"max_ns", recorded ? lat[recorded - 1] : 0}};
   }
-  std::printf("}\n");
+  std::printf("%s\n", summary.dump().c_str());
   return rc;
 }

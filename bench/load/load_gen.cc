@@ -41,6 +41,7 @@
 #include <sys/prctl.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <zmq.h>
 
 namespace {
@@ -347,12 +348,17 @@ int Run(const Options& o) {
   const bool closed = out.Close();
   const std::int64_t flushed = SteadyNs();
   const double send_s = static_cast<double>(std::max<std::int64_t>(last_send - first_send, 1)) / 1e9;
-  std::printf("{\"measurements\":%" PRIu64 ",\"unit_events\":%" PRIu64 ",\"frames\":%" PRIu64 ",\"bytes\":%" PRIu64
-              ",\"out_of_control\":%" PRIu64 ",\"expected_signals\":%" PRIu64 ",\"first_send_ns\":%" PRId64
-              ",\"last_send_ns\":%" PRId64 ",\"sent_ns\":%" PRId64 ",\"flushed_ns\":%" PRId64
-              ",\"rate\":%.1f,\"blocked_100ms\":%" PRIu64 ",\"stopped_by_signal\":%s}\n",
-              sent, units, sent + units, bytes, ooc, ooc, first_send, last_send, sent_done, flushed,
-              sent > 1 ? static_cast<double>(sent - 1) / send_s : 0.0, blocked, g_stop ? "true" : "false");
+  // The summary (one JSON line, nlohmann); the messages above are written by hand into the
+  // send buffer because the generator must outrun the engine by a wide margin.
+  const nlohmann::ordered_json summary{
+      {"measurements", sent},         {"unit_events", units},
+      {"frames", sent + units},       {"bytes", bytes},
+      {"out_of_control", ooc},        {"expected_signals", ooc},
+      {"first_send_ns", first_send},  {"last_send_ns", last_send},
+      {"sent_ns", sent_done},         {"flushed_ns", flushed},
+      {"rate", sent > 1 ? static_cast<double>(sent - 1) / send_s : 0.0},
+      {"blocked_100ms", blocked},     {"stopped_by_signal", g_stop != 0}};
+  std::printf("%s\n", summary.dump().c_str());
   std::fflush(stdout);
   if (!closed) {
     std::fprintf(stderr, "shewhart-load: closing %s failed: %s\n", o.output.c_str(), std::strerror(errno));

@@ -26,6 +26,16 @@ characteristics:
     scope: [station]
 )";
 
+// A JSON line: a `bore` measurement of unit `serial` at `station`, `ms` after the epoch.
+inline std::string Measure(double v, std::int64_t ms, const std::string& serial, const std::string& station) {
+  return "{\"characteristic\":\"bore\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
+         ",\"serial\":\"" + serial + "\",\"station\":\"" + station + "\"}\n";
+}
+// A JSON line: unit `serial` passed `station`, `ms` after the epoch.
+inline std::string Unit(std::int64_t ms, const std::string& serial, const std::string& station) {
+  return "{\"unit\":\"" + serial + "\",\"station\":\"" + station + "\",\"ts\":" + std::to_string(ms) + "}\n";
+}
+
 inline Config LoadOrDie(const std::string& text) {
   ConfigLoad load = LoadConfigText(text, "test.yaml");
   SHEWHART_CHECK(load.config.has_value());

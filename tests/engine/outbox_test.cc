@@ -1,3 +1,5 @@
+// Over 800 lines, knowingly: the outbox's delivery cases (webhook, exec, Alertmanager) against
+// real servers and processes, each with its failure paths; one suite of one component.
 #include "shewhart/engine/hooks/outbox.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,5 @@
+// Over 800 lines, knowingly: one case per rule and parameter of the run-rule evaluator, each
+// against its published or hand-worked sequence; they read best as one list.
 // libstdc++'s <regex> trips g++ 12's -Wmaybe-uninitialized under -fsanitize=address (a false
 // positive inside std::function, reported at the library header's lines, so the pragma must
 // cover the whole file); it says nothing about this file's code.

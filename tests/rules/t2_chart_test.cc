@@ -1,3 +1,5 @@
+// Over 800 lines, knowingly: the T² chart against the published data sets of ../shared/refdata
+// with their published figures, and its failure paths; one suite of one component.
 #include "shewhart/rules/t2_chart.h"
 
 #include <gtest/gtest.h>

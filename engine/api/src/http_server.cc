@@ -22,6 +22,9 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -49,32 +52,10 @@ constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out;
-}
-
 HttpResponse ErrorResponse(int status, std::string_view message) {
-  return HttpResponse{.status = status, .body = "{\"error\":\"" + JsonEscape(message) + "\"}"};
+  return HttpResponse{.status = status,
+                      .body = nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                                      nlohmann::json::error_handler_t::replace)};
 }
 
 struct ListenAddress {
@@ -341,7 +322,7 @@ struct HttpServer::Impl {
       session->Start();
     } catch (const std::exception& e) {
       // Out of memory for one connection: drop it, keep accepting.
-      std::fprintf(stderr, "shewhart http server: dropping a connection: %s\n", e.what());
+      spdlog::warn("http server: dropping a connection: {}", e.what());
     }
     DoAccept();
   }
@@ -366,9 +347,9 @@ struct HttpServer::Impl {
       } catch (const std::exception& e) {
         // Only allocation failures can get here (handler exceptions are caught per request);
         // the connection concerned is lost, the others keep being served.
-        std::fprintf(stderr, "shewhart http server: %s\n", e.what());
+        spdlog::error("http server: {}", e.what());
       } catch (...) {
-        std::fprintf(stderr, "shewhart http server: unknown exception\n");
+        spdlog::error("http server: unknown exception");
       }
     }
   }
@@ -435,8 +416,7 @@ Status HttpServer::Start() {
         errno = 0;
         const int inherited = getpriority(PRIO_PROCESS, tid);
         if (errno == 0 && setpriority(PRIO_PROCESS, tid, std::min(19, inherited + nice)) != 0) {
-          std::fprintf(stderr, "shewhart http server: cannot lower the server thread's priority: %s\n",
-                       std::strerror(errno));
+          spdlog::warn("http server: cannot lower the server thread's priority: {}", std::strerror(errno));
         }
       }
       raw->Run();
