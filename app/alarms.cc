@@ -27,7 +27,8 @@ int Report(const char* what, const AlarmCommand& c, const std::optional<ApiReply
   nlohmann::json j = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
   if (reply->status >= 300) {
     const std::string msg = ApiError(*reply);
-    std::fprintf(stderr, "shewhart alarms %s: alarm %lld: %s (HTTP %d)\n", what, c.alarm_id, msg.c_str(), reply->status);
+    std::fprintf(stderr, "shewhart alarms %s: alarm %lld: %s (HTTP %d)\n", what, c.alarm_id, msg.c_str(),
+                 reply->status);
     return reply->status >= 500 ? 2 : 1;
   }
   if (c.json || !j.is_object()) {
@@ -36,7 +37,8 @@ int Report(const char* what, const AlarmCommand& c, const std::optional<ApiReply
   }
   std::printf("alarm #%lld %s: %s, state %s, tier %d, %s since %s\n", c.alarm_id, j.value("characteristic", "").c_str(),
               j.value("rule", "").c_str(), j.value("state", "").c_str(), j.value("tier", 0),
-              j["scope"].dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str(), j.value("window_start", "").c_str());
+              j["scope"].dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str(),
+              j.value("window_start", "").c_str());
   if (j.contains("actions")) {
     for (const auto& a : j["actions"]) {
       std::printf("  %s %s by %s%s%s%s\n", a.value("ts", "").c_str(), a.value("kind", "").c_str(),
@@ -56,7 +58,8 @@ int AlarmAck(const AlarmCommand& c) {
   if (token.empty()) return std::fprintf(stderr, "shewhart alarms ack: %s\n", error.c_str()), 2;
   nlohmann::json body{{"cause", c.cause}, {"action", c.action}};
   if (!c.note.empty()) body["note"] = c.note;
-  auto reply = Call(c, "POST", "/api/alarms/" + std::to_string(c.alarm_id) + "/ack", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
+  auto reply = Call(c, "POST", "/api/alarms/" + std::to_string(c.alarm_id) + "/ack",
+                    body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
   return Report("ack", c, reply, error);
 }
 
@@ -66,8 +69,8 @@ int AlarmResolve(const AlarmCommand& c) {
   if (token.empty()) return std::fprintf(stderr, "shewhart alarms resolve: %s\n", error.c_str()), 2;
   nlohmann::json body = nlohmann::json::object();
   if (!c.note.empty()) body["note"] = c.note;
-  auto reply =
-      Call(c, "POST", "/api/alarms/" + std::to_string(c.alarm_id) + "/resolve", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
+  auto reply = Call(c, "POST", "/api/alarms/" + std::to_string(c.alarm_id) + "/resolve",
+                    body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
   return Report("resolve", c, reply, error);
 }
 

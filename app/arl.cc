@@ -34,8 +34,9 @@ Result<std::vector<ArlRow>> EstimateArl(const engine::CharacteristicSpec& spec, 
   const bool subgrouped = spec.type == ChartType::kXbarR || spec.type == ChartType::kXbarS;
   const bool explicit_limits = subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kExplicit
                                           : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kExplicit;
-  const bool known = explicit_limits || (subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kKnown
-                                                    : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kKnown);
+  const bool known =
+      explicit_limits || (subgrouped ? spec.subgroup.mode == rules::SubgroupChartSpec::LimitMode::kKnown
+                                     : spec.chart.mode == rules::IndividualsChartSpec::LimitMode::kKnown);
   double mean = known ? (subgrouped ? spec.subgroup.mean : spec.chart.mean) : 0.0;
   double sigma = known ? (subgrouped ? spec.subgroup.sigma : spec.chart.sigma) : 1.0;
   if (explicit_limits) {

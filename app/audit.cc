@@ -59,11 +59,13 @@ int AuditVerify(const std::string& store_path) {
   }
   std::printf("%lld held unit%s match the audit log%s\n", static_cast<long long>(holds->checked),
               holds->checked == 1 ? "" : "s",
-              holds->skipped ? (" (" + std::to_string(holds->skipped) + " of holds created before the anchor not checked)").c_str()
-                             : "");
+              holds->skipped
+                  ? (" (" + std::to_string(holds->skipped) + " of holds created before the anchor not checked)").c_str()
+                  : "");
   if (v->anchor_seq > 0) {
-    std::printf("records 1-%lld were pruned by retention; the chain starts from record %lld's hash (the store's anchor)\n",
-                static_cast<long long>(v->anchor_seq), static_cast<long long>(v->anchor_seq));
+    std::printf(
+        "records 1-%lld were pruned by retention; the chain starts from record %lld's hash (the store's anchor)\n",
+        static_cast<long long>(v->anchor_seq), static_cast<long long>(v->anchor_seq));
   }
   return 0;
 }

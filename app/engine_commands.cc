@@ -58,7 +58,8 @@ std::optional<engine::Config> Load(const std::string& path, int& exit_code) {
   }
   for (const auto& p : load.problems) std::fprintf(stderr, "%s\n", p.ToString().c_str());
   if (!load.config) {
-    std::fprintf(stderr, "%zu problem%s in %s\n", load.problems.size(), load.problems.size() == 1 ? "" : "s", path.c_str());
+    std::fprintf(stderr, "%zu problem%s in %s\n", load.problems.size(), load.problems.size() == 1 ? "" : "s",
+                 path.c_str());
     exit_code = kExitFinding;
     return std::nullopt;
   }

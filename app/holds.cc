@@ -49,7 +49,8 @@ int HoldsList(const HoldsCommand& c) {
   auto holds = store->ListHolds();
   auto units = store->ListHeldUnits(0);
   if (!holds.ok() || !units.ok()) {
-    std::fprintf(stderr, "shewhart holds list: %s\n", (!holds.ok() ? holds.status() : units.status()).message().c_str());
+    std::fprintf(stderr, "shewhart holds list: %s\n",
+                 (!holds.ok() ? holds.status() : units.status()).message().c_str());
     return kExitUsage;
   }
   std::map<std::int64_t, const engine::HoldRecord*> by_id;
@@ -211,7 +212,8 @@ int HoldsDispose(const HoldsCommand& c) {
   } else {
     body["serials"] = c.serials;
   }
-  auto reply = CallApi(c.url, "POST", "/api/holds/" + std::to_string(c.hold_id) + "/dispose", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
+  auto reply = CallApi(c.url, "POST", "/api/holds/" + std::to_string(c.hold_id) + "/dispose",
+                       body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
   if (!reply) return std::fprintf(stderr, "shewhart holds dispose: %s\n", error.c_str()), kExitUsage;
   if (reply->status >= 300) {
     std::fprintf(stderr, "shewhart holds dispose: hold %lld: %s (HTTP %d)\n", c.hold_id, ApiError(*reply).c_str(),

@@ -51,27 +51,32 @@ int main(int argc, char** argv) {
 
   std::string config_path, store_path;
   RunOptions run_opts;
-  auto* run = app.add_subcommand("run", "Run the engine: sources -> shards -> responder -> actions, with HTTP /metrics and /api");
+  auto* run = app.add_subcommand(
+      "run", "Run the engine: sources -> shards -> responder -> actions, with HTTP /metrics and /api");
   run->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   run->add_option("--duration", run_opts.duration_s, "Stop after this many seconds (default: until SIGINT/SIGTERM)")
       ->check(app::kNonNegative);
   run->add_option("--listen", run_opts.listen, "Override http.listen (host:port)");
-  run->add_option("--latency-out", run_opts.latency_out,
-                  "At exit, write to this file one JSON object: exact percentiles (p50, p90, p99, p999, max; ns) of the "
-                  "latency of every rule signal whose measurement came from a zmq source, from arrival to the shard raising "
-                  "the signal (top level) and to the responder handling it (\"response\"), and the run's counts "
-                  "(measurements, rejects, signals, alarms_opened)");
-  run->add_option("--latency-capacity", run_opts.latency_capacity,
-                  "Latencies --latency-out keeps (the first N signals; 16 bytes each, allocated at start; later ones are "
-                  "counted as dropped)")
+  run->add_option(
+      "--latency-out", run_opts.latency_out,
+      "At exit, write to this file one JSON object: exact percentiles (p50, p90, p99, p999, max; ns) of the "
+      "latency of every rule signal whose measurement came from a zmq source, from arrival to the shard raising "
+      "the signal (top level) and to the responder handling it (\"response\"), and the run's counts "
+      "(measurements, rejects, signals, alarms_opened)");
+  run->add_option(
+         "--latency-capacity", run_opts.latency_capacity,
+         "Latencies --latency-out keeps (the first N signals; 16 bytes each, allocated at start; later ones are "
+         "counted as dropped)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
 
-  auto* check = app.add_subcommand("check", "Validate a configuration; print every problem as file:line:col: path: message");
+  auto* check =
+      app.add_subcommand("check", "Validate a configuration; print every problem as file:line:col: path: message");
   check->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
 
   std::vector<std::string> inputs;
-  auto* replay = app.add_subcommand("replay", "Run the pipeline deterministically over CSV / JSONL files; JSON lines on stdout");
+  auto* replay =
+      app.add_subcommand("replay", "Run the pipeline deterministically over CSV / JSONL files; JSON lines on stdout");
   replay->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   replay->add_option("inputs", inputs, "Input files (.csv is CSV, anything else JSON lines), in order")->required();
   std::string replay_store = ":memory:";
@@ -81,7 +86,8 @@ int main(int argc, char** argv) {
   std::string characteristic, shifts = "0";
   int runs = 1000;
   std::uint64_t seed = 1;
-  auto* arl = app.add_subcommand("arl", "Estimate by simulation the average run length of a characteristic's chart and rules");
+  auto* arl =
+      app.add_subcommand("arl", "Estimate by simulation the average run length of a characteristic's chart and rules");
   arl->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   arl->add_option("--characteristic", characteristic, "Characteristic id")->required();
   arl->add_option("--shift", shifts, "Mean shifts in process sigmas, comma-separated (default 0)");
@@ -90,7 +96,8 @@ int main(int argc, char** argv) {
   arl->add_flag("--json", json, "JSON lines instead of a table");
 
   app::HoldsCommand holds_cmd;
-  auto* holds = app.add_subcommand("holds", "Held units (quarantine): list, show, export (the store); dispose, status (a running engine)");
+  auto* holds = app.add_subcommand(
+      "holds", "Held units (quarantine): list, show, export (the store); dispose, status (a running engine)");
   holds->require_subcommand(1);
   auto add_store = [&](CLI::App* sub) {
     sub->add_option("-c,--config", config_path, "Configuration file (its store is read)");
@@ -121,9 +128,11 @@ int main(int argc, char** argv) {
   holds_dispose->add_flag("--all", holds_cmd.all, "Every unit of the hold still held");
   holds_dispose->add_option("--exclude", holds_cmd.exclude, "With --all: a unit to leave held (repeatable)");
   holds_dispose->add_option("--url", holds_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
-  holds_dispose->add_option("--token-file", holds_cmd.token_file, "File whose first line is your token (default: $SHEWHART_TOKEN)");
+  holds_dispose->add_option("--token-file", holds_cmd.token_file,
+                            "File whose first line is your token (default: $SHEWHART_TOKEN)");
   holds_dispose->add_flag("--json", holds_cmd.json, "Print the engine's JSON answer");
-  auto* holds_status = holds->add_subcommand("status", "Ask a running engine whether a unit may move on (the MES interlock)");
+  auto* holds_status =
+      holds->add_subcommand("status", "Ask a running engine whether a unit may move on (the MES interlock)");
   holds_status->add_option("serial", holds_cmd.serial, "Serial number")->required();
   holds_status->add_option("--url", holds_cmd.url, "The engine's HTTP address (default http://127.0.0.1:9464)");
   holds_status->add_flag("--json", holds_cmd.json, "Print the engine's JSON answer");
@@ -165,10 +174,12 @@ int main(int argc, char** argv) {
     }
     sub->add_flag("--json", alarm_cmd.json, "Print the engine's JSON answer");
   };
-  auto* alarms_ack = alarms->add_subcommand("ack", "Acknowledge an alarm, recording its assignable cause and corrective action");
+  auto* alarms_ack =
+      alarms->add_subcommand("ack", "Acknowledge an alarm, recording its assignable cause and corrective action");
   add_common(alarms_ack, true);
   alarms_ack->add_option("--cause", alarm_cmd.cause, "Assignable-cause code (the config's codes.causes)")->required();
-  alarms_ack->add_option("--action", alarm_cmd.action, "Corrective-action code (the config's codes.actions)")->required();
+  alarms_ack->add_option("--action", alarm_cmd.action, "Corrective-action code (the config's codes.actions)")
+      ->required();
   alarms_ack->add_option("--note", alarm_cmd.note, "Free text");
   auto* alarms_resolve = alarms->add_subcommand("resolve", "Resolve an alarm by hand: its hold stops growing");
   add_common(alarms_resolve, true);
@@ -244,7 +255,8 @@ int main(int argc, char** argv) {
   trace_window->add_option("--machine", trace_cmd.machine, "Machine");
   trace_window->add_option("--lot", trace_cmd.lot, "Lot (in any position of a record's lots)");
   trace_window->add_option("--operator", trace_cmd.op, "Operator");
-  trace_window->add_option("--from", trace_cmd.from, "Start, RFC 3339 (e.g. 2026-11-27T08:00:00Z), inclusive")->required();
+  trace_window->add_option("--from", trace_cmd.from, "Start, RFC 3339 (e.g. 2026-11-27T08:00:00Z), inclusive")
+      ->required();
   trace_window->add_option("--to", trace_cmd.to, "End, RFC 3339, exclusive (default: no end)");
   add_trace_common(trace_window);
 
@@ -279,7 +291,8 @@ int main(int argc, char** argv) {
     int code = kExitOk;
     auto config = Load(config_path, code);
     if (!config) return code;
-    return *limits_list ? app::LimitsList(*config, limits_opts) : app::LimitsRecalc(*config, limits_opts, recalc_inputs);
+    return *limits_list ? app::LimitsList(*config, limits_opts)
+                        : app::LimitsRecalc(*config, limits_opts, recalc_inputs);
   }
   if (*audit_verify || *audit_export) {
     const char* name = *audit_verify ? "verify" : "export";
@@ -328,7 +341,9 @@ int main(int argc, char** argv) {
       if (!config) return code;
       holds_cmd.store_path = config->store_path;
     }
-    return *holds_list ? app::HoldsList(holds_cmd) : *holds_show ? app::HoldsShow(holds_cmd) : app::HoldsExport(holds_cmd);
+    return *holds_list   ? app::HoldsList(holds_cmd)
+           : *holds_show ? app::HoldsShow(holds_cmd)
+                         : app::HoldsExport(holds_cmd);
   }
   return kExitUsage;
 }

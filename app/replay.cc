@@ -177,7 +177,8 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
   for (const auto& input : inputs) {
     engine::FileSourceSpec spec;
     spec.path = input;
-    if (input.size() > 4 && input.substr(input.size() - 4) == ".csv") spec.format = engine::FileSourceSpec::Format::kCsv;
+    if (input.size() > 4 && input.substr(input.size() - 4) == ".csv")
+      spec.format = engine::FileSourceSpec::Format::kCsv;
     ReplaySink sink(eng.RegisterSource(input), writer);
     auto stats = connectors::file::ReadFile(spec, input, eng.index(), config->max_message_bytes, sink);
     if (!stats.ok()) {

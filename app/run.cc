@@ -62,8 +62,8 @@ class LivePrinter : public engine::EngineListener {
       return;
     }
     if (!opened && a.state == "acknowledged") {
-      std::printf("ACK    #%lld  %-16s tier %d  %s  acknowledged\n", static_cast<long long>(a.id), a.characteristic.c_str(),
-                  a.tier, engine::FormatScope(a.scope).c_str());
+      std::printf("ACK    #%lld  %-16s tier %d  %s  acknowledged\n", static_cast<long long>(a.id),
+                  a.characteristic.c_str(), a.tier, engine::FormatScope(a.scope).c_str());
       std::fflush(stdout);
       return;
     }
@@ -298,11 +298,13 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
       return kExitUsage;
     }
     std::string host = config->http_listen.substr(0, config->http_listen.rfind(':'));
-    spdlog::info("metrics at http://{}:{}/metrics (also /health, /api/alarms, /api/holds, /api/rejects)", host, http->port());
+    spdlog::info("metrics at http://{}:{}/metrics (also /health, /api/alarms, /api/holds, /api/rejects)", host,
+                 http->port());
   }
   spdlog::info("running: {} characteristic(s), store {}", config->characteristics.size(), config->store_path);
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(duration_s * 1000));
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(duration_s * 1000));
   for (;;) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&stop_signals, nullptr, &ts);
@@ -311,7 +313,8 @@ int Run(const std::string& config_path, const RunOptions& run_opts) {
       break;
     }
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: ignored (configuration reload is not built yet; restart the engine to load a changed config)");
+      spdlog::warn(
+          "SIGHUP: ignored (configuration reload is not built yet; restart the engine to load a changed config)");
       continue;
     }
     if (duration_s > 0 && std::chrono::steady_clock::now() >= deadline) {

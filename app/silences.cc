@@ -92,7 +92,8 @@ int SilenceAdd(const SilenceCommand& c) {
   if (!c.duration.empty()) body["duration"] = c.duration;
   if (!c.ends.empty()) body["ends"] = c.ends;
   if (!c.starts.empty()) body["starts"] = c.starts;
-  auto reply = CallApi(c.url, "POST", "/api/silences", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
+  auto reply =
+      CallApi(c.url, "POST", "/api/silences", body.dump(-1, ' ', false, engine::kReplaceInvalidUtf8), token, error);
   if (int rc = Refused("add", reply, error); rc >= 0) return rc;
   return PrintOne(c, *reply);
 }
@@ -107,7 +108,8 @@ int SilenceList(const SilenceCommand& c) {
     return 2;
   }
   if (c.json) {
-    for (const auto& s : j["silences"]) std::printf("%s\n", s.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
+    for (const auto& s : j["silences"])
+      std::printf("%s\n", s.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
     return 0;
   }
   std::printf("%-5s %-8s %-27s %-27s %-12s %-30s %s\n", "ID", "STATE", "STARTS", "ENDS", "CREATED_BY", "MATCHERS",

@@ -136,7 +136,9 @@ int TraceWindow(const TraceCommand& cmd) {
   if (!cmd.lot.empty()) scope.emplace_back(engine::ScopeKey::kLot, cmd.lot);
   if (!cmd.op.empty()) scope.emplace_back(engine::ScopeKey::kOperator, cmd.op);
   if (scope.empty()) {
-    std::fprintf(stderr, "shewhart trace window: give a scope: --station, --machine, --lot and/or --operator, each with a non-empty value\n");
+    std::fprintf(stderr,
+                 "shewhart trace window: give a scope: --station, --machine, --lot and/or --operator, each with a "
+                 "non-empty value\n");
     return kExitUsage;
   }
   auto from = engine::ParseRfc3339(cmd.from);
@@ -164,7 +166,9 @@ int TraceWindow(const TraceCommand& cmd) {
   }
   if (cmd.json) {
     for (const auto& u : *units) {
-      std::printf("%s\n", Json{{"serial", u.serial}, {"first", engine::FormatRfc3339(u.first)}}.dump(-1, ' ', false, engine::kReplaceInvalidUtf8).c_str());
+      std::printf("%s\n", Json{{"serial", u.serial}, {"first", engine::FormatRfc3339(u.first)}}
+                              .dump(-1, ' ', false, engine::kReplaceInvalidUtf8)
+                              .c_str());
     }
   } else {
     std::vector<std::vector<std::string>> rows;

@@ -21,11 +21,12 @@ std::vector<std::string> Messages() {
   std::vector<std::string> m;
   for (int i = 0; i < 1024; ++i) {
     char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "{\"characteristic\":\"bore_diameter\",\"value\":74.%06d,\"ts\":\"2026-11-27T08:00:%02d.125Z\","
-                  "\"serial\":\"SN%08d\",\"station\":\"press3\",\"machine\":\"M3\",\"operator\":\"op7\",\"lot\":\"L42\","
-                  "\"model\":\"PB-10K\"}",
-                  i * 7, i % 60, i);
+    std::snprintf(
+        buf, sizeof buf,
+        "{\"characteristic\":\"bore_diameter\",\"value\":74.%06d,\"ts\":\"2026-11-27T08:00:%02d.125Z\","
+        "\"serial\":\"SN%08d\",\"station\":\"press3\",\"machine\":\"M3\",\"operator\":\"op7\",\"lot\":\"L42\","
+        "\"model\":\"PB-10K\"}",
+        i * 7, i % 60, i);
     m.emplace_back(buf);
   }
   return m;
@@ -52,7 +53,8 @@ void BM_DecodeJsonMeasurement(benchmark::State& state) {
   }
   const std::uint64_t allocs = shewhart::bench::Allocations() - before;
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
-  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["msgs_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_msg"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DecodeJsonMeasurement);
@@ -98,7 +100,8 @@ void BM_DecodeJsonVectorMeasurement(benchmark::State& state) {
   }
   const std::uint64_t allocs = shewhart::bench::Allocations() - before;
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
-  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["msgs_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_msg"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DecodeJsonVectorMeasurement);
@@ -144,7 +147,8 @@ void BM_DecodeJsonLoadMessage(benchmark::State& state) {
   }
   const std::uint64_t allocs = shewhart::bench::Allocations() - before;
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
-  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["msgs_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_msg"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DecodeJsonLoadMessage);

@@ -149,7 +149,8 @@ void BM_RenderMetrics(benchmark::State& state) {
   std::normal_distribution<double> noise(74.0, 0.01);
   std::vector<std::vector<double>> fed(static_cast<std::size_t>(n));
   const auto base_s =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+      3600;
   for (int k = 0; k < kValues; ++k) {
     for (int c = 0; c < n; ++c) {
       Measurement m;
@@ -194,7 +195,8 @@ void BM_RenderMetrics(benchmark::State& state) {
     signals += std::stod(text.substr(pos, text.find('\n', pos) - pos));
   }
   if (signals != static_cast<double>(engine.signals()) || engine.signals() < static_cast<std::uint64_t>(n / 100)) {
-    Fail("signals by rule add up to " + std::to_string(signals) + ", the engine handled " + std::to_string(engine.signals()));
+    Fail("signals by rule add up to " + std::to_string(signals) + ", the engine handled " +
+         std::to_string(engine.signals()));
   }
 
   std::vector<double> cpu, wall;
@@ -250,9 +252,11 @@ std::string ScrapeOverHttp(int port) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) Fail("cannot connect to /metrics");
+  if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    Fail("cannot connect to /metrics");
   const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) Fail("cannot send the request");
+  if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size()))
+    Fail("cannot send the request");
   std::string response;
   char buf[1 << 16];
   for (ssize_t got; (got = recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<std::size_t>(got));
@@ -310,7 +314,8 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     std::vector<double> scrape_ms;
     std::vector<std::pair<std::int64_t, std::int64_t>> scrape_windows;  // steady ns: start, end
     std::thread scraper([&] {
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), std::min(19, getpriority(PRIO_PROCESS, 0) + kHttpServerNice));
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()),
+                  std::min(19, getpriority(PRIO_PROCESS, 0) + kHttpServerNice));
       auto next = Clock::now();
       while (!stop.load()) {
         if (scraping.load() && Clock::now() >= next) {
@@ -394,14 +399,15 @@ void BM_ArrivalToSignalScrape(benchmark::State& state) {
     }
     const double n50 = Percentile(near, 0.5) / 1e3, nmax = Percentile(near, 1.0) / 1e3;
     char label[640];
-    std::snprintf(label, sizeof label,
-                  "budget p99 scraping within 10 %% of quiet: %s (quiet p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us "
-                  "n %zu; scraping p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us n %zu; p99 %+.1f %%; %llu scrapes, "
-                  "median %.2f ms; %zu signals met a scrape: p50 %.1f us, max %.0f us; %d characteristics, %.0f/s, "
-                  "store %s)",
-                  met ? "met" : "MISSED", q50, q99, q999, qmax, latencies[0].size(), s50, s99, s999, smax,
-                  latencies[1].size(), (s99 / q99 - 1) * 100, static_cast<unsigned long long>(scrapes.load()), scrape_med,
-                  near.size(), n50, nmax, n, rate, store.c_str());
+    std::snprintf(
+        label, sizeof label,
+        "budget p99 scraping within 10 %% of quiet: %s (quiet p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us "
+        "n %zu; scraping p50 %.1f us p99 %.1f us p99.9 %.0f us max %.0f us n %zu; p99 %+.1f %%; %llu scrapes, "
+        "median %.2f ms; %zu signals met a scrape: p50 %.1f us, max %.0f us; %d characteristics, %.0f/s, "
+        "store %s)",
+        met ? "met" : "MISSED", q50, q99, q999, qmax, latencies[0].size(), s50, s99, s999, smax, latencies[1].size(),
+        (s99 / q99 - 1) * 100, static_cast<unsigned long long>(scrapes.load()), scrape_med, near.size(), n50, nmax, n,
+        rate, store.c_str());
     state.SetLabel(label);
     state.SetIterationTime(total_s);
     state.counters["quiet_p99_us"] = q99;

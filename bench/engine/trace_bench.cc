@@ -73,7 +73,9 @@ PlantOptions OptionsFor(std::int64_t events) {
 
 // Records per AppendTrace: $SHEWHART_TRACE_BENCH_BATCH, default 4096 (the engine commits what
 // arrived in 100 ms: 4096 records is 41 k/s, 20000 is 200 k/s).
-std::size_t BatchSize() { return static_cast<std::size_t>(std::max<std::int64_t>(1, EnvInt("SHEWHART_TRACE_BENCH_BATCH", 4096))); }
+std::size_t BatchSize() {
+  return static_cast<std::size_t>(std::max<std::int64_t>(1, EnvInt("SHEWHART_TRACE_BENCH_BATCH", 4096)));
+}
 
 struct Spent {
   double wall = 0, cpu = 0;  // seconds
@@ -143,7 +145,9 @@ QueryFixture& Queries() {
 
 void ReportLatency(benchmark::State& state, std::vector<double> ms, double budget_ms, const char* what) {
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(ms.size())))]; };
+  auto at = [&](double p) {
+    return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(ms.size())))];
+  };
   const double p50 = at(0.50), p99 = at(0.99), max = ms.back();
   const bool met = p99 <= budget_ms;
   char label[200];
@@ -177,17 +181,19 @@ void BM_TraceIngest(benchmark::State& state) {
     }
     state.SetIterationTime(all.wall);
     // Check: every record is stored, and a lot's consumers are all found.
-    auto window = (*store)->UnitsInWindow({{ScopeKey::kStation, plant.Station(0)}}, FromUnixMicros(0), EventTime::max());
+    auto window =
+        (*store)->UnitsInWindow({{ScopeKey::kStation, plant.Station(0)}}, FromUnixMicros(0), EventTime::max());
     std::size_t want = 0;
     for (std::int64_t first : plant.BruteWindowStation(0, 0, INT64_MAX)) want += first >= 0;
     if (!window.ok() || window->size() != want) Fail("station s0.0 after ingest");
     const double rate = static_cast<double>(total) / all.cpu, rate_wall = static_cast<double>(total) / all.wall;
     const bool met = slowest >= 200'000;
     char label[260];
-    std::snprintf(label, sizeof label,
-                  "budget sustained >= 200 k events/s: %s (CPU: slowest tenth %.0f k/s, overall %.0f k/s; wall: slowest "
-                  "tenth %.0f k/s, overall %.0f k/s; %zu events)",
-                  met ? "met" : "MISSED", slowest / 1e3, rate / 1e3, slowest_wall / 1e3, rate_wall / 1e3, total);
+    std::snprintf(
+        label, sizeof label,
+        "budget sustained >= 200 k events/s: %s (CPU: slowest tenth %.0f k/s, overall %.0f k/s; wall: slowest "
+        "tenth %.0f k/s, overall %.0f k/s; %zu events)",
+        met ? "met" : "MISSED", slowest / 1e3, rate / 1e3, slowest_wall / 1e3, rate_wall / 1e3, total);
     state.SetLabel(label);
     state.counters["events_per_s"] = rate;
     state.counters["sustained_per_s"] = slowest;
@@ -223,7 +229,9 @@ void BM_SuspectWindow(benchmark::State& state) {
     for (std::uint32_t u = 0; u < first.size(); ++u) {
       if (first[u] >= 0) b.emplace(plant.Serial(u), first[u]);
     }
-    if (a != b || a.empty()) Fail("window of " + plant.Station(s) + ": " + std::to_string(a.size()) + " units, want " + std::to_string(b.size()));
+    if (a != b || a.empty())
+      Fail("window of " + plant.Station(s) + ": " + std::to_string(a.size()) + " units, want " +
+           std::to_string(b.size()));
   }
   std::vector<double> ms;
   std::size_t units = 0;
@@ -266,7 +274,8 @@ void BM_TraceForward(benchmark::State& state) {
   for (int d : depth) want += d >= 0;
   std::map<std::string, int> got;
   for (const auto& u : check->reached.units) got.emplace(u.serial, u.depth);
-  if (got.size() != want) Fail("forward " + name + ": " + std::to_string(got.size()) + " units, want " + std::to_string(want));
+  if (got.size() != want)
+    Fail("forward " + name + ": " + std::to_string(got.size()) + " units, want " + std::to_string(want));
   for (std::uint32_t u = 0; u < depth.size(); ++u) {
     if (depth[u] >= 0 && (got.count(plant.Serial(u)) == 0 || got[plant.Serial(u)] != depth[u])) {
       Fail("forward " + name + ": " + plant.Serial(u));

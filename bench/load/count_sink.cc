@@ -68,11 +68,12 @@ int main(int argc, char** argv) {
   double timeout_s = 0;
   bool latency = false;
   std::size_t latency_capacity = 1u << 22;
-  CLI::App app{"shewhart-count-sink: binds a ZeroMQ PULL socket and counts the frames it receives, doing nothing else\n"
-               "with them (the transport's limit for shewhart-load's frames). Prints {\"event\":\"ready\",...} once bound,\n"
-               "then one JSON summary line at exit: frames, bytes, first_ns, last_ns, rate [, latency].\n"
-               "It stops after --count frames, after --idle-ms without a frame (once one came), or on SIGINT/SIGTERM.\n"
-               "Exit codes: 0 done, 1 ZeroMQ error or --timeout without any frame, 2 usage error."};
+  CLI::App app{
+      "shewhart-count-sink: binds a ZeroMQ PULL socket and counts the frames it receives, doing nothing else\n"
+      "with them (the transport's limit for shewhart-load's frames). Prints {\"event\":\"ready\",...} once bound,\n"
+      "then one JSON summary line at exit: frames, bytes, first_ns, last_ns, rate [, latency].\n"
+      "It stops after --count frames, after --idle-ms without a frame (once one came), or on SIGINT/SIGTERM.\n"
+      "Exit codes: 0 done, 1 ZeroMQ error or --timeout without any frame, 2 usage error."};
   app.add_option("--bind", bind, "Endpoint to bind (\"tcp://127.0.0.1:*\" picks a free port)")->capture_default_str();
   app.add_option("--count", count, "Stop after this many frames (0: no limit)")->capture_default_str();
   app.add_option("--idle-ms", idle_ms, "Stop when no frame came for this long, once the first came (0: never)")
@@ -83,9 +84,10 @@ int main(int argc, char** argv) {
   app.add_option("--rcvhwm", rcvhwm, "ZMQ_RCVHWM in messages (shewhart run's zmq source defaults to 100000)")
       ->check(CLI::Range(0, 1 << 30))
       ->capture_default_str();
-  app.add_flag("--latency", latency,
-               "Record receive time - \"sent_ns\" of each frame and print exact percentiles (both processes must run on "
-               "this machine: the clock is CLOCK_MONOTONIC)");
+  app.add_flag(
+      "--latency", latency,
+      "Record receive time - \"sent_ns\" of each frame and print exact percentiles (both processes must run on "
+      "this machine: the clock is CLOCK_MONOTONIC)");
   app.add_option("--latency-capacity", latency_capacity,
                  "Latencies kept (the first this many frames; preallocated at start, 8 bytes each)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 28))
@@ -97,7 +99,8 @@ int main(int argc, char** argv) {
   }
 
   if (!(timeout_s >= 0) || !std::isfinite(timeout_s)) {
-    std::fprintf(stderr, "shewhart-count-sink: --timeout must be a finite number of seconds >= 0, found %g\n", timeout_s);
+    std::fprintf(stderr, "shewhart-count-sink: --timeout must be a finite number of seconds >= 0, found %g\n",
+                 timeout_s);
     return 2;
   }
   struct sigaction sa {};

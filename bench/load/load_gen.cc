@@ -126,7 +126,9 @@ class FrameWriter {
     std::memcpy(buf_ + n_, s.data(), s.size());
     n_ += s.size();
   }
-  void PutInt(std::int64_t v) { n_ = static_cast<std::size_t>(std::to_chars(buf_ + n_, buf_ + sizeof buf_, v).ptr - buf_); }
+  void PutInt(std::int64_t v) {
+    n_ = static_cast<std::size_t>(std::to_chars(buf_ + n_, buf_ + sizeof buf_, v).ptr - buf_);
+  }
   std::string_view view() const { return {buf_, n_}; }
 
  private:
@@ -225,7 +227,8 @@ int Run(const Options& o) {
   const int k = o.characteristics, s_count = o.stations;
   // Everything that does not change per message is formatted once.
   std::vector<std::string> heads(static_cast<std::size_t>(k));
-  for (int c = 0; c < k; ++c) heads[static_cast<std::size_t>(c)] = "{\"characteristic\":\"" + CharacteristicName(o, c) + "\",\"value\":";
+  for (int c = 0; c < k; ++c)
+    heads[static_cast<std::size_t>(c)] = "{\"characteristic\":\"" + CharacteristicName(o, c) + "\",\"value\":";
   std::vector<std::string> in_control;
   for (double z : kPattern) in_control.push_back(FormatValue(o.mean + o.sigma * z));
   const std::string ooc_high = FormatValue(o.mean + kOutOfControlSigmas * o.sigma);
@@ -238,7 +241,8 @@ int Run(const Options& o) {
   std::vector<std::uint8_t> next_high(static_cast<std::size_t>(k), 1);  // sign of each characteristic's next OOC point
   std::vector<std::uint64_t> ooc_offset(static_cast<std::size_t>(k));    // o_c
   for (int c = 0; c < k; ++c) {
-    ooc_offset[static_cast<std::size_t>(c)] = static_cast<std::uint64_t>(c) * o.ooc_every / static_cast<std::uint64_t>(k);
+    ooc_offset[static_cast<std::size_t>(c)] =
+        static_cast<std::uint64_t>(c) * o.ooc_every / static_cast<std::uint64_t>(k);
   }
   std::vector<std::uint64_t> units_at(static_cast<std::size_t>(s_count), 0);
 
@@ -375,14 +379,19 @@ int main(int argc, char** argv) {
       "shewhart-load: sends measurements (and unit events) to a ZeroMQ PULL socket -- `shewhart run`'s zmq source or\n"
       "shewhart-count-sink -- over a PUSH socket that connects, one JSON message per frame, for load tests.\n"
       "Measurement i is of characteristic PREFIX%04d (i % K) at station st%02d; values repeat a fixed in-control\n"
-      "sequence around --mean, and every --ooc-every-th value of each characteristic (staggered between characteristics)\n"
-      "is mean +/- 6 sigma: with the config --print-config prints, each of those fires exactly one nelson.1 signal and\n"
+      "sequence around --mean, and every --ooc-every-th value of each characteristic (staggered between "
+      "characteristics)\n"
+      "is mean +/- 6 sigma: with the config --print-config prints, each of those fires exactly one nelson.1 signal "
+      "and\n"
       "nothing else fires.\n"
-      "Each message carries \"sent_ns\" (send time, CLOCK_MONOTONIC ns; the engine ignores it) and \"ts\" (wall clock,\n"
-      "epoch ms). With --rate, messages are sent when due, in bursts at most 50 us apart. Sends block while the socket's\n"
+      "Each message carries \"sent_ns\" (send time, CLOCK_MONOTONIC ns; the engine ignores it) and \"ts\" (wall "
+      "clock,\n"
+      "epoch ms). With --rate, messages are sent when due, in bursts at most 50 us apart. Sends block while the "
+      "socket's\n"
       "queue is full (back-pressure), so nothing is dropped here.\n"
       "Without --count and --duration it runs until SIGINT/SIGTERM. At exit it prints one JSON line: measurements,\n"
-      "unit_events, frames, bytes, out_of_control (= expected_signals), first/last send time (ns), rate (measurements/s).\n"
+      "unit_events, frames, bytes, out_of_control (= expected_signals), first/last send time (ns), rate "
+      "(measurements/s).\n"
       "Exit codes: 0 done, 1 ZeroMQ or file error, 2 usage error."};
   app.add_option("--connect", o.connect, "ZeroMQ endpoint to connect the PUSH socket to")->capture_default_str();
   app.add_option("--output", o.output, "Write the messages as JSON lines to this file instead of sending them");
@@ -395,12 +404,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--prefix", o.prefix, "Characteristic ids are PREFIX followed by 4 digits (0000 ...)")
       ->capture_default_str();
-  app.add_option("--stations", o.stations, "Number of stations, S (st01 ...)")->check(CLI::Range(1, 99))->capture_default_str();
+  app.add_option("--stations", o.stations, "Number of stations, S (st01 ...)")
+      ->check(CLI::Range(1, 99))
+      ->capture_default_str();
   app.add_option("--ooc-every", o.ooc_every,
                  "Every P-th measurement of each characteristic is out of control (6 sigma); 0: none; P >= 10")
       ->capture_default_str();
-  app.add_option("--unit-ratio", o.unit_ratio,
-                 "Unit events per measurement (0.1: one after every 10th), each with a lot; they go to the genealogy store")
+  app.add_option(
+         "--unit-ratio", o.unit_ratio,
+         "Unit events per measurement (0.1: one after every 10th), each with a lot; they go to the genealogy store")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
   app.add_flag("--serials", o.serials,

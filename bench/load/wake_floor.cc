@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   };
   std::printf("{\"wakeups\":%zu,\"not_asleep\":%zu,\"rate\":%.1f,\"short_slice\":%s,\"p50_ns\":%" PRId64
               ",\"p99_ns\":%" PRId64 ",\"p999_ns\":%" PRId64 ",\"max_ns\":%" PRId64 "}\n",
-              n, missed, rate, short_slice ? "true" : "false", pct(0.5), pct(0.99), pct(0.999), n ? latencies[n - 1] : 0);
+              n, missed, rate, short_slice ? "true" : "false", pct(0.5), pct(0.99), pct(0.999),
+              n ? latencies[n - 1] : 0);
   return 0;
 }

@@ -92,7 +92,8 @@ void BM_IndividualsNelson1Spec(benchmark::State& state) {
   }
   const std::uint64_t allocs = shewhart::bench::Allocations() - allocs_before;
   benchmark::DoNotOptimize(obs.hits);
-  state.counters["points_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["points_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_point"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_IndividualsNelson1Spec);
@@ -147,10 +148,12 @@ void CheckNelson(const std::vector<double>& v) {
     const auto i = static_cast<std::size_t>(k);
     fired += got.x_fired[i] + got.mr_fired[i];
     if (got.x_fired[i] != x.fired()[i] || got.mr_fired[i] != mr.fired()[i]) {
-      std::fprintf(stderr, "nelson bench: wrong answer: %s fired %llu (individuals) and %llu (mr) times, reference %llu and %llu\n",
-                   std::string(RuleName(static_cast<RuleKind>(k))).c_str(),
-                   static_cast<unsigned long long>(got.x_fired[i]), static_cast<unsigned long long>(got.mr_fired[i]),
-                   static_cast<unsigned long long>(x.fired()[i]), static_cast<unsigned long long>(mr.fired()[i]));
+      std::fprintf(
+          stderr,
+          "nelson bench: wrong answer: %s fired %llu (individuals) and %llu (mr) times, reference %llu and %llu\n",
+          std::string(RuleName(static_cast<RuleKind>(k))).c_str(), static_cast<unsigned long long>(got.x_fired[i]),
+          static_cast<unsigned long long>(got.mr_fired[i]), static_cast<unsigned long long>(x.fired()[i]),
+          static_cast<unsigned long long>(mr.fired()[i]));
       std::exit(1);
     }
   }
@@ -170,7 +173,8 @@ void BM_IndividualsNelson1To8(benchmark::State& state) {
   (void)checked;
   IndividualsChart chart(Spec());
   RunRuleObserver obs;
-  for (int w = 0; w < 1000; ++w) chart.Add(data[static_cast<std::size_t>(w)], EventTime(std::chrono::microseconds(w)), obs);
+  for (int w = 0; w < 1000; ++w)
+    chart.Add(data[static_cast<std::size_t>(w)], EventTime(std::chrono::microseconds(w)), obs);
   std::size_t i = 1000;
   std::int64_t t = 1000;
   const std::uint64_t allocs_before = shewhart::bench::Allocations();

@@ -160,14 +160,16 @@ void CheckAnswer(const std::vector<double>& v, int count) {
     }
   }
   const std::vector<double> want = ReferenceT2(v, count);
-  if (static_cast<int>(obs.values.size()) != count) Fail("point count", static_cast<double>(obs.values.size()), count, 0);
+  if (static_cast<int>(obs.values.size()) != count)
+    Fail("point count", static_cast<double>(obs.values.size()), count, 0);
   std::uint64_t want_hits = 0;
   for (int r = 0; r < count; ++r) {
     const double got = obs.values[static_cast<std::size_t>(r)], ref = want[static_cast<std::size_t>(r)];
     if (std::fabs(got - ref) > 1e-9 * std::max(1.0, ref)) Fail("T^2", got, ref, r + 1);
     if (ref > obs.ucls[static_cast<std::size_t>(r)]) ++want_hits;
   }
-  if (obs.hits != want_hits || want_hits == 0) Fail("rule hits", static_cast<double>(obs.hits), static_cast<double>(want_hits), 0);
+  if (obs.hits != want_hits || want_hits == 0)
+    Fail("rule hits", static_cast<double>(obs.hits), static_cast<double>(want_hits), 0);
 }
 
 constexpr int kRows = 1 << 14;

@@ -44,13 +44,16 @@ bool NeedsConstantN(AttributeChartKind kind) {
 Status CheckAttributeSubgroup(AttributeChartKind kind, std::int64_t count, double n) {
   if (count < 0) return InvalidArgument("count must be >= 0, found " + std::to_string(count));
   if (!std::isfinite(n) || !(n > 0)) return InvalidArgument("n must be > 0, found " + FormatNumber(n));
-  if (n > static_cast<double>(INT_MAX)) return InvalidArgument("n must be <= " + std::to_string(INT_MAX) + ", found " + FormatNumber(n));
+  if (n > static_cast<double>(INT_MAX))
+    return InvalidArgument("n must be <= " + std::to_string(INT_MAX) + ", found " + FormatNumber(n));
   if (CountsUnits(kind)) {
     if (n != std::floor(n)) {
-      return InvalidArgument("n must be a whole number of units for " + ChartPhrase(kind) + ", found " + FormatNumber(n));
+      return InvalidArgument("n must be a whole number of units for " + ChartPhrase(kind) + ", found " +
+                             FormatNumber(n));
     }
     if (static_cast<double>(count) > n) {
-      return InvalidArgument("count " + std::to_string(count) + " exceeds n " + FormatNumber(n) + " for " + ChartPhrase(kind));
+      return InvalidArgument("count " + std::to_string(count) + " exceeds n " + FormatNumber(n) + " for " +
+                             ChartPhrase(kind));
     }
   }
   return Status::Ok();
@@ -127,13 +130,16 @@ Status AttributeChartSpec::Validate() const {
       return InvalidArgument("center must be > 0 for " + ChartPhrase(kind) + ", found " + FormatNumber(center));
     }
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (!(alpha > 0 && alpha < 1)) return InvalidArgument("alpha must be in (0, 1), found " + FormatNumber(alpha));
   if (!(sample_size >= 0) || !std::isfinite(sample_size)) {
-    return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " + FormatNumber(sample_size));
+    return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " +
+                           FormatNumber(sample_size));
   }
   if (sample_size > static_cast<double>(INT_MAX)) {
-    return InvalidArgument("sample_size must be <= " + std::to_string(INT_MAX) + ", found " + FormatNumber(sample_size));
+    return InvalidArgument("sample_size must be <= " + std::to_string(INT_MAX) + ", found " +
+                           FormatNumber(sample_size));
   }
   if (CountsUnits(kind) && sample_size != std::floor(sample_size)) {
     return InvalidArgument("sample_size must be a whole number of units for " + ChartPhrase(kind) + ", found " +

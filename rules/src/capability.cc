@@ -21,7 +21,9 @@ using NoThrow = boost::math::policies::policy<
     boost::math::policies::overflow_error<boost::math::policies::errno_on_error>,
     boost::math::policies::evaluation_error<boost::math::policies::errno_on_error>>;
 
-double NormalQuantile(double p) { return boost::math::quantile(boost::math::normal_distribution<double, NoThrow>(), p); }
+double NormalQuantile(double p) {
+  return boost::math::quantile(boost::math::normal_distribution<double, NoThrow>(), p);
+}
 
 double ChiSquaredQuantile(double p, double df) {
   return boost::math::quantile(boost::math::chi_squared_distribution<double, NoThrow>(df), p);
@@ -49,9 +51,11 @@ double CpmDf(double n, double d) { return n * (1 + d * d) / (1 + 2 * d * d); }
 
 Status CapabilitySpec::Validate() const {
   if (!spec.lsl && !spec.usl) return InvalidArgument("capability needs spec.lsl or spec.usl (or both), found neither");
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (!(confidence_level > 0 && confidence_level < 1)) {
-    return InvalidArgument("confidence_level must be between 0 and 1 (exclusive), found " + FormatNumber(confidence_level));
+    return InvalidArgument("confidence_level must be between 0 and 1 (exclusive), found " +
+                           FormatNumber(confidence_level));
   }
   return spec.Validate();
 }

@@ -42,7 +42,8 @@ void CusumChart::TrackRun(Side& side, std::int64_t index, EventTime ts) const {
 
 Status CusumChart::Add(double statistic, int n, EventTime ts, CusumObserver& observer, Phase phase) {
   if (n < 1) return InvalidArgument("sample size must be >= 1, found " + std::to_string(n));
-  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
+  if (!std::isfinite(statistic))
+    return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
 
   const double z = (statistic - spec_.process.centre) / (spec_.process.sigma / std::sqrt(static_cast<double>(n)));
   const std::int64_t index = ++count_;

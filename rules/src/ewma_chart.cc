@@ -16,8 +16,10 @@ Status ProcessParameters::Validate() const {
 Status EwmaChartSpec::Validate() const {
   SHEWHART_RETURN_IF_ERROR(process.Validate());
   if (!(lambda > 0 && lambda <= 1)) return InvalidArgument("lambda must be in (0, 1], found " + FormatNumber(lambda));
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
-  if (start && !std::isfinite(*start)) return InvalidArgument("start must be a finite number, found " + FormatNumber(*start));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (start && !std::isfinite(*start))
+    return InvalidArgument("start must be a finite number, found " + FormatNumber(*start));
   return Status::Ok();
 }
 
@@ -34,7 +36,8 @@ double EwmaChart::point_sigma() const { return spec_.process.sigma * std::sqrt(w
 
 Status EwmaChart::Add(double statistic, int n, EventTime ts, ChartObserver& observer, Phase phase) {
   if (n < 1) return InvalidArgument("sample size must be >= 1, found " + std::to_string(n));
-  if (!std::isfinite(statistic)) return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
+  if (!std::isfinite(statistic))
+    return InvalidArgument("statistic must be a finite number, found " + FormatNumber(statistic));
 
   const double lambda = spec_.lambda;
   const double keep = 1 - lambda;

@@ -14,8 +14,10 @@ Status SpecLimits::Validate() const {
   if (lsl && usl && !(*lsl < *usl)) {
     return InvalidArgument("lsl " + FormatNumber(*lsl) + " must be below usl " + FormatNumber(*usl));
   }
-  if (target && lsl && *target < *lsl) return InvalidArgument("target " + FormatNumber(*target) + " is below lsl " + FormatNumber(*lsl));
-  if (target && usl && *target > *usl) return InvalidArgument("target " + FormatNumber(*target) + " is above usl " + FormatNumber(*usl));
+  if (target && lsl && *target < *lsl)
+    return InvalidArgument("target " + FormatNumber(*target) + " is below lsl " + FormatNumber(*lsl));
+  if (target && usl && *target > *usl)
+    return InvalidArgument("target " + FormatNumber(*target) + " is above usl " + FormatNumber(*usl));
   return Status::Ok();
 }
 
@@ -29,9 +31,11 @@ Status IndividualsChartSpec::Validate() const {
   }
   if (mode == LimitMode::kKnown) {
     if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number");
-    if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
+    if (!(sigma > 0) || !std::isfinite(sigma))
+      return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (mode == LimitMode::kExplicit) {
     const ChartLimits& l = explicit_limits;
     if (!std::isfinite(l.lcl) || !std::isfinite(l.cl) || !std::isfinite(l.ucl) || !(l.lcl < l.cl && l.cl < l.ucl)) {
@@ -83,7 +87,8 @@ Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const 
                              FormatNumber(values[i]));
     }
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   const std::optional<MeanSigma> all = EstimateKept(values, nullptr);
   SHEWHART_CHECK(all.has_value());  // two or more values: one moving range at least
   IndividualsBaselineEstimate out;

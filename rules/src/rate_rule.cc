@@ -21,8 +21,9 @@ Status RateSpec::Validate() const {
     return InvalidArgument("rate max_rise must be > 0 (or +inf: no check), found " + FormatNumber(max_rise));
   }
   if (!ValidLimit(max_fall)) {
-    return InvalidArgument("rate max_fall must be > 0, a fall written as a positive number (or +inf: no check), found " +
-                           FormatNumber(max_fall));
+    return InvalidArgument(
+        "rate max_fall must be > 0, a fall written as a positive number (or +inf: no check), found " +
+        FormatNumber(max_fall));
   }
   if (std::isinf(max_rise) && std::isinf(max_fall)) {
     return InvalidArgument("rate needs a finite max_rise or max_fall, found both +inf");

@@ -82,7 +82,8 @@ Status SubgroupChartSpec::Validate() const {
     }
     case LimitMode::kKnown:
       if (!std::isfinite(mean)) return InvalidArgument("mean must be a finite number, found " + FormatNumber(mean));
-      if (!(sigma > 0) || !std::isfinite(sigma)) return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
+      if (!(sigma > 0) || !std::isfinite(sigma))
+        return InvalidArgument("sigma must be > 0, found " + FormatNumber(sigma));
       break;
     case LimitMode::kExplicit:
       if (variable_size) {
@@ -100,7 +101,8 @@ Status SubgroupChartSpec::Validate() const {
       }
       break;
   }
-  if (!(k_sigma > 0) || !std::isfinite(k_sigma)) return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
+  if (!(k_sigma > 0) || !std::isfinite(k_sigma))
+    return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (spec_lsl && !spec.lsl) return InvalidArgument("rule spec.lsl needs spec.lsl");
   if (spec_usl && !spec.usl) return InvalidArgument("rule spec.usl needs spec.usl");
   return spec.Validate();
@@ -259,7 +261,8 @@ void SubgroupChart::Judge(std::int64_t index, const SubgroupSummary& s, EventTim
                           ChartObserver& observer) {
   const Row& row = RowFor(s.n);
   bool in_control = true;
-  observer.OnPoint(ChartPoint{ChartKind::kXbar, phase, index, ts, s.mean, row.xbar.cl, row.xbar.ucl, row.xbar.lcl, s.n});
+  observer.OnPoint(
+      ChartPoint{ChartKind::kXbar, phase, index, ts, s.mean, row.xbar.cl, row.xbar.ucl, row.xbar.lcl, s.n});
   if (spec_.nelson1 && Beyond(s.mean, row.xbar, true, spec_.boundary)) {
     in_control = false;
     observer.OnRuleHit(

@@ -249,8 +249,8 @@ Result<T2ChartLimits> ComputeT2Limits(const T2ChartSpec& spec) {
   for (const T2Limits* l : {out.phase1 ? &*out.phase1 : nullptr, &out.phase2}) {
     if (l == nullptr) continue;
     if (!std::isfinite(l->ucl) || !(l->ucl > 0) || !std::isfinite(l->cl)) {
-      return InvalidArgument("confidence " + FormatNumber(conf) + " gives a limit that is not a finite positive number (" +
-                             FormatNumber(l->ucl) + ")");
+      return InvalidArgument("confidence " + FormatNumber(conf) +
+                             " gives a limit that is not a finite positive number (" + FormatNumber(l->ucl) + ")");
     }
   }
   return out;

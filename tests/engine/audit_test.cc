@@ -45,7 +45,8 @@ TEST(AuditTest, EncodingIsTheSixFieldsAsNetstrings) {
 }
 
 // The golden hash was computed outside the project:
-//   printf '%s' "$(printf '0%.0s' {1..64})1:1,16:1764230400000000,12:alarm.opened,7:alarm/1,6:engine,8:{\"id\":1}," | sha256sum
+//   printf '%s' "$(printf '0%.0s' {1..64})1:1,16:1764230400000000,12:alarm.opened,7:alarm/1,6:engine,8:{\"id\":1}," |
+//   sha256sum
 // A change here breaks every stored chain: it needs a new encoding version, not a new golden.
 TEST(AuditTest, HashOfAFixedRecordIsStable) {
   constexpr const char* kGolden = "3b31c958a381fe69a362b803caaf7d89cf611569a6450253f780d134cb77b21c";
@@ -194,8 +195,9 @@ TEST_F(AuditChainTest, RewritingARecordWithItsHashBreaksTheNextLink) {
   AuditVerification v = Verify(copy_);
   EXPECT_EQ(v.broken_seq, 6);
   EXPECT_EQ(v.verified, 5);
-  EXPECT_EQ(v.problem.rfind("record 6 (test.event, 2025-11-27T08:00:00.006Z): prev_hash does not match record 5's hash (", 0),
-            0u)
+  EXPECT_EQ(
+      v.problem.rfind("record 6 (test.event, 2025-11-27T08:00:00.006Z): prev_hash does not match record 5's hash (", 0),
+      0u)
       << v.problem;
 }
 
@@ -280,14 +282,15 @@ responses:
   const Config& config = *load.config;
   EXPECT_EQ(config.text_sha256, Sha256Hex(text));
   testing::TempDir dir;
-  const std::string input = dir.Write("in.jsonl",
-                                      "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":1000,\"serial\":\"U1\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":10.1,\"ts\":2000,\"serial\":\"U2\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":9.9,\"ts\":3000,\"serial\":\"U3\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":4000,\"serial\":\"U4\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":13.0,\"ts\":5000,\"serial\":\"U5\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":6000,\"serial\":\"U6\",\"station\":\"A\"}\n"
-                                      "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":7000,\"serial\":\"U7\",\"station\":\"A\"}\n");
+  const std::string input =
+      dir.Write("in.jsonl",
+                "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":1000,\"serial\":\"U1\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":10.1,\"ts\":2000,\"serial\":\"U2\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":9.9,\"ts\":3000,\"serial\":\"U3\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":4000,\"serial\":\"U4\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":13.0,\"ts\":5000,\"serial\":\"U5\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":6000,\"serial\":\"U6\",\"station\":\"A\"}\n"
+                "{\"characteristic\":\"bore\",\"value\":10.0,\"ts\":7000,\"serial\":\"U7\",\"station\":\"A\"}\n");
   EngineOptions opts;
   opts.threaded = false;
   opts.store_path = dir.File("s.db");

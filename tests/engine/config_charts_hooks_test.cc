@@ -88,10 +88,13 @@ TEST(ConfigTest, T2ChartProblemsNameTheirKey) {
   const std::string all = All(load);
   for (const char* expected : {
            "t2.yaml:4:21: characteristics[0].limits.mean: expected 2 numbers (one per variable), found 3",
-           "t2.yaml:4:53: characteristics[0].limits.covariance[1]: expected 2 numbers (a row of the p x p matrix), found 3",
-           "t2.yaml:7:41: characteristics[1].limits.covariance: covariance is not positive definite: variable index 1 is "
+           "t2.yaml:4:53: characteristics[0].limits.covariance[1]: expected 2 numbers (a row of the p x p matrix), "
+           "found 3",
+           "t2.yaml:7:41: characteristics[1].limits.covariance: covariance is not positive definite: variable index 1 "
+           "is "
            "a linear combination of variables 0..0",
-           "t2.yaml:10:41: characteristics[2].limits.covariance: covariance is not symmetric: [1][0] = 0.4 but [0][1] = 0.5",
+           "t2.yaml:10:41: characteristics[2].limits.covariance: covariance is not symmetric: [1][0] = 0.4 but [0][1] "
+           "= 0.5",
            "t2.yaml:12:38: characteristics[3].chart.estimator: 'estimator' does not apply to a t2 chart (it is for: "
            "xbar_r, xbar_s)",
            "t2.yaml:12:58: characteristics[3].chart.k_sigma: 'k_sigma' does not apply to a t2 chart",
@@ -101,7 +104,8 @@ TEST(ConfigTest, T2ChartProblemsNameTheirKey) {
            "t2.yaml:16:35: characteristics[4].chart.variables: expected an integer in [2, 16], found 20",
            "t2.yaml:17:23: characteristics[4].rules[1]: rule 'nelson.2' does not apply to a t2 chart",
            "t2.yaml:17:33: characteristics[4].rules[2]: rule 'spec.usl' does not apply to a t2 chart",
-           "t2.yaml:19:33: characteristics[5].chart.variables: 'variables' does not apply to a individuals chart (it is "
+           "t2.yaml:19:33: characteristics[5].chart.variables: 'variables' does not apply to a individuals chart (it "
+           "is "
            "for: t2)",
            "t2.yaml:19:47: characteristics[5].chart.confidence: 'confidence' does not apply to a individuals chart",
            "t2.yaml:21:12: characteristics[6].chart.variables: missing: the number of variables",
@@ -174,7 +178,8 @@ TEST(ConfigTest, Phase1ExcludeProblemsNameTheirKey) {
            "'sometimes'",
            "exclude.yaml:7:40: characteristics[1].limits.phase1.exlude: unknown key 'exlude'; did you mean 'exclude'?",
            "exclude.yaml:10:34: characteristics[2].limits.exclude: unknown key 'exclude'; expected one of: phase1, "
-           "mean, sigma, ucl, cl, lcl, dispersion; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits }): known limits "
+           "mean, sigma, ucl, cl, lcl, dispersion; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: "
+           "beyond_limits }): known limits "
            "are not estimated, so there is nothing to re-estimate",
            "exclude.yaml:13:49: characteristics[3].limits.phase1.exclude: phase1.exclude is not available on a t2 "
            "chart: its limits depend on the number of baseline subgroups",
@@ -272,7 +277,8 @@ TEST(ConfigTest, CodesAndTokens) {
   EXPECT_EQ(ok->at("bob-0123456789abcdef"), "bob");
   auto shared = LoadTokensFile(dir.Write("s.yaml", "anna: same-0123456789abcdef\nbob: same-0123456789abcdef\n"));
   ASSERT_FALSE(shared.ok());
-  EXPECT_NE(shared.status().message().find("s.yaml:2: the token of 'bob' is also the token of 'anna'"), std::string::npos)
+  EXPECT_NE(shared.status().message().find("s.yaml:2: the token of 'bob' is also the token of 'anna'"),
+            std::string::npos)
       << shared.status().message();
   auto twice = LoadTokensFile(dir.Write("d.yaml", "anna: x-0123456789abcdef\nanna: y-0123456789abcdef\n"));
   ASSERT_FALSE(twice.ok());
@@ -346,18 +352,19 @@ hooks:
 )";
 
 TEST(ConfigTest, WebhookAndExecHooksLoadEveryKey) {
-  const std::string text = std::string(kHooksHead) +
-                           "  notify_line:\n"
-                           "    webhook:\n"
-                           "      url: \"http://127.0.0.1:8080/line/{station}?alarm={id}&k={{x}}\"\n"
-                           "      headers: { X-Token: \"t-{characteristic}\", X-Tier: \"{tier}\" }\n"
-                           "      timeout: 2s\n"
-                           "      retries: 4\n"
-                           "      retry_base: 10ms\n"
-                           "  lock_station:\n"
-                           "    exec: { argv: [\"/usr/local/bin/mes-lock\", \"{station}\", \"--rule={rule}\"], timeout: 10s,\n"
-                           "            retries: 3, env: { LINE: \"{machine}\", MODE: lock } }\n"
-                           "  lock_short: { exec: [\"/bin/true\", \"{key}\"] }\n";
+  const std::string text =
+      std::string(kHooksHead) +
+      "  notify_line:\n"
+      "    webhook:\n"
+      "      url: \"http://127.0.0.1:8080/line/{station}?alarm={id}&k={{x}}\"\n"
+      "      headers: { X-Token: \"t-{characteristic}\", X-Tier: \"{tier}\" }\n"
+      "      timeout: 2s\n"
+      "      retries: 4\n"
+      "      retry_base: 10ms\n"
+      "  lock_station:\n"
+      "    exec: { argv: [\"/usr/local/bin/mes-lock\", \"{station}\", \"--rule={rule}\"], timeout: 10s,\n"
+      "            retries: 3, env: { LINE: \"{machine}\", MODE: lock } }\n"
+      "  lock_short: { exec: [\"/bin/true\", \"{key}\"] }\n";
   ConfigLoad load = LoadConfigText(text, "hooks.yaml");
   ASSERT_TRUE(load.problems.empty()) << All(load);
   const Config& c = *load.config;
@@ -388,36 +395,40 @@ TEST(ConfigTest, WebhookAndExecHooksLoadEveryKey) {
 }
 
 TEST(ConfigTest, HookProblemsNameTheirKey) {
-  const std::string text = std::string(kHooksHead) +
-                           "  notify_line:\n"                                                    // 13
-                           "    webhook:\n"                                                      // 14
-                           "      url: \"http://h/line/{station}/{shift}\"\n"                    // 15
-                           "      headers: { Idempotency-Key: x, \"Bad Name\": y, X-A: \"{id\" }\n"  // 16
-                           "      timeout: 0s\n"                                                 // 17
-                           "      retrys: 3\n"                                                   // 18
-                           "      retry_base: 1m\n"                                              // 19
-                           "  lock_station:\n"                                                   // 20
-                           "    exec: { argv: [\"mes-lock\", \"{station}\"], env: { SHEWHART_X: a, 1X: b }, retries: -1 }\n"  // 21
-                           "  lock_short: { webhook: { url: \"ftp://h/\" }, exec: [\"/bin/true\"] }\n";  // 22
+  const std::string text =
+      std::string(kHooksHead) +
+      "  notify_line:\n"                                                                                 // 13
+      "    webhook:\n"                                                                                   // 14
+      "      url: \"http://h/line/{station}/{shift}\"\n"                                                 // 15
+      "      headers: { Idempotency-Key: x, \"Bad Name\": y, X-A: \"{id\" }\n"                           // 16
+      "      timeout: 0s\n"                                                                              // 17
+      "      retrys: 3\n"                                                                                // 18
+      "      retry_base: 1m\n"                                                                           // 19
+      "  lock_station:\n"                                                                                // 20
+      "    exec: { argv: [\"mes-lock\", \"{station}\"], env: { SHEWHART_X: a, 1X: b }, retries: -1 }\n"  // 21
+      "  lock_short: { webhook: { url: \"ftp://h/\" }, exec: [\"/bin/true\"] }\n";                       // 22
   ConfigLoad load = LoadConfigText(text, "bad.yaml");
   ASSERT_FALSE(load.config.has_value());
   const std::string all = All(load);
-  EXPECT_NE(all.find("bad.yaml:15:12: hooks.notify_line.webhook.url: unknown placeholder '{shift}' at offset 24; known: "
-                     "{id}, {key}, {characteristic}, {policy}, {rule}, {chart}, {tier}, {action}, {station}, {machine}, "
-                     "{lot}, {operator}, in 'http://h/line/{station}/{shift}'"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:15:12: hooks.notify_line.webhook.url: unknown placeholder '{shift}' at offset 24; known: "
+               "{id}, {key}, {characteristic}, {policy}, {rule}, {chart}, {tier}, {action}, {station}, {machine}, "
+               "{lot}, {operator}, in 'http://h/line/{station}/{shift}'"),
+      std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:16:18: hooks.notify_line.webhook.headers.Idempotency-Key: header 'Idempotency-Key' is set "
-                     "by the engine and cannot be configured"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:16:18: hooks.notify_line.webhook.headers.Idempotency-Key: header 'Idempotency-Key' is set "
+               "by the engine and cannot be configured"),
+      std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.notify_line.webhook.headers.Bad Name: 'Bad Name' is not a valid HTTP header name"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.notify_line.webhook.headers.X-A: unmatched '{' at offset 0"), std::string::npos) << all;
-  EXPECT_NE(all.find("bad.yaml:17:16: hooks.notify_line.webhook.timeout: expected a duration greater than 0 and at most "
-                     "24h, found '0s'"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:17:16: hooks.notify_line.webhook.timeout: expected a duration greater than 0 and at most "
+               "24h, found '0s'"),
+      std::string::npos)
       << all;
   EXPECT_NE(all.find("bad.yaml:18:7: hooks.notify_line.webhook.retrys: unknown key 'retrys'; did you mean 'retries'?"),
             std::string::npos)
@@ -426,14 +437,16 @@ TEST(ConfigTest, HookProblemsNameTheirKey) {
                      "retry_base (60s); the other comes from engine."),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:21:20: hooks.lock_station.exec.argv[0]: expected the program's absolute path (there is no "
-                     "shell and no PATH search), found 'mes-lock'"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:21:20: hooks.lock_station.exec.argv[0]: expected the program's absolute path (there is no "
+               "shell and no PATH search), found 'mes-lock'"),
+      std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.env.SHEWHART_X: variables named SHEWHART_* are set by the engine"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("hooks.lock_station.exec.env.1X: '1X' is not a valid environment variable name"), std::string::npos)
+  EXPECT_NE(all.find("hooks.lock_station.exec.env.1X: '1X' is not a valid environment variable name"),
+            std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.retries: expected an integer in [0, 1000], found -1"), std::string::npos)
       << all;
@@ -452,14 +465,17 @@ TEST(ConfigTest, HookMissingRequiredKeysAndBadEngineRetry) {
   bad.replace(bad.find("retry_max: 5s"), 13, "retry_max: 50ms");
   ConfigLoad load = LoadConfigText(bad, "bad.yaml");
   const std::string all = All(load);
-  EXPECT_NE(all.find("bad.yaml:1:41: engine.retry_max: engine.retry_max (50ms) must not be less than engine.retry_base (100ms)"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find(
+          "bad.yaml:1:41: engine.retry_max: engine.retry_max (50ms) must not be less than engine.retry_base (100ms)"),
+      std::string::npos)
       << all;
   EXPECT_NE(all.find("hooks.notify_line.webhook.url: missing: the URL to POST to"), std::string::npos) << all;
   EXPECT_NE(all.find("hooks.lock_station.exec.argv: missing: the program and its arguments"), std::string::npos) << all;
-  EXPECT_NE(all.find("bad.yaml:15:23: hooks.lock_short.exec: expected a non-empty list: the program's absolute path, then "
-                     "its arguments (no shell), found an empty list"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:15:23: hooks.lock_short.exec: expected a non-empty list: the program's absolute path, then "
+               "its arguments (no shell), found an empty list"),
+      std::string::npos)
       << all;
   EXPECT_EQ(load.problems.size(), 4u) << all;
 }
@@ -512,8 +528,9 @@ TEST(ConfigTest, AlertmanagerHookProblemsNameTheirKey) {
   EXPECT_NE(all.find("bad.yaml:16:22: hooks.notify_line.alertmanager.generator_url: unknown placeholder '{shift}'"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("bad.yaml:17:7: hooks.notify_line.alertmanager.timout: unknown key 'timout'; did you mean 'timeout'?"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("bad.yaml:17:7: hooks.notify_line.alertmanager.timout: unknown key 'timout'; did you mean 'timeout'?"),
+      std::string::npos)
       << all;
   EXPECT_NE(all.find("bad.yaml:18:33: hooks.lock_station.alertmanager.url: missing: Alertmanager's base URL"),
             std::string::npos)

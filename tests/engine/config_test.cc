@@ -93,7 +93,8 @@ TEST(ConfigTest, ReportsUnknownDuplicateAndWrongTypeTogether) {
 }
 
 TEST(ConfigTest, SuggestsTheNearestKey) {
-  ConfigLoad load = LoadConfigText("characteristics:\n  - id: a\n    chart: { type: individuals }\n    limts: {}\n", "f.yaml");
+  ConfigLoad load =
+      LoadConfigText("characteristics:\n  - id: a\n    chart: { type: individuals }\n    limts: {}\n", "f.yaml");
   ASSERT_EQ(load.problems.size(), 1u) << All(load);
   EXPECT_NE(load.problems[0].message.find("did you mean 'limits'?"), std::string::npos) << All(load);
 }
@@ -109,7 +110,8 @@ TEST(ConfigTest, RejectsValuesOutOfRangeWithoutClamping) {
   ASSERT_EQ(load.problems.size(), 3u) << All(load);
   EXPECT_NE(All(load).find("engine.shards: expected an integer in [0, 256], found -1"), std::string::npos) << All(load);
   EXPECT_NE(All(load).find("k_sigma: expected a number > 0, found 0"), std::string::npos) << All(load);
-  EXPECT_NE(All(load).find("phase1.points: expected an integer in [2, 100000], found 1"), std::string::npos) << All(load);
+  EXPECT_NE(All(load).find("phase1.points: expected an integer in [2, 100000], found 1"), std::string::npos)
+      << All(load);
 }
 
 TEST(ConfigTest, MetricsCapsDefaultToAThousandAndLoad) {
@@ -137,7 +139,8 @@ TEST(ConfigTest, MetricsCapsOutOfRangeOrNotIntegersAreProblems) {
             "f.yaml:1:40: engine.metrics_max_characteristics: expected an integer in [0, 100000], found -5");
   EXPECT_EQ(load.problems[1].ToString(), "f.yaml:1:66: engine.metrics_max_stations: expected an integer, found 'lots'");
   load = LoadConfigText(
-      "engine: { metrics_max_characteristics: 1000000 }\ncharacteristics:\n  - id: a\n    chart: { type: individuals }\n",
+      "engine: { metrics_max_characteristics: 1000000 }\ncharacteristics:\n  - id: a\n    chart: { type: individuals "
+      "}\n",
       "f.yaml");
   ASSERT_EQ(load.problems.size(), 1u) << All(load);
   EXPECT_EQ(load.problems[0].ToString(),
@@ -156,7 +159,8 @@ TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
                      "xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' needs its limits"), std::string::npos) << all;
+  EXPECT_NE(all.find("f.yaml:4:13: characteristics[0].rules[0]: rule 'threshold' needs its limits"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("f.yaml:4:24: characteristics[0].rules[1]: unknown rule 'bogus'"), std::string::npos) << all;
 }
 
@@ -166,7 +170,8 @@ TEST(ConfigTest, RunRulesFollowTheDesignDefaultsAndTheList) {
       "  - { id: i, chart: { type: individuals }, limits: { mean: 0, sigma: 1 } }\n"
       "  - { id: p, chart: { type: p }, limits: { center: 0.1 } }\n"
       "  - { id: e, chart: { type: ewma }, limits: { mean: 0, sigma: 1 } }\n"
-      "  - { id: x, chart: { type: xbar_r, subgroup_size: 4 }, limits: { mean: 0, sigma: 1 }, rules: [nelson.1, nelson.2, nelson.5] }\n",
+      "  - { id: x, chart: { type: xbar_r, subgroup_size: 4 }, limits: { mean: 0, sigma: 1 }, rules: [nelson.1, "
+      "nelson.2, nelson.5] }\n",
       "f.yaml");
   ASSERT_TRUE(load.problems.empty()) << All(load);
   const auto& c = load.config->characteristics;
@@ -228,7 +233,8 @@ TEST(ConfigTest, CrossReferencesAreChecked) {
       "  r: { tiers: [ { tier: 1, do: [missing_hook] } ] }\n",
       "f.yaml");
   std::string all = All(load);
-  EXPECT_NE(all.find("characteristics[0].response: unknown response policy 'nope'; defined: r"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].response: unknown response policy 'nope'; defined: r"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("characteristics[1].id: duplicate characteristic id 'a'"), std::string::npos) << all;
   EXPECT_NE(all.find("rule 'spec' needs spec.lsl or spec.usl"), std::string::npos) << all;
   EXPECT_NE(all.find("unknown hook 'missing_hook'"), std::string::npos) << all;
@@ -261,7 +267,9 @@ TEST(ConfigTest, QuarantineHooksNeedAWebhookOrExecAndABatchSize) {
       "  d: { webhook: { url: \"http://127.0.0.1:1/d\" }, quarantine: {} }\n",
       "f.yaml");
   std::string all = All(load);
-  EXPECT_NE(all.find("hooks.a.quarantine: a quarantine hook sends serials through a 'webhook' or 'exec'"), std::string::npos) << all;
+  EXPECT_NE(all.find("hooks.a.quarantine: a quarantine hook sends serials through a 'webhook' or 'exec'"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("hooks.b.quarantine.batch"), std::string::npos) << all;
   EXPECT_NE(all.find("hooks.c.quarantine"), std::string::npos) << all;
   EXPECT_EQ(all.find("hooks.d"), std::string::npos) << all;
@@ -288,7 +296,8 @@ TEST(ConfigTest, SecondDocumentIsRefusedAndABrokenOneIsASyntaxError) {
   ConfigLoad two = LoadConfigText(good + "---\ncharacteristics: []\n", "f.yaml");
   ASSERT_EQ(two.problems.size(), 1u);
   EXPECT_EQ(two.problems[0].line, 6);
-  EXPECT_NE(two.problems[0].message.find("a config is one YAML document"), std::string::npos) << two.problems[0].message;
+  EXPECT_NE(two.problems[0].message.find("a config is one YAML document"), std::string::npos)
+      << two.problems[0].message;
   ConfigLoad broken = LoadConfigText(good + "---\ncharacteristics: [\n  - id: b\n", "f.yaml");
   ASSERT_EQ(broken.problems.size(), 1u);
   EXPECT_FALSE(broken.config.has_value()) << "a broken second document passed";
@@ -399,11 +408,13 @@ TEST(ConfigTest, BadRuleParametersAreProblems) {
       "  - id: a\n"
       "    chart: { type: individuals }\n"
       "    limits: { mean: 0, sigma: 1 }\n"
-      "    rules: [{ preset: nope }, { nelson.5: { m: 4, n: 3 } }, { nelson.2: { lenght: 7 } }, { nelson.4: { length: 2 } }]\n"
+      "    rules: [{ preset: nope }, { nelson.5: { m: 4, n: 3 } }, { nelson.2: { lenght: 7 } }, { nelson.4: { length: "
+      "2 } }]\n"
       "  - id: b\n"
       "    chart: { type: individuals }\n"
       "    limits: { mean: 0, sigma: 1 }\n"
-      "    rules: [{ threshold: { high: 1, low: 2 } }, { rate: { per: 0s, max_rise: 1 } }, { stale: { after: 5 } }, spec]\n"
+      "    rules: [{ threshold: { high: 1, low: 2 } }, { rate: { per: 0s, max_rise: 1 } }, { stale: { after: 5 } }, "
+      "spec]\n"
       "    late_tolerance: soon\n"
       "  - id: c\n"
       "    chart: { type: p }\n"
@@ -412,13 +423,21 @@ TEST(ConfigTest, BadRuleParametersAreProblems) {
       "f.yaml");
   const std::string all = All(load);
   EXPECT_FALSE(load.config);
-  EXPECT_NE(all.find("characteristics[0].rules[0].preset: unknown preset 'nope'; known: aiag, minitab, montgomery"), std::string::npos) << all;
-  EXPECT_NE(all.find("characteristics[0].rules[1].nelson.5: m must not exceed n, found m 4, n 3"), std::string::npos) << all;
-  EXPECT_NE(all.find("characteristics[0].rules[2].nelson.2.lenght: unknown key 'lenght'; did you mean 'length'?"), std::string::npos) << all;
-  EXPECT_NE(all.find("characteristics[0].rules[3].nelson.4.length: expected an integer in [3, 50], found 2"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].rules[0].preset: unknown preset 'nope'; known: aiag, minitab, montgomery"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[0].rules[1].nelson.5: m must not exceed n, found m 4, n 3"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[0].rules[2].nelson.2.lenght: unknown key 'lenght'; did you mean 'length'?"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[0].rules[3].nelson.4.length: expected an integer in [3, 50], found 2"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("characteristics[1].rules[0].threshold: threshold"), std::string::npos) << all;
   EXPECT_NE(all.find("characteristics[1].rules[1].rate: rate per must be > 0"), std::string::npos) << all;
-  EXPECT_NE(all.find("characteristics[1].rules[2].stale.after: expected a duration such as 30s"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].rules[2].stale.after: expected a duration such as 30s"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("characteristics[1].rules[3]: rule 'spec' needs spec.lsl or spec.usl"), std::string::npos) << all;
   EXPECT_NE(all.find("characteristics[1].late_tolerance: expected a duration"), std::string::npos) << all;
   EXPECT_NE(all.find("characteristics[2].rules[0]: rule 'threshold' judges measured values"), std::string::npos) << all;
@@ -431,7 +450,8 @@ TEST(ConfigTest, ValueRulesAndDurations) {
       "  - id: a\n"
       "    chart: { type: individuals, boundary: inclusive }\n"
       "    limits: { mean: 0, sigma: 1 }\n"
-      "    rules: [{ threshold: { high: 80, low: -5, hysteresis: 2 } }, { rate: { max_fall: 3, per: 1m, min_interval: 500ms } },"
+      "    rules: [{ threshold: { high: 80, low: -5, hysteresis: 2 } }, { rate: { max_fall: 3, per: 1m, min_interval: "
+      "500ms } },"
       " { stale: { after: 1.5h } }]\n"
       "    late_tolerance: 30s\n",
       "f.yaml");

@@ -17,7 +17,8 @@ class DecoderTest : public ::testing::Test {
 
 TEST_F(DecoderTest, DecodesMeasurementWithContext) {
   ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":74.012,"ts":"2026-11-27T08:00:00.125Z",
-      "serial":"SN000123","station":"press3","machine":"M3","operator":"op7","lot":"L42","model":"PB-10K","extra":[1,2]})",
+      "serial":"SN000123","station":"press3","machine":"M3","operator":"op7","lot":"L42","model":"PB-10K",)"
+                                R"("extra":[1,2]})",
                                 default_ts_, d_),
             DecodedKind::kMeasurement)
       << d_.message;
@@ -39,7 +40,8 @@ TEST_F(DecoderTest, IntegerTsIsEpochMillisecondsAndAbsentTsIsTheDefault) {
             DecodedKind::kMeasurement);
   EXPECT_EQ(FormatRfc3339(d_.measurement.ts), "2026-11-27T08:00:00.125Z");
   EXPECT_FALSE(d_.ts_defaulted);
-  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1})", default_ts_, d_), DecodedKind::kMeasurement);
+  ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1})", default_ts_, d_),
+            DecodedKind::kMeasurement);
   EXPECT_EQ(d_.measurement.ts, default_ts_);
   EXPECT_TRUE(d_.ts_defaulted);
   EXPECT_TRUE(d_.measurement.serial.empty()) << "labels of the previous message must not leak";
@@ -78,13 +80,16 @@ TEST_F(DecoderTest, EveryBadMessageIsRejectedWithReasonAndField) {
       {R"({"characteristic":"torque","value":1} trailing)", RejectReason::kMalformed, "", "malformed JSON"},
       {R"({"value":1})", RejectReason::kMissingField, "characteristic", "neither 'characteristic'"},
       {R"({"characteristic":"torque"})", RejectReason::kMissingField, "value", "neither 'value' nor 'count'"},
-      {R"({"characteristic":"torque","value":"abc"})", RejectReason::kWrongType, "value", "value must be a finite number, found string 'abc'"},
+      {R"({"characteristic":"torque","value":"abc"})", RejectReason::kWrongType, "value",
+       "value must be a finite number, found string 'abc'"},
       {R"({"characteristic":"torque","value":true})", RejectReason::kWrongType, "value", "value must be"},
       {R"({"characteristic":"torque","value":1,"ts":"yesterday"})", RejectReason::kWrongType, "ts", "RFC 3339"},
       {R"({"characteristic":"torque","value":1,"ts":1.5})", RejectReason::kWrongType, "ts", "found number 1.5"},
-      {R"({"characteristic":"torque","value":1,"station":{"a":1}})", RejectReason::kWrongType, "station", "must be a string"},
+      {R"({"characteristic":"torque","value":1,"station":{"a":1}})", RejectReason::kWrongType, "station",
+       "must be a string"},
       {R"({"characteristic":42,"value":1})", RejectReason::kWrongType, "characteristic", "must be a string"},
-      {R"({"characteristic":"nope","value":1})", RejectReason::kUnknownCharacteristic, "characteristic", "unknown characteristic 'nope'"},
+      {R"({"characteristic":"nope","value":1})", RejectReason::kUnknownCharacteristic, "characteristic",
+       "unknown characteristic 'nope'"},
       {R"({"unit":"SN1","ts":1})", RejectReason::kMissingField, "station", "has no 'station'"},
       {R"({"unit":"SN1","characteristic":"torque","value":1})", RejectReason::kMalformed, "unit", "both"},
       {oversize.c_str(), RejectReason::kOversize, "", "at most 1024"},
@@ -171,7 +176,8 @@ TEST_F(DecoderTest, EachCharacteristicNeedsWhatItsChartPlots) {
   EXPECT_EQ(d_.reason, RejectReason::kMissingField);
   EXPECT_EQ(d_.field, "count");
   EXPECT_NE(d_.message.find("charted from counts"), std::string::npos) << d_.message;
-  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","count":-1,"n":50})", default_ts_, d_), DecodedKind::kReject);
+  ASSERT_EQ(decoder.DecodeJson(R"({"characteristic":"defects","count":-1,"n":50})", default_ts_, d_),
+            DecodedKind::kReject);
   EXPECT_EQ(d_.reason, RejectReason::kWrongType);
   EXPECT_NE(d_.message.find("found count -1"), std::string::npos) << d_.message;
 }
@@ -221,7 +227,8 @@ TEST_F(T2DecoderTest, EveryBadVectorIsRejectedWithReasonAndField) {
       {R"({"characteristic":"burners","values":null})", RejectReason::kMissingField, "values", "needs 'values'"},
       {R"({"characteristic":"burners","values":[1,2]})", RejectReason::kWrongType, "values",
        "values has 2 elements; 'burners' is charted on Hotelling T^2 of 3 variables, so it needs exactly 3"},
-      {R"({"characteristic":"burners","values":[1,2,3,4]})", RejectReason::kWrongType, "values", "values has 4 elements"},
+      {R"({"characteristic":"burners","values":[1,2,3,4]})", RejectReason::kWrongType, "values",
+       "values has 4 elements"},
       {R"({"characteristic":"burners","values":[]})", RejectReason::kWrongType, "values", "values has 0 elements"},
       {R"({"characteristic":"burners","values":[1,"n/a",3]})", RejectReason::kWrongType, "values",
        "values[1] must be a finite number, found string 'n/a'"},
@@ -300,7 +307,8 @@ TEST_F(DecoderTest, EveryFieldNameIsRecognisedAndLookAlikesAreIgnored) {
   EXPECT_DOUBLE_EQ(m.value, 2);
   EXPECT_EQ(m.ts, FromUnixMillis(5));
   std::string labels;
-  for (const Label* l : {&m.serial, &m.station, &m.machine, &m.op, &m.lot, &m.model, &m.subgroup}) labels.append(l->view());
+  for (const Label* l : {&m.serial, &m.station, &m.machine, &m.op, &m.lot, &m.model, &m.subgroup})
+    labels.append(l->view());
   EXPECT_EQ(labels, "STMOLXG");
   ASSERT_EQ(decoder_.DecodeJson(R"({"characteristic":"torque","value":1,"count":3,"n":50})", default_ts_, d_),
             DecodedKind::kMeasurement);

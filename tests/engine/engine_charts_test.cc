@@ -44,7 +44,9 @@ namespace {
 // An alarm reopened from the store after a restart resolves like a new one.
 TEST(EngineTest, ReloadedAlarmResolvesAfterInControlPoints) {
   testing::TempDir dir;
-  Config config = LoadOrDie(std::string(kConfig) + "    response: r\nresponses:\n  r: { resolve_after: 2, tiers: [ { tier: 1, do: [log, quarantine] } ] }\n");
+  Config config = LoadOrDie(
+      std::string(kConfig) +
+      "    response: r\nresponses:\n  r: { resolve_after: 2, tiers: [ { tier: 1, do: [log, quarantine] } ] }\n");
   const std::string store = dir.File("s.db");
   const std::vector<std::string> runs = {Measure(12.0, 1000, "S1", "st1"),
                                          Measure(10.0, 2000, "S2", "st1") + Measure(10.0, 3000, "S3", "st2") +
@@ -113,7 +115,8 @@ namespace {
 // of 5, x-bar/R, uwave-r): qcc's published table for specs 73.95 / 74.05, target 74.
 TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
   const std::string refdata = shewhart::testing::RefdataDir();
-  if (refdata.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
+  if (refdata.empty())
+    GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
   const auto phase1 = shewhart::testing::ReadPistonrings(refdata).phase1;
   ASSERT_EQ(phase1.size(), 25u) << "cannot read pistonrings.csv";
   std::string jsonl;
@@ -463,8 +466,9 @@ TEST(EngineTest, LimitVersionsApplyFromTheirEffectiveTime) {
     ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
   }
   CentreLines lines;
-  auto engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", Values(std::vector<double>(10, 10.0))), &lines,
-                          /*want_points=*/true);
+  auto engine =
+      RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", Values(std::vector<double>(10, 10.0))), &lines,
+                /*want_points=*/true);
   ASSERT_TRUE(engine);
   ASSERT_EQ(lines.cl.size(), 10u);
   for (std::size_t i = 0; i < 10; ++i) {
@@ -508,11 +512,13 @@ TEST(EngineTest, PhaseOneEstimateIsRecordedAndReusedAfterARestart) {
 // sigma 0.009785).
 TEST(EngineTest, EstimateLimitsMatchesThePhaseOneOfTheChart) {
   const std::string refdata = shewhart::testing::RefdataDir();
-  if (refdata.empty()) GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
+  if (refdata.empty())
+    GTEST_SKIP() << "../shared/refdata is absent (set SHEWHART_REFDATA): published-data test skipped";
   const auto phase1 = shewhart::testing::ReadPistonrings(refdata).phase1;
   ASSERT_EQ(phase1.size(), 25u);
   Config config = LoadOrDie(
-      "characteristics:\n  - id: d\n    chart: { type: xbar_r, subgroup_size: 5 }\n    limits: { mean: 0, sigma: 1 }\n");
+      "characteristics:\n  - id: d\n    chart: { type: xbar_r, subgroup_size: 5 }\n    limits: { mean: 0, sigma: 1 "
+      "}\n");
   std::vector<Measurement> ms;
   for (const auto& g : phase1) {
     for (double v : g) {

@@ -135,7 +135,9 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   Engine& engine = *run_engine;
   ASSERT_EQ(collector.held, (std::vector<std::string>{"U2", "U3", "U5", "U4"}));
   const std::string bearer = "Bearer anna-0123456789abcdef";
-  auto unit = [&](const std::string& serial) { return nlohmann::json::parse(engine.HandleApi("GET", "/api/units/" + serial, "").body); };
+  auto unit = [&](const std::string& serial) {
+    return nlohmann::json::parse(engine.HandleApi("GET", "/api/units/" + serial, "").body);
+  };
   EXPECT_EQ(unit("U3")["status"], "held");
   EXPECT_EQ(unit("U3")["holds"], nlohmann::json::array({1}));
   EXPECT_EQ(unit("U1")["status"], "free") << "before the suspect window";
@@ -145,13 +147,16 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
     return engine.HandleApi("POST", "/api/holds/1/dispose", "", body, auth);
   };
   const std::string release_u3 =
-      R"({"state":"released","reason":"conforming_on_retest","meaning":"released by","serials":["U3"],"note":"re-measured"})";
+      R"({"state":"released","reason":"conforming_on_retest","meaning":"released by","serials":["U3"],)"
+      R"("note":"re-measured"})";
   // Refused, and nothing changes.
   EXPECT_EQ(dispose(release_u3, "").status, 401);
   EXPECT_EQ(dispose(release_u3, "Bearer wrong-token-0000000000").status, 401);
   auto r = dispose(R"({"state":"released","reason":"nope","meaning":"released by","serials":["U3"]})", bearer);
   EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("unknown reason 'nope'; the config's codes.dispositions: conforming_on_retest"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("unknown reason 'nope'; the config's codes.dispositions: conforming_on_retest"),
+            std::string::npos)
+      << r.body;
   r = dispose(R"({"state":"lost","reason":"other","meaning":"released by","serials":["U3"]})", bearer);
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("unknown state 'lost'"), std::string::npos) << r.body;
@@ -180,10 +185,12 @@ TEST(EngineTest, HeldUnitsAreDisposedOfOneByOneOrInBulkAndTheInterlockFollows) {
   EXPECT_NE(r.body.find("unit 'U3' of hold 1 is no longer held: it was released"), std::string::npos) << r.body;
 
   // Bulk, with an exclusion: every unit still held but U4 is scrapped.
-  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U9"]})", bearer);
+  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U9"]})",
+              bearer);
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("excluded unit 'U9' is not in hold 1"), std::string::npos) << r.body;
-  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U4"]})", bearer);
+  r = dispose(R"({"state":"scrapped","reason":"nonconforming","meaning":"approved by","all":true,"exclude":["U4"]})",
+              bearer);
   ASSERT_EQ(r.status, 200) << r.body;
   doc = nlohmann::json::parse(r.body);
   EXPECT_EQ(doc["units"], nlohmann::json::array({"U2", "U5"}));
@@ -461,7 +468,8 @@ responses:
   text += Unit(2000, "U2", "st2") + Measure(10.05, 2000, "U2", "st2");
   text += Unit(3000, "U3", "st2");
   text += Unit(3500, "X1", "st1") +
-          "{\"characteristic\":\"torque\",\"value\":5.5,\"ts\":3500,\"serial\":\"X1\",\"station\":\"st1\",\"lot\":\"L7\"}\n";
+          "{\"characteristic\":\"torque\",\"value\":5.5,\"ts\":3500,\"serial\":\"X1\",\"station\":\"st1\",\"lot\":"
+          "\"L7\"}\n";
   text += Unit(4000, "U4", "st2") + Measure(10.5, 4000, "U4", "st2");  // beyond UCL 10.3: alarm, hold U2-U4
   std::unique_ptr<Engine> run_engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), nullptr);
   ASSERT_TRUE(run_engine);
@@ -512,7 +520,8 @@ responses:
   EXPECT_EQ(Sample(m, "shewhart_station_units_held_total{station=\"st2\"}"), 3.0);
   EXPECT_EQ(Sample(m, "shewhart_station_units_held_total{station=\"st1\"}"), 0.0);
   // Bounded cardinality: no unit or lot is ever a label.
-  for (const char* label : {"serial=", "unit=", "lot=", "U2", "L7"}) EXPECT_EQ(m.find(label), std::string::npos) << label;
+  for (const char* label : {"serial=", "unit=", "lot=", "U2", "L7"})
+    EXPECT_EQ(m.find(label), std::string::npos) << label;
   // Every family has its HELP and TYPE, right before its samples.
   std::istringstream in(m);
   std::string line, family;

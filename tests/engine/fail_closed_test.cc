@@ -38,10 +38,11 @@ TEST(EngineTest, TextThatIsNotUtf8IsRejectedAndNoAnswerBreaksOnIt) {
     for (int i = 0; i < 700; ++i) s += "\xc3\xa4";  // a, umlaut: two bytes each
     return s;
   }() + "\"}\n";
-  const std::string input = dir.Write("in.jsonl",
-                                      "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"Pr\xe4ge1\"}\n"
-                                      "{\"unit\":\"SN\xc9\xcf\",\"station\":\"st1\",\"ts\":1000}\n" +
-                                          long_bad + "{\"characteristic\":\"bore\",\"value\":10.01,\"ts\":2000}\n");
+  const std::string input =
+      dir.Write("in.jsonl",
+                "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"Pr\xe4ge1\"}\n"
+                "{\"unit\":\"SN\xc9\xcf\",\"station\":\"st1\",\"ts\":1000}\n" +
+                    long_bad + "{\"characteristic\":\"bore\",\"value\":10.01,\"ts\":2000}\n");
   const std::string csv = dir.Write("in.csv", "characteristic,value,ts,station\nbore,10,3000,Pr\xe4ge1\n");
   EngineOptions opts;
   opts.threaded = false;
@@ -76,7 +77,8 @@ TEST(EngineTest, TextThatIsNotUtf8IsRejectedAndNoAnswerBreaksOnIt) {
 
   for (const char* target : {"/api/holds/1/dispose", "/api/alarms/1/ack", "/api/silences"}) {
     auto bad_body = engine.HandleApi("POST", target, "", "{\"note\":\"\xe4\"}", "Bearer anna-0123456789abcdef");
-    EXPECT_EQ(bad_body.status, std::string(target) == "/api/holds/1/dispose" ? 404 : 400) << target << ": " << bad_body.body;
+    EXPECT_EQ(bad_body.status, std::string(target) == "/api/holds/1/dispose" ? 404 : 400)
+        << target << ": " << bad_body.body;
     EXPECT_NO_THROW(nlohmann::json::parse(bad_body.body)) << target;
   }
 }
@@ -135,12 +137,16 @@ TEST(EngineTest, InterlockAnswersTheUnitsStateAndWhetherItMayMove) {
 TEST(EngineTest, AlarmOfAScopeNoLongerConfiguredIsClosedAtStartAndItsHoldKept) {
   testing::TempDir dir;
   const std::string store = dir.File("s.db");
-  const std::string base = std::string(kConfig) + "    response: q\nresponses: { q: { tiers: [ { tier: 1, when: { signal: any }, do: [quarantine] } ] } }\n";
+  const std::string base =
+      std::string(kConfig) +
+      "    response: q\nresponses: { q: { tiers: [ { tier: 1, when: { signal: any }, do: [quarantine] } ] } }\n";
   Collector first;
   ASSERT_TRUE(RunInline(LoadOrDie(base), store,
                         dir.Write("a.jsonl",
-                                  "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"A\"}\n"
-                                  "{\"characteristic\":\"bore\",\"value\":12,\"ts\":2000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"B\"}\n"),
+                                  "{\"characteristic\":\"bore\",\"value\":10,\"ts\":1000,\"station\":\"st1\","
+                                  "\"machine\":\"M1\",\"serial\":\"A\"}\n"
+                                  "{\"characteristic\":\"bore\",\"value\":12,\"ts\":2000,\"station\":\"st1\","
+                                  "\"machine\":\"M1\",\"serial\":\"B\"}\n"),
                         &first));
   ASSERT_EQ(first.alarms.size(), 1u);
   std::string by_machine = base;
@@ -149,7 +155,8 @@ TEST(EngineTest, AlarmOfAScopeNoLongerConfiguredIsClosedAtStartAndItsHoldKept) {
   auto run = RunInline(LoadOrDie(by_machine), store,
                        dir.Write("b.jsonl",
                                  "{\"unit\":\"C\",\"station\":\"st1\",\"ts\":2500}\n"
-                                 "{\"characteristic\":\"bore\",\"value\":12,\"ts\":3000,\"station\":\"st1\",\"machine\":\"M1\",\"serial\":\"D\"}\n"),
+                                 "{\"characteristic\":\"bore\",\"value\":12,\"ts\":3000,\"station\":\"st1\","
+                                 "\"machine\":\"M1\",\"serial\":\"D\"}\n"),
                        &second);
   ASSERT_TRUE(run);
   auto alarm = nlohmann::json::parse(run->HandleApi("GET", "/api/alarms/1", "").body);
@@ -292,18 +299,22 @@ TEST(EngineTest, ImplausibleEventTimesAreRejectedBeforeTheyMoveAnyClockOrWindow)
     return std::string("{\"unit\":\"") + serial + "\",\"station\":\"st1\",\"ts\":\"" + ts + "\"}\n";
   };
   Collector alarms;
-  auto run = RunInline(config, dir.File("s.db"),
-                       dir.Write("in.jsonl",
-                                 unit("U0", "2026-11-27T08:00:00Z") +
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"2026-11-27T08:00:01Z\",\"station\":\"st1\",\"serial\":\"U1\"}\n"
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"9999-12-31T23:59:59Z\",\"station\":\"st1\"}\n"
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"1975-01-01T00:00:00Z\",\"station\":\"st1\",\"serial\":\"OLD\"}\n" +
-                                     unit("U1975", "1975-06-01T00:00:00Z") +
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":9223372036854775807,\"station\":\"st1\"}\n"
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":10000000000000000,\"station\":\"st1\"}\n"
-                                     "{\"characteristic\":\"temp\",\"value\":10,\"ts\":-5,\"station\":\"st1\"}\n"
-                                     "{\"characteristic\":\"temp\",\"value\":20,\"ts\":\"2026-11-27T08:00:02Z\",\"station\":\"st1\",\"serial\":\"U2\"}\n"),
-                       &alarms);
+  auto run = RunInline(
+      config, dir.File("s.db"),
+      dir.Write("in.jsonl",
+                unit("U0", "2026-11-27T08:00:00Z") +
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"2026-11-27T08:00:01Z\",\"station\":\"st1\","
+                    "\"serial\":\"U1\"}\n"
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"9999-12-31T23:59:59Z\",\"station\":\"st1\"}\n"
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":\"1975-01-01T00:00:00Z\",\"station\":\"st1\","
+                    "\"serial\":\"OLD\"}\n" +
+                    unit("U1975", "1975-06-01T00:00:00Z") +
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":9223372036854775807,\"station\":\"st1\"}\n"
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":10000000000000000,\"station\":\"st1\"}\n"
+                    "{\"characteristic\":\"temp\",\"value\":10,\"ts\":-5,\"station\":\"st1\"}\n"
+                    "{\"characteristic\":\"temp\",\"value\":20,\"ts\":\"2026-11-27T08:00:02Z\",\"station\":\"st1\","
+                    "\"serial\":\"U2\"}\n"),
+      &alarms);
   ASSERT_TRUE(run);
   Engine& engine = *run;
   EXPECT_EQ(engine.measurements(), 2u) << "the out-of-control reading was not late: the 9999 one moved no clock";
@@ -313,11 +324,13 @@ TEST(EngineTest, ImplausibleEventTimesAreRejectedBeforeTheyMoveAnyClockOrWindow)
   EXPECT_NE(metrics.find("shewhart_rejected_total{source=\"f\",reason=\"late\"} 0\n"), std::string::npos) << metrics;
   const auto rejects = nlohmann::json::parse(engine.HandleApi("GET", "/api/rejects", "").body)["rejects"];
   ASSERT_EQ(rejects.size(), 6u);
-  EXPECT_NE(rejects[5]["message"].get<std::string>().find("ahead of the latest accepted event time (2026-11-27T08:00:01"),
-            std::string::npos)
+  EXPECT_NE(
+      rejects[5]["message"].get<std::string>().find("ahead of the latest accepted event time (2026-11-27T08:00:01"),
+      std::string::npos)
       << rejects[5];
-  EXPECT_NE(rejects[1]["message"].get<std::string>().find("ts 10000000000000000 ms is outside 1970-01-01 .. 9999-12-31"),
-            std::string::npos)
+  EXPECT_NE(
+      rejects[1]["message"].get<std::string>().find("ts 10000000000000000 ms is outside 1970-01-01 .. 9999-12-31"),
+      std::string::npos)
       << rejects[1];
   ASSERT_EQ(alarms.alarms.size(), 1u);
   EXPECT_EQ(FormatRfc3339(alarms.alarms[0].window_start), "2026-11-27T08:00:01.000Z");

@@ -68,7 +68,8 @@ TEST(HoldPlantTest, SuspectWindowHoldsAndDispositionsOfAGeneratedPlantEqualBrute
   // The line feeds records as they happen: in time order.
   std::vector<std::size_t> order(events.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return events[a].ts < events[b].ts; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return events[a].ts < events[b].ts; });
   std::printf("plant: %lld components, %u units, %zu records, generated and ordered in %.1f s\n",
               static_cast<long long>(o.components), plant.units(), events.size(), SecondsSince(t0));
 
@@ -218,7 +219,8 @@ TEST(HoldPlantTest, SuspectWindowHoldsAndDispositionsOfAGeneratedPlantEqualBrute
   // released, then every unit still held but every 5th is scrapped.
   const std::string bearer = "Bearer qa-token-0123456789abcdef";
   const std::int64_t hold = expected_by_hold.begin()->first;
-  const std::vector<std::string> serials(expected_by_hold.begin()->second.begin(), expected_by_hold.begin()->second.end());
+  const std::vector<std::string> serials(expected_by_hold.begin()->second.begin(),
+                                         expected_by_hold.begin()->second.end());
   nlohmann::json release = nlohmann::json::array(), exclude = nlohmann::json::array();
   std::map<std::string, std::string> want;  // serial -> state
   for (std::size_t i = 0; i < serials.size(); ++i) {
@@ -267,7 +269,8 @@ TEST(HoldPlantTest, SuspectWindowHoldsAndDispositionsOfAGeneratedPlantEqualBrute
   std::mt19937_64 rng(11);
   int asked = 0, held_answers = 0;
   for (int i = 0; i < 300; ++i) {
-    const std::uint32_t u = static_cast<std::uint32_t>(std::uniform_int_distribution<std::uint32_t>(0, plant.units() - 1)(rng));
+    const std::uint32_t u =
+        static_cast<std::uint32_t>(std::uniform_int_distribution<std::uint32_t>(0, plant.units() - 1)(rng));
     std::string serial = plant.Serial(u);
     if (i % 3 == 0) {  // bias the sample towards held units
       auto it = expected_by_hold.rbegin()->second.begin();

@@ -132,7 +132,8 @@ TEST(HttpServerTest, ServerThreadRunsNicerThanItsStarter) {
   };
   HttpServer nicer("127.0.0.1:0", handler);
   ASSERT_TRUE(nicer.Start().ok());
-  EXPECT_EQ(Client(nicer.port()).Send(http::verb::get, "/").body(), std::to_string(std::min(19, mine + kHttpServerNice)));
+  EXPECT_EQ(Client(nicer.port()).Send(http::verb::get, "/").body(),
+            std::to_string(std::min(19, mine + kHttpServerNice)));
   nicer.Stop();
   HttpServer same("127.0.0.1:0", handler, 0);
   ASSERT_TRUE(same.Start().ok());

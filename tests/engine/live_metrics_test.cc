@@ -128,10 +128,12 @@ TEST(LiveMetricsTest, OneSidedSpecExportsItsIndicesOnly) {
   CharacteristicMetrics m(registry, spec, &window);
   const std::string text = registry.Render();
   for (const char* index : {"cpu", "cpk", "ppu", "ppk"}) {
-    EXPECT_TRUE(Sample(text, "shewhart_capability{characteristic=\"bore\",index=\"" + std::string(index) + "\"}")) << index;
+    EXPECT_TRUE(Sample(text, "shewhart_capability{characteristic=\"bore\",index=\"" + std::string(index) + "\"}"))
+        << index;
   }
   for (const char* index : {"cp", "cpl", "cpm", "pp", "ppl", "ppm"}) {
-    EXPECT_FALSE(Sample(text, "shewhart_capability{characteristic=\"bore\",index=\"" + std::string(index) + "\"}")) << index;
+    EXPECT_FALSE(Sample(text, "shewhart_capability{characteristic=\"bore\",index=\"" + std::string(index) + "\"}"))
+        << index;
   }
 }
 

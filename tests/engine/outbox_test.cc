@@ -270,8 +270,14 @@ TEST(OutboxTest, AlertmanagerRefreshesTheAlertsOfOpenAlarmsOnly) {
   // After a restart: the open alarm's alert is refreshed again; alarm 2 resolved while its
   // resolution is still pending counts as ended.
   f.transport.answer = nullptr;
-  ASSERT_TRUE(f.store->InsertDelivery(DeliveryRecord{0, 3, 1, "am", "3-1-am", Payload(3, "st3"), 1, f.now, "delivered", "", f.now, f.now}).ok());
-  ASSERT_TRUE(f.store->InsertDelivery(DeliveryRecord{0, 3, 1, "am", ResolvedIdempotencyKey(3, 1, "am"), Payload(3, "st3"), 0, f.now, "pending", "", f.now, f.now}).ok());
+  ASSERT_TRUE(f.store
+                  ->InsertDelivery(DeliveryRecord{0, 3, 1, "am", "3-1-am", Payload(3, "st3"), 1, f.now, "delivered", "",
+                                                  f.now, f.now})
+                  .ok());
+  ASSERT_TRUE(f.store
+                  ->InsertDelivery(DeliveryRecord{0, 3, 1, "am", ResolvedIdempotencyKey(3, 1, "am"), Payload(3, "st3"),
+                                                  0, f.now, "pending", "", f.now, f.now})
+                  .ok());
   MetricsRegistry metrics2;
   OutboxOptions o;
   o.transport = &f.transport;
@@ -311,7 +317,8 @@ DeliveryRecord AlarmDelivery(const std::string& resolved) {
 }
 
 TEST(AlertmanagerBodyTest, OpenAlarmIsOneFiringAlertWithLabelsAndAnnotations) {
-  auto body = AlertmanagerBody(AlertmanagerHook("http://shewhart:8080/api/alarms/{id}?s={station}"), AlarmDelivery("null"));
+  auto body =
+      AlertmanagerBody(AlertmanagerHook("http://shewhart:8080/api/alarms/{id}?s={station}"), AlarmDelivery("null"));
   ASSERT_TRUE(body.ok()) << body.status().message();
   const auto doc = nlohmann::json::parse(*body);
   ASSERT_TRUE(doc.is_array());
@@ -356,7 +363,8 @@ TEST(AlertmanagerBodyTest, PayloadThatIsNotAnAlarmDocumentIsAnError) {
   auto body = AlertmanagerBody(AlertmanagerHook(), d);
   ASSERT_FALSE(body.ok());
   EXPECT_EQ(body.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(Has(body.status().message(), "delivery 17-2-am: the payload is not a JSON object")) << body.status().message();
+  EXPECT_TRUE(Has(body.status().message(), "delivery 17-2-am: the payload is not a JSON object"))
+      << body.status().message();
 }
 
 TEST(AlertmanagerBodyTest, ResolvedKeyNeverEqualsAFiringKey) {
@@ -537,7 +545,8 @@ void FeedAlarms(Engine& engine, const testing::TempDir& dir, const std::vector<s
   std::string text;
   std::int64_t ts = 1000;
   for (const auto& s : stations) {
-    text += "{\"characteristic\":\"bore\",\"value\":12,\"ts\":" + std::to_string(ts++) + ",\"station\":\"" + s + "\"}\n";
+    text +=
+        "{\"characteristic\":\"bore\",\"value\":12,\"ts\":" + std::to_string(ts++) + ",\"station\":\"" + s + "\"}\n";
   }
   FileSourceSpec spec;
   spec.path = dir.Write("in.jsonl", text);
@@ -625,7 +634,8 @@ TEST(EngineOutboxTest, PendingDeliveryIsDeliveredOnceByTheNextEngine) {
     engine.Stop();
     auto d = Deliveries(engine, "state=pending");
     ASSERT_EQ(d.size(), 1u);
-    EXPECT_TRUE(Has(d[0]["last_error"].get<std::string>(), "POST http://127.0.0.1:" + std::to_string(port) + "/line/st1"))
+    EXPECT_TRUE(
+        Has(d[0]["last_error"].get<std::string>(), "POST http://127.0.0.1:" + std::to_string(port) + "/line/st1"))
         << d[0];
   }
   Receiver receiver("127.0.0.1:" + std::to_string(port));
@@ -690,7 +700,8 @@ TEST(EngineOutboxTest, WebhookDeliveriesSurviveAReceiverThatIsDownForAWhile) {
   auto feed = [&](const std::string& name, const std::vector<std::string>& stations, std::int64_t ts) {
     std::string text;
     for (const auto& s : stations) {
-      text += "{\"characteristic\":\"bore\",\"value\":12,\"ts\":" + std::to_string(ts++) + ",\"station\":\"" + s + "\"}\n";
+      text +=
+          "{\"characteristic\":\"bore\",\"value\":12,\"ts\":" + std::to_string(ts++) + ",\"station\":\"" + s + "\"}\n";
     }
     FileSourceSpec spec;
     spec.path = dir.Write(name, text);

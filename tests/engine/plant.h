@@ -261,10 +261,12 @@ class Plant {
         a.station = station;
         a.machine = static_cast<std::uint16_t>(station * 2);
         a.op = op;
-        a.lots[0] = lot_id(line, component_stations + 1, assemblies_on_line / std::max<std::int64_t>(1, o_.lot_size / o_.assembly_size));
+        a.lots[0] = lot_id(line, component_stations + 1,
+                           assemblies_on_line / std::max<std::int64_t>(1, o_.lot_size / o_.assembly_size));
         a.lot_count = 1;
         add(a);
-        if (o_.crate_size > 0 && assemblies_on_line % o_.crate_size == 0) crate = static_cast<std::int32_t>(next_crate++);
+        if (o_.crate_size > 0 && assemblies_on_line % o_.crate_size == 0)
+          crate = static_cast<std::int32_t>(next_crate++);
         PlantEvent t;
         t.ts = at + 120'000'000 + jitter(rng);
         t.unit = assembly;

@@ -79,7 +79,8 @@ TEST(PostingsTest, AChunkSpansLessThanTheSpanAndHoldsAtMostTheLimit) {
 }
 
 TEST(PostingsTest, TheSameEventPostedTwiceUnderOneLabelIsKeptOnce) {
-  const auto chunks = Build({{Kind::kLot, "L2", {5, 9, "C3"}}, {Kind::kLot, "L2", {5, 9, "C3"}}, {Kind::kLot, "L4", {5, 9, "C3"}}});
+  const auto chunks =
+      Build({{Kind::kLot, "L2", {5, 9, "C3"}}, {Kind::kLot, "L2", {5, 9, "C3"}}, {Kind::kLot, "L4", {5, 9, "C3"}}});
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[0].n, 1);
   EXPECT_EQ(chunks[1].n, 1);
@@ -126,8 +127,9 @@ TEST(PostingsTest, MalformedDataIsReportedAfterTheEntriesBeforeIt) {
   EXPECT_TRUE(Decode(data, 1000, [&](const Entry&) { return ++seen, true; }));
   EXPECT_EQ(seen, 2);
   seen = 0;
-  EXPECT_FALSE(Decode(std::string_view(data).substr(0, data.size() - 1), 1000, [&](const Entry&) { return ++seen, true; }))
-      << "the second serial is cut short";
+  EXPECT_FALSE(Decode(std::string_view(data).substr(0, data.size() - 1), 1000, [&](const Entry&) {
+    return ++seen, true;
+  })) << "the second serial is cut short";
   EXPECT_EQ(seen, 1);
   EXPECT_FALSE(Decode("\xff\xff", 0, [](const Entry&) { return true; })) << "an unfinished varint";
   seen = 0;

@@ -89,7 +89,8 @@ TEST(SilenceTest, StateIsPendingActiveThenExpired) {
 }
 
 TEST(SilenceTest, AHookSaysWhetherItCanBeSilenced) {
-  const std::string head = "characteristics: [ { id: bore, chart: { type: individuals }, limits: { mean: 1, sigma: 1 } } ]\n";
+  const std::string head =
+      "characteristics: [ { id: bore, chart: { type: individuals }, limits: { mean: 1, sigma: 1 } } ]\n";
   ConfigLoad ok = LoadConfigText(head +
                                      "hooks:\n"
                                      "  lock: { exec: [\"/bin/true\"], silenceable: false }\n"
@@ -179,7 +180,8 @@ TEST(SilenceRequestTest, BadRequestsAreRefusedNamingTheProblem) {
       {R"({"matchers":{"station":"st2"},"duration":"2 hours","comment":"c"})",
        "field 'duration': expected a duration greater than 0 such as 30m, 2h or 1d (units us, ms, s, m, h, d), found "
        "'2 hours'"},
-      {R"({"matchers":{"station":"st2"},"duration":"0s","comment":"c"})", "field 'duration': expected a duration greater"},
+      {R"({"matchers":{"station":"st2"},"duration":"0s","comment":"c"})",
+       "field 'duration': expected a duration greater"},
       {R"({"matchers":{"station":"st2"},"duration":2,"comment":"c"})", "field 'duration' must be a string, found 2"},
       {R"({"matchers":{"station":"st2"},"ends":"tomorrow","comment":"c"})",
        "field 'ends': expected an RFC 3339 time such as 2026-11-27T08:00:00Z, found 'tomorrow'"},
@@ -269,7 +271,8 @@ TEST(SilenceStoreTest, SilencesAreListedActiveAtATimeAndExpiredOnce) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, 2) << "newest first";
-  EXPECT_EQ((*all)[1].matchers, (std::vector<std::pair<std::string, std::string>>{{"station", "st2"}, {"machine", "M 3"}}));
+  EXPECT_EQ((*all)[1].matchers,
+            (std::vector<std::pair<std::string, std::string>>{{"station", "st2"}, {"machine", "M 3"}}));
   EXPECT_EQ((*all)[1].created_by, "anna");
   EXPECT_EQ((*all)[1].comment, "tool change");
   EXPECT_EQ((*all)[1].ends, At("2026-11-27T10:00:00Z"));
@@ -403,9 +406,9 @@ TEST(EngineSilenceTest, SilencedTierIsRecordedButNotNotified) {
   opts.store_path = dir.File("s.db");
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
-  json created = Api(engine, "POST", "/api/silences", 201,
-                     R"({"matchers":{"station":"st2","characteristic":"bore"},"duration":"1h","comment":"tool change"})",
-                     kAnna);
+  json created =
+      Api(engine, "POST", "/api/silences", 201,
+          R"({"matchers":{"station":"st2","characteristic":"bore"},"duration":"1h","comment":"tool change"})", kAnna);
   EXPECT_EQ(created["id"], 1);
   EXPECT_EQ(created["state"], "active");
   EXPECT_EQ(created["created_by"], "anna");
@@ -581,8 +584,8 @@ TEST(EngineSilenceTest, ChangesNeedAKnownTokenAndARefusalChangesNothing) {
   // A bad request: 400 with the reason, nothing stored.
   r = Api(engine, "POST", "/api/silences", 400, R"({"matchers":{"shift":"n"},"duration":"1h","comment":"c"})", kAnna);
   EXPECT_TRUE(Has(r["error"], "unknown label 'shift'")) << r;
-  r = Api(engine, "POST", "/api/silences", 400, R"({"matchers":{"station":"st2"},"ends":"2020-01-01T00:00:00Z","comment":"c"})",
-          kAnna);
+  r = Api(engine, "POST", "/api/silences", 400,
+          R"({"matchers":{"station":"st2"},"ends":"2020-01-01T00:00:00Z","comment":"c"})", kAnna);
   EXPECT_TRUE(Has(r["error"], "is in the past")) << r;
   EXPECT_EQ(Api(engine, "GET", "/api/silences", 200)["silences"].size(), 1u);
   EXPECT_EQ(AuditOf(engine, "silence.created").size(), 1u);
@@ -601,7 +604,8 @@ TEST(EngineSilenceTest, OnAnEventClockTheSignalsEventTimeDecides) {
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
   Api(engine, "POST", "/api/silences", 201,
-      R"({"matchers":{"characteristic":"bore"},"starts":"1970-01-01T00:00:02Z","ends":"1970-01-01T00:00:04Z","comment":"c"})",
+      R"({"matchers":{"characteristic":"bore"},"starts":"1970-01-01T00:00:02Z",)"
+      R"("ends":"1970-01-01T00:00:04Z","comment":"c"})",
       kAnna);
   Feed(engine, dir, {{"st1", 1000}, {"st2", 2000}, {"st3", 3999}, {"st4", 4000}});
   json r = Api(engine, "POST", "/api/silences", 400,

@@ -76,11 +76,13 @@ TEST(StoreTest, AddedUnitsSayWhetherTheyWereInAnotherHoldAndHoldsCountByState) {
   auto two = (*store)->CreateHold(h);
   ASSERT_TRUE(one.ok() && two.ok());
   std::vector<bool> first;
-  auto added = (*store)->AddHeldUnits(*one, {{0, "A", "held", FromUnixMillis(1)}, {0, "B", "held", FromUnixMillis(2)}}, &first);
+  auto added =
+      (*store)->AddHeldUnits(*one, {{0, "A", "held", FromUnixMillis(1)}, {0, "B", "held", FromUnixMillis(2)}}, &first);
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(first, (std::vector<bool>{true, true}));
   // B is in hold one already; A is already in hold two after the first call (not returned).
-  added = (*store)->AddHeldUnits(*two, {{0, "B", "held", FromUnixMillis(2)}, {0, "C", "held", FromUnixMillis(3)}}, &first);
+  added =
+      (*store)->AddHeldUnits(*two, {{0, "B", "held", FromUnixMillis(2)}, {0, "C", "held", FromUnixMillis(3)}}, &first);
   ASSERT_TRUE(added.ok());
   ASSERT_EQ(added->size(), 2u);
   EXPECT_EQ(first, (std::vector<bool>{false, true}));
@@ -301,7 +303,8 @@ TEST(StoreTest, RunningEnginePrunesOldGenealogyAtStart) {
   auto audit = (*s)->ReadAudit(0, 100);
   ASSERT_TRUE(audit.ok());
   bool pruned = false;
-  for (const auto& r : *audit) pruned |= r.kind == "store.pruned" && r.body.find("\"unit_events\":1") != std::string::npos;
+  for (const auto& r : *audit)
+    pruned |= r.kind == "store.pruned" && r.body.find("\"unit_events\":1") != std::string::npos;
   EXPECT_TRUE(pruned);
 }
 

@@ -76,7 +76,9 @@ TEST(TracePlantTest, TracesOfAGeneratedPlantEqualBruteForce) {
   std::printf("stored in %.1f s (%.0f records/s)\n", ingest_s, static_cast<double>(events.size()) / ingest_s);
 
   std::mt19937_64 rng(20261128);
-  auto pick = [&](std::uint64_t n) { return static_cast<std::uint64_t>(std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng)); };
+  auto pick = [&](std::uint64_t n) {
+    return static_cast<std::uint64_t>(std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng));
+  };
   constexpr int kSamples = 50;
   t0 = std::chrono::steady_clock::now();
 
@@ -86,7 +88,8 @@ TEST(TracePlantTest, TracesOfAGeneratedPlantEqualBruteForce) {
   for (int i = 0; i < 15; ++i) {
     serials.push_back(plant.first_assembly() + static_cast<std::uint32_t>(pick(o.components / o.assembly_size / 2)));
   }
-  for (int i = 0; i < 5; ++i) serials.push_back(plant.first_crate() + static_cast<std::uint32_t>(pick(plant.units() - plant.first_crate())));
+  for (int i = 0; i < 5; ++i)
+    serials.push_back(plant.first_crate() + static_cast<std::uint32_t>(pick(plant.units() - plant.first_crate())));
   int components_with_ancestors = 0, with_descendants = 0;
   for (std::uint32_t u : serials) {
     const std::string serial = plant.Serial(u);
@@ -100,7 +103,8 @@ TEST(TracePlantTest, TracesOfAGeneratedPlantEqualBruteForce) {
       EXPECT_EQ(ToUnixMicros(t->route[i].ts), route[i].ts);
       EXPECT_EQ(t->route[i].machine, plant.Machine(route[i].machine));
       EXPECT_EQ(t->route[i].op, plant.Operator(route[i].op));
-      EXPECT_EQ(t->route[i].parent, route[i].parent >= 0 ? plant.Serial(static_cast<std::uint32_t>(route[i].parent)) : "");
+      EXPECT_EQ(t->route[i].parent,
+                route[i].parent >= 0 ? plant.Serial(static_cast<std::uint32_t>(route[i].parent)) : "");
       std::vector<std::string> lots;
       for (int k = 0; k < route[i].lot_count; ++k) lots.push_back(plant.Lot(route[i].lots[k]));
       EXPECT_EQ(t->route[i].lots, lots);

@@ -317,7 +317,8 @@ TEST(TraceTest, PruneDropsOlderPostingsChunksAndCutsTheOneAcrossTheCutOff) {
     ASSERT_TRUE(w.ok());
     EXPECT_EQ(Serials(*w), (Strings{"U4", "U5"}));
   }
-  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) || ' ' || SUM(n) || ' ' || MIN(first_ts) FROM unit_postings"), "2 2 6000000")
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) || ' ' || SUM(n) || ' ' || MIN(first_ts) FROM unit_postings"),
+            "2 2 6000000")
       << "the first chunk is gone, the second starts at its kept record";
 }
 
@@ -355,8 +356,8 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithPostingsOfEveryLot) {
     auto l4 = (*store)->UnitsInWindow({{ScopeKey::kLot, "L4"}}, FromUnixMicros(0), EventTime::max());
     ASSERT_TRUE(l4.ok());
     EXPECT_EQ(Serials(*l4), (Strings{"C3"}));
-    auto press = (*store)->UnitsInWindow({{ScopeKey::kStation, "press"}, {ScopeKey::kMachine, "M1"}}, FromUnixMicros(2000),
-                                         FromUnixMicros(5001));
+    auto press = (*store)->UnitsInWindow({{ScopeKey::kStation, "press"}, {ScopeKey::kMachine, "M1"}},
+                                         FromUnixMicros(2000), FromUnixMicros(5001));
     ASSERT_TRUE(press.ok());
     EXPECT_EQ(Serials(*press), (Strings{"C2", "C3", "C4"}));
     auto a1 = (*store)->TraceBackward("A1");
@@ -379,7 +380,8 @@ TEST(TraceTest, AVersion6StoreIsMigratedWithPostingsOfEveryLot) {
   EXPECT_EQ(RawQuery(path, kPosted), "22") << "L2 listed twice by C3 is posted once";
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'unit_events_parent'"),
             "unit_events_parent");
-  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('unit_lots', 'unit_events_station_ts')"), "0")
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('unit_lots', 'unit_events_station_ts')"),
+            "0")
       << "what the postings replace is gone";
   // Opening again changes nothing; running the steps again (as after a crash before the version
   // row was written) builds the same postings.
@@ -486,7 +488,8 @@ TEST(TraceApiTest, WindowTakesAScopeAndRfc3339Times) {
   auto no_scope = TraceApi(*store, "/api/trace/window", "from=1970-01-01T00:00:00Z");
   EXPECT_EQ(no_scope.status, 400);
   EXPECT_NE(no_scope.body.find("missing scope"), std::string::npos) << no_scope.body;
-  auto backwards = TraceApi(*store, "/api/trace/window", "station=st1&from=1970-01-01T00:00:02Z&to=1970-01-01T00:00:01Z");
+  auto backwards =
+      TraceApi(*store, "/api/trace/window", "station=st1&from=1970-01-01T00:00:02Z&to=1970-01-01T00:00:01Z");
   EXPECT_EQ(backwards.status, 400);
   EXPECT_NE(backwards.body.find("not after 'from'"), std::string::npos) << backwards.body;
   auto unknown = TraceApi(*store, "/api/trace/window", "line=1&from=1970-01-01T00:00:00Z");

@@ -303,7 +303,8 @@ TEST(AttributeChartTest, CircuitCChartExcluding6And20MatchesQcc) {
   AttributeChart first(Phase1(AttributeChartKind::kC, 26));
   Recorder rec;
   Feed(first, trial, rec);
-  Result<double> center = EstimateAttributeCenter(AttributeChartKind::kC, first.baseline(), PositionsOf(trial, {6, 20}));
+  Result<double> center =
+      EstimateAttributeCenter(AttributeChartKind::kC, first.baseline(), PositionsOf(trial, {6, 20}));
   ASSERT_TRUE(center.ok()) << center.status().ToString();
   // center 19.66667, std.dev 4.434712, LCL 6.362532, UCL 32.9708.
   EXPECT_TRUE(MatchesPrinted(*center, "19.66667"));
@@ -328,7 +329,8 @@ TEST(AttributeChartTest, CircuitUChartExcluding6And20MatchesQcc) {
   Recorder rec;
   Feed(first, trial, rec);
   EXPECT_EQ(rec.HitIndexes(), PositionsOf(trial, {6, 20})) << "the u chart of equal sizes flags what the c chart does";
-  Result<double> center = EstimateAttributeCenter(AttributeChartKind::kU, first.baseline(), PositionsOf(trial, {6, 20}));
+  Result<double> center =
+      EstimateAttributeCenter(AttributeChartKind::kU, first.baseline(), PositionsOf(trial, {6, 20}));
   ASSERT_TRUE(center.ok()) << center.status().ToString();
   // center 0.1966667, std.dev 0.4434712 (qcc's per-unit sd.u: sigma at n = 1), LCL 0.06362532,
   // UCL 0.329708.

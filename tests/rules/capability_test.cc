@@ -346,7 +346,8 @@ TEST(CapabilityWindowTest, MatchesARecomputationOverTheLastNValues) {
     values.push_back(v - 1e6);
     window.Add(v - 1e6);
     CapabilityAccumulator fresh(spec);
-    for (std::size_t j = values.size() > capacity ? values.size() - capacity : 0; j < values.size(); ++j) fresh.Add(values[j]);
+    for (std::size_t j = values.size() > capacity ? values.size() - capacity : 0; j < values.size(); ++j)
+      fresh.Add(values[j]);
     const WindowStats a = window.stats(), b = fresh.stats();
     ASSERT_EQ(a.n, b.n) << i;
     ASSERT_NEAR(a.mean, b.mean, 1e-12) << i;

@@ -187,7 +187,8 @@ TEST(EwmaChartTest, ViscosityMatchesQcc) {
   EwmaChart chart(Spec(centre, sigma, 0.2, 2.7));
   Recorder rec;
   for (const auto& r : rows) {
-    ASSERT_TRUE(chart.Add(std::stod(r[1]), 1, At(std::stoi(r[0])), rec, r[2] == "TRUE" ? Phase::kOne : Phase::kTwo).ok());
+    ASSERT_TRUE(
+        chart.Add(std::stod(r[1]), 1, At(std::stoi(r[0])), rec, r[2] == "TRUE" ? Phase::kOne : Phase::kTwo).ok());
   }
   ASSERT_EQ(rec.points.size(), 35u);
   // Printed to 7 significant digits.

@@ -180,7 +180,8 @@ TEST(IndividualsBaselineTest, InclusiveBoundaryExcludesAValueOnALimit) {
   // 0.5 + 1.5 = 2, exactly the last value, which only kInclusive excludes.
   const std::vector<double> v = {0, 0, 0, 2};
   const double k = 2.25 * kD2Span2;
-  Result<IndividualsBaselineEstimate> probe = EstimateIndividualsBaseline(v, k, Boundary::kStrict, Phase1Exclusion::kNone);
+  Result<IndividualsBaselineEstimate> probe =
+      EstimateIndividualsBaseline(v, k, Boundary::kStrict, Phase1Exclusion::kNone);
   ASSERT_TRUE(probe.ok());
   ASSERT_EQ(probe->mean + k * probe->sigma, 2.0) << "the UCL must be exactly 2 for this test";
   Result<IndividualsBaselineEstimate> strict =
@@ -197,7 +198,8 @@ TEST(IndividualsBaselineTest, InclusiveBoundaryExcludesAValueOnALimit) {
 
 TEST(IndividualsBaselineTest, BadInputIsRefusedNamingTheValue) {
   const std::vector<double> one = {1};
-  Result<IndividualsBaselineEstimate> e = EstimateIndividualsBaseline(one, 3, Boundary::kStrict, Phase1Exclusion::kNone);
+  Result<IndividualsBaselineEstimate> e =
+      EstimateIndividualsBaseline(one, 3, Boundary::kStrict, Phase1Exclusion::kNone);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(e.status().message().find("at least 2 values, found 1"), std::string::npos) << e.status().message();

@@ -215,7 +215,8 @@ class PointStream {
     if (u < 0.03 && has_prev_) {
       value = prev_;  // an exact tie
     } else if (u < 0.07) {
-      const double k = line_multiples_[static_cast<std::size_t>(Uniform(0, static_cast<double>(line_multiples_.size())))];
+      const double k =
+          line_multiples_[static_cast<std::size_t>(Uniform(0, static_cast<double>(line_multiples_.size())))];
       value = std::fma(Uniform(0, 1) < 0.5 ? -k : k, sigma, cl_);  // exactly on a zone line
       ++on_line_;
     } else if (u < 0.08) {

@@ -172,7 +172,9 @@ void CheckMOfN(RuleKind rule, const RunRulesSpec& base, int m, int n, double zon
     SCOPED_TRACE(ModeName(b));
     RunRulesSpec spec = base;
     spec.boundary = b;
-    auto judge = [&](const std::vector<double>& v, double cl = 0, double sigma = 1) { return Judge(spec, v, cl, sigma); };
+    auto judge = [&](const std::vector<double>& v, double cl = 0, double sigma = 1) {
+      return Judge(spec, v, cl, sigma);
+    };
     auto fired = [&](const std::vector<double>& v, double cl = 0, double sigma = 1) {
       return FiredAt(judge(v, cl, sigma), rule);
     };
@@ -348,7 +350,8 @@ TEST(RunRulesTest, TiesBreakAnAlternation) {
 TEST(RunRulesTest, AlternationIgnoresZonesAndBoundaryMode) {
   std::vector<double> v;
   for (int i = 0; i < 14; ++i) v.push_back(ZoneLine(kCl, kSigma, i % 2 ? 1 + i % 3 : -(1 + i % 3)));
-  for (Boundary b : kBothModes) EXPECT_EQ(FiredAt(RuleKind::kNelson4, v, b, kCl, kSigma), std::vector<std::int64_t>{14});
+  for (Boundary b : kBothModes)
+    EXPECT_EQ(FiredAt(RuleKind::kNelson4, v, b, kCl, kSigma), std::vector<std::int64_t>{14});
 }
 
 TEST(RunRulesTest, NelsonFourWithThreePointsFiresOnAnyZigzag) {
@@ -474,7 +477,9 @@ TEST(RunRulesTest, QccRuleFixturesFlagThePublishedPoints) {
   ASSERT_FALSE(text.empty()) << "cannot read qcc_unit_test_fixtures.md";
   // e.g. qcc(c(rep(0.5,8), -0.5), "xbar.one", center=0, std.dev=1, rules=4) ... only point 8 flagged
   const std::regex call(
-      R"re(qcc\(c\(rep\(([-0-9.]+),\s*(\d+)\),\s*([-0-9.]+)\),\s*"xbar\.one",\s*center=([-0-9.]+),\s*std\.dev=([-0-9.]+),\s*rules=(\d)(,\s*rule\.set="nelson")?\)[\s\S]*?points?\s+(\d+)(?:\s+and\s+(\d+))?\s+flagged)re");
+      R"re(qcc\(c\(rep\(([-0-9.]+),\s*(\d+)\),\s*([-0-9.]+)\),\s*"xbar\.one",\s*center=([-0-9.]+),)re"
+      R"re(\s*std\.dev=([-0-9.]+),\s*rules=(\d)(,\s*rule\.set="nelson")?\)[\s\S]*?)re"
+      R"re(points?\s+(\d+)(?:\s+and\s+(\d+))?\s+flagged)re");
   int fixtures = 0;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), call); it != std::sregex_iterator(); ++it) {
     const std::smatch& m = *it;
@@ -485,9 +490,10 @@ TEST(RunRulesTest, QccRuleFixturesFlagThePublishedPoints) {
     const int number = std::stoi(m[6]);
     const bool nelson = m[7].matched;
     ASSERT_TRUE(nelson ? number >= 1 && number <= 8 : number >= 1 && number <= 4);
-    const RuleKind rule = nelson ? (number == 1 ? RuleKind::kNelson1
-                                                : static_cast<RuleKind>(static_cast<int>(RuleKind::kNelson2) + number - 2))
-                                 : static_cast<RuleKind>(static_cast<int>(RuleKind::kWe1) + number - 1);
+    const RuleKind rule = nelson
+                              ? (number == 1 ? RuleKind::kNelson1
+                                             : static_cast<RuleKind>(static_cast<int>(RuleKind::kNelson2) + number - 2))
+                              : static_cast<RuleKind>(static_cast<int>(RuleKind::kWe1) + number - 1);
     std::vector<std::int64_t> expected = {std::stoll(m[8])};
     if (m[9].matched) expected.push_back(std::stoll(m[9]));
     // qcc judges strictly (DESIGN.md).
@@ -714,8 +720,10 @@ TEST(RunRulesSpecTest, ValidateNamesTheOffendingParameterAndValue) {
   const Case cases[] = {
       {[](RunRulesSpec& s) { s.nelson1.sigmas = -1; }, "nelson.1 sigmas must be a finite number > 0, found -1"},
       {[](RunRulesSpec& s) { s.nelson1.sigmas = 0; }, "nelson.1 sigmas must be a finite number > 0, found 0"},
-      {[](RunRulesSpec& s) { s.we1.sigmas = std::numeric_limits<double>::quiet_NaN(); }, "we.1 sigmas must be a finite number > 0, found nan"},
-      {[](RunRulesSpec& s) { s.we1.sigmas = std::numeric_limits<double>::infinity(); }, "we.1 sigmas must be a finite number > 0, found inf"},
+      {[](RunRulesSpec& s) { s.we1.sigmas = std::numeric_limits<double>::quiet_NaN(); },
+       "we.1 sigmas must be a finite number > 0, found nan"},
+      {[](RunRulesSpec& s) { s.we1.sigmas = std::numeric_limits<double>::infinity(); },
+       "we.1 sigmas must be a finite number > 0, found inf"},
       {[](RunRulesSpec& s) { s.nelson2.length = 1; }, "nelson.2 length must be in 2..50, found 1"},
       {[](RunRulesSpec& s) { s.nelson2.length = 51; }, "nelson.2 length must be in 2..50, found 51"},
       {[](RunRulesSpec& s) { s.nelson3.length = 0; }, "nelson.3 length must be in 2..50, found 0"},
@@ -726,7 +734,10 @@ TEST(RunRulesSpecTest, ValidateNamesTheOffendingParameterAndValue) {
       {[](RunRulesSpec& s) { s.nelson5.m = 4; }, "nelson.5 needs 1 <= m <= n <= 20, found m 4, n 3"},
       {[](RunRulesSpec& s) { s.nelson6.m = 0; }, "nelson.6 needs 1 <= m <= n <= 20, found m 0, n 5"},
       {[](RunRulesSpec& s) { s.we2.n = 21; }, "we.2 needs 1 <= m <= n <= 20, found m 2, n 21"},
-      {[](RunRulesSpec& s) { s.we3 = {false, -1, -1}; }, "we.3 needs 1 <= m <= n <= 20, found m -1, n -1"},
+      {[](RunRulesSpec& s) {
+         s.we3 = {false, -1, -1};
+       },
+       "we.3 needs 1 <= m <= n <= 20, found m -1, n -1"},
       {[](RunRulesSpec& s) { s.boundary = static_cast<Boundary>(7); }, "boundary must be strict or inclusive, found 7"},
   };
   for (const auto& c : cases) {
@@ -734,7 +745,8 @@ TEST(RunRulesSpecTest, ValidateNamesTheOffendingParameterAndValue) {
     for (bool enable_all : {true, false}) {
       RunRulesSpec s = enable_all ? RunRulesSpec::Nelson() : RunRulesSpec{};
       if (enable_all) {
-        for (RuleKind k : {RuleKind::kWe1, RuleKind::kWe2, RuleKind::kWe3, RuleKind::kWe4}) ASSERT_TRUE(s.Enable(k).ok());
+        for (RuleKind k : {RuleKind::kWe1, RuleKind::kWe2, RuleKind::kWe3, RuleKind::kWe4})
+          ASSERT_TRUE(s.Enable(k).ok());
       }
       c.edit(s);
       const Status st = s.Validate();

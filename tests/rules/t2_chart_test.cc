@@ -723,7 +723,8 @@ TEST(T2ChartSpecTest, ValidateChecksKnownLimitOptions) {
   T2ChartSpec s = Identity(1, std::nullopt);
   s.known_from_subgroups = 2;
   Status st = s.Validate();
-  EXPECT_TRUE(Contains(st, "known_from_subgroups must be >= variables + 1 = 3 for individual observations")) << st.message();
+  EXPECT_TRUE(Contains(st, "known_from_subgroups must be >= variables + 1 = 3 for individual observations"))
+      << st.message();
   s.known_from_subgroups = -1;
   st = s.Validate();
   EXPECT_TRUE(Contains(st, "known_from_subgroups must be >= 0 (0: exact parameters), found -1")) << st.message();

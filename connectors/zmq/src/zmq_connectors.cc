@@ -39,7 +39,8 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
   const auto& z = spec_.zmq;
   try {
     context_ = std::make_unique<::zmq::context_t>(1);
-    socket_ = std::make_unique<::zmq::socket_t>(*context_, z.subscribe ? ::zmq::socket_type::sub : ::zmq::socket_type::pull);
+    socket_ =
+        std::make_unique<::zmq::socket_t>(*context_, z.subscribe ? ::zmq::socket_type::sub : ::zmq::socket_type::pull);
     socket_->set(::zmq::sockopt::rcvhwm, z.receive_hwm);
     socket_->set(::zmq::sockopt::linger, 0);
     socket_->set(::zmq::sockopt::rcvtimeo, 100);
@@ -55,7 +56,8 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
   } catch (const ::zmq::error_t& e) {
     socket_.reset();
     context_.reset();
-    return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " + e.what());
+    return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " +
+                       e.what());
   }
   thread_ = std::thread([this, &sink] {
     (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice

@@ -103,7 +103,8 @@ ApiResponse EngineApi::AlarmList(const std::string& query) const {
   if (!alarms.ok()) return ApiError(503, alarms.status().message());
   Json arr = Json::array();
   for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
-  return JsonAnswer(Json{{"alarms", arr}, {"next", page.Next(alarms->size(), alarms->empty() ? 0 : alarms->back().id)}});
+  return JsonAnswer(
+      Json{{"alarms", arr}, {"next", page.Next(alarms->size(), alarms->empty() ? 0 : alarms->back().id)}});
 }
 
 // The holds with their counts; their units are listed by /api/holds/ID, page by page.
@@ -164,7 +165,8 @@ ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& re
     if (method != "GET") return error(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
     auto a = store_.GetAlarm(id);
     if (!a.ok()) {
-      return a.status().code() == StatusCode::kNotFound ? error(404, a.status().message()) : error(503, a.status().message());
+      return a.status().code() == StatusCode::kNotFound ? error(404, a.status().message())
+                                                        : error(503, a.status().message());
     }
     auto actions = store_.ListAlarmActions(id);
     if (!actions.ok()) return error(503, actions.status().message());
@@ -181,7 +183,8 @@ ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& re
     return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
-  if (method != "POST") return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
+  if (method != "POST")
+    return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
   std::string user;
   if (auto refused = Authenticate(authorization, user)) return *refused;
   Json in;
@@ -260,8 +263,9 @@ ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& 
     silence->id = *id;
     const Json doc = SilenceJson(*silence, now);
     (void)audit_("silence.created", "silence/" + std::to_string(*id), doc, user);
-    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user, doc["matchers"].dump(-1, ' ', false, kReplaceInvalidUtf8),
-                 FormatRfc3339(silence->starts), FormatRfc3339(silence->ends), silence->comment);
+    spdlog::info("silence {} created by {}: {} from {} to {} ({})", *id, user,
+                 doc["matchers"].dump(-1, ' ', false, kReplaceInvalidUtf8), FormatRfc3339(silence->starts),
+                 FormatRfc3339(silence->ends), silence->comment);
     return {201, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   // "/ID" or "/ID/expire"
@@ -274,7 +278,8 @@ ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& 
   if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
   const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
   if (!expire) {
-    if (!verb.empty()) return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
+    if (!verb.empty())
+      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
     if (method != "GET") {
       return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
     }
@@ -373,7 +378,8 @@ ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& res
     } else if (k == "serials" || k == "exclude") {
       if (!it.value().is_array()) return error(400, "field '" + k + "' must be a list of serials");
       for (const auto& v : it.value()) {
-        if (!v.is_string() || v.get<std::string>().empty()) return error(400, "field '" + k + "' must list non-empty strings");
+        if (!v.is_string() || v.get<std::string>().empty())
+          return error(400, "field '" + k + "' must list non-empty strings");
       }
     } else if (k == "all") {
       if (!it.value().is_boolean()) return error(400, "field 'all' must be true or false");
@@ -440,7 +446,8 @@ ApiResponse EngineApi::UnitApi(const std::string& method, const std::string& ser
     return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   };
   if (method != "GET") return error(405, "method " + method + " is not allowed on /api/units/" + serial);
-  if (serial.empty() || serial.find('/') != std::string::npos) return error(404, "no such endpoint: /api/units/" + serial);
+  if (serial.empty() || serial.find('/') != std::string::npos)
+    return error(404, "no such endpoint: /api/units/" + serial);
   auto rows = store_.HoldsOfUnit(serial);
   if (!rows.ok()) return error(503, rows.status().message());
   // The unit's state over every hold that took it: held in any > scrapped in any > reworked in

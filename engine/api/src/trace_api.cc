@@ -58,7 +58,9 @@ Json WindowJson(const ScopeLabels& scope, EventTime from, EventTime to, const st
 
 namespace {
 
-TraceApiAnswer Error(int status, const std::string& message) { return {status, Json{{"error", message}}.dump(-1, ' ', false, kReplaceInvalidUtf8)}; }
+TraceApiAnswer Error(int status, const std::string& message) {
+  return {status, Json{{"error", message}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+}
 
 // The query string's parameters, decoded, in order; nullopt (with `error` set) for a bad one.
 std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(const std::string& query,

@@ -88,7 +88,8 @@ Status WalkTemplate(std::string_view text, Literal literal, Field field) {
 
 Status CheckHookTemplate(std::string_view text, std::vector<std::string>* names) {
   std::vector<std::string> found;
-  SHEWHART_RETURN_IF_ERROR(WalkTemplate(text, [](std::string_view) {}, [&](const std::string& n) { found.push_back(n); }));
+  SHEWHART_RETURN_IF_ERROR(WalkTemplate(
+      text, [](std::string_view) {}, [&](const std::string& n) { found.push_back(n); }));
   if (names) names->insert(names->end(), found.begin(), found.end());
   return Status::Ok();
 }

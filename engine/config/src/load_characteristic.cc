@@ -46,12 +46,15 @@ void Loader::LoadStreamSettings(const YAML::Node& node, const std::string& path,
     if (CheckMap(cap, kp, {"window", "confidence"})) {
       long long window = 0;
       if (cap["window"] && Int(cap["window"], kp + ".window", 0, 1000000, window)) {
-        if (window == 1) Problem(cap["window"], kp + ".window", "expected 0 (every value) or at least 2 values, found 1");
+        if (window == 1)
+          Problem(cap["window"], kp + ".window", "expected 0 (every value) or at least 2 values, found 1");
         else c.capability_window = static_cast<std::size_t>(window);
       }
       double level = 0;
       if (cap["confidence"] && Double(cap["confidence"], kp + ".confidence", level)) {
-        if (!(level > 0 && level < 1)) Problem(cap["confidence"], kp + ".confidence", "expected a number in (0, 1), found " + cap["confidence"].Scalar());
+        if (!(level > 0 && level < 1))
+          Problem(cap["confidence"], kp + ".confidence",
+                  "expected a number in (0, 1), found " + cap["confidence"].Scalar());
         else c.capability_confidence = level;
       }
     }
@@ -104,14 +107,17 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
         {"np", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
         {"c", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
         {"u", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
-        {"xbar_r", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
-        {"xbar_s", {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
+        {"xbar_r",
+         {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
+        {"xbar_s",
+         {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
         {"t2", {"variables", "subgroup_size", "confidence"}},
     };
     if (CheckMap(ch, cp, kChartKeys)) {
       std::string type;
       if (!ch["type"]) {
-        Problem(ch, cp + ".type", "missing: the chart type (individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2)");
+        Problem(ch, cp + ".type",
+                "missing: the chart type (individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, t2)");
       } else if (String(ch["type"], cp + ".type", type)) {
         static const std::map<std::string, ChartType> kTypes = {
             {"individuals", ChartType::kIndividuals}, {"ewma", ChartType::kEwma}, {"cusum", ChartType::kCusum},
@@ -122,8 +128,9 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
           c.type = t->second;
         } else {
           Problem(ch["type"], cp + ".type",
-                  "unknown chart type '" + type + "'; supported: individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, "
-                  "t2");
+                  "unknown chart type '" + type +
+                      "'; supported: individuals, xbar_r, xbar_s, ewma, cusum, p, np, c, u, "
+                      "t2");
           type.clear();
         }
         if (!type.empty()) {
@@ -147,7 +154,8 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
             for (const auto& [t2, keys] : kKeysOf) {
               if (std::find(keys.begin(), keys.end(), k) != keys.end()) owners += (owners.empty() ? "" : ", ") + t2;
             }
-            Problem(it->first, cp + "." + k, "'" + k + "' does not apply to a " + type + " chart (it is for: " + owners + ")");
+            Problem(it->first, cp + "." + k,
+                    "'" + k + "' does not apply to a " + type + " chart (it is for: " + owners + ")");
           }
         }
       }
@@ -221,8 +229,8 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
         c.subgroup.dispersion_rules = flag == "true";
       }
       std::string estimator;
-      if (ch["estimator"] &&
-          Choice(ch["estimator"], cp + ".estimator", {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
+      if (ch["estimator"] && Choice(ch["estimator"], cp + ".estimator",
+                                    {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
         c.subgroup.estimator = rules::SigmaEstimatorFromName(estimator);
       }
     }
@@ -259,7 +267,8 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
           long long n;
           if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
             if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
-            else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n)) c.attribute.phase1_subgroups = static_cast<int>(n);
+            else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n))
+              c.attribute.phase1_subgroups = static_cast<int>(n);
             Phase1Exclude(p1, lp + ".phase1", c.attribute.phase1_exclusion);
           }
         } else if (auto ce = l["center"]) {
@@ -312,7 +321,8 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
             }
           }
         } else if (ok) {
-          if (l["dispersion"]) Problem(l["dispersion"], lp + ".dispersion", "dispersion limits apply to xbar_r and xbar_s");
+          if (l["dispersion"])
+            Problem(l["dispersion"], lp + ".dispersion", "dispersion limits apply to xbar_r and xbar_s");
           chart.mode = rules::IndividualsChartSpec::LimitMode::kExplicit;
           chart.explicit_limits = x;
         }
@@ -323,7 +333,8 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
         long long n;
         if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
           if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
-          else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 10000, n)) c.subgroup.phase1_subgroups = static_cast<int>(n);
+          else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 10000, n))
+            c.subgroup.phase1_subgroups = static_cast<int>(n);
           Phase1Exclude(p1, lp + ".phase1", c.subgroup.phase1_exclusion);
         }
       } else if (auto p1 = l["phase1"]) {
@@ -331,7 +342,8 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
         if (CheckMap(p1, lp + ".phase1", {"points", "exclude"})) {
           long long pts;
           if (!p1["points"]) Problem(p1, lp + ".phase1.points", "missing: the number of baseline points");
-          else if (Int(p1["points"], lp + ".phase1.points", 2, 100000, pts)) chart.phase1_points = static_cast<int>(pts);
+          else if (Int(p1["points"], lp + ".phase1.points", 2, 100000, pts))
+            chart.phase1_points = static_cast<int>(pts);
           Phase1Exclude(p1, lp + ".phase1", chart.phase1_exclusion);
         }
       } else if (l["mean"] || l["sigma"]) {
@@ -368,7 +380,8 @@ bool Loader::LoadRules(const YAML::Node& node, const std::string& path, Characte
   }
   if (!rules_given && c.type != ChartType::kEwma && c.type != ChartType::kCusum && c.type != ChartType::kT2) {
     // DESIGN.md's defaults: rules 1-8 on individuals and x-bar charts, 1-4 on attribute charts.
-    const bool all_eight = c.type == ChartType::kIndividuals || c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
+    const bool all_eight =
+        c.type == ChartType::kIndividuals || c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
     for (auto kind : {rules::RuleKind::kNelson2, rules::RuleKind::kNelson3, rules::RuleKind::kNelson4,
                       rules::RuleKind::kNelson5, rules::RuleKind::kNelson6, rules::RuleKind::kNelson7,
                       rules::RuleKind::kNelson8}) {
@@ -408,7 +421,8 @@ void Loader::CheckChartSpec(const YAML::Node& node, const std::string& path, Cha
                                                 "k_sigma " + rules::FormatNumber(chart.k_sigma) + ", found " +
                                                 chart_node["warning_sigmas"].Scalar());
     } else if (attribute && c.attribute.limit_type == rules::AttributeChartSpec::LimitType::kProbability) {
-      Problem(chart_node["warning_sigmas"], wp, "warning lines need sigma limits; this chart has limit_type: probability");
+      Problem(chart_node["warning_sigmas"], wp,
+              "warning lines need sigma limits; this chart has limit_type: probability");
     }
   }
   if (node["capability"] && (attribute || (!chart.spec.lsl && !chart.spec.usl))) {
@@ -431,7 +445,8 @@ void Loader::CheckChartSpec(const YAML::Node& node, const std::string& path, Cha
     if (a.limit_type == rules::AttributeChartSpec::LimitType::kProbability) {
       // Zones are drawn in sigmas of the plotted statistic: probability limits have none.
       if (rules_given && c.run_rules.AnyBeyondRuleOne()) {
-        Problem(node["rules"], path + ".rules", "run rules beyond rule 1 need sigma limits; this chart has limit_type: probability");
+        Problem(node["rules"], path + ".rules",
+                "run rules beyond rule 1 need sigma limits; this chart has limit_type: probability");
       }
       c.run_rules = c.companion_rules = rules::RunRulesSpec{};
     }
@@ -501,7 +516,8 @@ void Loader::LoadScope(const YAML::Node& node, const std::string& path, Characte
       c.scope.clear();
       for (std::size_t i = 0; i < s.size(); ++i) {
         std::string key;
-        if (!Choice(s[i], sp + "[" + std::to_string(i) + "]", {"station", "machine", "lot", "operator", "model"}, key)) {
+        if (!Choice(s[i], sp + "[" + std::to_string(i) + "]", {"station", "machine", "lot", "operator", "model"},
+                    key)) {
           continue;
         }
         ScopeKey k = key == "station" ? ScopeKey::kStation

@@ -85,7 +85,8 @@ void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, boo
                      "'unacknowledged_for: T'");
     return;
   }
-  if (w["group_by"] && !w["signals"]) Problem(w["group_by"], path + ".group_by", "group_by applies to 'signals: N, within: T'");
+  if (w["group_by"] && !w["signals"])
+    Problem(w["group_by"], path + ".group_by", "group_by applies to 'signals: N, within: T'");
   if (auto s = w["signal"]) {
     std::string any;
     Choice(s, path + ".signal", {"any"}, any);
@@ -112,7 +113,8 @@ void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, boo
   } else if (auto u = w["unacknowledged_for"]) {
     out.kind = TierCondition::Kind::kUnacknowledged;
     if (first) {
-      Problem(u, path + ".unacknowledged_for", "the first tier cannot wait for an acknowledgement: there is no earlier tier");
+      Problem(u, path + ".unacknowledged_for",
+              "the first tier cannot wait for an acknowledgement: there is no earlier tier");
     }
     if (Duration(u, path + ".unacknowledged_for", out.unacknowledged_for) && out.unacknowledged_for.count() <= 0) {
       Problem(u, path + ".unacknowledged_for", "expected a duration > 0");
@@ -155,7 +157,8 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       continue;
     }
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine", "silenceable"})) continue;
+    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine", "silenceable"}))
+      continue;
     if (h.size() != 1u + (h["quarantine"] ? 1u : 0u) + (h["silenceable"] ? 1u : 0u)) {
       Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or 'alertmanager'");
       continue;
@@ -204,7 +207,8 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
 
 namespace {
 bool IsHeaderNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -260,7 +264,8 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
   if (x.IsMap()) {
     if (!CheckMap(x, path, {"argv", "env", "timeout", "retries", "retry_base", "retry_max"})) return;
     if (!argv) {
-      Problem(x, argv_path, "missing: the program and its arguments, e.g. argv: [\"/usr/local/bin/mes-lock\", \"{station}\"]");
+      Problem(x, argv_path,
+              "missing: the program and its arguments, e.g. argv: [\"/usr/local/bin/mes-lock\", \"{station}\"]");
       return;
     }
   }
@@ -275,7 +280,8 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
       if (i == 0) {
         if (!NonEmptyString(argv[0], ap, arg)) continue;
         if (arg[0] != '/') {
-          Problem(argv[0], ap, "expected the program's absolute path (there is no shell and no PATH search), found '" + arg + "'");
+          Problem(argv[0], ap,
+                  "expected the program's absolute path (there is no shell and no PATH search), found '" + arg + "'");
           continue;
         }
         if (arg.find_first_of("{}") != std::string::npos) {
@@ -300,7 +306,9 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
                            return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
                          });
       if (!valid) {
-        Problem(key, ep, "'" + var + "' is not a valid environment variable name (letters, digits, '_'; not starting with a digit)");
+        Problem(
+            key, ep,
+            "'" + var + "' is not a valid environment variable name (letters, digits, '_'; not starting with a digit)");
         continue;
       }
       if (var.rfind("SHEWHART_", 0) == 0) {
@@ -327,9 +335,11 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
       Problem(a["url"], path + ".url", "expected an http:// or https:// URL, found '" + url + "'");
     } else if (url.find_first_of("{}?# \t\r\n") != std::string::npos) {
-      Problem(a["url"], path + ".url",
-              "expected a base URL without placeholders, query, fragment or spaces (the engine appends /api/v2/alerts), "
-              "found '" + url + "'");
+      Problem(
+          a["url"], path + ".url",
+          "expected a base URL without placeholders, query, fragment or spaces (the engine appends /api/v2/alerts), "
+          "found '" +
+              url + "'");
     } else {
       while (url.size() > 1 && url.back() == '/') url.pop_back();
       hook.alertmanager.url = url;
@@ -351,7 +361,8 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
 
 void Loader::LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config) {
   long long retries = 0;
-  if (node["retries"] && Int(node["retries"], path + ".retries", 0, 1000, retries)) hook.retries = static_cast<int>(retries);
+  if (node["retries"] && Int(node["retries"], path + ".retries", 0, 1000, retries))
+    hook.retries = static_cast<int>(retries);
   std::chrono::microseconds d{};
   if (node["retry_base"] && PositiveDuration(node["retry_base"], path + ".retry_base", d)) hook.retry_base = d;
   if (node["retry_max"] && PositiveDuration(node["retry_max"], path + ".retry_max", d)) hook.retry_max = d;

@@ -52,7 +52,8 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
           std::string code;
           const std::string ip = lp + "[" + std::to_string(i) + "]";
           if (!NonEmptyString(l[i], ip, code)) continue;
-          if (std::find(out.begin(), out.end(), code) != out.end()) Problem(l[i], ip, "code '" + code + "' is listed twice");
+          if (std::find(out.begin(), out.end(), code) != out.end())
+            Problem(l[i], ip, "code '" + code + "' is listed twice");
           else out.push_back(code);
         }
       };
@@ -67,7 +68,8 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     if (CheckMap(n, "store", {"sqlite", "retention", "prune_every"})) {
       if (n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
       if (n["prune_every"]) PositiveDuration(n["prune_every"], "store.prune_every", config.prune_every);
-      if (const YAML::Node r = n["retention"]; r && CheckMap(r, "store.retention", {"records", "genealogy", "rejects"})) {
+      if (const YAML::Node r = n["retention"];
+          r && CheckMap(r, "store.retention", {"records", "genealogy", "rejects"})) {
         if (r["records"]) RetentionDuration(r["records"], "store.retention.records", config.retain_records);
         if (r["genealogy"]) RetentionDuration(r["genealogy"], "store.retention.genealogy", config.retain_genealogy);
         if (r["rejects"]) RetentionDuration(r["rejects"], "store.retention.rejects", config.retain_rejects);
@@ -96,7 +98,8 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
       if (n["future_tolerance"]) Tolerance(n["future_tolerance"], "engine.future_tolerance", config.future_tolerance);
       if (n["past_tolerance"]) Tolerance(n["past_tolerance"], "engine.past_tolerance", config.past_tolerance);
       std::string clock;
-      if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock)) config.event_clock = clock == "event";
+      if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock))
+        config.event_clock = clock == "event";
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
       if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
       if (config.retry_max < config.retry_base) {
@@ -212,7 +215,8 @@ void Loader::CrossCheck(const YAML::Node& root, Config& config) {
       std::string known;
       for (const auto& [k, v] : config.responses) known += (known.empty() ? "" : ", ") + k;
       Problem(chars[i]["response"], path + ".response",
-              "unknown response policy '" + c.response + "'" + (known.empty() ? "; none are defined" : "; defined: " + known));
+              "unknown response policy '" + c.response + "'" +
+                  (known.empty() ? "; none are defined" : "; defined: " + known));
     }
   }
   for (const auto& [name, rs] : config.responses) {
@@ -222,7 +226,8 @@ void Loader::CrossCheck(const YAML::Node& root, Config& config) {
         if (a != "log" && a != "quality_case" && a != "quarantine" && !config.hooks.count(a)) {
           Problem(root["responses"][name]["tiers"][i]["do"][j],
                   "responses." + name + ".tiers[" + std::to_string(i) + "].do[" + std::to_string(j) + "]",
-                  "unknown hook '" + a + "'; define it under 'hooks' ('log', 'quality_case' and 'quarantine' are built in)");
+                  "unknown hook '" + a +
+                      "'; define it under 'hooks' ('log', 'quality_case' and 'quarantine' are built in)");
         }
       }
     }

@@ -143,8 +143,9 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
       return;
     }
     if (!params) {
-      Problem(at, path, name == "threshold" ? "rule 'threshold' needs its limits, e.g. 'threshold: { high: 80, hysteresis: 2 }'"
-                                             : "rule 'rate' needs its limits, e.g. 'rate: { max_rise: 5, per: 1m }'");
+      Problem(at, path,
+              name == "threshold" ? "rule 'threshold' needs its limits, e.g. 'threshold: { high: 80, hysteresis: 2 }'"
+                                  : "rule 'rate' needs its limits, e.g. 'rate: { max_rise: 5, per: 1m }'");
       return;
     }
     const YAML::Node& p = *params;

@@ -80,7 +80,8 @@ class Loader {
       const std::string& k = key.Scalar();
       const std::string key_path = Join(path, k);
       if (!seen.insert(k).second) {
-        Problem(key, key_path, "duplicate key '" + k + "' (an earlier '" + k + "' in this mapping would be overridden)");
+        Problem(key, key_path,
+                "duplicate key '" + k + "' (an earlier '" + k + "' in this mapping would be overridden)");
         continue;
       }
       if (!any_key && std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
@@ -235,8 +236,8 @@ class Loader {
     }
     for (const auto& n : names) {
       for (ScopeKey k : {ScopeKey::kStation, ScopeKey::kMachine, ScopeKey::kLot, ScopeKey::kOperator}) {
-        if (n == ScopeKeyName(k) &&
-            std::find(hook.scope_placeholders.begin(), hook.scope_placeholders.end(), k) == hook.scope_placeholders.end()) {
+        if (n == ScopeKeyName(k) && std::find(hook.scope_placeholders.begin(), hook.scope_placeholders.end(), k) ==
+                                        hook.scope_placeholders.end()) {
           hook.scope_placeholders.push_back(k);
         }
       }

@@ -102,8 +102,8 @@ Result<std::string> AlertmanagerBody(const HookSpec& hook, const DeliveryRecord&
   }
   json annotations = json::object();
   annotations["summary"] = text("characteristic") + ": " + text("rule") + " on the " + text("chart") + " chart" +
-                           (scope.empty() ? "" : " at " + scope) + " (alarm #" + std::to_string(d.alarm_id) + ", tier " +
-                           std::to_string(d.tier) + ", policy " + text("policy") + ")";
+                           (scope.empty() ? "" : " at " + scope) + " (alarm #" + std::to_string(d.alarm_id) +
+                           ", tier " + std::to_string(d.tier) + ", policy " + text("policy") + ")";
   if (std::string w = text("window_start"); !w.empty()) annotations["window_start"] = w;
   if (std::string h = text("hold"); !h.empty() && h != "0") annotations["hold"] = h;
   if (std::string n = text("held_units"); !n.empty()) annotations["held_units"] = n;
@@ -400,15 +400,18 @@ Outbox::Outbox(const Config& config, Store& store, MetricsRegistry& metrics, Out
     own_transport_ = MakeDeliveryTransport();
     transport_ = own_transport_.get();
   }
-  random_state_ = options_.seed ? options_.seed : (std::uint64_t{std::random_device{}()} << 32 | std::random_device{}());
+  random_state_ =
+      options_.seed ? options_.seed : (std::uint64_t{std::random_device{}()} << 32 | std::random_device{}());
   for (const auto& [name, hook] : config_.hooks) {
     if (!hook.durable()) continue;
     auto lane = std::make_unique<Lane>();
     lane->hook = &hook;
     lane->policy = RetryPolicyFor(hook, config_);
     const char* help = kHookDeliveriesHelp;
-    lane->delivered = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "delivered"}});
-    lane->failed = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "failed"}});
+    lane->delivered =
+        metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "delivered"}});
+    lane->failed =
+        metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "failed"}});
     lane->dead = metrics_.GetCounter("shewhart_hook_deliveries_total", help, {{"action", name}, {"outcome", "dead"}});
     Lane* l = lane.get();
     if (hook.kind == HookSpec::Kind::kAlertmanager) {
@@ -472,7 +475,8 @@ Status Outbox::Load() {
         lane->firing.emplace(d.idempotency_key, std::move(d));
       }
     }
-    if (!lane->firing.empty()) spdlog::info("outbox: {} alerts of open alarms to refresh through '{}'", lane->firing.size(), action);
+    if (!lane->firing.empty())
+      spdlog::info("outbox: {} alerts of open alarms to refresh through '{}'", lane->firing.size(), action);
   }
   std::map<std::string, int> orphans;
   for (auto& d : *pending) {
@@ -492,7 +496,8 @@ Status Outbox::Load() {
   }
   for (const auto& [action, lane] : lanes_) {
     std::lock_guard lock(lane->mu);
-    if (!lane->queue.empty()) spdlog::info("outbox: resuming {} pending deliveries of '{}'", lane->queue.size(), action);
+    if (!lane->queue.empty())
+      spdlog::info("outbox: resuming {} pending deliveries of '{}'", lane->queue.size(), action);
   }
   return Status::Ok();
 }

@@ -345,7 +345,8 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
   const bool is_measurement = f[kCharacteristic].type != FieldType::kAbsent;
   const bool is_unit = f[kUnit].type != FieldType::kAbsent &&
                        !(f[kUnit].type == FieldType::kString && f[kUnit].text.empty());
-  if (is_measurement && is_unit && !(f[kCharacteristic].type == FieldType::kString && f[kCharacteristic].text.empty())) {
+  if (is_measurement && is_unit &&
+      !(f[kCharacteristic].type == FieldType::kString && f[kCharacteristic].text.empty())) {
     return Reject(out, RejectReason::kMalformed, "unit",
                   "message has both 'characteristic' (a measurement) and 'unit' (a unit event)");
   }
@@ -372,8 +373,9 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     } else if (index.attribute(m.characteristic) && !m.has_count) {
       // Checked before "neither": an attribute measurement without count misses `count`
       // (field count, as documented), whether or not it carries a `value`.
-      return Reject(out, RejectReason::kMissingField, "count",
-                    Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
+      return Reject(
+          out, RejectReason::kMissingField, "count",
+          Quote(f[kCharacteristic].text) + " is charted from counts: the measurement needs 'count' (and 'n')");
     } else if (!m.has_value && !m.has_count) {
       return Reject(out, RejectReason::kMissingField, "value",
                     "measurement of " + Quote(f[kCharacteristic].text) + " has neither 'value' nor 'count'");
@@ -399,7 +401,8 @@ DecodedKind Interpret(const FieldSet& fs, bool text_numbers, const Characteristi
     UnitEvent& u = out.unit_event;
     if (f[kUnit].type != FieldType::kString) return type_error(kUnit, "a string");
     if (!label(kUnit, u.unit)) return out.kind;
-    if (f[kStation].type == FieldType::kAbsent || (f[kStation].type == FieldType::kString && f[kStation].text.empty())) {
+    if (f[kStation].type == FieldType::kAbsent ||
+        (f[kStation].type == FieldType::kString && f[kStation].text.empty())) {
       return Reject(out, RejectReason::kMissingField, "station",
                   "unit event of " + Quote(f[kUnit].text) + " has no 'station'");
     }
@@ -447,7 +450,8 @@ struct Decoder::Impl {
   std::vector<std::string_view> csv_cells;
   std::string csv_unquoted;  // storage for unquoted CSV cells
 
-  Impl(const CharacteristicIndex& i, std::size_t m) : index(i), max_bytes(m), parser(m + 64), buffer(m + simdjson::SIMDJSON_PADDING) {}
+  Impl(const CharacteristicIndex& i, std::size_t m)
+      : index(i), max_bytes(m), parser(m + 64), buffer(m + simdjson::SIMDJSON_PADDING) {}
 
   DecodedKind ParseJson(std::string_view bytes, EventTime default_ts, Decoded& out);
 };
@@ -582,7 +586,8 @@ DecodedKind Decoder::Impl::ParseJson(std::string_view bytes, EventTime default_t
         break;
     }
   }
-  if (doc.current_location().error() != OUT_OF_BOUNDS) return Reject(out, RejectReason::kMalformed, "", "trailing content after the JSON object");
+  if (doc.current_location().error() != OUT_OF_BOUNDS)
+    return Reject(out, RejectReason::kMalformed, "", "trailing content after the JSON object");
   return Interpret(fields, /*text_numbers=*/false, index, default_ts, out);
 }
 

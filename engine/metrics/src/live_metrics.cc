@@ -96,17 +96,18 @@ CharacteristicMetrics::CharacteristicMetrics(MetricsRegistry& registry, const Ch
                       labels, &c.value);
     registry.AddGauge("shewhart_chart_cl", "Centre line at the chart's last point; NaN before the first point.", labels,
                       &c.cl);
-    registry.AddGauge("shewhart_chart_ucl", "Upper control limit at the chart's last point; NaN before the first point.",
-                      labels, &c.ucl);
-    registry.AddGauge("shewhart_chart_lcl", "Lower control limit at the chart's last point; NaN before the first point.",
-                      labels, &c.lcl);
+    registry.AddGauge("shewhart_chart_ucl",
+                      "Upper control limit at the chart's last point; NaN before the first point.", labels, &c.ucl);
+    registry.AddGauge("shewhart_chart_lcl",
+                      "Lower control limit at the chart's last point; NaN before the first point.", labels, &c.lcl);
     registry.AddCounter("shewhart_chart_points_total",
                         "Points plotted on the chart (Phase I baseline points when it completes).", labels, &c.points);
   }
   const char* kSpecHelp = "Spec limits of the characteristic, as configured (limit: lsl, target, usl).";
   const rules::SpecLimits& limits = spec.chart.spec;
   for (const auto& [name, value] : {std::pair{"lsl", &limits.lsl}, {"target", &limits.target}, {"usl", &limits.usl}}) {
-    if (*value) registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", name}})->Set(**value);
+    if (*value)
+      registry.GetGauge("shewhart_spec_limit", kSpecHelp, {{"characteristic", id}, {"limit", name}})->Set(**value);
   }
   if (window) {
     registry.AddCallbackGauge("shewhart_capability_window_values", "Values in the capability window.",

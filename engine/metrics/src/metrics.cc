@@ -215,7 +215,8 @@ void MetricsRegistry::AddCallbackGauges(const std::string& name, const std::stri
   std::lock_guard lock(mu_);
   Family& f = FamilyFor(name, help, Type::kGauge);
   const Group* group = &groups_.emplace_back(Group{std::move(fn), labels.size()});
-  for (std::size_t i = 0; i < labels.size(); ++i) Append(f, name, labels[i], Source::kGroup, group)->index = static_cast<std::uint32_t>(i);
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    Append(f, name, labels[i], Source::kGroup, group)->index = static_cast<std::uint32_t>(i);
 }
 
 std::size_t MetricsRegistry::series() const {

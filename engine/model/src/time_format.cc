@@ -34,7 +34,8 @@ std::optional<std::chrono::microseconds> ParseDuration(std::string_view s) {
   for (const auto& [name, micros] : kUnits) {
     if (unit == name) scale = micros;
   }
-  if (ec != std::errc() || ptr == s.data() || !(v >= 0) || scale == 0 || !std::isfinite(v * scale) || v * scale > 1e17) {
+  if (ec != std::errc() || ptr == s.data() || !(v >= 0) || scale == 0 || !std::isfinite(v * scale) ||
+      v * scale > 1e17) {
     return std::nullopt;
   }
   return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(v * scale)));

@@ -443,7 +443,9 @@ class RunRuleStage : public rules::ChartObserver {
 
   void OnPoint(const rules::ChartPoint& p) override {
     inner_->OnPoint(p);
-    rules::RunRuleEvaluator* ev = p.chart == primary_kind_ ? &primary_ : p.chart == companion_kind_ ? &companion_ : nullptr;
+    rules::RunRuleEvaluator* ev = p.chart == primary_kind_     ? &primary_
+                                  : p.chart == companion_kind_ ? &companion_
+                                                               : nullptr;
     if (p.chart == primary_kind_) Remember(p.index, p.ts);
     if (!ev) return;
     const double sigma = (p.ucl - p.cl) / k_sigma_;

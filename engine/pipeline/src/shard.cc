@@ -232,7 +232,8 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   st->last_index = index;
   auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
   for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
-  st->label_ring[static_cast<std::size_t>(index) % st->label_ring.size()] = {m.station, m.machine, m.lot, m.op, m.model};
+  st->label_ring[static_cast<std::size_t>(index) % st->label_ring.size()] = {m.station, m.machine, m.lot, m.op,
+                                                                             m.model};
   st->observer = &observer;
   st->arrival_ns = m.arrival_ns;
   if (st->capability) st->capability->Add(m.value);

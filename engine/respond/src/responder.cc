@@ -91,8 +91,9 @@ Status Responder::Load() {
   for (auto& a : *alarms) {
     std::int64_t id = config_.FindCharacteristic(a.characteristic);
     if (id < 0) {
-      spdlog::warn("alarm {} of characteristic '{}' stays open in the store, but the characteristic is no longer configured",
-                   a.id, a.characteristic);
+      spdlog::warn(
+          "alarm {} of characteristic '{}' stays open in the store, but the characteristic is no longer configured",
+          a.id, a.characteristic);
       continue;
     }
     std::vector<ScopeKey> keys;
@@ -104,8 +105,8 @@ Status Responder::Load() {
       continue;
     }
     Key key{static_cast<CharacteristicId>(id), FormatScope(a.scope)};  // before `a` is moved from
-    // The tiers up to its current one count as entered; unacknowledged_for counts from when it reached its tier (from the restart for alarms
-    // stored before that time was kept).
+    // The tiers up to its current one count as entered; unacknowledged_for counts from when it reached its tier (from
+    // the restart for alarms stored before that time was kept).
     const EventTime reached = a.tier_reached != EventTime{} ? a.tier_reached : clock();
     tier_state_[a.id] = TierState{a.tier >= 1 ? (2u << a.tier) - 2u : 0u, reached};
     Open(key, std::move(a));
@@ -334,7 +335,8 @@ void Responder::Handle(const Signal& s) {
   if (!threaded_) now_ = std::max(now_, s.hit.ts);
   CountSignal(s);
   ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+  for (std::size_t i = 0; i < s.scope_count; ++i)
+    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
 
   // One open alarm per characteristic and scope (e.g. per station): a drift at one station
   // and a spike at another are separate alarms with separate holds.
@@ -499,7 +501,8 @@ AlarmRecord& Responder::Open(const Key& key, AlarmRecord a) {
 void Responder::Resolve(const Signal& s) {
   const auto& spec = config_.characteristics[s.characteristic];
   ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+  for (std::size_t i = 0; i < s.scope_count; ++i)
+    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
   Key key{s.characteristic, FormatScope(scope)};
   auto it = open_.find(key);
   if (it == open_.end()) return;  // resolved already (or never opened, e.g. the store refused it)
@@ -509,9 +512,10 @@ void Responder::Resolve(const Signal& s) {
   Status st = store_.UpdateAlarm(a);
   if (!st.ok()) Fail(st);
   Audit("alarm.resolved", "alarm/" + std::to_string(a.id), AlarmAuditBody(a));
-  spdlog::info("RESOLVED alarm #{} {} at {}: {} consecutive in-control points since its last signal; hold #{} keeps {} units",
-               a.id, a.characteristic, key.second, config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
-               held_in_[a.hold_id]);
+  spdlog::info(
+      "RESOLVED alarm #{} {} at {}: {} consecutive in-control points since its last signal; hold #{} keeps {} units",
+      a.id, a.characteristic, key.second, config_.ResponseFor(s.characteristic).resolve_after, a.hold_id,
+      held_in_[a.hold_id]);
   if (listener_) listener_->OnAlarm(a, false);
   SendResolved(a);
   CloseHoldIfDone(a);

@@ -144,7 +144,8 @@ void Responder::JoinAssemblies(const std::vector<UnitEvent>& batch) {
       return;
     }
     for (const HeldUnit& h : *holds) {
-      if (h.state == "held") joining[h.hold_id].push_back(HeldUnit{h.hold_id, std::string(ev.parent.view()), "held", ev.ts});
+      if (h.state == "held")
+        joining[h.hold_id].push_back(HeldUnit{h.hold_id, std::string(ev.parent.view()), "held", ev.ts});
     }
   }
   for (auto& [hold_id, units] : joining) {
@@ -232,7 +233,8 @@ void Responder::FeedSerials(const AlarmRecord& a) {
       if (!units.ok() || units->empty()) {
         spdlog::error("alarm {}: the held serials for '{}' could not be read: {}", a.id, f.action,
                       units.ok() ? "none found" : units.status().message());
-        Fail(units.ok() ? Internal("hold " + std::to_string(a.hold_id) + " has fewer units than counted") : units.status());
+        Fail(units.ok() ? Internal("hold " + std::to_string(a.hold_id) + " has fewer units than counted")
+                        : units.status());
         break;
       }
       AlarmRecord at = a;

@@ -82,7 +82,8 @@ ApiResponse Responder::Dispose(const std::vector<std::string>& serials, const Di
   if (!done.ok()) {
     const StatusCode code = done.status().code();
     const int status = code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503;
-    return ApiResponse{status, "application/json", Json{{"error", done.status().message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    return ApiResponse{status, "application/json",
+                       Json{{"error", done.status().message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
   Json units = Json::array();
   for (const auto& r : *done) units.push_back(r.serial);
@@ -118,7 +119,8 @@ ApiResponse Responder::Request(const std::function<ApiResponse()>& body) {
     r = body();
     if (r.status >= 500) Fail(Unavailable(r.body));
   });
-  if (!st.ok() && r.status < 500) r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+  if (!st.ok() && r.status < 500)
+    r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   return r;
 }
 

@@ -160,7 +160,8 @@ std::vector<std::string> Responder::Silenced(const AlarmRecord& alarm, const Sig
   for (const SilenceRecord& silence : *active) {
     if (!SilenceMatches(silence, labels)) continue;
     spdlog::info("alarm #{} {} tier {}: notifications silenced by silence {} ({}): {}", alarm.id, alarm.characteristic,
-                 alarm.tier, silence.id, silence.comment, Json(notifications).dump(-1, ' ', false, kReplaceInvalidUtf8));
+                 alarm.tier, silence.id, silence.comment,
+                 Json(notifications).dump(-1, ' ', false, kReplaceInvalidUtf8));
     Audit("alarm.silenced", "alarm/" + std::to_string(alarm.id),
              Json{{"alarm", alarm.id}, {"tier", alarm.tier}, {"silence", silence.id}, {"actions", notifications},
                   {"ts", FormatRfc3339(at)}});
@@ -191,9 +192,11 @@ void Responder::RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t h
       if (inhibited && !QuarantineHook(action)) continue;
       if (std::find(silenced.begin(), silenced.end(), action) != silenced.end()) continue;
       if (action == "log" || (config_.hooks.count(action) && config_.hooks.at(action).kind == HookSpec::Kind::kLog)) {
-        spdlog::warn("ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold #{})",
-                     alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope),
-                     s.hit.value, FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
+        spdlog::warn(
+            "ALARM #{} tier {} {}: {} on {} chart at {} value {} ({}), suspect window from {}, {} units held (hold "
+            "#{})",
+            alarm.id, alarm.tier, alarm.characteristic, alarm.rule, alarm.chart, FormatScope(alarm.scope), s.hit.value,
+            FormatRfc3339(s.hit.ts), FormatRfc3339(alarm.window_start), held, alarm.hold_id);
         continue;
       }
       if (action == "quarantine") continue;  // done by RunTierNumber before the others
@@ -308,7 +311,8 @@ void Responder::SendResolved(const AlarmRecord& a) {
       at.tier = tier.tier;
       Json doc = AlarmJson(at);
       if (auto h = held_in_.find(a.hold_id); h != held_in_.end()) doc["held_units"] = h->second;
-      Status st = outbox_->Enqueue(a.id, tier.tier, action, doc.dump(-1, ' ', false, kReplaceInvalidUtf8), ResolvedIdempotencyKey(a.id, tier.tier, action));
+      Status st = outbox_->Enqueue(a.id, tier.tier, action, doc.dump(-1, ' ', false, kReplaceInvalidUtf8),
+                                   ResolvedIdempotencyKey(a.id, tier.tier, action));
       if (!st.ok()) Fail(st);
     }
   }

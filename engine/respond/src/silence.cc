@@ -105,7 +105,8 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
       return InvalidArgument("unknown field '" + it.key() + "' (fields: " + Join(kFields) + ")");
     }
     if (it.key() != "matchers" && !it.value().is_string()) {
-      return InvalidArgument("field '" + it.key() + "' must be a string, found " + it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
+      return InvalidArgument("field '" + it.key() + "' must be a string, found " +
+                             it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
   }
   SilenceRecord s;
@@ -129,7 +130,8 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
       return InvalidArgument("unknown label '" + it.key() + "' in matchers (labels: " + Join(names) + ")");
     }
     if (!it.value().is_string() || it.value().get<std::string>().empty()) {
-      return InvalidArgument("matcher '" + it.key() + "' must be a non-empty string, found " + it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
+      return InvalidArgument("matcher '" + it.key() + "' must be a non-empty string, found " +
+                             it.value().dump(-1, ' ', false, kReplaceInvalidUtf8));
     }
     const std::string value = it.value().get<std::string>();
     std::string known;
@@ -149,7 +151,9 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
   if (in.contains("starts")) {
     const std::string text = in["starts"].get<std::string>();
     auto t = ParseRfc3339(text);
-    if (!t) return InvalidArgument("field 'starts': expected an RFC 3339 time such as 2026-11-27T08:00:00Z, found '" + text + "'");
+    if (!t)
+      return InvalidArgument("field 'starts': expected an RFC 3339 time such as 2026-11-27T08:00:00Z, found '" + text +
+                             "'");
     s.starts = *t;
   }
   const bool has_ends = in.contains("ends"), has_duration = in.contains("duration");
@@ -160,14 +164,18 @@ Result<SilenceRecord> ParseSilenceRequest(const std::string& body, const Config&
   if (has_ends) {
     const std::string text = in["ends"].get<std::string>();
     auto t = ParseRfc3339(text);
-    if (!t) return InvalidArgument("field 'ends': expected an RFC 3339 time such as 2026-11-27T08:00:00Z, found '" + text + "'");
+    if (!t)
+      return InvalidArgument("field 'ends': expected an RFC 3339 time such as 2026-11-27T08:00:00Z, found '" + text +
+                             "'");
     s.ends = *t;
   } else {
     const std::string text = in["duration"].get<std::string>();
     auto d = ParseDuration(text);
     if (!d || d->count() <= 0) {
-      return InvalidArgument("field 'duration': expected a duration greater than 0 such as 30m, 2h or 1d (units us, ms, "
-                             "s, m, h, d), found '" + text + "'");
+      return InvalidArgument(
+          "field 'duration': expected a duration greater than 0 such as 30m, 2h or 1d (units us, ms, "
+          "s, m, h, d), found '" +
+          text + "'");
     }
     s.ends = s.starts + *d;  // no overflow: a duration is at most 1e17 us, a parsed time within years 0-9999
   }

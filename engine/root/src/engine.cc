@@ -54,7 +54,8 @@ Engine::Engine(const Config& config, EngineOptions options)
       "Seconds from a measurement's arrival at the engine to the responder handling the rule signal it raised.",
       LatencyBuckets());
   alarms_total_ = metrics_.GetCounter("shewhart_alarms_total", "Alarms opened.");
-  audit_failures_total_ = metrics_.GetCounter("shewhart_audit_failures_total", "Audit records that could not be appended.");
+  audit_failures_total_ =
+      metrics_.GetCounter("shewhart_audit_failures_total", "Audit records that could not be appended.");
   signals_lost_ = metrics_.GetCounter(
       "shewhart_signals_lost_total",
       "Signals the store never took: refused until the engine stopped (run) or three times in a row (replay).");
@@ -183,8 +184,10 @@ Status Engine::Start() {
     for (std::size_t i = 0; i < n; ++i) {
       auto* runner = shards_[i].get();
       metrics_.AddCallbackGauge("shewhart_queue_depth", "Items waiting in a bounded queue.",
-                                {{"queue", "shard" + std::to_string(i)}}, [runner] { return double(runner->queue.size()); });
-      metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "shard" + std::to_string(i)}})
+                                {{"queue", "shard" + std::to_string(i)}},
+                                [runner] { return double(runner->queue.size()); });
+      metrics_
+          .GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "shard" + std::to_string(i)}})
           ->Set(static_cast<double>(runner->queue.capacity()));
     }
     auto* sq = signal_queue_.get();

@@ -51,10 +51,12 @@ void Engine::StartCheckpointer() {
     const Store::CheckpointCounters& c = store_->checkpoint_counters();
     const char* help = "Passive WAL checkpoints of the store, by the checkpointer thread or by the writing thread "
                        "(when the WAL reaches 8000 pages), done or failed.";
-    metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "thread"}, {"outcome", "done"}}, &c.thread_ok);
+    metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "thread"}, {"outcome", "done"}},
+                        &c.thread_ok);
     metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "thread"}, {"outcome", "failed"}},
                         &c.thread_failed);
-    metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "writer"}, {"outcome", "done"}}, &c.writer_ok);
+    metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "writer"}, {"outcome", "done"}},
+                        &c.writer_ok);
     metrics_.AddCounter("shewhart_store_checkpoints_total", help, {{"by", "writer"}, {"outcome", "failed"}},
                         &c.writer_failed);
   }
@@ -67,7 +69,7 @@ void Engine::ExportCharacteristicMetrics() {
   for (std::size_t i = 0; i < exported; ++i) {
     const auto id = static_cast<CharacteristicId>(i);
     characteristic_metrics_[i] = std::make_unique<CharacteristicMetrics>(metrics_, config_.characteristics[i],
-                                                                          shards_[i % shards_.size()]->shard.Window(id));
+                                                                         shards_[i % shards_.size()]->shard.Window(id));
   }
   const std::size_t omitted = config_.characteristics.size() - exported;
   metrics_
@@ -122,8 +124,10 @@ void Engine::PruneNow() {
     return;
   }
   static const char* kHelp = "Records deleted by retention (store.retention), by kind.";
-  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "unit_events"}})->Inc(static_cast<std::uint64_t>(n->unit_events));
-  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "rejects"}})->Inc(static_cast<std::uint64_t>(n->rejects));
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "unit_events"}})
+      ->Inc(static_cast<std::uint64_t>(n->unit_events));
+  metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "rejects"}})
+      ->Inc(static_cast<std::uint64_t>(n->rejects));
   metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "alarms"}})->Inc(static_cast<std::uint64_t>(n->alarms));
   metrics_.GetCounter("shewhart_pruned_total", kHelp, {{"kind", "audit_records"}})
       ->Inc(static_cast<std::uint64_t>(n->audit_records));
@@ -141,8 +145,8 @@ void Engine::PruneNow() {
     std::lock_guard lock(commands_mu_);
     commands_.push_back([this] { responder_->RecountHolds(); });
   }
-  spdlog::info("retention: pruned {} unit events, {} rejects, {} alarms (with their holds), {} audit records", n->unit_events,
-               n->rejects, n->alarms, n->audit_records);
+  spdlog::info("retention: pruned {} unit events, {} rejects, {} alarms (with their holds), {} audit records",
+               n->unit_events, n->rejects, n->alarms, n->audit_records);
 }
 
 Status Engine::Audit(std::string kind, std::string subject, const Json& body, const std::string& actor) {
@@ -182,7 +186,8 @@ std::string Engine::HealthJson(bool& healthy) const {
   for (const auto& [name, fn] : health_) {
     Status st = fn();
     healthy &= st.ok();
-    checks.push_back(Json{{"name", name}, {"status", st.ok() ? "ok" : "failing"}, {"message", st.ok() ? "" : st.message()}});
+    checks.push_back(
+        Json{{"name", name}, {"status", st.ok() ? "ok" : "failing"}, {"message", st.ok() ? "" : st.message()}});
   }
   {
     std::lock_guard lock(store_health_mu_);

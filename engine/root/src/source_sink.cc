@@ -11,10 +11,12 @@ namespace shewhart::engine {
 Engine::SourceSink::SourceSink(Engine& e, const std::string& name) : e_(e), name_(name) {
   auto& m = e.metrics_;
   measurements_ = m.GetCounter("shewhart_measurements_total", "Measurements accepted, by source.", {{"source", name}});
-  unit_events_ = m.GetCounter("shewhart_unit_events_total", "Unit (genealogy) events accepted, by source.", {{"source", name}});
-  drops_ = m.GetCounter("shewhart_transport_dropped_total",
-                        "Messages a transport dropped before the engine saw them (e.g. ZeroMQ SUB at its high-water mark).",
-                        {{"source", name}});
+  unit_events_ =
+      m.GetCounter("shewhart_unit_events_total", "Unit (genealogy) events accepted, by source.", {{"source", name}});
+  drops_ =
+      m.GetCounter("shewhart_transport_dropped_total",
+                   "Messages a transport dropped before the engine saw them (e.g. ZeroMQ SUB at its high-water mark).",
+                   {{"source", name}});
   for (int r = 0; r < kRejectReasonCount; ++r) {
     rejects_[static_cast<std::size_t>(r)] =
         m.GetCounter("shewhart_rejected_total", "Messages rejected, by source and reason.",
@@ -156,8 +158,9 @@ bool Engine::SourceSink::Implausible(EventTime ts, std::int64_t position,
   r.reason = future_ts ? RejectReason::kFuture : RejectReason::kTooOld;
   r.field = "ts";
   const double gap = static_cast<double>(future_ts ? t - clock : clock - t) / 1e6;
-  r.message = "event time " + FormatRfc3339(ts) + (spec ? " of characteristic '" + spec->id + "'" : std::string(" of a unit event")) +
-              " is " + FormatSeconds(gap) + " s " + (future_ts ? "ahead of " : "behind ") +
+  r.message = "event time " + FormatRfc3339(ts) +
+              (spec ? " of characteristic '" + spec->id + "'" : std::string(" of a unit event")) + " is " +
+              FormatSeconds(gap) + " s " + (future_ts ? "ahead of " : "behind ") +
               (wall ? "the wall clock (" : "the latest accepted event time (") +
               FormatRfc3339(EventTime(std::chrono::microseconds(clock))) + "); " +
               (future_ts && wall ? "future_tolerance" : "past_tolerance") + " is " +

@@ -30,7 +30,8 @@ void PutVarint(std::uint64_t v, std::string& out) {
 
 void Encode(const Entry& e, Entry& prev, std::string& data) {
   PutVarint(static_cast<std::uint64_t>(e.ts) - static_cast<std::uint64_t>(prev.ts), data);
-  const std::int64_t delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(e.event) - static_cast<std::uint64_t>(prev.event));
+  const std::int64_t delta =
+      static_cast<std::int64_t>(static_cast<std::uint64_t>(e.event) - static_cast<std::uint64_t>(prev.event));
   PutVarint((static_cast<std::uint64_t>(delta) << 1) ^ static_cast<std::uint64_t>(delta >> 63), data);
   PutVarint(e.unit.size(), data);
   data.append(e.unit);
@@ -79,8 +80,8 @@ void SortPostings(std::vector<Posting>& postings) {
   std::vector<std::size_t> next(start.begin(), start.end() - 1);
   for (const Posting& p : postings) placed[next[p.group]++] = p;
   for (std::size_t r = 0; r + 1 < start.size(); ++r) {
-    std::sort(placed.begin() + static_cast<std::ptrdiff_t>(start[r]), placed.begin() + static_cast<std::ptrdiff_t>(start[r + 1]),
-              [](const Posting& a, const Posting& b) {
+    std::sort(placed.begin() + static_cast<std::ptrdiff_t>(start[r]),
+              placed.begin() + static_cast<std::ptrdiff_t>(start[r + 1]), [](const Posting& a, const Posting& b) {
                 return a.entry.ts != b.entry.ts ? a.entry.ts < b.entry.ts : a.entry.event < b.entry.event;
               });
   }

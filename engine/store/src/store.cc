@@ -137,7 +137,8 @@ std::string FormatScope(const ScopeLabels& scope) {
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -230,7 +231,8 @@ Status Store::LockExclusive() {
   if (path_ == ":memory:" || path_.empty() || lock_fd_ >= 0) return Status::Ok();
   const std::string lock_path = path_ + ".lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Unavailable("store '" + path_ + "': cannot open its lock file '" + lock_path + "': " + std::strerror(errno));
+  if (fd < 0)
+    return Unavailable("store '" + path_ + "': cannot open its lock file '" + lock_path + "': " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder(256, '\0');
@@ -238,15 +240,17 @@ Status Store::LockExclusive() {
     holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
     ::close(fd);
-    if (err != EWOULDBLOCK) return Unavailable("store '" + path_ + "': cannot lock '" + lock_path + "': " + std::strerror(err));
+    if (err != EWOULDBLOCK)
+      return Unavailable("store '" + path_ + "': cannot lock '" + lock_path + "': " + std::strerror(err));
     return FailedPrecondition("store '" + path_ + "' is in use by another engine (" +
                               (holder.empty() ? std::string("holder unknown") : holder) + "; lock file '" + lock_path +
                               "'): one engine per store");
   }
   char host[256] = {};
   (void)::gethostname(host, sizeof host - 1);
-  const std::string me = "pid " + std::to_string(::getpid()) + " on " + host + " since " +
-                         FormatRfc3339(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now())) + "\n";
+  const std::string me =
+      "pid " + std::to_string(::getpid()) + " on " + host + " since " +
+      FormatRfc3339(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now())) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
     spdlog::warn("store '{}': the lock is taken, but its holder could not be written to '{}'", path_, lock_path);
   }
@@ -488,7 +492,8 @@ Status Store::MigrateTo11() {
     if (Status st = WritePostings(db_, posted); !st.ok()) return fail(st);
     after = rows.back().id;
     migrated += static_cast<std::int64_t>(rows.size());
-    if (migrated % 1'000'000 == 0) spdlog::info("store '{}': schema 11: postings of {} unit events built", path_, migrated);
+    if (migrated % 1'000'000 == 0)
+      spdlog::info("store '{}': schema 11: postings of {} unit events built", path_, migrated);
     if (static_cast<std::int64_t>(rows.size()) < kSlice) break;
   }
   if (Status st = Exec("UPDATE meta SET value='11' WHERE key='schema_version'"); !st.ok()) return fail(st);

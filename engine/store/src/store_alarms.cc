@@ -51,9 +51,10 @@ void BindAlarm(Stmt& s, const AlarmRecord& a) {
 
 Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_,
-           "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
-           "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt ins(
+      db_,
+      "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
+      "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing alarm insert");
   BindAlarm(ins, a);
   if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
@@ -62,10 +63,11 @@ Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
 
 Status Store::UpdateAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
-  Stmt up(db_,
-          "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
-          "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?",
-          update_alarm_);
+  Stmt up(
+      db_,
+      "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
+      "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?",
+      update_alarm_);
   if (!up.ok()) return up.error("preparing alarm update");
   BindAlarm(up, a);
   up.Bind(15, a.id);
@@ -100,12 +102,15 @@ AlarmRecord ReadAlarm(Stmt& q) {
 
 Result<std::vector<AlarmRecord>> Store::ListAlarms(bool open_only, int limit, std::int64_t before_id) {
   std::lock_guard lock(mu_);
-  Stmt q(db_, open_only ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE state != 'resolved' "
-                          "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1"
-                        : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-                          "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms "
-                          "WHERE (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1");
+  Stmt q(
+      db_,
+      open_only
+          ? "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+            "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms WHERE state != 'resolved' "
+            "AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1"
+          : "SELECT id, characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+            "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts FROM alarms "
+            "WHERE (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?1");
   if (!q.ok()) return q.error("listing alarms");
   q.Bind(1, static_cast<std::int64_t>(limit));
   q.Bind(2, before_id);
@@ -200,9 +205,10 @@ SilenceRecord ReadSilence(Stmt& q) {
 
 Result<std::int64_t> Store::InsertSilence(const SilenceRecord& s) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_,
-           "INSERT INTO silences(matchers, starts_ts, ends_ts, created_ts, created_by, comment, expired_ts, expired_by) "
-           "VALUES(?,?,?,?,?,?,?,?)");
+  Stmt ins(
+      db_,
+      "INSERT INTO silences(matchers, starts_ts, ends_ts, created_ts, created_by, comment, expired_ts, expired_by) "
+      "VALUES(?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing silence insert");
   ins.Bind(1, MatchersText(s.matchers));
   ins.Bind(2, ToUnixMicros(s.starts));

@@ -103,7 +103,8 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
              "SELECT id, first_ts, data FROM unit_postings WHERE last_ts >= ? AND last_ts < ? AND first_ts < ?");
       if (!q.ok()) return fail(q.error("reading genealogy postings to prune"));
       q.Bind(1, genealogy_cut);
-      q.Bind(2, genealogy_cut > INT64_MAX - postings::kChunkSpanUs ? INT64_MAX : genealogy_cut + postings::kChunkSpanUs);
+      q.Bind(2,
+             genealogy_cut > INT64_MAX - postings::kChunkSpanUs ? INT64_MAX : genealogy_cut + postings::kChunkSpanUs);
       q.Bind(3, genealogy_cut);
       int rc;
       while ((rc = q.Step()) == SQLITE_ROW) {
@@ -192,7 +193,8 @@ Result<PruneCounts> Store::Prune(const PruneCutoffs& cut) {
       n.anchor_hash = last.Text(1);
       Stmt del(db_, "DELETE FROM audit_log WHERE seq <= ?");
       Stmt meta(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-      if (!del.ok() || !meta.ok()) return fail(Unavailable(std::string("preparing to prune the audit log: ") + sqlite3_errmsg(db_)));
+      if (!del.ok() || !meta.ok())
+        return fail(Unavailable(std::string("preparing to prune the audit log: ") + sqlite3_errmsg(db_)));
       del.Bind(1, n.anchor_seq);
       if (del.Step() != SQLITE_DONE) return fail(del.error("pruning the audit log"));
       n.audit_records = sqlite3_changes(db_);
@@ -237,7 +239,8 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
   }
   r.hash = AuditHash(r.prev_hash, r);
   {
-    Stmt ins(db_, "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)");
+    Stmt ins(db_,
+             "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)");
     if (!ins.ok()) {
       Status st = ins.error("preparing audit insert");
       (void)RollbackTx();

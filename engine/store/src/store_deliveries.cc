@@ -35,9 +35,10 @@ using namespace store_internal;
 
 Result<std::int64_t> Store::InsertDelivery(const DeliveryRecord& d) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_,
-           "INSERT OR IGNORE INTO deliveries(alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, "
-           "state, last_error, created_ts, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt ins(
+      db_,
+      "INSERT OR IGNORE INTO deliveries(alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, "
+      "state, last_error, created_ts, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
   if (!ins.ok()) return ins.error("preparing delivery insert");
   ins.Bind(1, d.alarm_id);
   ins.Bind(2, static_cast<std::int64_t>(d.tier));
@@ -84,8 +85,9 @@ Result<std::vector<DeliveryRecord>> Store::ListDeliveries(const std::string& sta
                                                           std::int64_t before_id) {
   std::lock_guard lock(mu_);
   const std::string sql =
-      std::string("SELECT id, alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, state, "
-                  "last_error, created_ts, updated_ts FROM deliveries WHERE (?1 = '' OR state = ?1) AND (?3 = 0 OR id ") +
+      std::string(
+          "SELECT id, alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, state, "
+          "last_error, created_ts, updated_ts FROM deliveries WHERE (?1 = '' OR state = ?1) AND (?3 = 0 OR id ") +
       (oldest_first ? ">" : "<") + " ?3) ORDER BY id " + (oldest_first ? "ASC" : "DESC") + " LIMIT ?2";
   Stmt q(db_, sql.c_str());
   if (!q.ok()) return q.error("listing deliveries");

@@ -207,14 +207,15 @@ Result<ForwardTrace> Store::TraceForward(const std::string& lot) {
   auto run = [&]() -> Status {
     // Each consumer once, at its first record listing the lot, in serial order.
     std::map<std::string, std::int64_t, std::less<>> first;
-    SHEWHART_RETURN_IF_ERROR(ScanPostings(direct, postings::Kind::kLot, lot, INT64_MIN, INT64_MAX, [&](const postings::Entry& e) {
-      auto it = first.find(e.unit);
-      if (it == first.end()) {
-        first.emplace(std::string(e.unit), e.ts);
-      } else {
-        it->second = std::min(it->second, e.ts);
-      }
-    }));
+    SHEWHART_RETURN_IF_ERROR(
+        ScanPostings(direct, postings::Kind::kLot, lot, INT64_MIN, INT64_MAX, [&](const postings::Entry& e) {
+          auto it = first.find(e.unit);
+          if (it == first.end()) {
+            first.emplace(std::string(e.unit), e.ts);
+          } else {
+            it->second = std::min(it->second, e.ts);
+          }
+        }));
     std::vector<std::string> consumers;
     consumers.reserve(first.size());
     for (const auto& [unit, ts] : first) {
@@ -280,8 +281,9 @@ Result<std::vector<WindowUnit>> Store::UnitsInWindow(const ScopeLabels& scope, E
       std::unordered_set<std::int64_t> events;
       SHEWHART_RETURN_IF_ERROR(ScanPostings(q, postings::KindOf(scope[k].first), scope[k].second, from_us, to_us,
                                             [&](const postings::Entry& e) { events.insert(e.event); }));
-      matches.erase(std::remove_if(matches.begin(), matches.end(), [&](const Match& m) { return events.count(m.event) == 0; }),
-                    matches.end());
+      matches.erase(
+          std::remove_if(matches.begin(), matches.end(), [&](const Match& m) { return events.count(m.event) == 0; }),
+          matches.end());
     }
     return Status::Ok();
   };

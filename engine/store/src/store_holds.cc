@@ -144,10 +144,12 @@ Result<std::vector<HoldRecord>> Store::ListHoldsPage(std::int64_t before_id, int
   return out;
 }
 
-Result<std::vector<HeldUnit>> Store::HeldUnitsBySerial(std::int64_t hold_id, const std::string& after_serial, int limit) {
+Result<std::vector<HeldUnit>> Store::HeldUnitsBySerial(std::int64_t hold_id, const std::string& after_serial,
+                                                       int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_,
-         "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id = ?1 AND serial > ?2 ORDER BY serial LIMIT ?3");
+         "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id = ?1 AND serial > ?2 ORDER BY serial "
+         "LIMIT ?3");
   if (!q.ok()) return q.error("listing held units");
   q.Bind(1, hold_id);
   q.Bind(2, after_serial);
@@ -157,7 +159,8 @@ Result<std::vector<HeldUnit>> Store::HeldUnitsBySerial(std::int64_t hold_id, con
   return out;
 }
 
-Result<std::vector<HeldUnit>> Store::HeldUnitsInJoinOrder(std::int64_t hold_id, std::int64_t offset, std::int64_t limit) {
+Result<std::vector<HeldUnit>> Store::HeldUnitsInJoinOrder(std::int64_t hold_id, std::int64_t offset,
+                                                          std::int64_t limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id = ? ORDER BY rowid LIMIT ? OFFSET ?");
   if (!q.ok()) return q.error("listing held units");
@@ -200,7 +203,8 @@ Result<std::vector<Disposition>> Store::Dispose(const std::vector<std::string>& 
   Stmt update(db_, "UPDATE held_units SET state = ? WHERE hold_id = ? AND serial = ?");
   Stmt ins(db_,
            "INSERT INTO dispositions(hold_id, serial, state, ts, user, reason, meaning, note) VALUES(?,?,?,?,?,?,?,?)");
-  if (!state.ok() || !update.ok() || !ins.ok()) return fail(Unavailable(std::string("preparing a disposition: ") + sqlite3_errmsg(db_)));
+  if (!state.ok() || !update.ok() || !ins.ok())
+    return fail(Unavailable(std::string("preparing a disposition: ") + sqlite3_errmsg(db_)));
   std::vector<Disposition> out;
   out.reserve(serials.size());
   for (const std::string& serial : serials) {
@@ -276,8 +280,10 @@ Result<std::vector<Disposition>> Store::ListDispositions(std::int64_t hold_id, s
 
 Result<std::vector<HeldUnit>> Store::ListHeldUnits(std::int64_t hold_id) {
   std::lock_guard lock(mu_);
-  Stmt q(db_, hold_id ? "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id=? ORDER BY hold_id, since, serial"
-                      : "SELECT hold_id, serial, state, since FROM held_units ORDER BY hold_id, since, serial");
+  Stmt q(db_,
+         hold_id
+             ? "SELECT hold_id, serial, state, since FROM held_units WHERE hold_id=? ORDER BY hold_id, since, serial"
+             : "SELECT hold_id, serial, state, since FROM held_units ORDER BY hold_id, since, serial");
   if (!q.ok()) return q.error("listing held units");
   if (hold_id) q.Bind(1, hold_id);
   std::vector<HeldUnit> out;

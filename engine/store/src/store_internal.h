@@ -20,7 +20,8 @@ namespace shewhart::engine::store_internal {
 
 // The wall clock, in Unix microseconds.
 inline std::int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // A prepared statement, finalized on scope exit; or a statement prepared once and kept by the
@@ -46,15 +47,25 @@ class Stmt {
   Status error(const char* what) const {
     return Unavailable(std::string(what) + ": " + sqlite3_errmsg(db_));
   }
-  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
-  void Bind(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, std::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
   void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   // Binds without copying: `s` must stay valid until the statement is reset or rebound.
-  void BindStatic(int i, std::string_view s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+  void BindStatic(int i, std::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
-  void BindBlob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
-  void BindBlobStatic(int i, std::string_view s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+  void BindBlob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void BindBlobStatic(int i, std::string_view s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  }
   int Step() { return sqlite3_step(stmt_); }
   void Reset() {
     sqlite3_reset(stmt_);
@@ -64,11 +75,13 @@ class Stmt {
   // Valid until the next Step, Reset or column call of another type.
   std::string_view Blob(int col) {
     const void* b = sqlite3_column_blob(stmt_, col);
-    return b ? std::string_view(static_cast<const char*>(b), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
+    return b ? std::string_view(static_cast<const char*>(b), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string_view();
   }
   std::string Text(int col) {
     const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : "";
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : "";
   }
 
  private:
@@ -132,7 +145,8 @@ constexpr const char* kScanPostingsSql =
     "SELECT first_ts, data FROM unit_postings WHERE kind = ? AND label = ? AND first_ts > ? AND first_ts < ? "
     "ORDER BY first_ts";
 template <class F>
-inline Status ScanPostings(Stmt& q, postings::Kind kind, const std::string& label, std::int64_t from, std::int64_t to, F&& f) {
+inline Status ScanPostings(Stmt& q, postings::Kind kind, const std::string& label, std::int64_t from, std::int64_t to,
+                           F&& f) {
   const std::int64_t lowest = from < INT64_MIN + postings::kChunkSpanUs ? INT64_MIN : from - postings::kChunkSpanUs;
   q.Bind(1, static_cast<std::int64_t>(kind));
   q.Bind(2, label);

@@ -50,9 +50,10 @@ Status Store::InsertReject(const RejectRecord& r) {
 
 Result<std::vector<RejectRecord>> Store::ListRejects(int limit, std::int64_t before_id) {
   std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT source, position, reason, field, message, raw, raw_truncated, id FROM rejects WHERE (?1 = 0 OR id < ?1) "
-         "ORDER BY id DESC LIMIT ?2");
+  Stmt q(
+      db_,
+      "SELECT source, position, reason, field, message, raw, raw_truncated, id FROM rejects WHERE (?1 = 0 OR id < ?1) "
+      "ORDER BY id DESC LIMIT ?2");
   if (!q.ok()) return q.error("listing rejects");
   q.Bind(1, before_id);
   q.Bind(2, static_cast<std::int64_t>(limit));

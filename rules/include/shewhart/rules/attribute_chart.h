@@ -51,8 +51,9 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: the constructor sizes every buffer; Add() never allocates unless it returns an
-// error (the message), or once, when it completes a baseline with kBeyondLimits. Limits are cached for the last kLimitCacheSize distinct sizes, so
-// probability limits (a few Boost.Math quantile searches) are recomputed only for a new n.
+// error (the message), or once, when it completes a baseline with kBeyondLimits. Limits are cached for the last
+// kLimitCacheSize distinct sizes, so probability limits (a few Boost.Math quantile searches) are recomputed only for a
+// new n.
 
 #include <array>
 #include <cstdint>

@@ -182,7 +182,9 @@ class RunRuleEvaluator {
   enum Slot : int { kN1, kN2, kN3, kN4, kN5, kN6, kN7, kN8, kW1, kW2, kW3, kW4, kSlots };
   static_assert(kSlots == static_cast<int>(kMaxRuleFirings));
 
-  std::int64_t IndexBack(int back) const { return ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)]; }
+  std::int64_t IndexBack(int back) const {
+    return ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)];
+  }
   // Evaluate for one boundary mode and one set of rule groups. The groups a spec enables
   // never change, so Evaluate picks one instantiation per evaluator (a predictable branch):
   // kZones keeps the 1- and 2-sigma histories and judges the rules that read them (nelson.5-8,

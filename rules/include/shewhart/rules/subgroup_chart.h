@@ -45,8 +45,8 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: the constructor sizes every buffer; Add() allocates only to build the message of
-// a rejected subgroup, and once when it completes a baseline with kBeyondLimits. The constructor may integrate d2/d3 for sizes beyond the published tables
-// (constants.h), once per process and size.
+// a rejected subgroup, and once when it completes a baseline with kBeyondLimits. The constructor may integrate d2/d3
+// for sizes beyond the published tables (constants.h), once per process and size.
 
 #include <cstdint>
 #include <optional>

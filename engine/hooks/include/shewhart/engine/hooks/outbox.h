@@ -46,7 +46,8 @@ std::chrono::microseconds BackoffDelay(const RetryPolicy& policy, int failed_att
 // Applies the outcome of one attempt made at `now` to `d` (state pending): attempts + 1, then
 // delivered (outcome OK), pending with the next attempt after the backoff delay, or dead when
 // the attempts are used up. Sets last_error and updated.
-void ApplyAttempt(DeliveryRecord& d, const Status& outcome, EventTime now, const RetryPolicy& policy, double unit_random);
+void ApplyAttempt(DeliveryRecord& d, const Status& outcome, EventTime now, const RetryPolicy& policy,
+                  double unit_random);
 
 // The idempotency key of an action of an alarm tier: "<alarm>-<tier>-<action>".
 std::string IdempotencyKey(std::int64_t alarm_id, int tier, const std::string& action);

@@ -78,10 +78,10 @@ struct AuditVerification {
 
 // Walks the whole log in seq order, recomputing every hash: the first record must follow the
 // genesis hash and be seq 1 (or, after retention pruned the oldest records, follow the anchor
-// Store::AuditAnchor keeps: the seq and hash of the last record pruned), each later one must be the next seq and name its predecessor's
-// hash as prev_hash, and each stored hash must equal the computed one. Stops at the first
-// record that fails. Removing records from the end of the log is not detectable from the log
-// alone: compare the last hash with one kept elsewhere. Errors: Unavailable (database).
+// Store::AuditAnchor keeps: the seq and hash of the last record pruned), each later one must be the next seq and name
+// its predecessor's hash as prev_hash, and each stored hash must equal the computed one. Stops at the first record that
+// fails. Removing records from the end of the log is not detectable from the log alone: compare the last hash with one
+// kept elsewhere. Errors: Unavailable (database).
 Result<AuditVerification> VerifyAuditLog(Store& store);
 
 // The rows that decide the MES interlock against the chain (issue 15: an UPDATE of held_units

@@ -170,7 +170,7 @@ struct SilenceRecord {
 struct AuditRecord {
   std::int64_t seq = 0;         // 1, 2, ... without gaps, assigned by AppendAudit
   EventTime ts{};               // wall-clock time of the append
-  std::string kind;             // alarm.opened, alarm.resolved, hold.created, hold.units_added, limits.version, config.loaded
+  std::string kind;  // alarm.opened, alarm.resolved, hold.created, hold.units_added, limits.version, config.loaded
   std::string subject;          // the object: alarm/12, hold/3, limits/bore, config
   std::string actor;            // "engine", or the user who asked
   std::string body;             // canonical JSON text
@@ -462,9 +462,12 @@ class Store {
   const CheckpointCounters& checkpoint_counters() const { return checkpoint_counters_; }
   std::int64_t checkpoints() const { return static_cast<std::int64_t>(checkpoint_counters_.thread_ok.value()); }
   std::int64_t writer_checkpoints() const {
-    return static_cast<std::int64_t>(checkpoint_counters_.writer_ok.value() + checkpoint_counters_.writer_failed.value());
+    return static_cast<std::int64_t>(checkpoint_counters_.writer_ok.value() +
+                                     checkpoint_counters_.writer_failed.value());
   }
-  std::int64_t checkpoint_failures() const { return static_cast<std::int64_t>(checkpoint_counters_.thread_failed.value()); }
+  std::int64_t checkpoint_failures() const {
+    return static_cast<std::int64_t>(checkpoint_counters_.thread_failed.value());
+  }
 
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
