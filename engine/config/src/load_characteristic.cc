@@ -20,8 +20,7 @@
 namespace shewhart::engine::config_loader {
 
 void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
-  if (!CheckMap(node, path, {"id", "unit", "spec", "chart", "limits", "rules", "scope", "response", "late_tolerance",
-                           "future_tolerance", "past_tolerance", "capability"})) {
+  if (!CheckMap(node, path, Keys("characteristics[]"))) {
     return;
   }
   LoadStreamSettings(node, path, c);
@@ -43,7 +42,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
 void Loader::LoadStreamSettings(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
   if (auto cap = node["capability"]) {
     const std::string kp = path + ".capability";
-    if (CheckMap(cap, kp, {"window", "confidence"})) {
+    if (CheckMap(cap, kp, Keys("characteristics[].capability"))) {
       long long window = 0;
       if (cap["window"] && Int(cap["window"], kp + ".window", 0, 1000000, window)) {
         if (window == 1)
@@ -76,7 +75,7 @@ void Loader::LoadSpec(const YAML::Node& node, const std::string& path, Character
   auto& chart = c.chart;
   if (auto s = node["spec"]) {
     const std::string sp = path + ".spec";
-    if (CheckMap(s, sp, {"lsl", "target", "usl"})) {
+    if (CheckMap(s, sp, Keys("characteristics[].spec"))) {
       double v;
       if (s["lsl"] && Double(s["lsl"], sp + ".lsl", v)) chart.spec.lsl = v;
       if (s["target"] && Double(s["target"], sp + ".target", v)) chart.spec.target = v;
@@ -93,12 +92,9 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
   auto& chart = c.chart;
   if (auto ch = node["chart"]) {
     const std::string cp = path + ".chart";
-    // Keys by chart type: every key is known, and one given for another type is a problem.
-    static const std::vector<std::string> kChartKeys = {"type", "boundary", "k_sigma", "mr_rules", "lambda", "k", "h",
-                                                        "head_start", "reset", "limit_type", "alpha", "sample_size",
-                                                        "subgroup_size", "variable_size", "min_subgroup_size",
-                                                        "estimator", "dispersion_rules", "variables", "confidence",
-                                                        "warning_sigmas"};
+    // Every chart key is registered (config_keys.h); those of one type given for another are a
+    // problem.
+    const std::vector<std::string>& chart_keys = Keys("characteristics[].chart");
     static const std::map<std::string, std::vector<std::string>> kKeysOf = {
         {"individuals", {"mr_rules", "warning_sigmas"}},
         {"ewma", {"lambda"}},
@@ -113,7 +109,7 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
          {"subgroup_size", "variable_size", "min_subgroup_size", "estimator", "dispersion_rules", "warning_sigmas"}},
         {"t2", {"variables", "subgroup_size", "confidence"}},
     };
-    if (CheckMap(ch, cp, kChartKeys)) {
+    if (CheckMap(ch, cp, chart_keys)) {
       std::string type;
       if (!ch["type"]) {
         Problem(ch, cp + ".type",
@@ -140,7 +136,7 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
             if (k == "type" || k == "boundary") continue;
             // An unknown key was reported by CheckMap above ("did you mean ...?"); it belongs to
             // no type, so saying which types it is for would only add a second, empty problem.
-            if (std::find(kChartKeys.begin(), kChartKeys.end(), k) == kChartKeys.end()) continue;
+            if (std::find(chart_keys.begin(), chart_keys.end(), k) == chart_keys.end()) continue;
             if (k == "k_sigma") {
               if (type == "t2") {
                 Problem(it->first, cp + ".k_sigma",
@@ -253,10 +249,10 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
     const bool explicit_ok = c.type == ChartType::kIndividuals || subgrouped;
     const bool is_map = CheckMap(
         l, lp,
-        attribute     ? std::vector<std::string>{"phase1", "center"}
-        : subgrouped  ? std::vector<std::string>{"phase1", "mean", "sigma", "ucl", "cl", "lcl", "dispersion"}
-        : explicit_ok ? std::vector<std::string>{"phase1", "mean", "sigma", "ucl", "cl", "lcl"}
-                      : std::vector<std::string>{"phase1", "mean", "sigma"});
+        attribute     ? Keys("characteristics[].limits", {"phase1", "center"})
+        : subgrouped  ? Keys("characteristics[].limits", {"phase1", "mean", "sigma", "ucl", "cl", "lcl", "dispersion"})
+        : explicit_ok ? Keys("characteristics[].limits", {"phase1", "mean", "sigma", "ucl", "cl", "lcl"})
+                      : Keys("characteristics[].limits", {"phase1", "mean", "sigma"}));
     if (is_map) HintMisplacedExclude(l, lp, attribute || subgrouped ? "subgroups: 20" : "points: 30");
     if (is_map) {
       if (attribute) {
@@ -265,7 +261,7 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
         } else if (auto p1 = l["phase1"]) {
           c.attribute.mode = rules::AttributeChartSpec::LimitMode::kPhase1;
           long long n;
-          if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
+          if (CheckMap(p1, lp + ".phase1", Keys("characteristics[].limits.phase1", {"subgroups", "exclude"}))) {
             if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
             else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 100000, n))
               c.attribute.phase1_subgroups = static_cast<int>(n);
@@ -306,7 +302,7 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
           if (auto d = l["dispersion"]) {
             const std::string dp = lp + ".dispersion";
             rules::ChartLimits dl;
-            if (CheckMap(d, dp, {"ucl", "cl", "lcl"})) {
+            if (CheckMap(d, dp, Keys("characteristics[].limits.dispersion"))) {
               bool dok = true;
               for (const char* k : {"ucl", "cl", "lcl"}) {
                 if (!d[k]) {
@@ -331,7 +327,7 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
       } else if (auto p1 = l["phase1"]; p1 && subgrouped) {
         c.subgroup.mode = rules::SubgroupChartSpec::LimitMode::kPhase1;
         long long n;
-        if (CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) {
+        if (CheckMap(p1, lp + ".phase1", Keys("characteristics[].limits.phase1", {"subgroups", "exclude"}))) {
           if (!p1["subgroups"]) Problem(p1, lp + ".phase1.subgroups", "missing: the number of baseline subgroups");
           else if (Int(p1["subgroups"], lp + ".phase1.subgroups", 2, 10000, n))
             c.subgroup.phase1_subgroups = static_cast<int>(n);
@@ -339,7 +335,7 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
         }
       } else if (auto p1 = l["phase1"]) {
         chart.mode = rules::IndividualsChartSpec::LimitMode::kPhase1;
-        if (CheckMap(p1, lp + ".phase1", {"points", "exclude"})) {
+        if (CheckMap(p1, lp + ".phase1", Keys("characteristics[].limits.phase1", {"points", "exclude"}))) {
           long long pts;
           if (!p1["points"]) Problem(p1, lp + ".phase1.points", "missing: the number of baseline points");
           else if (Int(p1["points"], lp + ".phase1.points", 2, 100000, pts))
@@ -599,7 +595,7 @@ bool Loader::NumberList(const YAML::Node& node, const std::string& path, int exp
 // known_from_subgroups or an explicit ucl). Returns false when a problem was reported.
 bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, CharacteristicSpec& c, bool variables_known) {
   auto& t = c.t2;
-  if (!CheckMap(l, lp, {"phase1", "mean", "covariance", "known_from_subgroups", "ucl"})) return false;
+  if (!CheckMap(l, lp, Keys("characteristics[].limits", {"phase1", "mean", "covariance", "known_from_subgroups", "ucl"}))) return false;
   const bool known = l["mean"] || l["covariance"] || l["known_from_subgroups"] || l["ucl"];
   if (l["phase1"] && known) {
     Problem(l, lp, "give either 'phase1' or a known 'mean' and 'covariance', not both");
@@ -607,7 +603,7 @@ bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, Characteri
   }
   if (auto p1 = l["phase1"]) {
     t.mode = rules::T2ChartSpec::LimitMode::kPhase1;
-    if (!CheckMap(p1, lp + ".phase1", {"subgroups", "exclude"})) return false;
+    if (!CheckMap(p1, lp + ".phase1", Keys("characteristics[].limits.phase1", {"subgroups", "exclude"}))) return false;
     if (const YAML::Node e = p1["exclude"]) {
       // The Phase I and II limits depend on the number of baseline subgroups m (beta and F
       // quantiles), so excluding subgroups would mean new limit formulas, not just a new

@@ -32,7 +32,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     ResponseSpec rs;
     rs.name = name;
     const YAML::Node p = it->second;
-    if (!CheckMap(p, path, {"tiers", "resolve_after", "min_interval"})) continue;
+    if (!CheckMap(p, path, Keys("responses.<name>"))) continue;
     if (p["min_interval"]) Duration(p["min_interval"], path + ".min_interval", rs.min_interval);
     long long resolve = 0;
     if (p["resolve_after"] && Int(p["resolve_after"], path + ".resolve_after", 0, 1000000, resolve)) {
@@ -47,7 +47,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     for (std::size_t i = 0; i < tiers.size(); ++i) {
       const std::string tp = path + ".tiers[" + std::to_string(i) + "]";
       const YAML::Node t = tiers[i];
-      if (!CheckMap(t, tp, {"tier", "when", "do"})) continue;
+      if (!CheckMap(t, tp, Keys("responses.<name>.tiers[]"))) continue;
       TierSpec ts;
       long long tier = 0;
       if (!t["tier"]) Problem(t, tp + ".tier", "missing: the tier number");
@@ -77,7 +77,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
 // `when`: exactly one of `signal: any`, `rule: [...]`, `signals: N` + `within: T` (+ `group_by`),
 // `unacknowledged_for: T` (not on the first tier: there is no previous tier to count from).
 void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, bool first, TierCondition& out) {
-  if (!CheckMap(w, path, {"signal", "rule", "signals", "within", "group_by", "unacknowledged_for"})) return;
+  if (!CheckMap(w, path, Keys("responses.<name>.tiers[].when"))) return;
   const int forms = (w["signal"] ? 1 : 0) + (w["rule"] ? 1 : 0) + (w["signals"] || w["within"] ? 1 : 0) +
                     (w["unacknowledged_for"] ? 1 : 0);
   if (forms != 1) {
@@ -157,7 +157,7 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       continue;
     }
     const YAML::Node h = it->second;
-    if (!CheckMap(h, path, {"log", "zmq_pub", "webhook", "exec", "alertmanager", "quarantine", "silenceable"}))
+    if (!CheckMap(h, path, Keys("hooks.<name>")))
       continue;
     if (h.size() != 1u + (h["quarantine"] ? 1u : 0u) + (h["silenceable"] ? 1u : 0u)) {
       Problem(h, path, "expected exactly one of 'log', 'zmq_pub', 'webhook', 'exec' or 'alertmanager'");
@@ -169,7 +169,7 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       // A quarantine hook: the WMS / MES gets the held serials in batches.
       if (!h["webhook"] && !h["exec"]) {
         Problem(q, path + ".quarantine", "a quarantine hook sends serials through a 'webhook' or 'exec'");
-      } else if (CheckMap(q, path + ".quarantine", {"batch"})) {
+      } else if (CheckMap(q, path + ".quarantine", Keys("hooks.<name>.quarantine"))) {
         long long batch = 500;
         if (!q["batch"] || Int(q["batch"], path + ".quarantine.batch", 1, 100000, batch)) {
           hs.quarantine_batch = static_cast<int>(batch);
@@ -182,7 +182,7 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
     }
     if (h["zmq_pub"]) {
       hs.kind = HookSpec::Kind::kZmqPub;
-      if (CheckMap(h["zmq_pub"], path + ".zmq_pub", {"bind"})) {
+      if (CheckMap(h["zmq_pub"], path + ".zmq_pub", Keys("hooks.<name>.zmq_pub"))) {
         if (!h["zmq_pub"]["bind"]) Problem(h["zmq_pub"], path + ".zmq_pub.bind", "missing: the address to bind");
         else NonEmptyString(h["zmq_pub"]["bind"], path + ".zmq_pub.bind", hs.endpoint);
       }
@@ -217,7 +217,7 @@ std::string Lower(std::string s) {
 }  // namespace
 
 void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec& hook) {
-  if (!CheckMap(w, path, {"url", "headers", "timeout", "retries", "retry_base", "retry_max"})) return;
+  if (!CheckMap(w, path, Keys("hooks.<name>.webhook"))) return;
   if (!w["url"]) {
     Problem(w, path + ".url", "missing: the URL to POST to, e.g. \"http://127.0.0.1:8080/line/{station}\"");
   } else if (Template(w["url"], path + ".url", hook.webhook.url, hook)) {
@@ -262,7 +262,7 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
   const YAML::Node argv = x.IsMap() ? x["argv"] : x;
   const std::string argv_path = x.IsMap() ? path + ".argv" : path;
   if (x.IsMap()) {
-    if (!CheckMap(x, path, {"argv", "env", "timeout", "retries", "retry_base", "retry_max"})) return;
+    if (!CheckMap(x, path, Keys("hooks.<name>.exec"))) return;
     if (!argv) {
       Problem(x, argv_path,
               "missing: the program and its arguments, e.g. argv: [\"/usr/local/bin/mes-lock\", \"{station}\"]");
@@ -327,7 +327,7 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
     Problem(a, path, "expected a mapping such as { url: \"http://127.0.0.1:9093\" }, found " + Describe(a));
     return;
   }
-  if (!CheckMap(a, path, {"url", "generator_url", "timeout", "refresh", "retries", "retry_base", "retry_max"})) return;
+  if (!CheckMap(a, path, Keys("hooks.<name>.alertmanager"))) return;
   std::string url;
   if (!a["url"]) {
     Problem(a, path + ".url", "missing: Alertmanager's base URL, e.g. \"http://127.0.0.1:9093\"");

@@ -25,12 +25,11 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     Problem(root, "", "the configuration is empty; expected at least 'characteristics'");
     return;
   }
-  if (!CheckMap(root, "", {"sources", "store", "http", "engine", "characteristics", "responses", "hooks", "codes",
-                           "interlock"})) {
+  if (!CheckMap(root, "", Keys(""))) {
     return;
   }
   if (auto n = root["interlock"]) {
-    if (CheckMap(n, "interlock", {"reworked_may_move"}) && n["reworked_may_move"]) {
+    if (CheckMap(n, "interlock", Keys("interlock")) && n["reworked_may_move"]) {
       std::string b;
       if (Choice(n["reworked_may_move"], "interlock.reworked_may_move", {"true", "false"}, b)) {
         config.reworked_may_move = b == "true";
@@ -38,7 +37,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["codes"]) {
-    if (CheckMap(n, "codes", {"causes", "actions", "dispositions", "meanings"})) {
+    if (CheckMap(n, "codes", Keys("codes"))) {
       auto list = [&](const char* key, std::vector<std::string>& out) {
         const YAML::Node l = n[key];
         if (!l) return;
@@ -65,11 +64,11 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
   }
   if (auto n = root["sources"]) LoadSources(n, config);
   if (auto n = root["store"]) {
-    if (CheckMap(n, "store", {"sqlite", "retention", "prune_every"})) {
+    if (CheckMap(n, "store", Keys("store"))) {
       if (n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
       if (n["prune_every"]) PositiveDuration(n["prune_every"], "store.prune_every", config.prune_every);
       if (const YAML::Node r = n["retention"];
-          r && CheckMap(r, "store.retention", {"records", "genealogy", "rejects"})) {
+          r && CheckMap(r, "store.retention", Keys("store.retention"))) {
         if (r["records"]) RetentionDuration(r["records"], "store.retention.records", config.retain_records);
         if (r["genealogy"]) RetentionDuration(r["genealogy"], "store.retention.genealogy", config.retain_genealogy);
         if (r["rejects"]) RetentionDuration(r["rejects"], "store.retention.rejects", config.retain_rejects);
@@ -77,7 +76,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["http"]) {
-    if (CheckMap(n, "http", {"listen", "tokens", "max_connections"}) && n["tokens"]) {
+    if (CheckMap(n, "http", Keys("http")) && n["tokens"]) {
       NonEmptyString(n["tokens"], "http.tokens", config.http_tokens);
     }
     long long v;
@@ -92,9 +91,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     }
   }
   if (auto n = root["engine"]) {
-    if (CheckMap(n, "engine", {"shards", "queue_capacity", "max_message_bytes", "retry_base", "retry_max", "clock",
-                               "metrics_max_characteristics", "metrics_max_stations", "future_tolerance",
-                               "past_tolerance"})) {
+    if (CheckMap(n, "engine", Keys("engine"))) {
       if (n["future_tolerance"]) Tolerance(n["future_tolerance"], "engine.future_tolerance", config.future_tolerance);
       if (n["past_tolerance"]) Tolerance(n["past_tolerance"], "engine.past_tolerance", config.past_tolerance);
       std::string clock;
@@ -157,7 +154,7 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
   for (std::size_t i = 0; i < node.size(); ++i) {
     const std::string path = "sources[" + std::to_string(i) + "]";
     const YAML::Node s = node[i];
-    if (!CheckMap(s, path, {"zmq", "file"})) continue;
+    if (!CheckMap(s, path, Keys("sources[]"))) continue;
     if (s.size() != 1) {
       Problem(s, path, "expected exactly one of 'zmq' or 'file'");
       continue;
@@ -167,7 +164,7 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
       spec.kind = SourceSpec::Kind::kZmq;
       spec.name = "zmq" + std::to_string(i);
       const std::string zp = path + ".zmq";
-      if (!CheckMap(z, zp, {"bind", "connect", "pattern", "receive_hwm"})) continue;
+      if (!CheckMap(z, zp, Keys("sources[].zmq"))) continue;
       if (z["bind"] && z["connect"]) {
         Problem(z, zp, "give either 'bind' or 'connect', not both");
       } else if (z["bind"]) {
@@ -190,7 +187,7 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
       spec.kind = SourceSpec::Kind::kFile;
       spec.name = "file" + std::to_string(i);
       const std::string fp = path + ".file";
-      if (!CheckMap(f, fp, {"path", "format"})) continue;
+      if (!CheckMap(f, fp, Keys("sources[].file"))) continue;
       if (!f["path"]) Problem(f, fp, "missing 'path'");
       else NonEmptyString(f["path"], fp + ".path", spec.file.path);
       std::string format;

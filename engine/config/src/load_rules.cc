@@ -62,7 +62,7 @@ void Loader::LoadRuleList(const YAML::Node& list, const std::string& path, Chara
         file_ = "rules/presets/" + preset_name + ".yaml";
         try {
           const YAML::Node root = YAML::Load(std::string(found->text));
-          if (CheckMap(root, "", {"rules"}) && root["rules"] && root["rules"].IsSequence()) {
+          if (CheckMap(root, "", Keys("preset file")) && root["rules"] && root["rules"].IsSequence()) {
             LoadRuleList(root["rules"], "rules", c, /*preset=*/true);
           } else {
             Problem(root, "rules", "expected a list of rules");
@@ -128,7 +128,7 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
   } else if (name == "stale") {
     if (!params) {
       Problem(at, path, "rule 'stale' needs its time, e.g. 'stale: { after: 10m }'");
-    } else if (CheckMap(*params, pp, {"after"})) {
+    } else if (CheckMap(*params, pp, Keys("rules.stale"))) {
       std::chrono::microseconds after{};
       if (!(*params)["after"]) {
         Problem(*params, pp + ".after", "missing: how long without a measurement makes the stream stale");
@@ -151,7 +151,7 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
     const YAML::Node& p = *params;
     double v = 0;
     if (name == "threshold") {
-      if (!CheckMap(p, pp, {"high", "low", "hysteresis"})) return;
+      if (!CheckMap(p, pp, Keys("rules.threshold"))) return;
       rules::ThresholdSpec t;
       bool ok = true;
       if (p["high"]) ok &= Double(p["high"], pp + ".high", v), t.high = v;
@@ -162,7 +162,7 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
       if (!st.ok()) Problem(p, pp, st.message());
       else c.threshold = t;
     } else {
-      if (!CheckMap(p, pp, {"max_rise", "max_fall", "per", "min_interval"})) return;
+      if (!CheckMap(p, pp, Keys("rules.rate"))) return;
       rules::RateSpec r;
       bool ok = true;
       if (p["max_rise"]) ok &= Double(p["max_rise"], pp + ".max_rise", r.max_rise);
@@ -202,7 +202,7 @@ void Loader::LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, c
   }
   long long v = 0;
   if (kind == rules::RuleKind::kNelson8) {
-    if (!CheckMap(params, path, {"length", "both_sides"})) return;
+    if (!CheckMap(params, path, Keys("rules.run", {"length", "both_sides"}))) return;
     if (params["length"] && Int(params["length"], path + ".length", rules::kMinRunLength, rules::kMaxRunLength, v)) {
       spec.nelson8.length = static_cast<int>(v);
     }
@@ -211,13 +211,13 @@ void Loader::LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, c
       spec.nelson8.both_sides = both == "true";
     }
   } else if (run) {
-    if (!CheckMap(params, path, {"length"})) return;
+    if (!CheckMap(params, path, Keys("rules.run", {"length"}))) return;
     const int min = kind == rules::RuleKind::kNelson4 ? 3 : rules::kMinRunLength;
     if (params["length"] && Int(params["length"], path + ".length", min, rules::kMaxRunLength, v)) {
       run->length = static_cast<int>(v);
     }
   } else if (m_of_n) {
-    if (!CheckMap(params, path, {"m", "n"})) return;
+    if (!CheckMap(params, path, Keys("rules.run", {"m", "n"}))) return;
     long long m = m_of_n->m, n = m_of_n->n;
     bool ok = true;
     if (params["m"]) ok &= Int(params["m"], path + ".m", 1, rules::kMaxRuleWindow, m);

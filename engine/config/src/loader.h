@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "shewhart/base/status.h"
 #include "shewhart/engine/config/config.h"
+#include "shewhart/engine/config/config_keys.h"
 #include "shewhart/engine/model/time_format.h"
 #include "shewhart/rules/format.h"
 
@@ -59,6 +61,20 @@ class Loader {
     p.path = path;
     p.message = message;
     problems_.push_back(std::move(p));
+  }
+
+  // The registered keys of `section` (config_keys.h): what a mapping there may hold.
+  static const std::vector<std::string>& Keys(std::string_view section) { return ConfigSectionKeys(section); }
+  // The keys `names` of `section` (a mapping that takes fewer keys in some places, e.g. limits
+  // by chart type); each must be registered (SHEWHART_CHECK).
+  static std::vector<std::string> Keys(std::string_view section, std::initializer_list<const char*> names) {
+    const std::vector<std::string>& known = ConfigSectionKeys(section);
+    std::vector<std::string> out;
+    for (const char* n : names) {
+      SHEWHART_CHECK(std::find(known.begin(), known.end(), n) != known.end());
+      out.emplace_back(n);
+    }
+    return out;
   }
 
   // Checks that `node` is a mapping whose keys are all in `allowed` and none repeated.
