@@ -71,16 +71,7 @@ std::vector<prometheus::MetricFamily> MetricsRegistry::Collect() const {
           break;
         case Source::kGauge: m.gauge.value = static_cast<const Gauge*>(item.ptr)->value(); break;
         case Source::kCallback: m.gauge.value = (*static_cast<const std::function<double()>*>(item.ptr))(); break;
-        case Source::kGroup: {
-          const auto* group = static_cast<const Group*>(item.ptr);
-          if (group != computed) {
-            group_values.assign(group->size, std::numeric_limits<double>::quiet_NaN());
-            group->fn(group_values.data());
-            computed = group;
-          }
-          m.gauge.value = group_values[item.index];
-          break;
-        }
+        case Source::kGroup: m.gauge.value = GroupValue(item, computed, group_values); break;
         case Source::kHistogram: {
           const Histogram& h = *static_cast<const HistogramText*>(item.ptr)->histogram;
           std::uint64_t cumulative = 0;

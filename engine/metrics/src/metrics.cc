@@ -224,6 +224,16 @@ std::size_t MetricsRegistry::series() const {
   return series_count_;
 }
 
+double MetricsRegistry::GroupValue(const Item& item, const Group*& computed, std::vector<double>& values) {
+  const auto* group = static_cast<const Group*>(item.ptr);
+  if (group != computed) {
+    values.assign(group->size, std::numeric_limits<double>::quiet_NaN());
+    group->fn(values.data());
+    computed = group;
+  }
+  return values[item.index];
+}
+
 std::string MetricsRegistry::Render() const {
   // Under the mutex, only the list of what to render: each family's header, item chunks and
   // count (chunks never move, items are immutable once counted).
@@ -263,15 +273,9 @@ std::string MetricsRegistry::Render() const {
           out.append(item.prefix, item.prefix_len);
           AppendMetricValue(out, (*static_cast<const std::function<double()>*>(item.ptr))());
           break;
-        case Source::kGroup: {
-          const auto* group = static_cast<const Group*>(item.ptr);
-          if (group != computed) {
-            group_values.assign(group->size, std::numeric_limits<double>::quiet_NaN());
-            group->fn(group_values.data());
-            computed = group;
-          }
+        case Source::kGroup:
           out.append(item.prefix, item.prefix_len);
-          AppendMetricValue(out, group_values[item.index]);
+          AppendMetricValue(out, GroupValue(item, computed, group_values));
           break;
         }
         case Source::kHistogram: {

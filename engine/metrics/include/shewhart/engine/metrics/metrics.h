@@ -157,6 +157,9 @@ class MetricsRegistry : public prometheus::Collectable {
     std::unordered_map<std::string, const Item*> by_labels;  // rendered labels
   };
   Family& FamilyFor(const std::string& name, const std::string& help, Type type);
+  // A kGroup item's value: its group's function is called once per rendering (`computed` is the
+  // group whose values `values` holds).
+  static double GroupValue(const Item& item, const Group*& computed, std::vector<double>& values);
   // Appends a series to `f`; nullptr when these labels are registered already (then `existing`).
   Item* Append(Family& f, const std::string& name, const MetricLabels& labels, Source source, const void* ptr,
                const Item** existing = nullptr);
