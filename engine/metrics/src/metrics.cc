@@ -277,7 +277,6 @@ std::string MetricsRegistry::Render() const {
           out.append(item.prefix, item.prefix_len);
           AppendMetricValue(out, GroupValue(item, computed, group_values));
           break;
-        }
         case Source::kHistogram: {
           const auto& t = *static_cast<const HistogramText*>(item.ptr);
           std::uint64_t cumulative = 0;
