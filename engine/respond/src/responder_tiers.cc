@@ -19,7 +19,11 @@ namespace shewhart::engine {
 
 // The group a windowed count of `s` falls in.
 std::string Responder::GroupOf(const Signal& s, GroupBy g) {
-  if (g == GroupBy::kCharacteristic) return "c" + std::to_string(s.characteristic);
+  if (g == GroupBy::kCharacteristic) {
+    std::string group = "c";  // appended, not "c" + ...: g++ 12 misreports that as overlapping (bug 105329)
+    group += std::to_string(s.characteristic);
+    return group;
+  }
   return std::string(s.labels[static_cast<std::size_t>(g) - 1].view());
 }
 
