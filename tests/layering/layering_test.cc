@@ -8,6 +8,10 @@
 //                            the source tree this was built from); exit 0 clean, 1 violations
 //   layering_test --self-test  checks a small generated tree with one backwards include of each
 //                            kind, and fails unless each is reported
+// libstdc++'s <regex> trips g++ 12's -Wmaybe-uninitialized under -fsanitize=address (a false
+// positive inside std::function, reported at the library header's lines, so the pragma must
+// cover the whole file; as in tests/rules/run_rules_test.cc); it says nothing about this code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
