@@ -33,6 +33,19 @@ struct Page {
   }
 };
 
+// The answer of a list endpoint: {"<name>": [to_json(row)...], "next": the last row's id on a full
+// page, else null}; 503 when the store failed.
+template <class Rows, class ToJson>
+ApiResponse PageAnswer(const char* name, const Page& page, const Rows& rows, ToJson to_json) {
+  if (!rows.ok()) return ApiError(503, rows.status().message());
+  Json arr = Json::array();
+  for (const auto& row : *rows) arr.push_back(to_json(row));
+  const std::int64_t last = rows->empty() ? 0 : rows->back().id;
+  return ApiResponse{200, "application/json",
+                     Json{{name, std::move(arr)}, {"next", page.Next(rows->size(), last)}}.dump(
+                         -1, ' ', false, kReplaceInvalidUtf8)};
+}
+
 ApiResponse JsonAnswer(const Json& doc, int status = 200) {
   return ApiResponse{status, "application/json", doc.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }
@@ -99,40 +112,26 @@ EngineApi::EngineApi(ApiParts parts)
 ApiResponse EngineApi::AlarmList(const std::string& query) const {
   Page page;
   if (!page.Parse(query, {"limit", "before"})) return ApiError(400, page.bad);
-  auto alarms = store_.ListAlarms(false, page.limit, page.before);
-  if (!alarms.ok()) return ApiError(503, alarms.status().message());
-  Json arr = Json::array();
-  for (const auto& a : *alarms) arr.push_back(AlarmJson(a));
-  return JsonAnswer(
-      Json{{"alarms", arr}, {"next", page.Next(alarms->size(), alarms->empty() ? 0 : alarms->back().id)}});
+  return PageAnswer("alarms", page, store_.ListAlarms(false, page.limit, page.before), AlarmJson);
 }
 
 // The holds with their counts; their units are listed by /api/holds/ID, page by page.
 ApiResponse EngineApi::HoldList(const std::string& query) const {
   Page page;
   if (!page.Parse(query, {"limit", "before"})) return ApiError(400, page.bad);
-  auto holds = store_.ListHoldsPage(page.before, page.limit);
-  if (!holds.ok()) return ApiError(503, holds.status().message());
-  Json arr = Json::array();
-  for (const auto& h : *holds) {
+  return PageAnswer("holds", page, store_.ListHoldsPage(page.before, page.limit), [](const HoldRecord& h) {
     Json j = HoldJson(h, {});
     j.erase("units");
     j["units"] = h.units;
     j["held"] = h.held;
-    arr.push_back(std::move(j));
-  }
-  return JsonAnswer(Json{{"holds", arr}, {"next", page.Next(holds->size(), holds->empty() ? 0 : holds->back().id)}});
+    return j;
+  });
 }
 
 ApiResponse EngineApi::RejectList(const std::string& query) const {
   Page page;
   if (!page.Parse(query, {"limit", "before"})) return ApiError(400, page.bad);
-  auto rejects = store_.ListRejects(page.limit, page.before);
-  if (!rejects.ok()) return ApiError(503, rejects.status().message());
-  Json arr = Json::array();
-  for (const auto& r : *rejects) arr.push_back(RejectJson(r));
-  return JsonAnswer(
-      Json{{"rejects", arr}, {"next", page.Next(rejects->size(), rejects->empty() ? 0 : rejects->back().id)}});
+  return PageAnswer("rejects", page, store_.ListRejects(page.limit, page.before), RejectJson);
 }
 
 ApiResponse EngineApi::DeliveryList(const std::string& query) const {
@@ -142,34 +141,27 @@ ApiResponse EngineApi::DeliveryList(const std::string& query) const {
   if (!state.empty() && state != "pending" && state != "delivered" && state != "dead") {
     return ApiError(400, "unknown delivery state '" + state + "' (expected pending, delivered or dead)");
   }
-  auto deliveries = store_.ListDeliveries(state, page.limit, /*oldest_first=*/false, page.before);
-  if (!deliveries.ok()) return ApiError(503, deliveries.status().message());
-  Json arr = Json::array();
-  for (const auto& d : *deliveries) arr.push_back(DeliveryJson(d));
-  return JsonAnswer(Json{{"deliveries", arr},
-                         {"next", page.Next(deliveries->size(), deliveries->empty() ? 0 : deliveries->back().id)}});
+  return PageAnswer("deliveries", page,
+                    store_.ListDeliveries(state, page.limit, /*oldest_first=*/false, page.before), DeliveryJson);
 }
 
 ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& rest, const std::string& body,
                                      const std::string& authorization) const {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
   // rest: "ID", "ID/ack" or "ID/resolve"
   IdPath path;
-  if (!ParseIdPath(rest, path)) return error(404, "no alarm '" + path.id_text + "' (alarm ids are positive integers)");
+  if (!ParseIdPath(rest, path)) return ApiError(404, "no alarm '" + path.id_text + "' (alarm ids are positive integers)");
   const std::string& id_text = path.id_text;
   const std::string& verb = path.verb;
   const std::int64_t id = path.id;
   if (verb.empty()) {
-    if (method != "GET") return error(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
+    if (method != "GET") return ApiError(405, "method " + method + " is not allowed on /api/alarms/" + id_text);
     auto a = store_.GetAlarm(id);
     if (!a.ok()) {
-      return a.status().code() == StatusCode::kNotFound ? error(404, a.status().message())
-                                                        : error(503, a.status().message());
+      return a.status().code() == StatusCode::kNotFound ? ApiError(404, a.status().message())
+                                                        : ApiError(503, a.status().message());
     }
     auto actions = store_.ListAlarmActions(id);
-    if (!actions.ok()) return error(503, actions.status().message());
+    if (!actions.ok()) return ApiError(503, actions.status().message());
     Json j = AlarmJson(*a);
     Json arr = Json::array();
     for (const auto& act : *actions) {
@@ -182,18 +174,18 @@ ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& re
     j["actions"] = std::move(arr);
     return {200, "application/json", j.dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
-  if (verb != "ack" && verb != "resolve") return error(404, "no such endpoint: /api/alarms/" + rest);
+  if (verb != "ack" && verb != "resolve") return ApiError(404, "no such endpoint: /api/alarms/" + rest);
   if (method != "POST")
-    return error(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
+    return ApiError(405, "method " + method + " is not allowed on /api/alarms/" + rest + " (use POST)");
   std::string user;
   if (auto refused = Authenticate(authorization, user)) return *refused;
   Json in;
   try {
     in = Json::parse(body.empty() ? std::string("{}") : body);
   } catch (const std::exception& e) {
-    return error(400, std::string("the body is not JSON: ") + e.what());
+    return ApiError(400, std::string("the body is not JSON: ") + e.what());
   }
-  if (!in.is_object()) return error(400, "the body must be a JSON object");
+  if (!in.is_object()) return ApiError(400, "the body must be a JSON object");
   AlarmAction act;
   act.alarm_id = id;
   act.kind = verb == "ack" ? "acknowledged" : "resolved";
@@ -203,9 +195,9 @@ ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& re
       verb == "ack" ? std::vector<std::string>{"cause", "action", "note"} : std::vector<std::string>{"note"};
   for (auto it = in.begin(); it != in.end(); ++it) {
     if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-      return error(400, "unknown field '" + it.key() + "'");
+      return ApiError(400, "unknown field '" + it.key() + "'");
     }
-    if (!it.value().is_string()) return error(400, "field '" + it.key() + "' must be a string");
+    if (!it.value().is_string()) return ApiError(400, "field '" + it.key() + "' must be a string");
   }
   auto code = [&](const char* field, const std::vector<std::string>& codes, std::string& out) -> std::string {
     if (!in.contains(field)) return std::string("missing field '") + field + "'";
@@ -217,49 +209,43 @@ ApiResponse EngineApi::AlarmApi(const std::string& method, const std::string& re
            (std::string(field) == "cause" ? "causes" : "actions") + ": " + list;
   };
   if (verb == "ack") {
-    if (auto msg = code("cause", config_.cause_codes, act.cause); !msg.empty()) return error(400, msg);
-    if (auto msg = code("action", config_.action_codes, act.action); !msg.empty()) return error(400, msg);
+    if (auto msg = code("cause", config_.cause_codes, act.cause); !msg.empty()) return ApiError(400, msg);
+    if (auto msg = code("action", config_.action_codes, act.action); !msg.empty()) return ApiError(400, msg);
   }
   if (in.contains("note")) act.note = in["note"].get<std::string>();
   return on_responder_([this, id, act] { return responder_.Request([&] { return responder_.Act(id, act); }); });
 }
 
 std::optional<ApiResponse> EngineApi::Authenticate(const std::string& authorization, std::string& user) const {
-  auto refuse = [](const std::string& msg) {
-    return ApiResponse{401, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
   const std::string prefix = "Bearer ";
   if (authorization.rfind(prefix, 0) != 0) {
-    return refuse("missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
+    return ApiError(401, "missing 'Authorization: Bearer <token>' (tokens are listed in the file http.tokens names)");
   }
   auto it = tokens_.find(authorization.substr(prefix.size()));
-  if (it == tokens_.end()) return refuse("unknown token");
+  if (it == tokens_.end()) return ApiError(401, "unknown token");
   user = it->second;
   return std::nullopt;
 }
 
 ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& rest, const std::string& body,
                                        const std::string& authorization) const {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
   const EventTime now = responder_.clock();
   if (rest.empty() || rest == "/") {
     if (method == "GET") {
       auto silences = store_.ListSilences(1000);
-      if (!silences.ok()) return error(503, silences.status().message());
+      if (!silences.ok()) return ApiError(503, silences.status().message());
       Json arr = Json::array();
       for (const auto& silence : *silences) arr.push_back(SilenceJson(silence, now));
       return {200, "application/json", Json{{"silences", arr}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
     }
-    if (method != "POST") return error(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
+    if (method != "POST") return ApiError(405, "method " + method + " is not allowed on /api/silences (use GET or POST)");
     std::string user;
     if (auto refused = Authenticate(authorization, user)) return *refused;
     auto silence = ParseSilenceRequest(body, config_, now, WallClock());
-    if (!silence.ok()) return error(400, silence.status().message());
+    if (!silence.ok()) return ApiError(400, silence.status().message());
     silence->created_by = user;
     auto id = store_.InsertSilence(*silence);
-    if (!id.ok()) return error(503, id.status().message());
+    if (!id.ok()) return ApiError(503, id.status().message());
     silence->id = *id;
     const Json doc = SilenceJson(*silence, now);
     (void)audit_("silence.created", "silence/" + std::to_string(*id), doc, user);
@@ -271,21 +257,21 @@ ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& 
   // "/ID" or "/ID/expire"
   IdPath path;
   if (!ParseIdPath(rest.substr(1), path)) {
-    return error(404, "no silence '" + path.id_text + "' (silence ids are positive integers)");
+    return ApiError(404, "no silence '" + path.id_text + "' (silence ids are positive integers)");
   }
   const std::string& verb = path.verb;
   const std::int64_t id = path.id;
-  if (!verb.empty() && verb != "expire") return error(404, "no such endpoint: /api/silences" + rest);
+  if (!verb.empty() && verb != "expire") return ApiError(404, "no such endpoint: /api/silences" + rest);
   const bool expire = (verb.empty() && method == "DELETE") || (verb == "expire" && method == "POST");
   if (!expire) {
     if (!verb.empty())
-      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
+      return ApiError(405, "method " + method + " is not allowed on /api/silences" + rest + " (use POST)");
     if (method != "GET") {
-      return error(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
+      return ApiError(405, "method " + method + " is not allowed on /api/silences" + rest + " (use GET or DELETE)");
     }
     auto silence = store_.GetSilence(id);
     if (!silence.ok()) {
-      return error(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
+      return ApiError(silence.status().code() == StatusCode::kNotFound ? 404 : 503, silence.status().message());
     }
     return {200, "application/json", SilenceJson(*silence, now).dump(-1, ' ', false, kReplaceInvalidUtf8)};
   }
@@ -294,7 +280,7 @@ ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& 
   auto silence = store_.ExpireSilence(id, now, user, WallClock());
   if (!silence.ok()) {
     const StatusCode code = silence.status().code();
-    return error(code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503,
+    return ApiError(code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503,
                  silence.status().message());
   }
   const Json doc = SilenceJson(*silence, now);
@@ -306,19 +292,16 @@ ApiResponse EngineApi::SilenceApi(const std::string& method, const std::string& 
 ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& rest, const std::string& query,
                                     const std::string& body,
                                     const std::string& authorization) const {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
   // rest: "ID" or "ID/dispose"
   IdPath path;
-  if (!ParseIdPath(rest, path)) return error(404, "no hold '" + path.id_text + "' (hold ids are positive integers)");
+  if (!ParseIdPath(rest, path)) return ApiError(404, "no hold '" + path.id_text + "' (hold ids are positive integers)");
   const std::string& verb = path.verb;
   const std::int64_t id = path.id;
-  if (!verb.empty() && verb != "dispose") return error(404, "no such endpoint: /api/holds/" + rest);
+  if (!verb.empty() && verb != "dispose") return ApiError(404, "no such endpoint: /api/holds/" + rest);
   const bool get = verb.empty();
-  if (get && method != "GET") return error(405, "method " + method + " is not allowed on /api/holds/" + rest);
+  if (get && method != "GET") return ApiError(405, "method " + method + " is not allowed on /api/holds/" + rest);
   if (!get && method != "POST") {
-    return error(405, "method " + method + " is not allowed on /api/holds/" + rest + " (use POST)");
+    return ApiError(405, "method " + method + " is not allowed on /api/holds/" + rest + " (use POST)");
   }
   std::string user;
   if (!get) {
@@ -326,8 +309,8 @@ ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& res
   }
   auto hold = store_.GetHold(id);
   if (!hold.ok()) {
-    return hold.status().code() == StatusCode::kNotFound ? error(404, hold.status().message())
-                                                         : error(503, hold.status().message());
+    return hold.status().code() == StatusCode::kNotFound ? ApiError(404, hold.status().message())
+                                                         : ApiError(503, hold.status().message());
   }
   if (get) {
     // Its units a page at a time, in serial order: `limit` (default 1000, at most 10000) and
@@ -339,20 +322,20 @@ ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& res
     std::int64_t unused = 0;
     if (!ParseQuery(query, {"limit", "after", "dispositions_after"}, params, bad) ||
         !PageParams(params, 1000, 10000, limit, unused, bad)) {
-      return error(400, bad);
+      return ApiError(400, bad);
     }
     std::int64_t dispositions_after = 0;
     if (auto it = params.find("dispositions_after"); it != params.end()) {
       auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), dispositions_after);
       if (ec != std::errc() || ptr != it->second.data() + it->second.size() || dispositions_after < 0) {
-        return error(400, "dispositions_after must be an id (the previous page's \"dispositions_next\"), found '" +
+        return ApiError(400, "dispositions_after must be an id (the previous page's \"dispositions_next\"), found '" +
                               it->second + "'");
       }
     }
     auto units = store_.HeldUnitsBySerial(id, params.count("after") ? params["after"] : "", limit);
-    if (!units.ok()) return error(503, units.status().message());
+    if (!units.ok()) return ApiError(503, units.status().message());
     auto dispositions = store_.ListDispositions(id, dispositions_after, limit);
-    if (!dispositions.ok()) return error(503, dispositions.status().message());
+    if (!dispositions.ok()) return ApiError(503, dispositions.status().message());
     Json j = HoldJson(*hold, *units);
     j["held"] = hold->held;
     j["unit_count"] = hold->units;
@@ -368,23 +351,23 @@ ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& res
   try {
     in = Json::parse(body.empty() ? std::string("{}") : body);
   } catch (const std::exception& e) {
-    return error(400, std::string("the body is not JSON: ") + e.what());
+    return ApiError(400, std::string("the body is not JSON: ") + e.what());
   }
-  if (!in.is_object()) return error(400, "the body must be a JSON object");
+  if (!in.is_object()) return ApiError(400, "the body must be a JSON object");
   for (auto it = in.begin(); it != in.end(); ++it) {
     const std::string& k = it.key();
     if (k == "state" || k == "reason" || k == "meaning" || k == "note") {
-      if (!it.value().is_string()) return error(400, "field '" + k + "' must be a string");
+      if (!it.value().is_string()) return ApiError(400, "field '" + k + "' must be a string");
     } else if (k == "serials" || k == "exclude") {
-      if (!it.value().is_array()) return error(400, "field '" + k + "' must be a list of serials");
+      if (!it.value().is_array()) return ApiError(400, "field '" + k + "' must be a list of serials");
       for (const auto& v : it.value()) {
         if (!v.is_string() || v.get<std::string>().empty())
-          return error(400, "field '" + k + "' must list non-empty strings");
+          return ApiError(400, "field '" + k + "' must list non-empty strings");
       }
     } else if (k == "all") {
-      if (!it.value().is_boolean()) return error(400, "field 'all' must be true or false");
+      if (!it.value().is_boolean()) return ApiError(400, "field 'all' must be true or false");
     } else {
-      return error(400, "unknown field '" + k + "' (expected state, reason, meaning, note, serials, all, exclude)");
+      return ApiError(400, "unknown field '" + k + "' (expected state, reason, meaning, note, serials, all, exclude)");
     }
   }
   Disposition d;
@@ -401,55 +384,52 @@ ApiResponse EngineApi::HoldApi(const std::string& method, const std::string& res
     return std::string("unknown ") + field + " '" + out + "'; " + list_name + ": " + list;
   };
   static const std::vector<std::string> kStates{"released", "reworked", "scrapped"};
-  if (auto msg = pick("state", kStates, "a disposition is one of", d.state); !msg.empty()) return error(400, msg);
+  if (auto msg = pick("state", kStates, "a disposition is one of", d.state); !msg.empty()) return ApiError(400, msg);
   if (auto msg = pick("reason", config_.disposition_codes, "the config's codes.dispositions", d.reason); !msg.empty()) {
-    return error(400, msg);
+    return ApiError(400, msg);
   }
   if (auto msg = pick("meaning", config_.signature_meanings, "the config's codes.meanings", d.meaning); !msg.empty()) {
-    return error(400, msg);
+    return ApiError(400, msg);
   }
   if (in.contains("note")) d.note = in["note"].get<std::string>();
   const bool all = in.value("all", false);
   if (all == in.contains("serials")) {
-    return error(400, "give either 'serials' (the units to dispose of) or \"all\": true (every unit still held, "
+    return ApiError(400, "give either 'serials' (the units to dispose of) or \"all\": true (every unit still held, "
                       "less 'exclude')");
   }
-  if (in.contains("exclude") && !all) return error(400, "'exclude' goes with \"all\": true");
+  if (in.contains("exclude") && !all) return ApiError(400, "'exclude' goes with \"all\": true");
   std::vector<std::string> serials;
   if (all) {
     auto units = store_.ListHeldUnits(id);
-    if (!units.ok()) return error(503, units.status().message());
+    if (!units.ok()) return ApiError(503, units.status().message());
     std::set<std::string> exclude;
     for (const auto& v : in.value("exclude", Json::array())) exclude.insert(v.get<std::string>());
     for (const std::string& x : exclude) {
       bool found = false;
       for (const auto& u : *units) found |= u.serial == x;
-      if (!found) return error(400, "excluded unit '" + x + "' is not in hold " + std::to_string(id));
+      if (!found) return ApiError(400, "excluded unit '" + x + "' is not in hold " + std::to_string(id));
     }
     for (const auto& u : *units) {
       if (u.state == "held" && !exclude.count(u.serial)) serials.push_back(u.serial);
     }
-    if (serials.empty()) return error(409, "hold " + std::to_string(id) + " has no held unit left to dispose of");
+    if (serials.empty()) return ApiError(409, "hold " + std::to_string(id) + " has no held unit left to dispose of");
   } else {
     std::set<std::string> seen;
     for (const auto& v : in["serials"]) {
       if (seen.insert(v.get<std::string>()).second) serials.push_back(v.get<std::string>());
     }
-    if (serials.empty()) return error(400, "'serials' is empty");
+    if (serials.empty()) return ApiError(400, "'serials' is empty");
   }
   return on_responder_(
       [this, serials, d] { return responder_.Request([&] { return responder_.Dispose(serials, d); }); });
 }
 
 ApiResponse EngineApi::UnitApi(const std::string& method, const std::string& serial) const {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
-  if (method != "GET") return error(405, "method " + method + " is not allowed on /api/units/" + serial);
+  if (method != "GET") return ApiError(405, "method " + method + " is not allowed on /api/units/" + serial);
   if (serial.empty() || serial.find('/') != std::string::npos)
-    return error(404, "no such endpoint: /api/units/" + serial);
+    return ApiError(404, "no such endpoint: /api/units/" + serial);
   auto rows = store_.HoldsOfUnit(serial);
-  if (!rows.ok()) return error(503, rows.status().message());
+  if (!rows.ok()) return ApiError(503, rows.status().message());
   // The unit's state over every hold that took it: held in any > scrapped in any > reworked in
   // any > released (by all) > free (never held). Only free and released units may move on, and
   // reworked ones where interlock.reworked_may_move says so (docs/OPERATIONS.md "Interlock").

@@ -1,12 +1,6 @@
 #include "shewhart/engine/api/route_table.h"
 
-#include "shewhart/engine/model/json.h"
-
 namespace shewhart::engine {
-
-ApiResponse ApiError(int status, const std::string& message) {
-  return ApiResponse{status, "application/json", Json{{"error", message}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-}
 
 void RouteTable::Add(std::string path, Methods methods, Handler handler) {
   const bool prefix = !path.empty() && path.back() == '/';

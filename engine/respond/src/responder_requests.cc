@@ -19,9 +19,6 @@ namespace shewhart::engine {
 // A person's acknowledgement (state open -> acknowledged, with cause and action codes) or
 // resolution by hand of alarm `id`; on the responder's thread. Recorded in the store.
 ApiResponse Responder::Act(std::int64_t id, AlarmAction act) {
-  auto error = [](int status, const std::string& msg) {
-    return ApiResponse{status, "application/json", Json{{"error", msg}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
-  };
   AlarmRecord* open = nullptr;
   Key open_key;
   for (auto& [key, a] : open_) {
@@ -31,20 +28,20 @@ ApiResponse Responder::Act(std::int64_t id, AlarmAction act) {
   if (!open) {
     auto got = store_.GetAlarm(id);
     if (!got.ok()) {
-      return got.status().code() == StatusCode::kNotFound ? error(404, "no alarm " + std::to_string(id))
-                                                          : error(503, got.status().message());
+      return got.status().code() == StatusCode::kNotFound ? ApiError(404, "no alarm " + std::to_string(id))
+                                                          : ApiError(503, got.status().message());
     }
     stored = *got;
   }
   AlarmRecord& a = open ? *open : stored;
   if (act.kind == "acknowledged" && a.state == "acknowledged") {
-    return error(409, "alarm " + std::to_string(id) + " is acknowledged already");
+    return ApiError(409, "alarm " + std::to_string(id) + " is acknowledged already");
   }
   if (act.kind == "resolved" && a.state == "resolved") {
-    return error(409, "alarm " + std::to_string(id) + " is resolved already");
+    return ApiError(409, "alarm " + std::to_string(id) + " is resolved already");
   }
   Status st = store_.InsertAlarmAction(act);
-  if (!st.ok()) return error(503, st.message());
+  if (!st.ok()) return ApiError(503, st.message());
   if (act.kind == "acknowledged") {
     // A resolved alarm keeps its state: the cause is recorded after the fact.
     if (a.state == "open") a.state = "acknowledged";
@@ -53,7 +50,7 @@ ApiResponse Responder::Act(std::int64_t id, AlarmAction act) {
     a.resolved_ts = act.ts;
   }
   st = store_.UpdateAlarm(a);
-  if (!st.ok()) return error(503, st.message());
+  if (!st.ok()) return ApiError(503, st.message());
   {
     Json audit{{"alarm", a.id}, {"state", a.state}};
     if (!act.cause.empty()) audit["cause"] = act.cause;
@@ -82,8 +79,7 @@ ApiResponse Responder::Dispose(const std::vector<std::string>& serials, const Di
   if (!done.ok()) {
     const StatusCode code = done.status().code();
     const int status = code == StatusCode::kNotFound ? 404 : code == StatusCode::kFailedPrecondition ? 409 : 503;
-    return ApiResponse{status, "application/json",
-                       Json{{"error", done.status().message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    return ApiError(status, done.status().message());
   }
   Json units = Json::array();
   for (const auto& r : *done) units.push_back(r.serial);
@@ -120,7 +116,7 @@ ApiResponse Responder::Request(const std::function<ApiResponse()>& body) {
     if (r.status >= 500) Fail(Unavailable(r.body));
   });
   if (!st.ok() && r.status < 500)
-    r = ApiResponse{503, "application/json", Json{{"error", st.message()}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    r = ApiError(503, st.message());
   return r;
 }
 

@@ -47,8 +47,7 @@ Engine::ApiResponse Engine::OnResponder(std::function<ApiResponse()> fn) {
     commands_.push_back([task] { (*task)(); });
   }
   if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    return {503, "application/json",
-            Json{{"error", "the responder did not answer within 10 s"}}.dump(-1, ' ', false, kReplaceInvalidUtf8)};
+    return ApiError(503, "the responder did not answer within 10 s");
   }
   return answer.get();
 }

@@ -26,9 +26,6 @@ struct ApiRequest {
   const std::string& authorization;  // the Authorization header ("" when none)
 };
 
-// A JSON error answer {"error": message}.
-ApiResponse ApiError(int status, const std::string& message);
-
 class RouteTable {
  public:
   using Handler = std::function<ApiResponse(const ApiRequest&)>;
