@@ -6,9 +6,6 @@
 #include <charconv>
 #include <string>
 
-#if defined(__AVX__) && defined(__FMA__)
-#include <immintrin.h>  // the zone lines of kZones, four at a time
-#endif
 
 namespace shewhart::rules {
 
@@ -38,6 +35,19 @@ Status CheckMOfN(RuleKind kind, const MOfNRuleParams& p) {
   }
   return Status::Ok();
 }
+
+// The number of bits set in each 10-bit value: a popcount instruction is not in the portable
+// x86-64 instruction set (std::popcount becomes a library call), and two lookups in this 1 KB
+// table count an m-of-n window (n <= kMaxRuleWindow = 20).
+struct BitCounts {
+  std::uint8_t of[1024];
+  constexpr BitCounts() : of() {
+    for (int i = 1; i < 1024; ++i) of[i] = static_cast<std::uint8_t>(of[i / 2] + (i & 1));
+  }
+};
+constexpr BitCounts kBitCounts;
+static_assert(kMaxRuleWindow <= 20);
+inline int CountBits20(std::uint64_t x) { return kBitCounts.of[x & 1023] + kBitCounts.of[(x >> 10) & 1023]; }
 
 // The low `k` bits set (0 < k <= 64).
 constexpr std::uint64_t LowBits(int k) { return k >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << k) - 1; }
@@ -131,8 +141,6 @@ RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
   SHEWHART_CHECK(spec_.Validate().ok());
   const auto& s = spec_;
   nelson8_both_sides_ = s.nelson8.both_sides;
-  nelson1_sigmas_ = s.nelson1.sigmas;
-  we1_sigmas_ = s.we1.sigmas;
   zone_k_[0] = 1;
   zone_k_[1] = 2;
   zone_k_[2] = s.nelson1.sigmas;
@@ -182,36 +190,45 @@ void RunRuleEvaluator::Reset() {
   above_ = below_ = above1_ = below1_ = above2_ = below2_ = up_ = down_ = 0;
 }
 
+void RunRuleEvaluator::SetLines(double cl, double sigma) {
+  SHEWHART_CHECK(std::isfinite(cl) && std::isfinite(sigma) && sigma > 0);
+  for (int i = 0; i < 4; ++i) {
+    upper_[i] = ZoneLine(cl, sigma, zone_k_[i]);
+    lower_[i] = ZoneLine(cl, sigma, -zone_k_[i]);
+  }
+  lines_cl_ = cl;
+  lines_sigma_ = sigma;
+}
+
 // The hot path computes every judged rule's verdict without short-circuit operators (random
 // data would mispredict them) into one word of hit bits; only a point on which something fires
 // takes the branch to WriteFirings. Where a rule looks at the side of the current point, the
-// history of that side is picked with a select (a conditional move), not a branch.
+// history of that side is picked with a select (a conditional move), not a branch. The zone
+// lines are those of the last (cl, sigma) (SetLines), so a point costs no multiply-add.
 template <bool kInclusive, bool kZones, bool kWe>
-[[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma,
-                                                      RuleFiring* out) {
-  SHEWHART_CHECK(std::isfinite(value) & std::isfinite(cl) & std::isfinite(sigma) & (sigma > 0) &
-                 (out != nullptr) & ((count_ == 0) | (index > ring_[pos_])));
+[[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out) {
+  SHEWHART_CHECK(std::isfinite(value) & (out != nullptr) & ((count_ == 0) | (index > ring_[pos_])));
+  // A NaN cl or sigma compares unequal, so SetLines sees (and refuses) it.
+  if ((cl != lines_cl_) | (sigma != lines_sigma_)) [[unlikely]] SetLines(cl, sigma);
   // Verdicts on this point, against its own centre line and sigma.
   const bool above = value > cl;
   const bool below = value < cl;
-  // Beyond the k-sigma line (k > 0) on the point's own side. Requiring the side keeps a point
-  // on the centre line out of every zone even when a line rounds onto cl. A line is never on
-  // the wrong side of cl (cl + k sigma rounds monotonically), so a point strictly beyond it is
-  // on its side already: only the inclusive mode needs the side test.
-  auto beyond_above = [&](double k) {
-    const double line = ZoneLine(cl, sigma, k);
+  // Beyond the line i (zone_k_[i] sigma) above / below cl, on that side. Requiring the side
+  // keeps a point on the centre line out of every zone even when a line rounds onto cl. A line
+  // is never on the wrong side of cl (cl + k sigma rounds monotonically), so a point strictly
+  // beyond it is on its side already: only the inclusive mode needs the side test.
+  auto over = [&](int i) {
     if constexpr (kInclusive) {
-      return static_cast<bool>(above & (value >= line));
+      return static_cast<bool>(above & (value >= upper_[i]));
     } else {
-      return value > line;
+      return value > upper_[i];
     }
   };
-  auto beyond_below = [&](double k) {
-    const double line = ZoneLine(cl, sigma, -k);
+  auto under = [&](int i) {
     if constexpr (kInclusive) {
-      return static_cast<bool>(below & (value <= line));
+      return static_cast<bool>(below & (value <= lower_[i]));
     } else {
-      return value < line;
+      return value < lower_[i];
     }
   };
   auto push = [](std::uint64_t& history, bool bit) { history = (history << 1) | static_cast<std::uint64_t>(bit); };
@@ -240,42 +257,11 @@ template <bool kInclusive, bool kZones, bool kWe>
   const std::uint64_t turned = (up_ & (down_ >> 1)) | (down_ & (up_ >> 1));
 
   std::uint32_t hits = bit(all(side, mask_[kN2]), kN2) | bit(all(trend, mask_[kN3]), kN3) |
-                       bit(all(turned, mask_[kN4]), kN4);
-  if constexpr (!kZones) {
-    hits |= bit(beyond_above(nelson1_sigmas_) | beyond_below(nelson1_sigmas_), kN1);
-    if constexpr (kWe) hits |= bit(beyond_above(we1_sigmas_) | beyond_below(we1_sigmas_), kW1);
-  } else {
-    // Bit i of `over` (`under`): beyond the zone_k_[i]-sigma line above (below) cl, on that
-    // side: i = 0 the 1-sigma line, 1 the 2-sigma line, 2 nelson.1's, 3 we.1's.
-    unsigned over = 0, under = 0;
-#if defined(__AVX__) && defined(__FMA__)
-    {
-      const __m256d k = _mm256_loadu_pd(zone_k_);
-      const __m256d v = _mm256_set1_pd(value), c = _mm256_set1_pd(cl), sd = _mm256_set1_pd(sigma);
-      // fma(k, sigma, cl) and fma(-k, sigma, cl) lane by lane: ZoneLine exactly (one rounding).
-      const __m256d upper = _mm256_fmadd_pd(k, sd, c), lower = _mm256_fnmadd_pd(k, sd, c);
-      over = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(v, upper, kInclusive ? _CMP_GE_OQ : _CMP_GT_OQ)));
-      under = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(v, lower, kInclusive ? _CMP_LE_OQ : _CMP_LT_OQ)));
-    }
-#else
-    // The same verdicts one line at a time (a build without AVX and FMA).
-    for (int i = 0; i < 4; ++i) {
-      const double k = zone_k_[i];
-      const bool o = kInclusive ? value >= ZoneLine(cl, sigma, k) : value > ZoneLine(cl, sigma, k);
-      const bool u = kInclusive ? value <= ZoneLine(cl, sigma, -k) : value < ZoneLine(cl, sigma, -k);
-      over |= static_cast<unsigned>(o) << i;
-      under |= static_cast<unsigned>(u) << i;
-    }
-#endif
-    if constexpr (kInclusive) {
-      over &= 0u - static_cast<unsigned>(above);
-      under &= 0u - static_cast<unsigned>(below);
-    }
-    const unsigned either = over | under;
-    hits |= ((either >> 2) & 1u) << kN1;
-    if constexpr (kWe) hits |= ((either >> 3) & 1u) << kW1;
-    const bool a1 = (over & 1u) != 0, b1 = (under & 1u) != 0;
-    const bool a2 = (over & 2u) != 0, b2 = (under & 2u) != 0;
+                       bit(all(turned, mask_[kN4]), kN4) | bit(over(2) | under(2), kN1);
+  if constexpr (kWe) hits |= bit(over(3) | under(3), kW1) | bit(all(side, mask_[kW4]), kW4);
+  if constexpr (kZones) {
+    const bool a1 = over(0), b1 = under(0);
+    const bool a2 = over(1), b2 = under(1);
     push(above1_, a1);
     push(below1_, b1);
     push(above2_, a2);
@@ -285,22 +271,21 @@ template <bool kInclusive, bool kZones, bool kWe>
     const std::uint64_t side2 = a2 ? above2_ : below2_;
     // The current point is beyond on its side and at least m of the window are, on that side.
     auto m_of_n = [&](int slot, std::uint64_t history) {
-      return ((history & 1) != 0) & (std::popcount(history & mask_[slot]) >= min_count_[slot]);
+      return static_cast<bool>((history & 1) & (CountBits20(history & mask_[slot]) >= min_count_[slot]));
     };
     const std::uint64_t beyond1 = above1_ | below1_;
     const std::uint64_t n8 = mask_[kN8];
     const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));
     // Within 1 sigma: none of the last K beyond 1 sigma, and K points exist.
     const bool n7 = ((beyond1 & mask_[kN7]) == 0) & (count_ >= points_[kN7]);
-    hits |= bit(m_of_n(kN5, side2), kN5) |
-            bit(m_of_n(kN6, side1), kN6) |
-            bit(n7, kN7) |
-            bit(all(beyond1, n8) & n8_sides, kN8);
-    if constexpr (kWe) hits |= bit(m_of_n(kW2, side2), kW2) | bit(m_of_n(kW3, side1), kW3);
+    hits |= bit(m_of_n(kN5, side2), kN5) | bit(m_of_n(kN6, side1), kN6) |
+            bit(n7, kN7) | bit(all(beyond1, n8) & n8_sides, kN8);
+    if constexpr (kWe) {
+      hits |= bit(m_of_n(kW2, side2), kW2) | bit(m_of_n(kW3, side1), kW3);
+    }
   }
-  if constexpr (kWe) hits |= bit(all(side, mask_[kW4]), kW4);
   hits &= enabled_;
-  if (hits == 0) return 0;
+  if (hits == 0) [[likely]] return 0;
   return WriteFirings(hits, index, out);
 }
 

@@ -195,6 +195,8 @@ class RunRuleEvaluator {
   std::size_t Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
   // The rare path: writes the firings of the rules whose bits are set in `hits`.
   std::size_t WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const;
+  // Computes the zone lines of (cl, sigma) into upper_ / lower_, after checking both.
+  void SetLines(double cl, double sigma);
 
   RunRulesSpec spec_;
   // Derived from spec_ at construction.
@@ -202,11 +204,19 @@ class RunRuleEvaluator {
   std::uint32_t enabled_ = 0;          // bit per slot
   std::uint8_t variant_ = 0;           // Judge instantiation: kInclusive | kZones << 1 | kWe << 2
   bool nelson8_both_sides_ = false;
-  double nelson1_sigmas_ = 3, we1_sigmas_ = 3;
   double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
   std::uint64_t mask_[kSlots] = {};    // the history bits a slot's pattern needs set / counts
   int min_count_[kSlots] = {};         // m of the m-of-n slots
   int points_[kSlots] = {};            // points a firing implicates (full window for m-of-n)
+
+  // The zone lines of the last (cl, sigma) judged: ZoneLine(cl, sigma, +-zone_k_[i]). A chart
+  // with fixed limits plots every point against the same pair, so the lines are computed once
+  // per limit version, not per point; any other pair (an x-bar point of another subgroup size)
+  // recomputes them. NaN until the first point, so that it always computes.
+  double lines_cl_ = std::numeric_limits<double>::quiet_NaN();
+  double lines_sigma_ = std::numeric_limits<double>::quiet_NaN();
+  double upper_[4] = {};
+  double lower_[4] = {};
 
   std::int64_t count_ = 0;
   std::size_t pos_ = 0;  // ring slot of the newest point
