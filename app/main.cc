@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> inputs;
   auto* replay =
-      app.add_subcommand("replay", "Run the pipeline deterministically over CSV / JSONL files; JSON lines on stdout");
+      app.add_subcommand("replay",
+                        "Run the pipeline deterministically over CSV / JSONL files; JSON lines on stdout. On a "
+                        "long input a progress line goes to stderr every 5 s (lines read, lines/s, signals, alarms)");
   replay->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   replay->add_option("inputs", inputs, "Input files (.csv is CSV, anything else JSON lines), in order")->required();
   std::string replay_store = ":memory:";

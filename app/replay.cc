@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <sys/resource.h>
@@ -139,13 +140,24 @@ class ReplayWriter : public engine::EngineListener {
   std::map<std::string, Summary> summaries_;
 };
 
-// An IngestSink wrapper that also writes reject lines to the replay output.
+// An IngestSink wrapper that also writes reject lines to the replay output, and a progress line to
+// stderr every kProgressEvery of a long input.
 class ReplaySink : public engine::IngestSink {
  public:
-  ReplaySink(engine::IngestSink& inner, ReplayWriter& writer) : inner_(inner), writer_(writer) {}
-  bool OnMeasurement(const engine::Measurement& m) override { return inner_.OnMeasurement(m); }
-  void OnUnitEvent(const engine::UnitEvent& e) override { inner_.OnUnitEvent(e); }
+  static constexpr std::chrono::seconds kProgressEvery{5};
+
+  ReplaySink(engine::IngestSink& inner, ReplayWriter& writer, const engine::Engine& eng, std::string input)
+      : inner_(inner), writer_(writer), eng_(eng), input_(std::move(input)) {}
+  bool OnMeasurement(const engine::Measurement& m) override {
+    Progress();
+    return inner_.OnMeasurement(m);
+  }
+  void OnUnitEvent(const engine::UnitEvent& e) override {
+    Progress();
+    inner_.OnUnitEvent(e);
+  }
   void OnReject(const engine::RejectRecord& r) override {
+    Progress();
     writer_.WriteReject(r);
     inner_.OnReject(r);
   }
@@ -153,8 +165,27 @@ class ReplaySink : public engine::IngestSink {
   void Flush() override { inner_.Flush(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // Every 16384 records, a look at the clock.
+  void Progress() {
+    if ((++records_ & 16383) != 0) return;
+    const Clock::time_point now = Clock::now();
+    if (now - last_ < kProgressEvery) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "%s: %llu lines so far (%.0f lines/s), %llu signals, %llu alarms\n", input_.c_str(),
+                 static_cast<unsigned long long>(records_), static_cast<double>(records_) / seconds,
+                 static_cast<unsigned long long>(eng_.signals()),
+                 static_cast<unsigned long long>(eng_.alarms_opened()));
+  }
+
   engine::IngestSink& inner_;
   ReplayWriter& writer_;
+  const engine::Engine& eng_;
+  std::string input_;
+  std::uint64_t records_ = 0;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = start_;
 };
 }  // namespace
 
@@ -179,7 +210,7 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
     spec.path = input;
     if (input.size() > 4 && input.substr(input.size() - 4) == ".csv")
       spec.format = engine::FileSourceSpec::Format::kCsv;
-    ReplaySink sink(eng.RegisterSource(input), writer);
+    ReplaySink sink(eng.RegisterSource(input), writer, eng, input);
     auto stats = connectors::file::ReadFile(spec, input, eng.index(), config->max_message_bytes, sink);
     if (!stats.ok()) {
       std::fprintf(stderr, "shewhart replay: %s\n", stats.status().message().c_str());

@@ -442,6 +442,68 @@ std::optional<double> Sample(const std::string& text, const std::string& series)
   return std::nullopt;
 }
 
+// Escalation by time is looked for only when the earliest deadline has come (a replay checks at
+// every new event time): an alarm opened later under a shorter unacknowledged_for lowers that
+// deadline and escalates on time, the other waits for its own. The open-alarm gauges follow
+// each alarm's tier.
+TEST(EngineTest, EachAlarmEscalatesByTimeAtItsOwnDeadline) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(R"(
+engine: { past_tolerance: 36500d }
+characteristics:
+  - id: bore
+    chart: { type: individuals, mr_rules: false }
+    limits: { mean: 10, sigma: 0.1 }
+    scope: [station]
+    response: slow
+  - id: torque
+    chart: { type: individuals, mr_rules: false }
+    limits: { mean: 5, sigma: 1 }
+    scope: [station]
+    response: fast
+responses:
+  slow: { tiers: [ { tier: 1, do: [log] }, { tier: 2, when: { unacknowledged_for: 1h }, do: [log] } ] }
+  fast: { tiers: [ { tier: 1, do: [log] }, { tier: 2, when: { unacknowledged_for: 1m }, do: [log] } ] }
+)");
+  const std::int64_t t0 = 1'790'000'000'000;  // ms
+  const std::int64_t minute = 60'000;
+  auto torque = [](double v, std::int64_t ms) {
+    return "{\"characteristic\":\"torque\",\"value\":" + std::to_string(v) + ",\"ts\":" + std::to_string(ms) +
+           ",\"station\":\"st1\"}\n";
+  };
+  std::string text = Measure(10.5, t0, "U1", "st1");          // bore: alarm 1 (due at t0 + 1h)
+  text += Measure(10.0, t0 + 5 * minute, "U2", "st1");
+  text += torque(11.0, t0 + 10 * minute);                     // torque: alarm 2 (due at t0 + 11 min)
+  text += Measure(10.0, t0 + 10 * minute + 30'000, "U3", "st1");
+  text += torque(5.0, t0 + 12 * minute);                      // alarm 2 enters tier 2 here
+  text += Measure(10.0, t0 + 59 * minute, "U4", "st1");
+  std::unique_ptr<Engine> first = RunInline(config, dir.File("s.db"), dir.Write("a.jsonl", text), nullptr);
+  ASSERT_TRUE(first);
+  auto tier_of = [&](std::int64_t id) {
+    auto s = Store::Open(dir.File("s.db"));
+    EXPECT_TRUE(s.ok());
+    auto a = (*s)->GetAlarm(id);
+    EXPECT_TRUE(a.ok());
+    return a.ok() ? a->tier : -1;
+  };
+  EXPECT_EQ(tier_of(1), 1) << "bore's hour has not passed";
+  EXPECT_EQ(tier_of(2), 2) << "torque was due 11 min after t0";
+  const std::string m = first->HandleApi("GET", "/metrics", "").body;
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"slow\",tier=\"1\"}"), 1.0) << m;
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"fast\",tier=\"1\"}"), 0.0);
+  EXPECT_EQ(Sample(m, "shewhart_alarms_open{policy=\"fast\",tier=\"2\"}"), 1.0);
+  first.reset();
+  // The next input passes the hour: bore escalates too.
+  std::unique_ptr<Engine> second =
+      RunInline(config, dir.File("s.db"), dir.Write("b.jsonl", Measure(10.0, t0 + 61 * minute, "U5", "st1")), nullptr);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(tier_of(1), 2);
+  const std::string m2 = second->HandleApi("GET", "/metrics", "").body;
+  EXPECT_EQ(Sample(m2, "shewhart_alarms_open{policy=\"slow\",tier=\"2\"}"), 1.0) << m2;
+  EXPECT_EQ(Sample(m2, "shewhart_alarms_open{policy=\"slow\",tier=\"1\"}"), 0.0);
+  EXPECT_EQ(Sample(m2, "shewhart_alarms_open{policy=\"fast\",tier=\"2\"}"), 1.0);
+}
+
 // /metrics end to end (inline): the first characteristic's chart, spec limits, capability and
 // signals; the second left out by the cap and counted; alarms by policy and tier; holds and
 // held units by state; passes and held units by station; no serial or lot label anywhere.

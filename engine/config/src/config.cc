@@ -126,7 +126,18 @@ bool IsAttribute(ChartType type) {
   return type == ChartType::kP || type == ChartType::kNp || type == ChartType::kC || type == ChartType::kU;
 }
 
+void Config::IndexCharacteristics() {
+  index_.clear();
+  index_.reserve(characteristics.size());
+  for (std::size_t i = 0; i < characteristics.size(); ++i) index_.emplace(characteristics[i].id, static_cast<int>(i));
+}
+
 int Config::FindCharacteristic(std::string_view id) const {
+  if (index_.size() == characteristics.size()) {
+    auto it = index_.find(id);
+    const auto i = it != index_.end() ? static_cast<std::size_t>(it->second) : characteristics.size();
+    if (i < characteristics.size() && characteristics[i].id == id) return static_cast<int>(i);
+  }
   for (std::size_t i = 0; i < characteristics.size(); ++i) {
     if (characteristics[i].id == id) return static_cast<int>(i);
   }
@@ -175,7 +186,10 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
   std::stable_sort(out.problems.begin(), out.problems.end(), [](const ConfigProblem& a, const ConfigProblem& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
-  if (out.problems.empty()) out.config = std::move(config);
+  if (out.problems.empty()) {
+    out.config = std::move(config);
+    out.config->IndexCharacteristics();
+  }
   return out;
 }
 

@@ -86,6 +86,7 @@ Responder::Responder(ResponderParts parts)
 
 // Reloads open alarms and hold counts from the store (after a restart).
 Status Responder::Load() {
+  unack_due_ = EventTime::min();  // scanned at the next check
   auto alarms = store_.ListAlarms(/*open_only=*/true, 1 << 30);
   if (!alarms.ok()) return alarms.status();
   for (auto& a : *alarms) {
@@ -252,6 +253,7 @@ void Responder::Fail(const Status& st) {
 // undo records. Stays due (recover_) while the store cannot be read.
 void Responder::Recover() {
   open_.clear();
+  for (auto& [key, count] : alarm_gauges_) count.n = 0;
   by_scope_.clear();
   scope_key_sets_.clear();
   held_in_.clear();
@@ -395,6 +397,7 @@ void Responder::Handle(const Signal& s) {
     ts.entered |= 1u << t;
     RunTierNumber(alarm, t, s);
   }
+  NoteDeadline(s.characteristic, alarm);
   UpdateGauges();
 }
 
@@ -415,7 +418,7 @@ EventTime Responder::clock() const {
 
 // Inline mode: the input's event time moved on (escalations by time may be due).
 void Responder::ClockTick() {
-  if (!open_.empty()) (void)RunUnit([this] { CheckUnacknowledged(clock()); });
+  if (!open_.empty() && clock() >= unack_due_) (void)RunUnit([this] { CheckUnacknowledged(clock()); });
 }
 
 // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
@@ -451,6 +454,7 @@ bool Responder::Reopen(const Key& key, const Signal& s) {
   AlarmRecord& alarm = Open(key, std::move(a));
   if (listener_) listener_->OnAlarm(alarm, false);
   HoldWindow(alarm);
+  NoteDeadline(s.characteristic, alarm);
   return true;
 }
 
@@ -467,6 +471,7 @@ void Responder::Close(const Key& key) {
       break;
     }
   }
+  CountOpen(it->second, -1);
   open_.erase(it);
 }
 
@@ -486,6 +491,7 @@ AlarmRecord& Responder::Open(const Key& key, AlarmRecord a) {
   auto [it, inserted] = open_.emplace(key, std::move(a));
   SHEWHART_CHECK(inserted);
   AlarmRecord& alarm = it->second;
+  CountOpen(alarm, +1);
   by_scope_.emplace(key.second, &alarm);
   std::vector<ScopeKey> keys;
   for (const auto& kv : alarm.scope) keys.push_back(kv.first);
@@ -540,15 +546,15 @@ Responder::AlarmCount& Responder::AlarmGauge(const std::string& policy, int tier
 }
 
 void Responder::UpdateGauges() {
-  for (auto& [key, count] : alarm_gauges_) count.n = 0;
-  // An alarm reloaded after a restart may name a policy the config no longer has: its gauge is
-  // registered here (the registry's mutex, once).
-  for (const auto& [key, a] : open_) AlarmGauge(a.policy, a.tier).n += 1;
   for (auto& [key, count] : alarm_gauges_) count.gauge->Set(static_cast<double>(count.n));
   hold_counts_.holds["open"] = holds_open_count_;
   hold_counts_.units["held"] = held_total_;
   for (auto& [state, gauge] : hold_gauges_) gauge->Set(static_cast<double>(hold_counts_.holds[state]));
   for (auto& [state, gauge] : unit_gauges_) gauge->Set(static_cast<double>(hold_counts_.units[state]));
 }
+
+// An alarm reloaded after a restart may name a policy the config no longer has: its gauge is
+// registered here (the registry's mutex, once).
+void Responder::CountOpen(const AlarmRecord& a, int delta) { AlarmGauge(a.policy, a.tier).n += delta; }
 
 }  // namespace shewhart::engine

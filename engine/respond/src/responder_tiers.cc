@@ -74,7 +74,9 @@ void Responder::Escalate(AlarmRecord& a, const Signal& s, const std::vector<int>
   if (tiers.empty()) return;
   TierState& ts = tier_state_[a.id];
   const int from = a.tier;
+  CountOpen(a, -1);
   a.tier = tiers.back();
+  CountOpen(a, +1);
   ts.reached = a.tier_reached = Now(s.hit.ts);
   Status st = store_.UpdateAlarm(a);
   if (!st.ok()) Fail(st);
@@ -87,30 +89,52 @@ void Responder::Escalate(AlarmRecord& a, const Signal& s, const std::vector<int>
     ts.entered |= 1u << t;
     RunTierNumber(a, t, s);
   }
+  NoteDeadline(s.characteristic, a);
 }
 
 // Escalation by time: an open alarm not acknowledged within a tier's unacknowledged_for of
 // reaching its latest tier enters that tier. Called with the responder's clock.
 void Responder::CheckUnacknowledged(EventTime now) {
+  if (now < unack_due_) return;
+  EventTime next = EventTime::max();
   for (auto& [key, a] : open_) {
-    if (a.state != "open") continue;
-    TierState& ts = tier_state_[a.id];
-    const ResponseSpec& policy = config_.ResponseFor(key.first);
-    for (const TierSpec& tier : policy.tiers) {
-      if (tier.tier <= a.tier || (ts.entered >> tier.tier & 1u)) continue;
-      if (tier.when.kind != TierCondition::Kind::kUnacknowledged) break;  // the next tier waits for a signal
-      if (now - ts.reached < tier.when.unacknowledged_for) break;
-      Signal s;
-      s.characteristic = key.first;
-      s.hit.rule = rules::RuleFromName(a.rule).value_or(rules::RuleKind::kNelson1);
-      s.hit.ts = now;
-      s.hit.value = std::numeric_limits<double>::quiet_NaN();
-      spdlog::warn("alarm #{} {}: not acknowledged within {} s of tier {}: tier {}", a.id, a.characteristic,
-                   tier.when.unacknowledged_for.count() / 1000000, a.tier, tier.tier);
-      Escalate(a, s, {tier.tier});
-      break;
+    std::optional<EventTime> due = UnacknowledgedDeadline(key.first, a);
+    if (due && now >= *due) {
+      const ResponseSpec& policy = config_.ResponseFor(key.first);
+      const TierState& ts = tier_state_[a.id];
+      for (const TierSpec& tier : policy.tiers) {
+        if (tier.tier <= a.tier || (ts.entered >> tier.tier & 1u)) continue;
+        Signal s;
+        s.characteristic = key.first;
+        s.hit.rule = rules::RuleFromName(a.rule).value_or(rules::RuleKind::kNelson1);
+        s.hit.ts = now;
+        s.hit.value = std::numeric_limits<double>::quiet_NaN();
+        spdlog::warn("alarm #{} {}: not acknowledged within {} s of tier {}: tier {}", a.id, a.characteristic,
+                     tier.when.unacknowledged_for.count() / 1000000, a.tier, tier.tier);
+        Escalate(a, s, {tier.tier});
+        break;
+      }
+      due = UnacknowledgedDeadline(key.first, a);
     }
+    if (due) next = std::min(next, *due);
   }
+  unack_due_ = next;
+}
+
+std::optional<EventTime> Responder::UnacknowledgedDeadline(CharacteristicId c, const AlarmRecord& a) {
+  if (a.state != "open") return std::nullopt;
+  const TierState& ts = tier_state_[a.id];
+  for (const TierSpec& tier : config_.ResponseFor(c).tiers) {
+    if (tier.tier <= a.tier || (ts.entered >> tier.tier & 1u)) continue;
+    // The next tier waits for a signal: no escalation by time before it.
+    if (tier.when.kind != TierCondition::Kind::kUnacknowledged) return std::nullopt;
+    return ts.reached + tier.when.unacknowledged_for;
+  }
+  return std::nullopt;
+}
+
+void Responder::NoteDeadline(CharacteristicId c, const AlarmRecord& a) {
+  if (std::optional<EventTime> due = UnacknowledgedDeadline(c, a)) unack_due_ = std::min(unack_due_, *due);
 }
 
 // The open tier-3 (or higher) alarm of the same station as `alarm`, if any: while the station

@@ -8,11 +8,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <unordered_map>
 #include <vector>
 
 #include "shewhart/base/status.h"
@@ -283,14 +285,23 @@ struct Config {
   std::map<std::string, ResponseSpec> responses;
   std::map<std::string, HookSpec> hooks;
 
-  // The characteristic with `id`, or -1.
+  // The characteristic with `id`, or -1. From the index IndexCharacteristics built (the loader
+  // does) when it still matches, else by a scan.
   int FindCharacteristic(std::string_view id) const;
+  // Indexes the characteristics by id, for FindCharacteristic in constant time.
+  void IndexCharacteristics();
   // The policy for characteristic `index` (its own, or the built-in default: tier 1 → log).
   const ResponseSpec& ResponseFor(std::size_t index) const;
 
  private:
   // A characteristic without a `response`: tier 1 on any signal, logged, its units held.
   ResponseSpec default_response_{"default", {TierSpec{1, TierCondition{}, {"log", "quarantine"}}}, 0};
+  // Hashes a std::string key and a std::string_view query alike (lookup without a copy).
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int, IdHash, std::equal_to<>> index_;  // characteristics[i].id -> i
 };
 
 struct ConfigLoad {

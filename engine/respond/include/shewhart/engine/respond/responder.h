@@ -116,6 +116,8 @@ class Responder {
 
   // Escalation by time: an open alarm not acknowledged within a tier's unacknowledged_for of
   // reaching its latest tier enters that tier. Called with the responder's clock.
+  // Scans the open alarms only when `now` has reached the earliest such deadline (unack_due_), so
+  // that a replay's every new event time costs nothing while no escalation is due.
   void CheckUnacknowledged(EventTime now);
 
   // A person's acknowledgement (state open -> acknowledged, with cause and action codes) or
@@ -296,7 +298,16 @@ class Responder {
 
   AlarmCount& AlarmGauge(const std::string& policy, int tier);
 
+  // Sets the open-alarm and hold gauges from their counts (kept as alarms open, close and
+  // escalate: CountOpen), in time independent of the number of open alarms.
   void UpdateGauges();
+  // Adds `delta` to the open-alarm count of `a`'s (policy, tier).
+  void CountOpen(const AlarmRecord& a, int delta);
+  // When open alarm `a` escalates by time next (its first tier not entered is an
+  // unacknowledged_for tier), if it does; ResponseFor the characteristic at `c`.
+  std::optional<EventTime> UnacknowledgedDeadline(CharacteristicId c, const AlarmRecord& a);
+  // `a` may escalate by time earlier than unack_due_ says: lowers it.
+  void NoteDeadline(CharacteristicId c, const AlarmRecord& a);
   const Config& config_;
   Store& store_;
   TraceWriter& trace_;
@@ -320,6 +331,9 @@ class Responder {
   std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
   std::map<std::int64_t, std::vector<SerialFeed>> feeds_;  // quarantine hooks per open alarm
   std::map<std::int64_t, TierState> tier_state_;
+  // No open alarm escalates by time before this (EventTime::min(): not known, scan at the next
+  // check). Lowered by NoteDeadline, recomputed by each scan.
+  EventTime unack_due_ = EventTime::min();
   // min_interval: the last resolved alarm of each characteristic and scope, and when.
   std::map<Key, std::pair<std::int64_t, EventTime>> last_resolved_;
   std::map<WindowKey, std::deque<EventTime>> windows_;
