@@ -163,7 +163,8 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
   config.text_sha256 = Sha256Hex(text);
   try {
     // Every document is parsed (a broken one after `---` is a syntax error), and a config is one.
-    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    const config_loader::YamlDocuments parsed = config_loader::ParseYaml(text);
+    const std::vector<config_loader::Node>& docs = parsed.documents;
     if (docs.size() > 1) {
       ConfigProblem p;
       p.file = file_name;
@@ -173,7 +174,7 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
                   "into the first)";
       loader.problems().push_back(std::move(p));
     }
-    loader.LoadRoot(docs.empty() ? YAML::Node() : docs[0], config);
+    loader.LoadRoot(docs.empty() ? config_loader::Node() : docs[0], config);
   } catch (const YAML::Exception& e) {
     ConfigProblem p;
     p.file = file_name;
@@ -212,18 +213,19 @@ Result<std::map<std::string, std::string>> LoadTokensFile(const std::string& pat
   ss << in.rdbuf();
   std::map<std::string, std::string> tokens;
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(ss.str());
+    const config_loader::YamlDocuments parsed = config_loader::ParseYaml(ss.str());
+    const std::vector<config_loader::Node>& docs = parsed.documents;
     if (docs.size() > 1) {
       return InvalidArgument(path + ":" + std::to_string(docs[1].Mark().line + 1) +
                              ": a tokens file is one YAML document; a second one starts here");
     }
-    const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
+    const config_loader::Node root = docs.empty() ? config_loader::Node() : docs[0];
     if (!root.IsMap() || root.size() == 0) {
       return InvalidArgument(path + ": expected a mapping of user names to tokens (anna: \"<token>\")");
     }
     std::set<std::string> users;
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const YAML::Node key = it->first, value = it->second;
+      const config_loader::Node key = it->first, value = it->second;
       const std::string where = path + ":" + std::to_string(key.Mark().line + 1) + ": ";
       if (!key.IsScalar() || key.Scalar().empty()) return InvalidArgument(where + "expected a user name");
       const std::string& user = key.Scalar();

@@ -19,7 +19,7 @@
 
 namespace shewhart::engine::config_loader {
 
-void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+void Loader::LoadCharacteristic(const Node& node, const std::string& path, CharacteristicSpec& c) {
   if (!CheckMap(node, path, Keys("characteristics[]"))) {
     return;
   }
@@ -39,7 +39,7 @@ void Loader::LoadCharacteristic(const YAML::Node& node, const std::string& path,
 }
 
 // capability, late_tolerance, future_tolerance, past_tolerance.
-void Loader::LoadStreamSettings(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+void Loader::LoadStreamSettings(const Node& node, const std::string& path, CharacteristicSpec& c) {
   if (auto cap = node["capability"]) {
     const std::string kp = path + ".capability";
     if (CheckMap(cap, kp, Keys("characteristics[].capability"))) {
@@ -71,7 +71,7 @@ void Loader::LoadStreamSettings(const YAML::Node& node, const std::string& path,
 }
 
 // spec: lsl, target, usl.
-void Loader::LoadSpec(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+void Loader::LoadSpec(const Node& node, const std::string& path, CharacteristicSpec& c) {
   auto& chart = c.chart;
   if (auto s = node["spec"]) {
     const std::string sp = path + ".spec";
@@ -87,7 +87,7 @@ void Loader::LoadSpec(const YAML::Node& node, const std::string& path, Character
 }
 
 // chart: the type and its settings; `t2_variables_ok` false when a T² chart's variables are bad.
-void Loader::LoadChart(const YAML::Node& node, const std::string& path, CharacteristicSpec& c,
+void Loader::LoadChart(const Node& node, const std::string& path, CharacteristicSpec& c,
                        bool& t2_variables_ok) {
   auto& chart = c.chart;
   if (auto ch = node["chart"]) {
@@ -236,13 +236,13 @@ void Loader::LoadChart(const YAML::Node& node, const std::string& path, Characte
 }
 
 // limits: Phase I, known (mean and sigma) or explicit; false when a T² chart's limits are bad.
-bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, CharacteristicSpec& c,
+bool Loader::LoadLimits(const Node& node, const std::string& path, CharacteristicSpec& c,
                         bool t2_variables_ok) {
   auto& chart = c.chart;
   const bool attribute = IsAttribute(c.type);
   const bool subgrouped = c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
   bool t2_limits_ok = true;
-  if (const YAML::Node t2_limits = node["limits"]; t2_limits && c.type == ChartType::kT2) {
+  if (const Node t2_limits = node["limits"]; t2_limits && c.type == ChartType::kT2) {
     t2_limits_ok = LoadT2Limits(t2_limits, path + ".limits", c, t2_variables_ok);
   } else if (auto l = node["limits"]) {
     const std::string lp = path + ".limits";
@@ -361,7 +361,7 @@ bool Loader::LoadLimits(const YAML::Node& node, const std::string& path, Charact
 }
 
 // rules (or the defaults of the chart type) and what follows from them; true when `rules` was given.
-bool Loader::LoadRules(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+bool Loader::LoadRules(const Node& node, const std::string& path, CharacteristicSpec& c) {
   auto& chart = c.chart;
   bool rules_given = false;
   if (auto r = node["rules"]) {
@@ -402,14 +402,14 @@ bool Loader::LoadRules(const YAML::Node& node, const std::string& path, Characte
   return rules_given;
 }
 
-void Loader::CheckChartSpec(const YAML::Node& node, const std::string& path, CharacteristicSpec& c,
+void Loader::CheckChartSpec(const Node& node, const std::string& path, CharacteristicSpec& c,
                             bool rules_given, bool t2_variables_ok, bool t2_limits_ok) {
   auto& chart = c.chart;
   const bool attribute = IsAttribute(c.type);
   const bool subgrouped = c.type == ChartType::kXbarR || c.type == ChartType::kXbarS;
   // The type's own spec, from the settings above; checked here so that its problems carry the
   // characteristic's path.
-  const YAML::Node chart_node = node["chart"] ? node["chart"] : node;
+  const Node chart_node = node["chart"] ? node["chart"] : node;
   if (c.warning_sigmas > 0) {
     const std::string wp = path + ".chart.warning_sigmas";
     if (c.warning_sigmas >= chart.k_sigma) {
@@ -503,7 +503,7 @@ void Loader::CheckChartSpec(const YAML::Node& node, const std::string& path, Cha
 }
 
 // scope: the labels an alarm of this characteristic is per.
-void Loader::LoadScope(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+void Loader::LoadScope(const Node& node, const std::string& path, CharacteristicSpec& c) {
   if (auto s = node["scope"]) {
     const std::string sp = path + ".scope";
     if (!s.IsSequence() || s.size() == 0) {
@@ -532,10 +532,10 @@ void Loader::LoadScope(const YAML::Node& node, const std::string& path, Characte
 }
 
 // `chart.variables`: the number p, or the list of the p variables' names.
-bool Loader::LoadT2Variables(const YAML::Node& chart, const std::string& path, CharacteristicSpec& c) {
+bool Loader::LoadT2Variables(const Node& chart, const std::string& path, CharacteristicSpec& c) {
   const std::string vp = path + ".variables";
   const long long max = static_cast<long long>(kMaxValues);
-  const YAML::Node v = chart["variables"];
+  const Node v = chart["variables"];
   if (!v) {
     Problem(chart, vp, "missing: the number of variables (variables: 2) or their names (variables: [x, y]), in the "
                        "order of a measurement's values");
@@ -571,7 +571,7 @@ bool Loader::LoadT2Variables(const YAML::Node& chart, const std::string& path, C
 }
 
 // A list of numbers; with `expected` >= 0, exactly that many.
-bool Loader::NumberList(const YAML::Node& node, const std::string& path, int expected, const char* what,
+bool Loader::NumberList(const Node& node, const std::string& path, int expected, const char* what,
                         std::vector<double>& out) {
   const std::string count = expected >= 0 ? std::to_string(expected) + " " : "";
   if (!node.IsSequence()) {
@@ -593,7 +593,7 @@ bool Loader::NumberList(const YAML::Node& node, const std::string& path, int exp
 
 // `limits` of a t2 chart: phase1.subgroups, or a known mean and covariance (with
 // known_from_subgroups or an explicit ucl). Returns false when a problem was reported.
-bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, CharacteristicSpec& c, bool variables_known) {
+bool Loader::LoadT2Limits(const Node& l, const std::string& lp, CharacteristicSpec& c, bool variables_known) {
   auto& t = c.t2;
   if (!CheckMap(l, lp, Keys("characteristics[].limits", {"phase1", "mean", "covariance", "known_from_subgroups", "ucl"}))) return false;
   const bool known = l["mean"] || l["covariance"] || l["known_from_subgroups"] || l["ucl"];
@@ -604,7 +604,7 @@ bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, Characteri
   if (auto p1 = l["phase1"]) {
     t.mode = rules::T2ChartSpec::LimitMode::kPhase1;
     if (!CheckMap(p1, lp + ".phase1", Keys("characteristics[].limits.phase1", {"subgroups", "exclude"}))) return false;
-    if (const YAML::Node e = p1["exclude"]) {
+    if (const Node e = p1["exclude"]) {
       // The Phase I and II limits depend on the number of baseline subgroups m (beta and F
       // quantiles), so excluding subgroups would mean new limit formulas, not just a new
       // estimate. Refused rather than half done.
@@ -636,7 +636,7 @@ bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, Characteri
   } else {
     ok &= NumberList(l["mean"], lp + ".mean", p, "one per variable", t.center);
   }
-  if (const YAML::Node cov = l["covariance"]; !cov) {
+  if (const Node cov = l["covariance"]; !cov) {
     Problem(l, lp + ".covariance", "missing: known limits need the mean vector and the covariance matrix");
     ok = false;
   } else if (!cov.IsSequence()) {
@@ -679,13 +679,13 @@ bool Loader::LoadT2Limits(const YAML::Node& l, const std::string& lp, Characteri
 
 // The T^2 spec's own checks (enough subgroups for p; a symmetric, positive definite
 // covariance; a confidence with finite limits), each at the key it is about.
-void Loader::ValidateT2(const YAML::Node& node, const std::string& path, CharacteristicSpec& c) {
+void Loader::ValidateT2(const Node& node, const std::string& path, CharacteristicSpec& c) {
   Status st = c.t2.Validate();
   if (st.ok()) return;
   const std::string& msg = st.message();
   auto starts = [&](const char* prefix) { return msg.rfind(prefix, 0) == 0; };
-  const YAML::Node limits = node["limits"];
-  const YAML::Node chart = node["chart"];
+  const Node limits = node["limits"];
+  const Node chart = node["chart"];
   if (limits && starts("covariance")) {
     Problem(limits["covariance"], path + ".limits.covariance", msg);
   } else if (limits && starts("known_from_subgroups")) {

@@ -19,7 +19,7 @@
 
 namespace shewhart::engine::config_loader {
 
-void Loader::LoadResponses(const YAML::Node& node, Config& config) {
+void Loader::LoadResponses(const Node& node, Config& config) {
   if (!node.IsMap()) {
     Problem(node, "responses", "expected a mapping of policy names, found " + Describe(node));
     return;
@@ -31,7 +31,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     if (config.responses.count(name)) continue;  // a duplicate, reported above
     ResponseSpec rs;
     rs.name = name;
-    const YAML::Node p = it->second;
+    const Node p = it->second;
     if (!CheckMap(p, path, Keys("responses.<name>"))) continue;
     if (p["min_interval"]) Duration(p["min_interval"], path + ".min_interval", rs.min_interval);
     long long resolve = 0;
@@ -46,7 +46,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
     int last_tier = 0;
     for (std::size_t i = 0; i < tiers.size(); ++i) {
       const std::string tp = path + ".tiers[" + std::to_string(i) + "]";
-      const YAML::Node t = tiers[i];
+      const Node t = tiers[i];
       if (!CheckMap(t, tp, Keys("responses.<name>.tiers[]"))) continue;
       TierSpec ts;
       long long tier = 0;
@@ -76,7 +76,7 @@ void Loader::LoadResponses(const YAML::Node& node, Config& config) {
 
 // `when`: exactly one of `signal: any`, `rule: [...]`, `signals: N` + `within: T` (+ `group_by`),
 // `unacknowledged_for: T` (not on the first tier: there is no previous tier to count from).
-void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, bool first, TierCondition& out) {
+void Loader::LoadTierCondition(const Node& w, const std::string& path, bool first, TierCondition& out) {
   if (!CheckMap(w, path, Keys("responses.<name>.tiers[].when"))) return;
   const int forms = (w["signal"] ? 1 : 0) + (w["rule"] ? 1 : 0) + (w["signals"] || w["within"] ? 1 : 0) +
                     (w["unacknowledged_for"] ? 1 : 0);
@@ -142,7 +142,7 @@ void Loader::LoadTierCondition(const YAML::Node& w, const std::string& path, boo
   }
 }
 
-void Loader::LoadHooks(const YAML::Node& node, Config& config) {
+void Loader::LoadHooks(const Node& node, Config& config) {
   if (!node.IsMap()) {
     Problem(node, "hooks", "expected a mapping of hook names, found " + Describe(node));
     return;
@@ -156,7 +156,7 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
       Problem(it->first, path, "'" + name + "' is a built-in action; give the hook another name");
       continue;
     }
-    const YAML::Node h = it->second;
+    const Node h = it->second;
     if (!CheckMap(h, path, Keys("hooks.<name>")))
       continue;
     if (h.size() != 1u + (h["quarantine"] ? 1u : 0u) + (h["silenceable"] ? 1u : 0u)) {
@@ -165,7 +165,7 @@ void Loader::LoadHooks(const YAML::Node& node, Config& config) {
     }
     HookSpec hs;
     hs.name = name;
-    if (const YAML::Node q = h["quarantine"]) {
+    if (const Node q = h["quarantine"]) {
       // A quarantine hook: the WMS / MES gets the held serials in batches.
       if (!h["webhook"] && !h["exec"]) {
         Problem(q, path + ".quarantine", "a quarantine hook sends serials through a 'webhook' or 'exec'");
@@ -216,7 +216,7 @@ std::string Lower(std::string s) {
 }
 }  // namespace
 
-void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec& hook) {
+void Loader::LoadWebhook(const Node& w, const std::string& path, HookSpec& hook) {
   if (!CheckMap(w, path, Keys("hooks.<name>.webhook"))) return;
   if (!w["url"]) {
     Problem(w, path + ".url", "missing: the URL to POST to, e.g. \"http://127.0.0.1:8080/line/{station}\"");
@@ -225,10 +225,10 @@ void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec&
       Problem(w["url"], path + ".url", "expected an http:// or https:// URL, found '" + hook.webhook.url + "'");
     }
   }
-  if (const YAML::Node hs = w["headers"]; hs && CheckMap(hs, path + ".headers", {}, /*any_key=*/true)) {
+  if (const Node hs = w["headers"]; hs && CheckMap(hs, path + ".headers", {}, /*any_key=*/true)) {
     std::set<std::string> seen;  // header names are case-insensitive
     for (auto it = hs.begin(); it != hs.end(); ++it) {
-      const YAML::Node key = it->first;
+      const Node key = it->first;
       if (!key.IsScalar()) continue;  // reported by CheckMap
       const std::string header = key.Scalar();
       const std::string hp = path + ".headers." + header;
@@ -257,9 +257,9 @@ void Loader::LoadWebhook(const YAML::Node& w, const std::string& path, HookSpec&
   if (w["timeout"]) PositiveDuration(w["timeout"], path + ".timeout", hook.webhook.timeout);
 }
 
-void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& hook) {
+void Loader::LoadExec(const Node& x, const std::string& path, HookSpec& hook) {
   // Not `argv = x["argv"]` later: assigning a yaml-cpp node overwrites the node it refers to.
-  const YAML::Node argv = x.IsMap() ? x["argv"] : x;
+  const Node argv = x.IsMap() ? x["argv"] : x;
   const std::string argv_path = x.IsMap() ? path + ".argv" : path;
   if (x.IsMap()) {
     if (!CheckMap(x, path, Keys("hooks.<name>.exec"))) return;
@@ -295,9 +295,9 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
     }
   }
   if (!x.IsMap()) return;
-  if (const YAML::Node env = x["env"]; env && CheckMap(env, path + ".env", {}, /*any_key=*/true)) {
+  if (const Node env = x["env"]; env && CheckMap(env, path + ".env", {}, /*any_key=*/true)) {
     for (auto it = env.begin(); it != env.end(); ++it) {
-      const YAML::Node key = it->first;
+      const Node key = it->first;
       if (!key.IsScalar()) continue;  // reported by CheckMap
       const std::string var = key.Scalar();
       const std::string ep = path + ".env." + var;
@@ -322,7 +322,7 @@ void Loader::LoadExec(const YAML::Node& x, const std::string& path, HookSpec& ho
   if (x["timeout"]) PositiveDuration(x["timeout"], path + ".timeout", hook.exec.timeout);
 }
 
-void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, HookSpec& hook) {
+void Loader::LoadAlertmanager(const Node& a, const std::string& path, HookSpec& hook) {
   if (!a.IsMap()) {
     Problem(a, path, "expected a mapping such as { url: \"http://127.0.0.1:9093\" }, found " + Describe(a));
     return;
@@ -359,7 +359,7 @@ void Loader::LoadAlertmanager(const YAML::Node& a, const std::string& path, Hook
   if (a["refresh"]) PositiveDuration(a["refresh"], path + ".refresh", hook.alertmanager.refresh);
 }
 
-void Loader::LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config) {
+void Loader::LoadRetry(const Node& node, const std::string& path, HookSpec& hook, const Config& config) {
   long long retries = 0;
   if (node["retries"] && Int(node["retries"], path + ".retries", 0, 1000, retries))
     hook.retries = static_cast<int>(retries);

@@ -20,7 +20,7 @@
 
 namespace shewhart::engine::config_loader {
 
-void Loader::LoadRoot(const YAML::Node& root, Config& config) {
+void Loader::LoadRoot(const Node& root, Config& config) {
   if (root.IsNull()) {
     Problem(root, "", "the configuration is empty; expected at least 'characteristics'");
     return;
@@ -39,7 +39,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
   if (auto n = root["codes"]) {
     if (CheckMap(n, "codes", Keys("codes"))) {
       auto list = [&](const char* key, std::vector<std::string>& out) {
-        const YAML::Node l = n[key];
+        const Node l = n[key];
         if (!l) return;
         const std::string lp = std::string("codes.") + key;
         if (!l.IsSequence() || l.size() == 0) {
@@ -67,7 +67,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
     if (CheckMap(n, "store", Keys("store"))) {
       if (n["sqlite"]) NonEmptyString(n["sqlite"], "store.sqlite", config.store_path);
       if (n["prune_every"]) PositiveDuration(n["prune_every"], "store.prune_every", config.prune_every);
-      if (const YAML::Node r = n["retention"];
+      if (const Node r = n["retention"];
           r && CheckMap(r, "store.retention", Keys("store.retention"))) {
         if (r["records"]) RetentionDuration(r["records"], "store.retention.records", config.retain_records);
         if (r["genealogy"]) RetentionDuration(r["genealogy"], "store.retention.genealogy", config.retain_genealogy);
@@ -100,7 +100,7 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
       if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
       if (config.retry_max < config.retry_base) {
-        const YAML::Node at = n["retry_max"] ? n["retry_max"] : n["retry_base"];
+        const Node at = n["retry_max"] ? n["retry_max"] : n["retry_base"];
         Problem(at, n["retry_max"] ? "engine.retry_max" : "engine.retry_base",
                 "engine.retry_max (" + FormatMicros(config.retry_max) + ") must not be less than engine.retry_base (" +
                     FormatMicros(config.retry_base) + ")");
@@ -146,14 +146,14 @@ void Loader::LoadRoot(const YAML::Node& root, Config& config) {
   CrossCheck(root, config);
 }
 
-void Loader::LoadSources(const YAML::Node& node, Config& config) {
+void Loader::LoadSources(const Node& node, Config& config) {
   if (!node.IsSequence()) {
     Problem(node, "sources", "expected a list, found " + Describe(node));
     return;
   }
   for (std::size_t i = 0; i < node.size(); ++i) {
     const std::string path = "sources[" + std::to_string(i) + "]";
-    const YAML::Node s = node[i];
+    const Node s = node[i];
     if (!CheckMap(s, path, Keys("sources[]"))) continue;
     if (s.size() != 1) {
       Problem(s, path, "expected exactly one of 'zmq' or 'file'");
@@ -203,7 +203,7 @@ void Loader::LoadSources(const YAML::Node& node, Config& config) {
   }
 }
 
-void Loader::CrossCheck(const YAML::Node& root, Config& config) {
+void Loader::CrossCheck(const Node& root, Config& config) {
   auto chars = root["characteristics"];
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
     auto& c = config.characteristics[i];

@@ -21,20 +21,20 @@ namespace shewhart::engine::config_loader {
 
 // A `rules` list (a characteristic's, or a preset's): each entry a rule name, a one-key mapping
 // of a rule name to its parameters (`nelson.2: { length: 7 }`), or `preset: NAME`.
-void Loader::LoadRuleList(const YAML::Node& list, const std::string& path, CharacteristicSpec& c, bool preset) {
+void Loader::LoadRuleList(const Node& list, const std::string& path, CharacteristicSpec& c, bool preset) {
   std::set<std::string> seen;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string ip = path + "[" + std::to_string(i) + "]";
-    const YAML::Node entry = list[i];
+    const Node entry = list[i];
     std::string name;
-    YAML::Node params;
+    Node params;
     bool has_params = false;
     if (entry.IsMap()) {
       if (entry.size() != 1) {
         Problem(entry, ip, "expected one rule name with its parameters, e.g. 'nelson.2: { length: 7 }'");
         continue;
       }
-      const YAML::Node key = entry.begin()->first;
+      const Node key = entry.begin()->first;
       if (!String(key, ip, name)) continue;
       params = entry.begin()->second;
       has_params = true;
@@ -61,14 +61,15 @@ void Loader::LoadRuleList(const YAML::Node& list, const std::string& path, Chara
         const std::string file = file_;
         file_ = "rules/presets/" + preset_name + ".yaml";
         try {
-          const YAML::Node root = YAML::Load(std::string(found->text));
+          const YamlDocuments preset = ParseYaml(std::string(found->text));
+          const Node root = preset.documents.empty() ? Node() : preset.documents[0];
           if (CheckMap(root, "", Keys("preset file")) && root["rules"] && root["rules"].IsSequence()) {
             LoadRuleList(root["rules"], "rules", c, /*preset=*/true);
           } else {
             Problem(root, "rules", "expected a list of rules");
           }
         } catch (const YAML::Exception& e) {
-          Problem(YAML::Node(), "", "YAML syntax: " + e.msg);
+          Problem(Node(), "", "YAML syntax: " + e.msg);
         }
         file_ = file;
       }
@@ -78,7 +79,7 @@ void Loader::LoadRuleList(const YAML::Node& list, const std::string& path, Chara
   }
 }
 
-void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const YAML::Node* params,
+void Loader::LoadRuleEntry(const std::string& name, const Node& at, const Node* params,
                            const std::string& path, CharacteristicSpec& c) {
   auto& chart = c.chart;
   const std::string pp = path + "." + name;
@@ -148,7 +149,7 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
                                   : "rule 'rate' needs its limits, e.g. 'rate: { max_rise: 5, per: 1m }'");
       return;
     }
-    const YAML::Node& p = *params;
+    const Node& p = *params;
     double v = 0;
     if (name == "threshold") {
       if (!CheckMap(p, pp, Keys("rules.threshold"))) return;
@@ -184,7 +185,7 @@ void Loader::LoadRuleEntry(const std::string& name, const YAML::Node& at, const 
 }
 
 // The parameters of one run rule (`length`; `m` and `n`; nelson.8 also `both_sides`).
-void Loader::LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, const std::string& path,
+void Loader::LoadRunRuleParams(rules::RuleKind kind, const Node& params, const std::string& path,
                                rules::RunRulesSpec& spec) {
   rules::RunRuleParams* run = nullptr;
   rules::MOfNRuleParams* m_of_n = nullptr;

@@ -5,7 +5,6 @@
 // load_rules.cc and load_responses.cc; config.cc drives it (LoadConfigText). Single-threaded,
 // one Loader per load.
 
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +17,7 @@
 #include "shewhart/engine/config/config_keys.h"
 #include "shewhart/engine/model/time_format.h"
 #include "shewhart/rules/format.h"
+#include "yaml_tree.h"
 
 namespace shewhart::engine::config_loader {
 
@@ -34,12 +34,12 @@ inline std::size_t EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-inline std::string Describe(const YAML::Node& node) {
+inline std::string Describe(const Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
+    case NodeType::Null: return "nothing";
+    case NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case NodeType::Sequence: return "a list";
+    case NodeType::Map: return "a mapping";
     default: return "an undefined node";
   }
 }
@@ -51,7 +51,7 @@ class Loader {
 
   std::vector<ConfigProblem>& problems() { return problems_; }
 
-  void Problem(const YAML::Node& at, const std::string& path, const std::string& message) {
+  void Problem(const Node& at, const std::string& path, const std::string& message) {
     ConfigProblem p;
     p.file = file_;
     if (at.IsDefined()) {
@@ -80,7 +80,7 @@ class Loader {
   // Checks that `node` is a mapping whose keys are all in `allowed` and none repeated.
   // Returns false (after recording the problem) when `node` is not a mapping.
   // With `any_key`, every key is allowed and only repeats are reported.
-  bool CheckMap(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed,
+  bool CheckMap(const Node& node, const std::string& path, const std::vector<std::string>& allowed,
                 bool any_key = false) {
     if (!node.IsMap()) {
       Problem(node, path, "expected a mapping, found " + Describe(node));
@@ -88,7 +88,7 @@ class Loader {
     }
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node key = it->first;  // by value: the iterator yields a proxy
+      const Node key = it->first;  // by value: the iterator yields a proxy
       if (!key.IsScalar()) {
         Problem(key, path, "expected a key, found " + Describe(key));
         continue;
@@ -125,7 +125,7 @@ class Loader {
     return s;
   }
 
-  bool String(const YAML::Node& node, const std::string& path, std::string& out) {
+  bool String(const Node& node, const std::string& path, std::string& out) {
     if (!node.IsScalar()) {
       Problem(node, path, "expected a string, found " + Describe(node));
       return false;
@@ -134,7 +134,7 @@ class Loader {
     return true;
   }
 
-  bool NonEmptyString(const YAML::Node& node, const std::string& path, std::string& out) {
+  bool NonEmptyString(const Node& node, const std::string& path, std::string& out) {
     if (!String(node, path, out)) return false;
     if (out.empty()) {
       Problem(node, path, "expected a non-empty string");
@@ -143,7 +143,7 @@ class Loader {
     return true;
   }
 
-  bool Double(const YAML::Node& node, const std::string& path, double& out) {
+  bool Double(const Node& node, const std::string& path, double& out) {
     if (!node.IsScalar()) {
       Problem(node, path, "expected a number, found " + Describe(node));
       return false;
@@ -159,7 +159,7 @@ class Loader {
     return true;
   }
 
-  bool Int(const YAML::Node& node, const std::string& path, long long min, long long max, long long& out) {
+  bool Int(const Node& node, const std::string& path, long long min, long long max, long long& out) {
     if (!node.IsScalar()) {
       Problem(node, path, "expected an integer, found " + Describe(node));
       return false;
@@ -182,7 +182,7 @@ class Loader {
 
   // A duration: a non-negative decimal number and a unit (us, ms, s, m, h, d), e.g. 500ms,
   // 1.5s, 10m, 72h.
-  bool Duration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+  bool Duration(const Node& node, const std::string& path, std::chrono::microseconds& out) {
     if (!node.IsScalar()) {
       Problem(node, path, "expected a duration such as 30s, 10m or 72h, found " + Describe(node));
       return false;
@@ -198,7 +198,7 @@ class Loader {
   }
 
   // A duration > 0 and at most a day (timeouts and backoff delays).
-  bool PositiveDuration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+  bool PositiveDuration(const Node& node, const std::string& path, std::chrono::microseconds& out) {
     std::chrono::microseconds v{};
     if (!Duration(node, path, v)) return false;
     if (v <= std::chrono::microseconds(0) || v > std::chrono::hours(24)) {
@@ -210,7 +210,7 @@ class Loader {
   }
 
   // A plausibility window (engine.future_tolerance, past_tolerance): > 0, at most 100 years.
-  bool Tolerance(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+  bool Tolerance(const Node& node, const std::string& path, std::chrono::microseconds& out) {
     std::chrono::microseconds v{};
     if (!Duration(node, path, v)) return false;
     if (v <= std::chrono::microseconds(0) || v > std::chrono::hours(24 * 36500)) {
@@ -222,7 +222,7 @@ class Loader {
   }
 
   // A retention period: at least an hour, at most 100 years.
-  bool RetentionDuration(const YAML::Node& node, const std::string& path, std::chrono::microseconds& out) {
+  bool RetentionDuration(const Node& node, const std::string& path, std::chrono::microseconds& out) {
     std::chrono::microseconds v{};
     if (!Duration(node, path, v)) return false;
     if (v < std::chrono::hours(1) || v > std::chrono::hours(24 * 365 * 100)) {
@@ -242,7 +242,7 @@ class Loader {
 
   // A hook template (URL, header value, argument, environment value): records a problem for
   // an unknown placeholder or an unmatched brace; adds the scope placeholders to `hook`.
-  bool Template(const YAML::Node& node, const std::string& path, std::string& out, HookSpec& hook) {
+  bool Template(const Node& node, const std::string& path, std::string& out, HookSpec& hook) {
     if (!String(node, path, out)) return false;
     std::vector<std::string> names;
     Status st = CheckHookTemplate(out, &names);
@@ -261,13 +261,13 @@ class Loader {
     return true;
   }
 
-  void LoadWebhook(const YAML::Node& node, const std::string& path, HookSpec& hook);
-  void LoadExec(const YAML::Node& node, const std::string& path, HookSpec& hook);
-  void LoadAlertmanager(const YAML::Node& node, const std::string& path, HookSpec& hook);
+  void LoadWebhook(const Node& node, const std::string& path, HookSpec& hook);
+  void LoadExec(const Node& node, const std::string& path, HookSpec& hook);
+  void LoadAlertmanager(const Node& node, const std::string& path, HookSpec& hook);
   // retries, retry_base, retry_max of a durable hook's mapping.
-  void LoadRetry(const YAML::Node& node, const std::string& path, HookSpec& hook, const Config& config);
+  void LoadRetry(const Node& node, const std::string& path, HookSpec& hook, const Config& config);
 
-  bool Choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices,
+  bool Choice(const Node& node, const std::string& path, const std::vector<std::string>& choices,
               std::string& out) {
     if (!String(node, path, out)) return false;
     if (std::find(choices.begin(), choices.end(), out) == choices.end()) {
@@ -277,19 +277,19 @@ class Loader {
     return true;
   }
 
-  void LoadRoot(const YAML::Node& root, Config& config);
+  void LoadRoot(const Node& root, Config& config);
 
   // `limits.phase1.exclude` (none, the default, or beyond_limits) of the mapping `phase1`.
-  void Phase1Exclude(const YAML::Node& phase1, const std::string& path, rules::Phase1Exclusion& out) {
+  void Phase1Exclude(const Node& phase1, const std::string& path, rules::Phase1Exclusion& out) {
     std::string v;
-    if (const YAML::Node e = phase1["exclude"]; e && Choice(e, path + ".exclude", {"none", "beyond_limits"}, v)) {
+    if (const Node e = phase1["exclude"]; e && Choice(e, path + ".exclude", {"none", "beyond_limits"}, v)) {
       out = v == "beyond_limits" ? rules::Phase1Exclusion::kBeyondLimits : rules::Phase1Exclusion::kNone;
     }
   }
 
   // `exclude` given directly under `limits`, which CheckMap reported as an unknown key: the
   // problem also says where it belongs.
-  void HintMisplacedExclude(const YAML::Node& limits, const std::string& path, const char* phase1_example) {
+  void HintMisplacedExclude(const Node& limits, const std::string& path, const char* phase1_example) {
     if (!limits["exclude"]) return;
     for (ConfigProblem& p : problems_) {
       if (p.path != path + ".exclude") continue;
@@ -300,33 +300,33 @@ class Loader {
   }
 
  private:
-  void LoadSources(const YAML::Node& node, Config& config);
-  void LoadCharacteristic(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadSources(const Node& node, Config& config);
+  void LoadCharacteristic(const Node& node, const std::string& path, CharacteristicSpec& c);
   // The sections of a characteristic, in the order LoadCharacteristic reads them.
-  void LoadStreamSettings(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
-  void LoadSpec(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
-  void LoadChart(const YAML::Node& node, const std::string& path, CharacteristicSpec& c, bool& t2_variables_ok);
-  bool LoadLimits(const YAML::Node& node, const std::string& path, CharacteristicSpec& c, bool t2_variables_ok);
-  bool LoadRules(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadStreamSettings(const Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadSpec(const Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadChart(const Node& node, const std::string& path, CharacteristicSpec& c, bool& t2_variables_ok);
+  bool LoadLimits(const Node& node, const std::string& path, CharacteristicSpec& c, bool t2_variables_ok);
+  bool LoadRules(const Node& node, const std::string& path, CharacteristicSpec& c);
   // The type's own spec from the settings above (warning lines, capability, the chart type's
   // checks), so that its problems carry the characteristic's path.
-  void CheckChartSpec(const YAML::Node& node, const std::string& path, CharacteristicSpec& c, bool rules_given,
+  void CheckChartSpec(const Node& node, const std::string& path, CharacteristicSpec& c, bool rules_given,
                       bool t2_variables_ok, bool t2_limits_ok);
-  void LoadScope(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
-  void LoadRuleList(const YAML::Node& list, const std::string& path, CharacteristicSpec& c, bool preset);
-  void LoadRuleEntry(const std::string& name, const YAML::Node& at, const YAML::Node* params, const std::string& path,
+  void LoadScope(const Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadRuleList(const Node& list, const std::string& path, CharacteristicSpec& c, bool preset);
+  void LoadRuleEntry(const std::string& name, const Node& at, const Node* params, const std::string& path,
                      CharacteristicSpec& c);
-  void LoadRunRuleParams(rules::RuleKind kind, const YAML::Node& params, const std::string& path,
+  void LoadRunRuleParams(rules::RuleKind kind, const Node& params, const std::string& path,
                          rules::RunRulesSpec& spec);
-  bool LoadT2Variables(const YAML::Node& chart, const std::string& path, CharacteristicSpec& c);
-  bool LoadT2Limits(const YAML::Node& limits, const std::string& path, CharacteristicSpec& c, bool variables_known);
-  bool NumberList(const YAML::Node& node, const std::string& path, int expected, const char* what,
+  bool LoadT2Variables(const Node& chart, const std::string& path, CharacteristicSpec& c);
+  bool LoadT2Limits(const Node& limits, const std::string& path, CharacteristicSpec& c, bool variables_known);
+  bool NumberList(const Node& node, const std::string& path, int expected, const char* what,
                   std::vector<double>& out);
-  void ValidateT2(const YAML::Node& node, const std::string& path, CharacteristicSpec& c);
-  void LoadResponses(const YAML::Node& node, Config& config);
-  void LoadTierCondition(const YAML::Node& w, const std::string& path, bool first, TierCondition& out);
-  void LoadHooks(const YAML::Node& node, Config& config);
-  void CrossCheck(const YAML::Node& root, Config& config);
+  void ValidateT2(const Node& node, const std::string& path, CharacteristicSpec& c);
+  void LoadResponses(const Node& node, Config& config);
+  void LoadTierCondition(const Node& w, const std::string& path, bool first, TierCondition& out);
+  void LoadHooks(const Node& node, Config& config);
+  void CrossCheck(const Node& root, Config& config);
 
   std::string file_;
   std::vector<ConfigProblem> problems_;
