@@ -2,8 +2,6 @@
 // LoadConfigText drives the loader (loader.h, load_*.cc) over a YAML document.
 #include "shewhart/engine/config/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include "loader.h"
 
 #include "shewhart/engine/model/sha256.h"
@@ -175,12 +173,12 @@ ConfigLoad LoadConfigText(const std::string& text, const std::string& file_name)
       loader.problems().push_back(std::move(p));
     }
     loader.LoadRoot(docs.empty() ? config_loader::Node() : docs[0], config);
-  } catch (const YAML::Exception& e) {
+  } catch (const config_loader::YamlSyntaxError& e) {
     ConfigProblem p;
     p.file = file_name;
-    p.line = e.mark.line + 1;
-    p.column = e.mark.column + 1;
-    p.message = "YAML syntax: " + e.msg;
+    p.line = e.line + 1;
+    p.column = e.column + 1;
+    p.message = "YAML syntax: " + e.message;
     loader.problems().push_back(std::move(p));
   }
   out.problems = std::move(loader.problems());
@@ -239,8 +237,8 @@ Result<std::map<std::string, std::string>> LoadTokensFile(const std::string& pat
         return InvalidArgument(where + "the token of '" + user + "' is also the token of '" + tokens[token] + "'");
       }
     }
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
+  } catch (const config_loader::YamlSyntaxError& e) {
+    return InvalidArgument(path + ":" + std::to_string(e.line + 1) + ": YAML syntax: " + e.message);
   }
   return tokens;
 }

@@ -1,5 +1,4 @@
 // One characteristic: its stream settings, spec, chart, limits, rules, scope; T² specifics.
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>

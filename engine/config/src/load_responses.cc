@@ -1,5 +1,4 @@
 // Responses (tiers and their conditions) and hooks (webhook, exec, Alertmanager, retries).
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
@@ -258,7 +257,6 @@ void Loader::LoadWebhook(const Node& w, const std::string& path, HookSpec& hook)
 }
 
 void Loader::LoadExec(const Node& x, const std::string& path, HookSpec& hook) {
-  // Not `argv = x["argv"]` later: assigning a yaml-cpp node overwrites the node it refers to.
   const Node argv = x.IsMap() ? x["argv"] : x;
   const std::string argv_path = x.IsMap() ? path + ".argv" : path;
   if (x.IsMap()) {

@@ -1,6 +1,5 @@
 // The configuration's top level: interlock, codes, store, http, engine, sources, and the
 // checks across sections (CrossCheck).
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>

@@ -1,5 +1,4 @@
 // Rule lists: rule names, their parameters, presets.
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
@@ -68,8 +67,8 @@ void Loader::LoadRuleList(const Node& list, const std::string& path, Characteris
           } else {
             Problem(root, "rules", "expected a list of rules");
           }
-        } catch (const YAML::Exception& e) {
-          Problem(Node(), "", "YAML syntax: " + e.msg);
+        } catch (const YamlSyntaxError& e) {
+          Problem(Node(), "", "YAML syntax: " + e.message);
         }
         file_ = file;
       }

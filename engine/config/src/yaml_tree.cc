@@ -1,9 +1,8 @@
 #include "yaml_tree.h"
 
-#include <yaml-cpp/eventhandler.h>
+#include <yaml.h>
 
 #include <map>
-#include <sstream>
 
 #include "shewhart/base/status.h"
 
@@ -93,63 +92,78 @@ void NodeIterator::Load() {
   }
 }
 
-// Receives yaml-cpp's parser events and appends the nodes to a tree. A container's children
-// are gathered on a stack while it is open and copied into the children array when it closes,
-// so that each container's children are contiguous.
-class TreeBuilder : public YAML::EventHandler {
+// Appends the nodes of libyaml's parser events to a tree. A container's children are gathered
+// on a stack while it is open and copied into the children array when it closes, so that each
+// container's children are contiguous.
+class TreeBuilder {
  public:
   explicit TreeBuilder(YamlTree& tree) : tree_(tree) {}
 
   // The documents completed so far.
   std::vector<std::uint32_t>& documents() { return documents_; }
 
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    Add(NewRecord(NodeType::Null, mark), anchor);
+  // One event; throws YamlSyntaxError for an alias without its anchor.
+  void On(const yaml_event_t& e) {
+    const yaml_mark_t& mark = e.start_mark;
+    switch (e.type) {
+      case YAML_SCALAR_EVENT: {
+        const auto& d = e.data.scalar;
+        std::string value(reinterpret_cast<const char*>(d.value), d.length);
+        // A plain scalar without a tag that spells null (or nothing) is a null, as YAML 1.2's
+        // core schema and yaml-cpp have it; quoted, it is a string.
+        if (d.style == YAML_PLAIN_SCALAR_STYLE && d.tag == nullptr && IsNullSpelling(value)) {
+          Add(NewRecord(NodeType::Null, mark), d.anchor);
+          return;
+        }
+        const std::uint32_t i = NewRecord(NodeType::Scalar, mark);
+        tree_.records_[i].scalar = static_cast<std::uint32_t>(tree_.scalars_.size());
+        tree_.scalars_.push_back(std::move(value));
+        Add(i, d.anchor);
+        return;
+      }
+      case YAML_ALIAS_EVENT: {
+        const std::string name = Text(e.data.alias.anchor);
+        auto it = anchors_.find(name);
+        if (it == anchors_.end()) {
+          throw YamlSyntaxError{static_cast<int>(mark.line), static_cast<int>(mark.column),
+                                "alias '*" + name + "' names no anchor defined before it"};
+        }
+        Add(it->second, nullptr);
+        return;
+      }
+      case YAML_SEQUENCE_START_EVENT: Open(NodeType::Sequence, mark, e.data.sequence_start.anchor); return;
+      case YAML_MAPPING_START_EVENT: Open(NodeType::Map, mark, e.data.mapping_start.anchor); return;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: Close(); return;
+      default: return;  // stream and document boundaries
+    }
   }
-  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
-    auto it = anchors_.find(anchor);
-    // The parser refuses an unknown alias before it reaches here.
-    SHEWHART_CHECK(it != anchors_.end());
-    Add(it->second, 0);
-  }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string& value) override {
-    const std::uint32_t i = NewRecord(NodeType::Scalar, mark);
-    tree_.records_[i].scalar = static_cast<std::uint32_t>(tree_.scalars_.size());
-    tree_.scalars_.push_back(value);
-    Add(i, anchor);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    Open(NodeType::Sequence, mark, anchor);
-  }
-  void OnSequenceEnd() override { Close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    Open(NodeType::Map, mark, anchor);
-  }
-  void OnMapEnd() override { Close(); }
 
  private:
   struct OpenContainer {
     std::uint32_t record;
-    YAML::anchor_t anchor;
+    std::string anchor;
     std::size_t first_pending;  // where its children start on pending_
   };
 
-  std::uint32_t NewRecord(NodeType type, const YAML::Mark& mark) {
+  static std::string Text(const yaml_char_t* s) { return s ? std::string(reinterpret_cast<const char*>(s)) : ""; }
+  static bool IsNullSpelling(const std::string& v) {
+    return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
+  }
+
+  std::uint32_t NewRecord(NodeType type, const yaml_mark_t& mark) {
     YamlTree::Record r;
     r.type = type;
-    r.line = mark.line;
-    r.column = mark.column;
+    r.line = static_cast<int>(mark.line);
+    r.column = static_cast<int>(mark.column);
     tree_.records_.push_back(r);
     return static_cast<std::uint32_t>(tree_.records_.size() - 1);
   }
 
   // A complete node: a child of the innermost open container, or a document.
-  void Add(std::uint32_t record, YAML::anchor_t anchor) {
-    if (anchor != 0) anchors_[anchor] = record;
+  void Add(std::uint32_t record, const yaml_char_t* anchor) { Add(record, Text(anchor)); }
+  void Add(std::uint32_t record, const std::string& anchor) {
+    if (!anchor.empty()) anchors_[anchor] = record;
     if (open_.empty()) {
       documents_.push_back(record);
     } else {
@@ -157,8 +171,8 @@ class TreeBuilder : public YAML::EventHandler {
     }
   }
 
-  void Open(NodeType type, const YAML::Mark& mark, YAML::anchor_t anchor) {
-    open_.push_back(OpenContainer{NewRecord(type, mark), anchor, pending_.size()});
+  void Open(NodeType type, const yaml_mark_t& mark, const yaml_char_t* anchor) {
+    open_.push_back(OpenContainer{NewRecord(type, mark), Text(anchor), pending_.size()});
   }
 
   void Close() {
@@ -177,15 +191,38 @@ class TreeBuilder : public YAML::EventHandler {
   std::vector<OpenContainer> open_;
   std::vector<std::uint32_t> pending_;
   std::vector<std::uint32_t> documents_;
-  std::map<YAML::anchor_t, std::uint32_t> anchors_;
+  std::map<std::string, std::uint32_t> anchors_;
 };
 
 YamlDocuments ParseYaml(const std::string& text) {
   auto tree = std::make_shared<YamlTree>();
   TreeBuilder builder(*tree);
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  while (parser.HandleNextDocument(builder)) {
+  yaml_parser_t parser;
+  SHEWHART_CHECK(yaml_parser_initialize(&parser) == 1);  // fails only when out of memory
+  // Frees the parser (and the event in hand) however the loop ends.
+  struct Cleanup {
+    yaml_parser_t* parser;
+    yaml_event_t* event = nullptr;
+    ~Cleanup() {
+      if (event) yaml_event_delete(event);
+      yaml_parser_delete(parser);
+    }
+  } cleanup{&parser};
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  for (;;) {
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser, &event)) {
+      std::string message = parser.problem ? parser.problem : "unreadable";
+      if (parser.context) message += std::string(" ") + parser.context;
+      throw YamlSyntaxError{static_cast<int>(parser.problem_mark.line), static_cast<int>(parser.problem_mark.column),
+                            message};
+    }
+    cleanup.event = &event;
+    builder.On(event);
+    const bool end = event.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&event);
+    cleanup.event = nullptr;
+    if (end) break;
   }
   YamlDocuments out;
   for (std::uint32_t d : builder.documents()) out.documents.push_back(tree->node(d));

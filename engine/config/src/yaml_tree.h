@@ -1,11 +1,11 @@
 #pragma once
 // A read-only YAML document tree for the config loader, private to engine/config.
 //
-// yaml-cpp's own tree (YAML::Load) costs about 13 KB and 60 us per characteristic of a
-// generated config and grows worse than linearly (100 000 characteristics: 6 s and 1.3 GB for
-// the tree alone). This tree is built from yaml-cpp's parser events instead (so syntax errors
-// are yaml-cpp's, with the same messages and marks) into two flat arrays: one record per node
-// and one array of child indexes. Node is a small handle with the subset of YAML::Node's
+// yaml-cpp's tree (YAML::Load) costs about 13 KB and 60 us per characteristic of a generated
+// config and grows worse than linearly (100 000 characteristics: 6 s and 1.3 GB for the tree
+// alone), and yaml-cpp's parser alone takes 3.1 s over those 22 MB, libyaml's 0.44 s. This
+// tree is built from libyaml's parser events into two flat arrays: one record per node and
+// one array of child indexes. Node is a small handle with the subset of YAML::Node's
 // interface the loader uses, with the same meaning:
 //  * a lookup of a missing key (or of an index past the end, or on a node that is not a
 //    mapping or a list) gives an undefined node, false in a boolean context;
@@ -13,14 +13,14 @@
 //    -1), as YAML::Node() is;
 //  * a mapping keeps every pair in document order, repeated keys included (the loader reports
 //    them); a lookup gives the value of the first pair whose key is the scalar asked for;
-//  * an alias is the node its anchor names (shared, not copied).
+//  * an alias is the node its anchor names (shared, not copied);
+//  * a plain scalar without a tag spelled '', '~', 'null', 'Null' or 'NULL' is a null;
+//    quoted, it is a string (YAML 1.2's core schema, as yaml-cpp reads it).
 //
 // Threading: a YamlTree is immutable once parsed and may be read from any thread. Lifetime:
 // a Node points into its tree; it must not outlive the YamlDocuments that made it.
 // Allocation: parsing allocates the two arrays and each scalar's string; reading allocates
 // nothing.
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <memory>
@@ -112,14 +112,21 @@ class NodeIterator {
   NodeEntry entry_;
 };
 
+// A YAML syntax error at a 0-based line and column.
+struct YamlSyntaxError {
+  int line = 0;
+  int column = 0;
+  std::string message;
+};
+
 // The documents of one YAML text and the tree that holds them.
 struct YamlDocuments {
   std::shared_ptr<const YamlTree> tree;
   std::vector<Node> documents;
 };
 
-// Parses every document of `text`. Throws what yaml-cpp's parser throws (YAML::Exception,
-// with its message and mark) on a syntax error, as YAML::LoadAll does.
+// Parses every document of `text`. Throws YamlSyntaxError (libyaml's problem and context, at
+// the problem's mark) on a syntax error, and for an alias whose anchor is not defined before it.
 YamlDocuments ParseYaml(const std::string& text);
 
 class YamlTree {
