@@ -54,8 +54,9 @@ class IndividualsRunner : public ChartRunner {
   std::int64_t next_index() const override { return chart_.observations() + 1; }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
-    return spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_points)
-                                                                        : 1;
+    return spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && !judging()
+               ? static_cast<std::size_t>(spec_.phase1_points)
+               : 1;
   }
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
@@ -258,7 +259,7 @@ class AttributeRunner : public ChartRunner {
   std::int64_t next_index() const override { return chart_.subgroups() + 1; }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
-    return spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1
+    return spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1 && !judging()
                ? static_cast<std::size_t>(spec_.phase1_subgroups)
                : 1;
   }
@@ -348,8 +349,9 @@ class SubgroupRunner : public ChartRunner {
   std::int64_t IndexOf(const Measurement& m) const override { return next_index() + (former_.Closes(m) ? 1 : 0); }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
-    return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups)
-                                                                      : 1;
+    return spec_.mode == rules::SubgroupChartSpec::LimitMode::kPhase1 && !judging()
+               ? static_cast<std::size_t>(spec_.phase1_subgroups)
+               : 1;
   }
   std::optional<double> sigma_within() const override {
     return chart_.limits_ready() ? std::optional<double>(chart_.sigma()) : std::nullopt;
@@ -409,7 +411,9 @@ class T2Runner : public ChartRunner {
   std::int64_t IndexOf(const Measurement& m) const override { return next_index() + (former_.Closes(m) ? 1 : 0); }
   bool judging() const override { return chart_.limits_ready(); }
   std::size_t lookback() const override {
-    return spec_.mode == rules::T2ChartSpec::LimitMode::kPhase1 ? static_cast<std::size_t>(spec_.phase1_subgroups) : 1;
+    return spec_.mode == rules::T2ChartSpec::LimitMode::kPhase1 && !judging()
+               ? static_cast<std::size_t>(spec_.phase1_subgroups)
+               : 1;
   }
   std::span<const double> t2_center() const override { return chart_.center(); }
   std::span<const double> t2_covariance() const override { return chart_.covariance(); }

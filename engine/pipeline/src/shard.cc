@@ -10,15 +10,17 @@
 namespace shewhart::engine {
 
 namespace {
-const Label& ScopeLabel(const Measurement& m, ScopeKey k) {
+// Where a scope key's label is among a signal's labels (Signal::labels: station, machine, lot,
+// operator, model).
+std::size_t LabelIndex(ScopeKey k) {
   switch (k) {
-    case ScopeKey::kStation: return m.station;
-    case ScopeKey::kMachine: return m.machine;
-    case ScopeKey::kLot: return m.lot;
-    case ScopeKey::kOperator: return m.op;
-    case ScopeKey::kModel: return m.model;
+    case ScopeKey::kStation: return 0;
+    case ScopeKey::kMachine: return 1;
+    case ScopeKey::kLot: return 2;
+    case ScopeKey::kOperator: return 3;
+    case ScopeKey::kModel: return 4;
   }
-  return m.station;
+  return 0;
 }
 }  // namespace
 
@@ -31,13 +33,16 @@ struct Shard::State : rules::ChartObserver {
     ScopeValues scope;
     int in_control = 0;
   };
+  using SignalLabels = std::array<Label, kSignalLabels>;
 
   CharacteristicId id;
   const CharacteristicSpec& spec;
   std::unique_ptr<ChartRunner> chart;
   int resolve_after;  // 0: alarms are not resolved automatically
-  std::vector<ScopeValues> scope_ring;
-  std::vector<std::array<Label, kSignalLabels>> label_ring;  // same slots as scope_ring
+  // The labels of the newest lookback() + 2 points, by index modulo its size; empty until the
+  // first measurement, resized (FitLabels) when lookback() changes: a characteristic that has
+  // seen nothing holds none, one past its Phase I baseline holds 3.
+  std::vector<SignalLabels> label_ring;
   std::vector<Recovery> recovering;  // grows only when a new scope signals
   std::int64_t last_hit_index = 0;
   std::int64_t arrival_ns = 0;  // of the measurement being added (its hits carry it)
@@ -58,8 +63,7 @@ struct Shard::State : rules::ChartObserver {
   ShardObserver* observer = nullptr;
 
   State(CharacteristicId i, const CharacteristicSpec& s, int resolve)
-      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve), scope_ring(chart->lookback() + 2),
-        label_ring(scope_ring.size()) {
+      : id(i), spec(s), chart(MakeChartRunner(s)), resolve_after(resolve) {
     if (!IsAttribute(s.type) && (s.chart.spec.lsl || s.chart.spec.usl)) {
       capability.emplace(s.chart.spec, s.capability_window);
       published = std::make_unique<PublishedWindow>();
@@ -71,11 +75,9 @@ struct Shard::State : rules::ChartObserver {
     Signal s;
     s.characteristic = id;
     s.hit = h;
-    const auto slot = static_cast<std::size_t>(h.last) % scope_ring.size();
-    const auto& labels = scope_ring[slot];
+    s.labels = label_ring[static_cast<std::size_t>(h.last) % label_ring.size()];
     s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
-    for (std::size_t i = 0; i < spec.scope.size(); ++i) s.scope_values[i] = labels[i];
-    s.labels = label_ring[slot];
+    s.scope_values = ScopeOf(s.labels);
     s.arrival_ns = arrival_ns;
     if (arrival_ns != 0) s.raised_ns = SteadyNowNs();
     last_hit_index = std::max(last_hit_index, h.index);
@@ -85,6 +87,27 @@ struct Shard::State : rules::ChartObserver {
       r->in_control = 0;
     }
     observer->OnSignal(s);
+  }
+
+  // The scope values (in the order of spec.scope) among a point's labels.
+  ScopeValues ScopeOf(const SignalLabels& labels) const {
+    ScopeValues scope{};
+    for (std::size_t i = 0; i < spec.scope.size(); ++i) scope[i] = labels[LabelIndex(spec.scope[i])];
+    return scope;
+  }
+
+  // Sizes the label ring to lookback() + 2 before the labels of a new measurement go in,
+  // keeping those of the newest points (up to last_index) that the new size holds.
+  void FitLabels() {
+    const std::size_t want = chart->lookback() + 2;
+    const std::size_t old = label_ring.size();
+    if (old == want) return;
+    std::vector<SignalLabels> ring(want);
+    const std::int64_t keep = static_cast<std::int64_t>(std::min(old, want));
+    for (std::int64_t i = std::max<std::int64_t>(1, last_index - keep + 1); old > 0 && i <= last_index; ++i) {
+      ring[static_cast<std::size_t>(i) % want] = label_ring[static_cast<std::size_t>(i) % old];
+    }
+    label_ring.swap(ring);
   }
 
   Recovery* Find(const ScopeValues& scope) {
@@ -98,9 +121,9 @@ struct Shard::State : rules::ChartObserver {
 
   // Called after observation `index` was judged (phase II): counts it towards the recovery of
   // its scope when no rule fired on it.
-  void AfterObservation(std::int64_t index, EventTime ts, const ScopeValues& scope) {
+  void AfterObservation(std::int64_t index, EventTime ts, const SignalLabels& labels) {
     if (recovering.empty() || last_hit_index >= index) return;
-    Recovery* r = Find(scope);
+    Recovery* r = Find(ScopeOf(labels));
     if (!r || ++r->in_control < resolve_after) return;
     Signal s;
     s.kind = Signal::Kind::kRecovered;
@@ -229,9 +252,8 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   // The labels go with the point this measurement belongs to (a measurement that starts a new
   // subgroup must not relabel the subgroup it closes).
   const std::int64_t index = st->chart->IndexOf(m);
+  st->FitLabels();
   st->last_index = index;
-  auto& labels = st->scope_ring[static_cast<std::size_t>(index) % st->scope_ring.size()];
-  for (std::size_t i = 0; i < st->spec.scope.size(); ++i) labels[i] = ScopeLabel(m, st->spec.scope[i]);
   st->label_ring[static_cast<std::size_t>(index) % st->label_ring.size()] = {m.station, m.machine, m.lot, m.op,
                                                                              m.model};
   st->observer = &observer;
@@ -272,7 +294,7 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
   // closed by a new label, the closed one) count towards recovery.
   if (!judged_at_once) return;
   for (std::int64_t done = first_completed; done < st->chart->next_index(); ++done) {
-    st->AfterObservation(done, m.ts, st->scope_ring[static_cast<std::size_t>(done) % st->scope_ring.size()]);
+    st->AfterObservation(done, m.ts, st->label_ring[static_cast<std::size_t>(done) % st->label_ring.size()]);
   }
 }
 

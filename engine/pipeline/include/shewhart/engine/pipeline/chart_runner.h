@@ -44,7 +44,8 @@ class ChartRunner {
   }
   // True when the next measurement is judged as it arrives (limits known, phase II).
   virtual bool judging() const = 0;
-  // How many points the chart may plot at once, retrospectively (the Phase I baseline).
+  // How many points the chart may plot at once, retrospectively: the Phase I baseline's while
+  // it is being gathered, 1 once the chart judges points as they arrive.
   virtual std::size_t lookback() const = 0;
   // The within (short-term) sigma of one measurement the limits use, once known; absent for
   // attribute charts.
