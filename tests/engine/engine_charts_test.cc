@@ -105,6 +105,33 @@ TEST(EngineTest, SubgroupClosedByANewLabelKeepsItsScope) {
   EXPECT_EQ(collector.held, (std::vector<std::string>{"A0b", "A1", "A2"}));
 }
 
+// A Phase I baseline is judged when it completes: a signal on one of its points carries that
+// point's station, not the station of the measurement that completed it; after the baseline
+// the engine keeps the labels of the last few points only, and signals still carry their own.
+TEST(EngineTest, SignalsInAndAfterAPhaseOneBaselineCarryTheirOwnPointsLabels) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { past_tolerance: 36500d }\n"
+      "characteristics:\n"
+      "  - id: bore\n"
+      "    chart: { type: individuals, mr_rules: false }\n"
+      "    limits: { phase1: { points: 10 } }\n"
+      "    rules: [nelson.1]\n"
+      "    scope: [station]\n");
+  const double values[] = {10.0, 10.1, 9.9, 10.0, 20.0, 10.1, 9.9, 10.0, 10.1, 9.9, 10.0, 10.1, 40.0, 10.0};
+  std::string text;
+  for (int i = 0; i < 14; ++i) {
+    const std::string n = std::to_string(i + 1);
+    text += Measure(values[i], 1000 * (i + 1), "U" + n, "st" + n);
+  }
+  Collector collector;
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.alarms.size(), 2u);
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=st5") << "the baseline's outlier, judged at point 10";
+  EXPECT_EQ(FormatScope(collector.alarms[1].scope), "station=st13");
+}
+
 }  // namespace
 }  // namespace shewhart::engine
 
