@@ -82,11 +82,28 @@ Responder::Responder(ResponderParts parts)
                             m.GetCounter("shewhart_hook_deliveries_total", kHookDeliveriesHelp,
                                          {{"action", name}, {"outcome", "failed"}})};
   }
+  // The zmq_pub hooks each characteristic's policy runs in any tier: its `signal` messages.
+  signal_sinks_.resize(config.characteristics.size());
+  for (std::size_t c = 0; c < config.characteristics.size(); ++c) {
+    auto& list = signal_sinks_[c];
+    for (const TierSpec& tier : config.ResponseFor(c).tiers) {
+      for (const std::string& action : tier.actions) {
+        auto sink = sinks_.find(action);
+        if (sink == sinks_.end()) continue;
+        if (std::none_of(list.begin(), list.end(), [&](const auto& e) { return e.first == action; })) {
+          list.emplace_back(action, sink->second);
+        }
+      }
+    }
+  }
 }
 
 // Reloads open alarms and hold counts from the store (after a restart).
 Status Responder::Load() {
   unack_due_ = EventTime::min();  // scanned at the next check
+  auto max_id = store_.MaxAlarmId();
+  if (!max_id.ok()) return max_id.status();
+  next_alarm_id_ = std::max(*max_id + 1, alarm_id_floor_);
   auto alarms = store_.ListAlarms(/*open_only=*/true, 1 << 30);
   if (!alarms.ok()) return alarms.status();
   for (auto& a : *alarms) {
@@ -184,10 +201,26 @@ Status Responder::Tick() {
 // batch is stored and the responder's state is as before it: the caller keeps the batch and
 // tries it again.
 Status Responder::HandleBatch(const Signal* signals, std::size_t n) {
+  if (recover_) {
+    Recover();
+    if (recover_) return store_status_;
+  }
+  // Decided and published before anything is stored: the `signal` messages leave now, the
+  // alarms they name commit below (or, after a rollback, when the batch is tried again, under
+  // the same ids: Recover sets next_alarm_id_ back).
+  const std::vector<Claim> claims = Claims(signals, n);
+  PublishSignals(signals, claims);
   if (Status st = trace_.Flush(); !st.ok()) return Failed(st);
   return RunUnit([&] {
+    // Keep half a block of reserved ids ahead (a batch opens at most a few dozen alarms), so
+    // that every id a `signal` message names was reserved by a commit before it was published.
+    if (threaded_ && next_alarm_id_ + kAlarmIdBlock / 2 > reserved_ids_) {
+      const std::int64_t up_to = next_alarm_id_ + kAlarmIdBlock;
+      if (Status st = store_.ReserveAlarmIds(up_to); !st.ok()) Fail(st);
+      store_.AfterCommit([this, up_to] { reserved_ids_ = up_to; });
+    }
     JoinFlushed();
-    for (std::size_t i = 0; i < n; ++i) Handle(signals[i]);
+    for (std::size_t i = 0; i < n; ++i) Handle(signals[i], claims[i]);
   });
 }
 
@@ -313,7 +346,7 @@ void Responder::JoinFlushed() {
 }
 
 // One signal, inside a unit of work (HandleBatch).
-void Responder::Handle(const Signal& s) {
+void Responder::Handle(const Signal& s, const Claim& claim) {
   if (s.kind == Signal::Kind::kRecovered) {
     Resolve(s);
     return;
@@ -344,6 +377,15 @@ void Responder::Handle(const Signal& s) {
   // and a spike at another are separate alarms with separate holds.
   Key key{s.characteristic, FormatScope(scope)};
   auto it = open_.find(key);
+  // Claims decided from the same state: a difference is a bug, logged; the alarm follows the
+  // state (its id may then differ from the one published).
+  const Claim::Kind want = it != open_.end() ? Claim::Kind::kJoins
+                           : ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts) ? Claim::Kind::kReopens
+                                                                                              : Claim::Kind::kOpens;
+  if (want != claim.kind) {
+    spdlog::error("responder: the claim of a {} signal of '{}' does not match its handling", rules::RuleName(s.hit.rule),
+                  spec.id);
+  }
   if (it != open_.end()) {
     AlarmRecord& a = it->second;
     a.signals += 1;
@@ -375,12 +417,14 @@ void Responder::Handle(const Signal& s) {
   a.window_start = s.hit.window_start;
   a.signals = 1;
   a.scope = scope;
+  a.id = claim.kind == Claim::Kind::kOpens ? claim.alarm : next_alarm_id_;
   auto id = store_.InsertAlarm(a);
   if (!id.ok()) {
     Fail(id.status());
     return;
   }
   a.id = *id;
+  next_alarm_id_ = std::max(next_alarm_id_, a.id + 1);
   const std::vector<int> tiers = EnterableTiers(a, s);
   if (!tiers.empty()) a.tier = tiers.back();
   a.tier_reached = Now(s.hit.ts);
@@ -424,10 +468,8 @@ void Responder::ClockTick() {
 // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
 // (same alarm, same hold, which grows again). True when it did.
 bool Responder::Reopen(const Key& key, const Signal& s) {
-  const ResponseSpec& policy = config_.ResponseFor(s.characteristic);
-  if (policy.min_interval.count() <= 0) return false;
+  if (!ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts)) return false;
   auto last = last_resolved_.find(key);
-  if (last == last_resolved_.end() || s.hit.ts - last->second.second >= policy.min_interval) return false;
   auto stored = store_.GetAlarm(last->second.first);
   if (!stored.ok()) {
     // Not a new alarm instead: the unit is tried again.

@@ -138,6 +138,8 @@ Status Engine::Start() {
   responder_ = std::make_unique<Responder>(ResponderWiring());
   SHEWHART_RETURN_IF_ERROR(responder_->Load());
   if (options_.threaded) {
+    // Alarm ids are published before their alarms are stored: reserved first.
+    SHEWHART_RETURN_IF_ERROR(responder_->ReserveAlarmIds());
     StartCheckpointer();
     SHEWHART_RETURN_IF_ERROR(responder_->ResumeSerialFeeds());
     outbox_->Start();
@@ -237,6 +239,8 @@ void Engine::Stop() {
   }
   // The last genealogy, and the units it adds to open holds; what the store still refuses is lost.
   if (!responder_->Tick().ok()) trace_->Abandon();
+  // A clean stop gives back the ids reserved and not published: the next run goes on from here.
+  if (options_.threaded) (void)responder_->ReleaseAlarmIds();
 }
 
 std::size_t Engine::Enqueue(const Measurement& m) {

@@ -261,7 +261,7 @@ Status Store::LockExclusive() {
 Store::~Store() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock (the file stays: removing it would race a new holder)
   StopCheckpointer();
-  sqlite3_finalize(update_alarm_);
+  for (sqlite3_stmt* st : cached_) sqlite3_finalize(st);
   sqlite3_close(db_);
 }
 

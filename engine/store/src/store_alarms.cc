@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cerrno>
 #include <cstdint>
@@ -51,14 +52,59 @@ void BindAlarm(Stmt& s, const AlarmRecord& a) {
 
 Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
+  if (a.id > 0) {
+    Stmt ins(db_,
+             "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+             "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts, id) "
+             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             cached_[kInsertAlarmWithId]);
+    if (!ins.ok()) return ins.error("preparing alarm insert");
+    BindAlarm(ins, a);
+    ins.Bind(15, a.id);
+    if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
+    return a.id;
+  }
   Stmt ins(
       db_,
       "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
-      "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      cached_[kInsertAlarm]);
   if (!ins.ok()) return ins.error("preparing alarm insert");
   BindAlarm(ins, a);
   if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::int64_t> Store::MaxAlarmId() {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT COALESCE(MAX(id), 0) FROM alarms");
+  if (!q.ok() || q.Step() != SQLITE_ROW) return q.error("reading the highest alarm id");
+  return q.Int(0);
+}
+
+Result<std::int64_t> Store::ReservedAlarmIds() {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "SELECT value FROM meta WHERE key = 'alarm_ids_reserved'");
+  if (!q.ok()) return q.error("reading the reserved alarm ids");
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::int64_t{0};
+  if (rc != SQLITE_ROW) return q.error("reading the reserved alarm ids");
+  const std::string text = q.Text(0);
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
+    return Internal("meta alarm_ids_reserved is not a count: '" + text + "'");
+  }
+  return v;
+}
+
+Status Store::ReserveAlarmIds(std::int64_t up_to) {
+  std::lock_guard lock(mu_);
+  Stmt up(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES('alarm_ids_reserved', ?)");
+  if (!up.ok()) return up.error("preparing the alarm id reservation");
+  up.Bind(1, std::to_string(up_to));
+  if (up.Step() != SQLITE_DONE) return up.error("reserving alarm ids");
+  return Status::Ok();
 }
 
 Status Store::UpdateAlarm(const AlarmRecord& a) {
@@ -67,7 +113,7 @@ Status Store::UpdateAlarm(const AlarmRecord& a) {
       db_,
       "UPDATE alarms SET characteristic=?, policy=?, state=?, tier=?, rule=?, chart=?, opened_ts=?, last_signal_ts=?, "
       "window_start=?, signals=?, scope=?, hold_id=?, resolved_ts=?, tier_reached_ts=? WHERE id=?",
-      update_alarm_);
+      cached_[kUpdateAlarm]);
   if (!up.ok()) return up.error("preparing alarm update");
   BindAlarm(up, a);
   up.Bind(15, a.id);
@@ -131,7 +177,8 @@ Result<AlarmRecord> Store::GetAlarm(std::int64_t id) {
 
 Status Store::InsertAlarmAction(const AlarmAction& a) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_, "INSERT INTO alarm_actions(alarm_id, kind, ts, user, cause, action, note) VALUES(?,?,?,?,?,?,?)");
+  Stmt ins(db_, "INSERT INTO alarm_actions(alarm_id, kind, ts, user, cause, action, note) VALUES(?,?,?,?,?,?,?)",
+           cached_[kInsertAlarmAction]);
   if (!ins.ok()) return ins.error("recording an alarm action");
   ins.Bind(1, a.alarm_id);
   ins.Bind(2, a.kind);

@@ -218,7 +218,7 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
   // chaining onto the same predecessor.
   SHEWHART_RETURN_IF_ERROR(BeginTx());
   {
-    Stmt last(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    Stmt last(db_, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", cached_[kLastAudit]);
     if (!last.ok()) {
       Status st = last.error("reading the last audit record");
       (void)RollbackTx();
@@ -240,7 +240,8 @@ Result<AuditRecord> Store::AppendAudit(AuditRecord r) {
   r.hash = AuditHash(r.prev_hash, r);
   {
     Stmt ins(db_,
-             "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)");
+             "INSERT INTO audit_log(seq, ts, kind, subject, actor, body, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)",
+             cached_[kInsertAudit]);
     if (!ins.ok()) {
       Status st = ins.error("preparing audit insert");
       (void)RollbackTx();

@@ -38,7 +38,8 @@ Result<std::int64_t> Store::InsertDelivery(const DeliveryRecord& d) {
   Stmt ins(
       db_,
       "INSERT OR IGNORE INTO deliveries(alarm_id, tier, action, idempotency_key, payload, attempts, next_attempt_ts, "
-      "state, last_error, created_ts, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      "state, last_error, created_ts, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+      cached_[kInsertDelivery]);
   if (!ins.ok()) return ins.error("preparing delivery insert");
   ins.Bind(1, d.alarm_id);
   ins.Bind(2, static_cast<std::int64_t>(d.tier));

@@ -32,7 +32,8 @@ using namespace store_internal;
 
 Result<std::int64_t> Store::CreateHold(const HoldRecord& h) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_, "INSERT INTO holds(alarm_id, characteristic, scope, from_ts, state) VALUES(?,?,?,?,?)");
+  Stmt ins(db_, "INSERT INTO holds(alarm_id, characteristic, scope, from_ts, state) VALUES(?,?,?,?,?)",
+           cached_[kInsertHold]);
   if (!ins.ok()) return ins.error("preparing hold insert");
   ins.Bind(1, h.alarm_id);
   ins.Bind(2, h.characteristic);
@@ -49,9 +50,10 @@ Result<std::vector<HeldUnit>> Store::AddHeldUnits(std::int64_t hold_id, const st
   std::vector<HeldUnit> added;
   if (first_hold) first_hold->clear();
   SHEWHART_RETURN_IF_ERROR(BeginTx());
-  Stmt ins(db_, "INSERT OR IGNORE INTO held_units(hold_id, serial, state, since) VALUES(?,?,'held',?)");
+  Stmt ins(db_, "INSERT OR IGNORE INTO held_units(hold_id, serial, state, since) VALUES(?,?,'held',?)",
+           cached_[kInsertHeldUnit]);
   // Through the held_units_serial index.
-  Stmt other(db_, "SELECT 1 FROM held_units WHERE serial = ? AND hold_id <> ? LIMIT 1");
+  Stmt other(db_, "SELECT 1 FROM held_units WHERE serial = ? AND hold_id <> ? LIMIT 1", cached_[kOtherHoldOfUnit]);
   if (!ins.ok() || !other.ok()) {
     (void)RollbackTx();
     return ins.ok() ? other.error("preparing held-unit lookup") : ins.error("preparing held-unit insert");

@@ -109,10 +109,15 @@ class Responder {
   // tries it again.
   Status HandleBatch(const Signal* signals, std::size_t n);
 
-  // One signal, inside a unit of work (HandleBatch). A later signal whose window starts earlier
-  // (a retrospective Phase I signal) widens the alarm's window and holds the units it now
-  // reaches (HoldWindow).
-  void Handle(const Signal& s);
+  // Threaded mode, before the first batch: alarm ids are assigned in memory (no store round
+  // trip) and published in `signal` messages before their unit commits, so the store first
+  // reserves a block of ids above every id a previous run may have published (meta
+  // alarm_ids_reserved); later units extend the reservation before it runs short.
+  Status ReserveAlarmIds();
+  // At a clean stop (the responder thread done): the reservation shrinks to the highest id
+  // stored or published, so that the next run goes on without a gap. A failure is logged: the
+  // next run then starts above the whole reservation.
+  Status ReleaseAlarmIds();
 
   // Escalation by time: an open alarm not acknowledged within a tier's unacknowledged_for of
   // reaching its latest tier enters that tier. Called with the responder's clock.
@@ -149,6 +154,33 @@ class Responder {
   Status ResumeSerialFeeds();
  private:
   using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+
+  // What a rule signal does to the alarm of its characteristic and scope, decided from memory
+  // before the signal's unit of work (Claims), so that its `signal` message names the alarm
+  // before anything is stored: it joins the open alarm, reopens the last resolved one
+  // (min_interval) or opens a new one under the next id. Handle then does exactly that.
+  struct Claim {
+    enum class Kind : std::uint8_t { kNone, kJoins, kReopens, kOpens };
+    Kind kind = Kind::kNone;  // kNone: a recovery (no alarm claimed)
+    std::int64_t alarm = 0;
+  };
+
+  // The claims of a batch, in order, taking the effect of the earlier signals of the batch into
+  // account (a recovery closes, an opening opens); advances next_alarm_id_.
+  std::vector<Claim> Claims(const Signal* signals, std::size_t n);
+  // Publishes each rule signal of the batch, with its claim, on the zmq_pub hooks its policy
+  // runs (topic `signal`; threaded mode only). Responder_signals.cc.
+  void PublishSignals(const Signal* signals, const std::vector<Claim>& claims);
+  // The key (characteristic, formatted scope) of a signal.
+  Key KeyOf(const Signal& s) const;
+  // True when a signal at `ts` of a characteristic under `policy` reopens the last resolved alarm
+  // of `key` (min_interval).
+  bool ReopensAt(const Key& key, const ResponseSpec& policy, EventTime ts) const;
+
+  // One signal, inside a unit of work (HandleBatch), as `claim` says. A later signal whose
+  // window starts earlier (a retrospective Phase I signal) widens the alarm's window and holds
+  // the units it now reaches (HoldWindow).
+  void Handle(const Signal& s, const Claim& claim);
 
   // An open-alarm gauge (policy, tier) and the count UpdateGauges makes for it.
   struct AlarmCount {
@@ -331,6 +363,15 @@ class Responder {
   std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
   std::map<std::int64_t, std::vector<SerialFeed>> feeds_;  // quarantine hooks per open alarm
   std::map<std::int64_t, TierState> tier_state_;
+  // Alarm ids (Claims): the next new alarm's; the lowest the next may be after a rollback (above
+  // what a previous run reserved); the highest the store has reserved (threaded mode).
+  static constexpr std::int64_t kAlarmIdBlock = 1000;
+  std::int64_t next_alarm_id_ = 1;
+  std::int64_t alarm_id_floor_ = 1;
+  std::int64_t reserved_ids_ = 0;
+  std::int64_t max_published_ = 0;  // the highest alarm id a `signal` message named
+  // Per characteristic: the zmq_pub hooks its policy runs in any tier (their `signal` messages).
+  std::vector<std::vector<std::pair<std::string, AlarmSink*>>> signal_sinks_;
   // No open alarm escalates by time before this (EventTime::min(): not known, scan at the next
   // check). Lowered by NoteDeadline, recomputed by each scan.
   EventTime unack_due_ = EventTime::min();

@@ -279,8 +279,16 @@ class Store {
   Result<std::vector<RejectRecord>> ListRejects(int limit, std::int64_t before_id = 0);
   Result<std::int64_t> CountRejects();
 
+  // Stores a new alarm: with alarm.id > 0 under that id (the responder assigns ids without a
+  // round trip, AlarmIds), else under the next rowid. Returns its id.
   Result<std::int64_t> InsertAlarm(const AlarmRecord& alarm);
   Status UpdateAlarm(const AlarmRecord& alarm);
+  // The highest alarm id stored (0 when none), and the highest id reserved (meta
+  // `alarm_ids_reserved`, 0 when never written): ids up to it may have been published before
+  // their alarm was stored, so a restart starts above both.
+  Result<std::int64_t> MaxAlarmId();
+  Result<std::int64_t> ReservedAlarmIds();
+  Status ReserveAlarmIds(std::int64_t up_to);
   // Alarms, newest first; `open_only` excludes resolved ones; only ids below `before_id` when it
   // is not 0 (the next page).
   Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit, std::int64_t before_id = 0);
@@ -492,9 +500,23 @@ class Store {
   int lock_fd_ = -1;           // LockExclusive's file, held open while the store is
   sqlite3* db_;
   std::string path_;
-  // UpdateAlarm runs for every signal of an open alarm: its statement is prepared once (under
-  // mu_, on first use) and finalized with the store.
-  sqlite3_stmt* update_alarm_ = nullptr;
+  // The statements of a signal's unit of work (alarm, hold, held units, delivery, audit record,
+  // alarm action): each prepared once (under mu_, on first use, SQLITE_PREPARE_PERSISTENT) and
+  // finalized with the store, not prepared again for every row.
+  enum CachedStatement : int {
+    kUpdateAlarm,
+    kInsertAlarm,
+    kInsertHold,
+    kInsertHeldUnit,
+    kOtherHoldOfUnit,
+    kInsertDelivery,
+    kLastAudit,
+    kInsertAudit,
+    kInsertAlarmAction,
+    kInsertAlarmWithId,
+    kCachedStatements
+  };
+  sqlite3_stmt* cached_[kCachedStatements] = {};
 
   // The checkpointer (StartCheckpointer): its connection, thread, and the wake-up the WAL hook
   // of db_ gives it.
