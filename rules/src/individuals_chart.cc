@@ -114,9 +114,6 @@ IndividualsChart::IndividualsChart(const IndividualsChartSpec& spec) : spec_(spe
     const ChartLimits& l = spec_.explicit_limits;
     SetLimits(l.cl, (l.ucl - l.lcl) / (2 * spec_.k_sigma));
     x_limits_ = l;  // as given (the mr limits and zones use the sigma above)
-  } else {
-    baseline_values_.reserve(static_cast<std::size_t>(spec_.phase1_points));
-    baseline_ts_.reserve(static_cast<std::size_t>(spec_.phase1_points));
   }
 }
 
@@ -194,6 +191,12 @@ void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) 
     return;
   }
   CheckSpec(index, value, ts, observer);
+  if (baseline_values_.empty()) {
+    // The baseline's buffers, at its first observation: a characteristic that has seen nothing
+    // holds none.
+    baseline_values_.reserve(static_cast<std::size_t>(spec_.phase1_points));
+    baseline_ts_.reserve(static_cast<std::size_t>(spec_.phase1_points));
+  }
   baseline_values_.push_back(value);
   baseline_ts_.push_back(ts);
   if (static_cast<int>(baseline_values_.size()) < spec_.phase1_points) return;

@@ -207,7 +207,8 @@ void RunRuleEvaluator::SetLines(double cl, double sigma) {
 // lines are those of the last (cl, sigma) (SetLines), so a point costs no multiply-add.
 template <bool kInclusive, bool kZones, bool kWe>
 [[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out) {
-  SHEWHART_CHECK(std::isfinite(value) & (out != nullptr) & ((count_ == 0) | (index > ring_[pos_])));
+  SHEWHART_CHECK(std::isfinite(value) & (out != nullptr) & ((count_ == 0) | (index > last_index_)) &
+                 ((count_ == 0) | (index - last_index_ <= std::int64_t{0xffffffff})));
   // A NaN cl or sigma compares unequal, so SetLines sees (and refuses) it.
   if ((cl != lines_cl_) | (sigma != lines_sigma_)) [[unlikely]] SetLines(cl, sigma);
   // Verdicts on this point, against its own centre line and sigma.
@@ -244,7 +245,8 @@ template <bool kInclusive, bool kZones, bool kWe>
   push(up_, up);
   push(down_, down);
   pos_ = (pos_ + 1) & (kRingCapacity - 1);
-  ring_[pos_] = index;
+  ring_[pos_] = static_cast<std::uint32_t>(index);
+  last_index_ = index;
   prev_value_ = value;
   ++count_;
 
@@ -316,7 +318,7 @@ std::size_t RunRuleEvaluator::WriteFirings(std::uint32_t hits, std::int64_t inde
     int points = points_[slot];
     // An m-of-n window before n points exist is the points seen so far.
     if (min_count_[slot] > 0) points = static_cast<int>(std::min<std::int64_t>(points, count_));
-    out[n++] = RuleFiring{kKinds[slot], IndexBack(points - 1), index};
+    out[n++] = RuleFiring{kKinds[slot], IndexBack(points - 1, index), index};
   }
   return n;
 }

@@ -182,6 +182,13 @@ TEST(SignalPublishTest, IdsAreReservedWhileRunningGivenBackAtAStopAndSkippedAfte
   auto a = (*s)->GetAlarm(1003);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(FormatScope(a->scope), "station=st3");
+  // A replay on the store of a run that was killed holding a reservation starts above it too.
+  ASSERT_TRUE((*s)->ReserveAlarmIds(2000).ok());
+  s->reset();
+  fixture::Collector collector;
+  ASSERT_TRUE(fixture::RunInline(config, store, dir.Write("d.jsonl", Line("bore", 12, 4000, "st4")), &collector));
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(collector.alarms[0].id, 2001);
 }
 
 }  // namespace

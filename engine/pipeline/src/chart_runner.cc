@@ -465,38 +465,43 @@ class RunRuleStage : public rules::ChartObserver {
 
   void OnRuleHit(const rules::RuleHit& h) override {
     for (auto& e : ring_) {
-      if (e.index == h.last) e.in_control = false;
+      if (e.used && e.index == Low(h.last)) e.in_control = false;
     }
     inner_->OnRuleHit(h);
   }
 
  private:
+  // A point's index is kept as its low 32 bits: the ring holds the last 64 points, whose
+  // indexes differ in those bits (16 bytes an entry instead of 24).
   struct Entry {
-    std::int64_t index = 0;
     EventTime ts{};
+    std::uint32_t index = 0;
+    bool used = false;
     bool in_control = false;
   };
+  static_assert(sizeof(Entry) == 16);
   static constexpr std::size_t kRing = 64;  // >= the longest run rule (50 points)
+  static std::uint32_t Low(std::int64_t index) { return static_cast<std::uint32_t>(index); }
 
   void Remember(std::int64_t index, EventTime ts) {
     Entry& slot = ring_[static_cast<std::size_t>(index) % kRing];
-    if (slot.index != 0 && slot.in_control) {
+    if (slot.used && slot.in_control) {
       evicted_in_control_ = slot.ts;
       have_evicted_ = true;
     }
-    slot = Entry{index, ts, true};
+    slot = Entry{ts, Low(index), true, true};
   }
 
   // The event time of the newest point before `first` that was in control.
   EventTime WindowStart(std::int64_t first, EventTime fallback) const {
     for (std::int64_t i = first - 1; i > 0 && first - i < static_cast<std::int64_t>(kRing); --i) {
       const Entry& e = ring_[static_cast<std::size_t>(i) % kRing];
-      if (e.index != i) break;
+      if (!e.used || e.index != Low(i)) break;
       if (e.in_control) return e.ts;
     }
     if (have_evicted_) return evicted_in_control_;
     const Entry& f = ring_[static_cast<std::size_t>(first) % kRing];
-    return f.index == first ? f.ts : fallback;
+    return f.used && f.index == Low(first) ? f.ts : fallback;
   }
 
   rules::ChartKind primary_kind_;

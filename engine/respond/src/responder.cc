@@ -103,7 +103,16 @@ Status Responder::Load() {
   unack_due_ = EventTime::min();  // scanned at the next check
   auto max_id = store_.MaxAlarmId();
   if (!max_id.ok()) return max_id.status();
-  next_alarm_id_ = std::max(*max_id + 1, alarm_id_floor_);
+  if (!loaded_) {
+    // At start, above what a run that crashed may have published (its reservation); a clean
+    // stop gave back what it did not use.
+    auto reserved = store_.ReservedAlarmIds();
+    if (!reserved.ok()) return reserved.status();
+    alarm_id_floor_ = std::max(alarm_id_floor_, *reserved + 1);
+    loaded_ = true;
+  }
+  // Never below an id this run has stored (retention may have deleted it since) or published.
+  next_alarm_id_ = std::max({*max_id + 1, alarm_id_floor_, max_published_ + 1});
   auto alarms = store_.ListAlarms(/*open_only=*/true, 1 << 30);
   if (!alarms.ok()) return alarms.status();
   for (auto& a : *alarms) {
@@ -206,9 +215,13 @@ Status Responder::HandleBatch(const Signal* signals, std::size_t n) {
     if (recover_) return store_status_;
   }
   // Decided and published before anything is stored: the `signal` messages leave now, the
-  // alarms they name commit below (or, after a rollback, when the batch is tried again, under
-  // the same ids: Recover sets next_alarm_id_ back).
+  // alarms they name commit below (or, after a rollback, when the batch is tried again, then
+  // under new ids for new alarms: an id published once names no other alarm).
   const std::vector<Claim> claims = Claims(signals, n);
+  claims_next_ = next_alarm_id_;
+  for (const Claim& c : claims) {
+    if (c.kind == Claim::Kind::kOpens) claims_next_ = std::max(claims_next_, c.alarm + 1);
+  }
   PublishSignals(signals, claims);
   if (Status st = trace_.Flush(); !st.ok()) return Failed(st);
   return RunUnit([&] {
@@ -258,6 +271,7 @@ Status Responder::RunUnit(const std::function<void()>& body) {
     Recover();
     return Failed(st);
   }
+  alarm_id_floor_ = std::max(alarm_id_floor_, next_alarm_id_);
   for (const UnitEvent& ev : trace_.flushed()) stations_.OnRecord(ev.station.view(), ev.unit.view());
   trace_.Joined();
   if (!store_status_.ok()) {
@@ -382,7 +396,7 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   const Claim::Kind want = it != open_.end() ? Claim::Kind::kJoins
                            : ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts) ? Claim::Kind::kReopens
                                                                                               : Claim::Kind::kOpens;
-  if (want != claim.kind) {
+  if (want != claim.kind && failure_.ok()) {
     spdlog::error("responder: the claim of a {} signal of '{}' does not match its handling", rules::RuleName(s.hit.rule),
                   spec.id);
   }
@@ -417,7 +431,8 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   a.window_start = s.hit.window_start;
   a.signals = 1;
   a.scope = scope;
-  a.id = claim.kind == Claim::Kind::kOpens ? claim.alarm : next_alarm_id_;
+  // A claim that does not match (a bug, logged above) takes an id above every id of the batch.
+  a.id = claim.kind == Claim::Kind::kOpens ? claim.alarm : std::max(next_alarm_id_, claims_next_++);
   auto id = store_.InsertAlarm(a);
   if (!id.ok()) {
     Fail(id.status());
@@ -425,6 +440,8 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   }
   a.id = *id;
   next_alarm_id_ = std::max(next_alarm_id_, a.id + 1);
+  // Named from here on (the `alarm` message, run's lines) even if the unit then rolls back.
+  max_published_ = std::max(max_published_, a.id);
   const std::vector<int> tiers = EnterableTiers(a, s);
   if (!tiers.empty()) a.tier = tiers.back();
   a.tier_reached = Now(s.hit.ts);

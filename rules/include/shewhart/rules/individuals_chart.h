@@ -10,8 +10,9 @@
 // beyond its limits (EstimateIndividualsBaseline, phase1.h) before the baseline is judged.
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
-// Allocation: the constructor sizes every buffer; Add() never allocates, except once, when it
-// completes a baseline with kBeyondLimits (the exclusion bookkeeping).
+// Allocation: Add() allocates the Phase I baseline's buffers at its first observation (none are
+// held before), and once more when it completes a baseline with kBeyondLimits (the exclusion
+// bookkeeping); never otherwise.
 
 #include <cstdint>
 #include <optional>
@@ -137,7 +138,7 @@ class IndividualsChart {
   std::int64_t count_ = 0;
   double last_value_ = 0;  // the previous observation (meaningful when count_ > 1 at Add)
   // The Phase I baseline's values and event times: capacity phase1_points each, reserved at
-  // construction, released once the baseline is judged.
+  // its first observation, released once the baseline is judged.
   std::vector<double> baseline_values_;
   std::vector<EventTime> baseline_ts_;
   Phase1Exclusions exclusions_;

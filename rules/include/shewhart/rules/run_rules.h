@@ -158,7 +158,8 @@ class RunRuleEvaluator {
   // Preconditions (SHEWHART_CHECK, abort on violation; callers must not plot such a point):
   // value, cl and sigma finite; sigma > 0 (a chart whose baseline gives sigma 0 has no zones and
   // must not judge run rules); `index` strictly greater than the previous point's since
-  // construction or Reset (gaps are allowed: [first, last] use the indexes actually passed).
+  // construction or Reset (gaps are allowed, below 2^32 points each: [first, last] use the
+  // indexes actually passed).
   std::size_t Evaluate(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
 
   // Forgets every point: the next point starts all patterns afresh (after a limit change, a
@@ -182,8 +183,11 @@ class RunRuleEvaluator {
   enum Slot : int { kN1, kN2, kN3, kN4, kN5, kN6, kN7, kN8, kW1, kW2, kW3, kW4, kSlots };
   static_assert(kSlots == static_cast<int>(kMaxRuleFirings));
 
-  std::int64_t IndexBack(int back) const {
-    return ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)];
+  // The index of the point `back` points before the newest (`newest` is its index): the ring
+  // keeps indexes as their low 32 bits, so gaps between points must stay below 2^32.
+  std::int64_t IndexBack(int back, std::int64_t newest) const {
+    const std::uint32_t low = ring_[(pos_ - static_cast<std::size_t>(back)) & (kRingCapacity - 1)];
+    return newest - static_cast<std::int64_t>(static_cast<std::uint32_t>(static_cast<std::uint32_t>(newest) - low));
   }
   // Evaluate for one boundary mode and one set of rule groups. The groups a spec enables
   // never change, so Evaluate picks one instantiation per evaluator (a predictable branch):
@@ -219,8 +223,9 @@ class RunRuleEvaluator {
   double lower_[4] = {};
 
   std::int64_t count_ = 0;
-  std::size_t pos_ = 0;  // ring slot of the newest point
-  std::int64_t ring_[kRingCapacity] = {};
+  std::int64_t last_index_ = 0;  // the newest point's index (meaningful when count_ > 0)
+  std::size_t pos_ = 0;          // ring slot of the newest point
+  std::uint32_t ring_[kRingCapacity] = {};  // low 32 bits of the recent points' indexes
   // Raw value of the previous point; NaN when there is none (since construction or Reset), so
   // that the first point's step compares false both ways and is neither up nor down.
   double prev_value_ = std::numeric_limits<double>::quiet_NaN();

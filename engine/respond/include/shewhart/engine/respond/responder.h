@@ -166,7 +166,7 @@ class Responder {
   };
 
   // The claims of a batch, in order, taking the effect of the earlier signals of the batch into
-  // account (a recovery closes, an opening opens); advances next_alarm_id_.
+  // account (a recovery closes, an opening opens); changes no state.
   std::vector<Claim> Claims(const Signal* signals, std::size_t n);
   // Publishes each rule signal of the batch, with its claim, on the zmq_pub hooks its policy
   // runs (topic `signal`; threaded mode only). Responder_signals.cc.
@@ -364,12 +364,16 @@ class Responder {
   std::map<std::int64_t, std::vector<SerialFeed>> feeds_;  // quarantine hooks per open alarm
   std::map<std::int64_t, TierState> tier_state_;
   // Alarm ids (Claims): the next new alarm's; the lowest the next may be after a rollback (above
-  // what a previous run reserved); the highest the store has reserved (threaded mode).
+  // what a previous run reserved, and what this run committed); the highest the store has
+  // reserved (threaded mode). After a rollback a retried batch may claim new ids: an id is
+  // never given to a second alarm.
   static constexpr std::int64_t kAlarmIdBlock = 1000;
   std::int64_t next_alarm_id_ = 1;
   std::int64_t alarm_id_floor_ = 1;
   std::int64_t reserved_ids_ = 0;
-  std::int64_t max_published_ = 0;  // the highest alarm id a `signal` message named
+  std::int64_t max_published_ = 0;  // the highest alarm id a message or line may have named
+  std::int64_t claims_next_ = 1;    // one above the batch's highest claimed id (HandleBatch)
+  bool loaded_ = false;             // Load has run once (the start's reservation read)
   // Per characteristic: the zmq_pub hooks its policy runs in any tier (their `signal` messages).
   std::vector<std::vector<std::pair<std::string, AlarmSink*>>> signal_sinks_;
   // No open alarm escalates by time before this (EventTime::min(): not known, scan at the next
