@@ -268,6 +268,31 @@ TEST(EngineTest, StaleStreamSignalsOnceInRealTime) {
   EXPECT_EQ(engine.alarms_opened(), 1u);
 }
 
+// A characteristic that has never been measured goes stale too (replay: another stream's event
+// times move the clock): its signal has no point and no labels, and nothing else breaks.
+TEST(EngineTest, NeverMeasuredStreamGoesStale) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { past_tolerance: 36500d }\n"
+      "characteristics:\n"
+      "  - id: temp\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { phase1: { points: 5 } }\n"
+      "    rules: [nelson.1, { stale: { after: 1s } }]\n"
+      "  - id: other\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 10, sigma: 1 }\n");
+  const std::string text = "{\"characteristic\":\"other\",\"value\":10,\"ts\":1000,\"station\":\"S1\"}\n"
+                           "{\"characteristic\":\"other\",\"value\":10,\"ts\":5000,\"station\":\"S1\"}\n";
+  Collector collector;
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &collector);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(collector.alarms.size(), 1u);
+  EXPECT_EQ(collector.alarms[0].characteristic, "temp");
+  EXPECT_EQ(collector.alarms[0].rule, "stale");
+  EXPECT_EQ(FormatScope(collector.alarms[0].scope), "station=");
+}
+
 // late_tolerance: a measurement further behind its characteristic's newest event time than
 // allowed is a reject with reason `late` (counted, stored, not charted); one within it is charted.
 TEST(EngineTest, LateMeasurementsAreRejected) {

@@ -103,6 +103,23 @@ TEST(YamlTreeTest, AnAliasWithoutItsAnchorIsASyntaxError) {
   }
 }
 
+TEST(YamlTreeTest, AnAliasOfAnotherDocumentOrOfItsOwnContainerIsASyntaxError) {
+  EXPECT_THROW((void)ParseYaml("a: &x 1\n---\nb: *x\n"), YamlSyntaxError);
+  EXPECT_THROW((void)ParseYaml("a: &x [1, *x]\n"), YamlSyntaxError);
+}
+
+TEST(YamlTreeTest, TextThatIsNotUtf8IsRefusedAtItsByte) {
+  try {
+    (void)ParseYaml("a: 1\nb: caf\xe9\n");
+    FAIL() << "no error";
+  } catch (const YamlSyntaxError& e) {
+    EXPECT_EQ(e.line, 1);
+    EXPECT_EQ(e.column, 6);
+    EXPECT_NE(e.message.find("0xE9"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("UTF-8"), std::string::npos) << e.message;
+  }
+}
+
 TEST(YamlTreeTest, ASyntaxErrorCarriesItsPositionAndLibyamlsProblem) {
   try {
     (void)ParseYaml("a: 1\nb: { c: 2\nd: 3\n");

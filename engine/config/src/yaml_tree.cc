@@ -2,6 +2,8 @@
 
 #include <yaml.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "shewhart/base/status.h"
@@ -126,11 +128,12 @@ class TreeBuilder {
         auto it = anchors_.find(name);
         if (it == anchors_.end()) {
           throw YamlSyntaxError{static_cast<int>(mark.line), static_cast<int>(mark.column),
-                                "alias '*" + name + "' names no anchor defined before it"};
+                                "alias '*" + name + "' names no anchor of a node complete before it in this document"};
         }
         Add(it->second, nullptr);
         return;
       }
+      case YAML_DOCUMENT_START_EVENT: anchors_.clear(); return;  // anchors are per document
       case YAML_SEQUENCE_START_EVENT: Open(NodeType::Sequence, mark, e.data.sequence_start.anchor); return;
       case YAML_MAPPING_START_EVENT: Open(NodeType::Map, mark, e.data.mapping_start.anchor); return;
       case YAML_SEQUENCE_END_EVENT:
@@ -209,11 +212,30 @@ YamlDocuments ParseYaml(const std::string& text) {
     }
   } cleanup{&parser};
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  yaml_event_t event;
   for (;;) {
-    yaml_event_t event;
     if (!yaml_parser_parse(&parser, &event)) {
       std::string message = parser.problem ? parser.problem : "unreadable";
       if (parser.context) message += std::string(" ") + parser.context;
+      if (parser.error == YAML_READER_ERROR) {
+        // The reader (bad UTF-8, a control character) gives a byte offset, not a mark.
+        const std::size_t at = std::min(parser.problem_offset, text.size());
+        int line = 0, column = 0;
+        for (std::size_t i = 0; i < at; ++i) {
+          if (text[i] == '\n') {
+            ++line;
+            column = 0;
+          } else {
+            ++column;
+          }
+        }
+        if (at < text.size()) {
+          char byte[8];
+          std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[at])));
+          message += std::string(" at byte ") + byte + " (YAML is UTF-8 text)";
+        }
+        throw YamlSyntaxError{line, column, message};
+      }
       throw YamlSyntaxError{static_cast<int>(parser.problem_mark.line), static_cast<int>(parser.problem_mark.column),
                             message};
     }

@@ -13,7 +13,8 @@
 //    -1), as YAML::Node() is;
 //  * a mapping keeps every pair in document order, repeated keys included (the loader reports
 //    them); a lookup gives the value of the first pair whose key is the scalar asked for;
-//  * an alias is the node its anchor names (shared, not copied);
+//  * an alias is the node its anchor names (shared, not copied), which must be complete before
+//    it in the same document (so a tree never holds a cycle);
 //  * a plain scalar without a tag spelled '', '~', 'null', 'Null' or 'NULL' is a null;
 //    quoted, it is a string (YAML 1.2's core schema, as yaml-cpp reads it).
 //

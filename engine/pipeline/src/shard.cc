@@ -75,7 +75,8 @@ struct Shard::State : rules::ChartObserver {
     Signal s;
     s.characteristic = id;
     s.hit = h;
-    s.labels = label_ring[static_cast<std::size_t>(h.last) % label_ring.size()];
+    // A `stale` hit of a characteristic never measured has no point, and no labels.
+    if (!label_ring.empty()) s.labels = label_ring[static_cast<std::size_t>(h.last) % label_ring.size()];
     s.scope_count = static_cast<std::uint8_t>(spec.scope.size());
     s.scope_values = ScopeOf(s.labels);
     s.arrival_ns = arrival_ns;

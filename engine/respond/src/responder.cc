@@ -511,6 +511,11 @@ bool Responder::Reopen(const Key& key, const Signal& s) {
   spdlog::warn("alarm #{} {} reopened: a {} signal within min_interval of its resolution", a.id, a.characteristic,
                rules::RuleName(s.hit.rule));
   AlarmRecord& alarm = Open(key, std::move(a));
+  // After a Recover its tiers are known only from the store (as Load has them for open alarms).
+  if (tier_state_.find(alarm.id) == tier_state_.end()) {
+    const EventTime reached = alarm.tier_reached != EventTime{} ? alarm.tier_reached : Now(s.hit.ts);
+    tier_state_[alarm.id] = TierState{alarm.tier >= 1 ? (2u << alarm.tier) - 2u : 0u, reached};
+  }
   if (listener_) listener_->OnAlarm(alarm, false);
   HoldWindow(alarm);
   NoteDeadline(s.characteristic, alarm);
