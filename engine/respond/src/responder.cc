@@ -249,6 +249,7 @@ Status Responder::RunUnit(const std::function<void()>& body) {
   if (Status st = store_.Begin(); !st.ok()) return Failed(st);
   windows_undo_.clear();
   resolved_undo_.clear();
+  joined_in_unit_ = false;
   undo_ = true;
   body();
   undo_ = false;
@@ -272,8 +273,12 @@ Status Responder::RunUnit(const std::function<void()>& body) {
     return Failed(st);
   }
   alarm_id_floor_ = std::max(alarm_id_floor_, next_alarm_id_);
-  for (const UnitEvent& ev : trace_.flushed()) stations_.OnRecord(ev.station.view(), ev.unit.view());
-  trace_.Joined();
+  // The flushed genealogy is done with only when this unit joined it to the holds (a unit of a
+  // request or a clock tick after a failed one does not: the next tick or batch joins it).
+  if (joined_in_unit_) {
+    for (const UnitEvent& ev : trace_.flushed()) stations_.OnRecord(ev.station.view(), ev.unit.view());
+    trace_.Joined();
+  }
   if (!store_status_.ok()) {
     store_status_ = Status::Ok();
     on_store_health_(Status::Ok());
@@ -319,6 +324,7 @@ void Responder::Recover() {
 // The genealogy batch Flush committed: time escalations, then the units it brings to open
 // holds. Inside a unit of work.
 void Responder::JoinFlushed() {
+  joined_in_unit_ = true;
   if (feed_all_) {
     feed_all_ = false;
     for (auto& [key, a] : open_) FeedSerials(a);

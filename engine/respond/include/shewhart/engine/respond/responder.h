@@ -388,6 +388,7 @@ class Responder {
   Status store_status_;   // the last unit's outcome (or the failed recovery's)
   bool recover_ = false;  // the state must be read back from the store before the next unit
   bool undo_ = false;     // a unit is running: record what it changes
+  bool joined_in_unit_ = false;  // the running unit joined the flushed genealogy (JoinFlushed)
   bool feed_all_ = false; // quarantine feeds were read back: send what joined their holds since
   std::map<WindowKey, std::optional<std::deque<EventTime>>> windows_undo_;
   std::map<Key, std::optional<std::pair<std::int64_t, EventTime>>> resolved_undo_;
