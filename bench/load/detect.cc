@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--value", o.value, "their value (beyond the characteristic's limits)")->capture_default_str();
   app.add_option("--trials", o.trials, "trials")->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--gap-ms", o.gap_ms, "pause between trials")->check(CLI::Range(0, 600000))->capture_default_str();
-  app.add_option("--timeout-ms", o.timeout_ms, "how long a trial waits for its alarm")
+  app.add_option("--timeout-ms", o.timeout_ms, "how long a trial waits for its message")
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
   app.add_option("--station-prefix", o.prefix, "stations are PREFIX followed by the trial number")
