@@ -389,9 +389,7 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   }
   if (!threaded_) now_ = std::max(now_, s.hit.ts);
   CountSignal(s);
-  ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i)
-    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+  const ScopeLabels scope = ScopeOf(s);
 
   // One open alarm per characteristic and scope (e.g. per station): a drift at one station
   // and a spike at another are separate alarms with separate holds.
@@ -403,8 +401,8 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
                            : ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts) ? Claim::Kind::kReopens
                                                                                               : Claim::Kind::kOpens;
   if (want != claim.kind && failure_.ok()) {
-    spdlog::error("responder: the claim of a {} signal of '{}' does not match its handling", rules::RuleName(s.hit.rule),
-                  spec.id);
+    spdlog::error("responder: the claim of a {} signal of '{}' does not match its handling",
+                  rules::RuleName(s.hit.rule), spec.id);
   }
   if (it != open_.end()) {
     AlarmRecord& a = it->second;
@@ -575,11 +573,7 @@ AlarmRecord& Responder::Open(const Key& key, AlarmRecord a) {
 // alarm is resolved at that observation's time. The hold stays (its units await disposition)
 // but no longer grows.
 void Responder::Resolve(const Signal& s) {
-  const auto& spec = config_.characteristics[s.characteristic];
-  ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i)
-    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
-  Key key{s.characteristic, FormatScope(scope)};
+  const Key key = KeyOf(s);
   auto it = open_.find(key);
   if (it == open_.end()) return;  // resolved already (or never opened, e.g. the store refused it)
   AlarmRecord& a = it->second;

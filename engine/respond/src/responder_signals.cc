@@ -13,12 +13,15 @@
 
 namespace shewhart::engine {
 
-Responder::Key Responder::KeyOf(const Signal& s) const {
+ScopeLabels Responder::ScopeOf(const Signal& s) const {
   const auto& spec = config_.characteristics[s.characteristic];
   ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
-  return Key{s.characteristic, FormatScope(scope)};
+  for (std::size_t i = 0; i < s.scope_count; ++i)
+    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+  return scope;
 }
+
+Responder::Key Responder::KeyOf(const Signal& s) const { return Key{s.characteristic, FormatScope(ScopeOf(s))}; }
 
 bool Responder::ReopensAt(const Key& key, const ResponseSpec& policy, EventTime ts) const {
   if (policy.min_interval.count() <= 0) return false;
@@ -90,15 +93,18 @@ void Responder::PublishSignals(const Signal* signals, const std::vector<Claim>& 
     doc["alarm"] = c.alarm;
     doc["claim"] = c.kind == Claim::Kind::kJoins ? "joins" : c.kind == Claim::Kind::kReopens ? "reopens" : "opens";
     const std::string text = doc.dump(-1, ' ', false, kReplaceInvalidUtf8);
-    for (const auto& [name, sink] : sinks) {
-      Status st = sink->Publish("signal", text);
-      auto counters = sink_counters_.find(name);
-      if (counters != sink_counters_.end()) (st.ok() ? counters->second.first : counters->second.second)->Inc();
-      if (!st.ok()) {
-        action_failures_->Inc();
-        spdlog::error("signal of alarm {}: hook '{}' failed: {}", c.alarm, name, st.message());
-      }
-    }
+    for (const auto& [name, sink] : sinks) Publish(name, *sink, "signal", text, c.alarm);
+  }
+}
+
+void Responder::Publish(const std::string& hook, AlarmSink& sink, std::string_view topic, const std::string& doc,
+                        std::int64_t alarm) {
+  Status st = sink.Publish(topic, doc);
+  auto counters = sink_counters_.find(hook);
+  if (counters != sink_counters_.end()) (st.ok() ? counters->second.first : counters->second.second)->Inc();
+  if (!st.ok()) {
+    action_failures_->Inc();
+    spdlog::error("alarm {}: action '{}' failed ({}): {}", alarm, hook, topic, st.message());
   }
 }
 
@@ -109,13 +115,7 @@ Status Responder::ReserveAlarmIds() {
   alarm_id_floor_ = std::max(next_alarm_id_, *reserved + 1);
   next_alarm_id_ = alarm_id_floor_;
   const std::int64_t up_to = next_alarm_id_ + kAlarmIdBlock;
-  SHEWHART_RETURN_IF_ERROR(store_.Begin());
-  Status st = store_.ReserveAlarmIds(up_to);
-  if (!st.ok()) {
-    store_.Rollback();
-    return st;
-  }
-  SHEWHART_RETURN_IF_ERROR(store_.Commit());
+  SHEWHART_RETURN_IF_ERROR(store_.ReserveAlarmIds(up_to));  // one statement: committed on its own
   reserved_ids_ = up_to;
   return Status::Ok();
 }
@@ -123,14 +123,7 @@ Status Responder::ReserveAlarmIds() {
 Status Responder::ReleaseAlarmIds() {
   const std::int64_t up_to = std::max(next_alarm_id_ - 1, max_published_);
   if (up_to >= reserved_ids_) return Status::Ok();
-  Status st = store_.Begin();
-  if (st.ok()) st = store_.ReserveAlarmIds(up_to);
-  if (st.ok()) {
-    st = store_.Commit();
-  } else {
-    store_.Rollback();
-  }
-  if (!st.ok()) {
+  if (Status st = store_.ReserveAlarmIds(up_to); !st.ok()) {
     spdlog::warn("responder: the unused alarm ids could not be given back ({}); the next run starts above {}",
                  st.message(), reserved_ids_);
     return st;

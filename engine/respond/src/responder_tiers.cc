@@ -273,13 +273,7 @@ void Responder::RunTier(const AlarmRecord& alarm, const Signal& s, std::size_t h
         action_failures_->Inc();
         continue;
       }
-      Status st = sink->second->Publish("alarm", AlarmJson(alarm).dump(-1, ' ', false, kReplaceInvalidUtf8));
-      auto counters = sink_counters_.find(action);
-      if (counters != sink_counters_.end()) (st.ok() ? counters->second.first : counters->second.second)->Inc();
-      if (!st.ok()) {
-        action_failures_->Inc();
-        spdlog::error("alarm {}: action '{}' failed: {}", alarm.id, action, st.message());
-      }
+      Publish(action, *sink->second, "alarm", AlarmJson(alarm).dump(-1, ' ', false, kReplaceInvalidUtf8), alarm.id);
     }
   }
 }

@@ -52,25 +52,19 @@ void BindAlarm(Stmt& s, const AlarmRecord& a) {
 
 Result<std::int64_t> Store::InsertAlarm(const AlarmRecord& a) {
   std::lock_guard lock(mu_);
-  if (a.id > 0) {
-    Stmt ins(db_,
-             "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
-             "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts, id) "
-             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             cached_[kInsertAlarmWithId]);
-    if (!ins.ok()) return ins.error("preparing alarm insert");
-    BindAlarm(ins, a);
-    ins.Bind(15, a.id);
-    if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
-    return a.id;
-  }
-  Stmt ins(
-      db_,
-      "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, window_start, "
-      "signals, scope, hold_id, resolved_ts, tier_reached_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      cached_[kInsertAlarm]);
+  // A NULL id is the next rowid (alarms.id is the INTEGER PRIMARY KEY).
+  Stmt ins(db_,
+           "INSERT INTO alarms(characteristic, policy, state, tier, rule, chart, opened_ts, last_signal_ts, "
+           "window_start, signals, scope, hold_id, resolved_ts, tier_reached_ts, id) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+           cached_[kInsertAlarm]);
   if (!ins.ok()) return ins.error("preparing alarm insert");
   BindAlarm(ins, a);
+  if (a.id > 0) {
+    ins.Bind(15, a.id);
+  } else {
+    ins.BindNull(15);
+  }
   if (ins.Step() != SQLITE_DONE) return ins.error("storing an alarm");
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }

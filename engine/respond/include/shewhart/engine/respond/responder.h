@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -171,7 +172,13 @@ class Responder {
   // Publishes each rule signal of the batch, with its claim, on the zmq_pub hooks its policy
   // runs (topic `signal`; threaded mode only). Responder_signals.cc.
   void PublishSignals(const Signal* signals, const std::vector<Claim>& claims);
-  // The key (characteristic, formatted scope) of a signal.
+  // One message of alarm `alarm` on zmq_pub hook `hook`: counted by outcome (delivered, failed);
+  // a failure is logged and counted in shewhart_action_failures_total, never retried.
+  void Publish(const std::string& hook, AlarmSink& sink, std::string_view topic, const std::string& doc,
+               std::int64_t alarm);
+  // The scope labels of a signal (its characteristic's scope keys with the signal's values), and
+  // its key (characteristic, formatted scope).
+  ScopeLabels ScopeOf(const Signal& s) const;
   Key KeyOf(const Signal& s) const;
   // True when a signal at `ts` of a characteristic under `policy` reopens the last resolved alarm
   // of `key` (min_interval).

@@ -513,7 +513,6 @@ class Store {
     kLastAudit,
     kInsertAudit,
     kInsertAlarmAction,
-    kInsertAlarmWithId,
     kCachedStatements
   };
   sqlite3_stmt* cached_[kCachedStatements] = {};
