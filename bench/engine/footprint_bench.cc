@@ -183,7 +183,8 @@ int main() {
     const double total = config_b + engine_b;
     std::printf("%-18s %10.0f %10.0f %10.0f", shape.type, config_b, engine_b, total);
     if (std::string(shape.type) == "individuals") {
-      std::printf("   budget <= %.0f B: %s", kBudgetIndividualsBytes, total <= kBudgetIndividualsBytes ? "met" : "MISSED");
+      std::printf("   budget <= %.0f B: %s", kBudgetIndividualsBytes,
+                  total <= kBudgetIndividualsBytes ? "met" : "MISSED");
     }
     std::printf("\n");
   }

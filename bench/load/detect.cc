@@ -77,11 +77,13 @@ bool IsMessageOf(const std::string& want, const std::string& topic, const std::s
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"shewhart-detect: send -> zmq_pub message latency of the engine, one out-of-control measurement per "
-               "trial, each from a station of its own (a new alarm each)."};
+  CLI::App app{
+      "shewhart-detect: send -> zmq_pub message latency of the engine, one out-of-control measurement per "
+      "trial, each from a station of its own (a new alarm each)."};
   app.add_option("--connect", o.connect, "the engine's zmq source (PUSH connects there)")->capture_default_str();
-  app.add_option("--subscribe", o.subscribe, "the zmq_pub hook's endpoint (SUB connects there); required unless "
-                                             "--no-wait");
+  app.add_option("--subscribe", o.subscribe,
+                 "the zmq_pub hook's endpoint (SUB connects there); required unless "
+                 "--no-wait");
   app.add_option("--characteristic", o.characteristic, "characteristic of the measurements")->capture_default_str();
   app.add_option("--value", o.value, "their value (beyond the characteristic's limits)")->capture_default_str();
   app.add_option("--trials", o.trials, "trials")->check(CLI::Range(1, 1000000))->capture_default_str();
@@ -112,8 +114,8 @@ int main(int argc, char** argv) {
     }
     const std::int64_t run_id = WallMs() % 100000;
     auto send = [&](const std::string& station) {
-      nlohmann::json m = {{"characteristic", o.characteristic}, {"value", o.value}, {"ts", WallMs()},
-                          {"station", station}};
+      nlohmann::json m = {
+          {"characteristic", o.characteristic}, {"value", o.value}, {"ts", WallMs()}, {"station", station}};
       const std::string text = m.dump();
       const std::int64_t at = SteadyNs();
       push.send(zmq::buffer(text), zmq::send_flags::none);

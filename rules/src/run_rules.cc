@@ -206,7 +206,8 @@ void RunRuleEvaluator::SetLines(double cl, double sigma) {
 // history of that side is picked with a select (a conditional move), not a branch. The zone
 // lines are those of the last (cl, sigma) (SetLines), so a point costs no multiply-add.
 template <bool kInclusive, bool kZones, bool kWe>
-[[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out) {
+[[gnu::noinline]] std::size_t RunRuleEvaluator::Judge(std::int64_t index, double value, double cl, double sigma,
+                                                      RuleFiring* out) {
   SHEWHART_CHECK(std::isfinite(value) & (out != nullptr) & ((count_ == 0) | (index > last_index_)) &
                  ((count_ == 0) | (index - last_index_ <= std::int64_t{0xffffffff})));
   // A NaN cl or sigma compares unequal, so SetLines sees (and refuses) it.

@@ -125,7 +125,8 @@ TEST(SignalPublishTest, EachSignalNamesItsAlarmBeforeTheAlarmIsStored) {
     }
   }
   std::vector<std::string> claims;
-  for (const json& s : sink.signals) claims.push_back(s["claim"].get<std::string>() + " " + s["scope"]["station"].get<std::string>());
+  for (const json& s : sink.signals)
+    claims.push_back(s["claim"].get<std::string>() + " " + s["scope"]["station"].get<std::string>());
   EXPECT_EQ(claims, (std::vector<std::string>{"opens st1", "opens st2", "joins st1", "joins st1"}));
   // The ids published are the ids stored, alarm by alarm.
   auto s = Store::Open(store);

@@ -86,8 +86,8 @@ void NodeIterator::Load() {
   if (tree_ == nullptr) return;
   const YamlTree::Record& r = tree_->record(parent_);
   if (r.type == NodeType::Sequence) {
-    if (pos_ < r.child_count) entry_ = NodeEntry(Node(tree_, tree_->child(r.first_child + pos_)), Node::Undefined(),
-                                                 Node::Undefined());
+    if (pos_ < r.child_count)
+      entry_ = NodeEntry(Node(tree_, tree_->child(r.first_child + pos_)), Node::Undefined(), Node::Undefined());
   } else if (pos_ * 2 < r.child_count) {
     entry_ = NodeEntry(Node::Undefined(), Node(tree_, tree_->child(r.first_child + 2 * pos_)),
                        Node(tree_, tree_->child(r.first_child + 2 * pos_ + 1)));
@@ -133,12 +133,21 @@ class TreeBuilder {
         Add(it->second, nullptr);
         return;
       }
-      case YAML_DOCUMENT_START_EVENT: anchors_.clear(); return;  // anchors are per document
-      case YAML_SEQUENCE_START_EVENT: Open(NodeType::Sequence, mark, e.data.sequence_start.anchor); return;
-      case YAML_MAPPING_START_EVENT: Open(NodeType::Map, mark, e.data.mapping_start.anchor); return;
+      case YAML_DOCUMENT_START_EVENT:
+        anchors_.clear();
+        return;  // anchors are per document
+      case YAML_SEQUENCE_START_EVENT:
+        Open(NodeType::Sequence, mark, e.data.sequence_start.anchor);
+        return;
+      case YAML_MAPPING_START_EVENT:
+        Open(NodeType::Map, mark, e.data.mapping_start.anchor);
+        return;
       case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT: Close(); return;
-      default: return;  // stream and document boundaries
+      case YAML_MAPPING_END_EVENT:
+        Close();
+        return;
+      default:
+        return;  // stream and document boundaries
     }
   }
 

@@ -76,8 +76,9 @@ Result<rules::Capability> CapabilityOf(const CharacteristicSpec& spec, const Cha
 
 // A characteristic's ring of labels has lookback() + 2 slots from its first measurement on (none
 // before), so a signal carries the labels of the measurement of its hit's last point even when a
-// Phase I baseline is judged at once; past the baseline it keeps 3. Only the points a measurement completes count towards resolve_after. A measurement the
-// chart refuses is logged (the first 10, then every 1000th), not counted.
+// Phase I baseline is judged at once; past the baseline it keeps 3. Only the points a
+// measurement completes count towards resolve_after. A measurement the chart refuses is logged
+// (the first 10, then every 1000th), not counted.
 class Shard {
  public:
   // Creates state for every characteristic of `config` whose id % shard_count == shard_index.
