@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "engine_commands.h"
@@ -28,6 +29,8 @@
 #include "holds.h"
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/connectors/zmq/zmq_connectors.h"
+#include "shewhart/engine/model/json.h"
+#include "shewhart/engine/model/key_group.h"
 #include "shewhart/engine/pipeline/chart_runner.h"
 #include "shewhart/engine/config/config.h"
 #include "shewhart/engine/engine.h"
@@ -78,6 +81,50 @@ int Check(const std::string& path) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------------------------------------
+// routes
+int Routes(const std::string& path, int shards, bool json) {
+  int code = kExitOk;
+  auto config = Load(path, code);
+  if (!config) return code;
+  std::size_t n = static_cast<std::size_t>(shards > 0 ? shards : config->shards);
+  const bool from_machine = n == 0;
+  if (from_machine) n = std::max(1u, std::thread::hardware_concurrency());
+  // engine.judge: source -- the i-th zmq source judges shard i (Engine::RegisterSource).
+  std::vector<const engine::SourceSpec*> judge(n, nullptr);
+  std::size_t zmq = 0;
+  for (const auto& s : config->sources) {
+    if (s.kind != engine::SourceSpec::Kind::kZmq) continue;
+    if (config->judge_at_source && zmq < n) judge[zmq] = &s;
+    ++zmq;
+  }
+  if (!json) {
+    std::printf("# %zu shard%s (%s); engine.judge: %s\n", n, n == 1 ? "" : "s",
+                from_machine ? "engine.shards 0: this machine's hardware threads"
+                : shards > 0 ? "--shards"
+                             : "engine.shards",
+                config->judge_at_source ? "source" : "shard");
+    std::printf("%-32s %5s %5s  %s\n", "characteristic", "group", "shard", "judged by");
+  }
+  for (const auto& c : config->characteristics) {
+    const std::uint32_t group = engine::KeyGroupOf(c.id);
+    const std::size_t shard = engine::ShardOfGroup(group, n);
+    const engine::SourceSpec* src = judge[shard];
+    const std::string by = src ? "source " + src->name + " (" + src->zmq.endpoint + ")" : "shard thread";
+    if (json) {
+      engine::Json line = engine::Json::object();
+      line["characteristic"] = c.id;
+      line["group"] = group;
+      line["shard"] = shard;
+      line["source"] = src ? engine::Json(src->name) : engine::Json(nullptr);
+      line["endpoint"] = src ? engine::Json(src->zmq.endpoint) : engine::Json(nullptr);
+      std::printf("%s\n", line.dump().c_str());
+    } else {
+      std::printf("%-32s %5u %5zu  %s\n", c.id.c_str(), group, shard, by.c_str());
+    }
+  }
+  return kExitOk;
+}
 
 // ---------------------------------------------------------------------------------------------
 // arl

@@ -27,6 +27,10 @@ int Check(const std::string& path);
 // `shewhart replay CONFIG INPUT...`: inline, deterministic; JSON lines on stdout.
 int Replay(const std::string& config_path, const std::vector<std::string>& inputs, const std::string& store);
 
+// `shewhart routes CONFIG`: which shard, and which source's thread, judges each
+// characteristic (a table, or JSON lines with `json`); `shards` > 0 overrides engine.shards.
+int Routes(const std::string& path, int shards, bool json);
+
 // `shewhart arl CONFIG`: average run lengths of a characteristic's rules by simulation.
 int Arl(const std::string& config_path, const std::string& characteristic, const std::string& shifts_text,
         int runs, std::uint64_t seed, bool json);

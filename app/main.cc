@@ -97,6 +97,20 @@ int main(int argc, char** argv) {
   arl->add_option("--seed", seed, "Random seed (default 1)");
   arl->add_flag("--json", json, "JSON lines instead of a table");
 
+  int route_shards = 0;
+  bool routes_json = false;
+  auto* routes = app.add_subcommand(
+      "routes",
+      "Print each characteristic's key group, the shard that judges it, and the source whose thread does so "
+      "(engine.judge: source): send a characteristic's measurements to that source's endpoint and they never "
+      "cross a thread");
+  routes->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  routes->add_option("--shards", route_shards,
+                     "Shards of the engine that will run (default: engine.shards; 0 there means the hardware threads "
+                     "of this machine, which may differ from the engine's)")
+      ->check(CLI::Range(1, 256));
+  routes->add_flag("--json", routes_json, "JSON lines (characteristic, group, shard, source, endpoint)");
+
   app::HoldsCommand holds_cmd;
   auto* holds = app.add_subcommand(
       "holds", "Held units (quarantine): list, show, export (the store); dispose, status (a running engine)");
@@ -281,6 +295,7 @@ int main(int argc, char** argv) {
   SetUpLogging(verbose);
   if (*run) return Run(config_path, run_opts);
   if (*check) return Check(config_path);
+  if (*routes) return Routes(config_path, route_shards, routes_json);
   if (*replay) return Replay(config_path, inputs, replay_store);
   if (*arl) return Arl(config_path, characteristic, shifts, runs, seed, json);
   if (*alarms_ack) return app::AlarmAck(alarm_cmd);

@@ -162,7 +162,7 @@ class ReplaySink : public engine::IngestSink {
     inner_.OnReject(r);
   }
   void OnTransportDrop(std::uint64_t n) override { inner_.OnTransportDrop(n); }
-  void Flush() override { inner_.Flush(); }
+  bool Flush() override { return inner_.Flush(); }
 
  private:
   using Clock = std::chrono::steady_clock;

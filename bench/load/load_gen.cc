@@ -44,6 +44,8 @@
 #include <nlohmann/json.hpp>
 #include <zmq.h>
 
+#include "shewhart/engine/model/key_group.h"
+
 namespace {
 
 // The in-control sequence, in sigmas from the mean (see the header comment). Within +/-1.6
@@ -62,7 +64,8 @@ volatile std::sig_atomic_t g_stop = 0;
 extern "C" void OnStop(int) { g_stop = 1; }
 
 struct Options {
-  std::string connect = "tcp://127.0.0.1:5555";
+  std::vector<std::string> connect{"tcp://127.0.0.1:5555"};
+  int route_shards = 0;  // > 0: characteristic -> connect[ShardOfGroup(KeyGroupOf(id), route_shards)]
   std::string output;  // a JSON-lines file instead of ZeroMQ
   double rate = 0;     // measurements per second; 0 = as fast as possible
   std::uint64_t count = 0;
@@ -141,16 +144,20 @@ class Output {
  public:
   ~Output() { Close(); }
 
+  // One PUSH socket per endpoint.
   bool OpenZmq(const Options& o) {
     ctx_ = zmq_ctx_new();
-    sock_ = zmq_socket(ctx_, ZMQ_PUSH);
-    int linger = o.linger_ms, hwm = o.sndhwm, timeout = 100;
-    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sock_, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sock_, ZMQ_SNDTIMEO, &timeout, sizeof timeout);  // look at the stop flag while blocked
-    if (zmq_connect(sock_, o.connect.c_str()) != 0) {
-      std::fprintf(stderr, "shewhart-load: cannot connect to %s: %s\n", o.connect.c_str(), zmq_strerror(errno));
-      return false;
+    for (const auto& endpoint : o.connect) {
+      void* sock = zmq_socket(ctx_, ZMQ_PUSH);
+      socks_.push_back(sock);
+      int linger = o.linger_ms, hwm = o.sndhwm, timeout = 100;
+      zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+      zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+      zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout);  // look at the stop flag while blocked
+      if (zmq_connect(sock, endpoint.c_str()) != 0) {
+        std::fprintf(stderr, "shewhart-load: cannot connect to %s: %s\n", endpoint.c_str(), zmq_strerror(errno));
+        return false;
+      }
     }
     return true;
   }
@@ -164,9 +171,10 @@ class Output {
     return true;
   }
 
-  // Sends one frame, blocking while the socket's queue is full (ZeroMQ PUSH back-pressure).
-  // False when stopped by a signal first, or on an error (printed).
-  bool Send(std::string_view frame) {
+  // Sends one frame on socket `to` (the endpoint's position), blocking while the socket's queue
+  // is full (ZeroMQ PUSH back-pressure). False when stopped by a signal first, or on an error
+  // (printed).
+  bool Send(std::string_view frame, std::size_t to) {
     if (file_) {
       if (std::fwrite(frame.data(), 1, frame.size(), file_) != frame.size() || std::fputc('\n', file_) == EOF) {
         std::fprintf(stderr, "shewhart-load: write failed: %s\n", std::strerror(errno));
@@ -175,7 +183,7 @@ class Output {
       return true;
     }
     for (;;) {
-      if (zmq_send(sock_, frame.data(), frame.size(), 0) >= 0) return true;
+      if (zmq_send(socks_[to], frame.data(), frame.size(), 0) >= 0) return true;
       if (errno == EAGAIN || errno == EINTR) {
         if (g_stop) return false;
         ++blocked_;
@@ -193,9 +201,10 @@ class Output {
       ok = std::fclose(file_) == 0;
       file_ = nullptr;
     }
-    if (sock_) zmq_close(sock_);
+    for (void* sock : socks_) zmq_close(sock);
+    socks_.clear();
     if (ctx_) zmq_ctx_term(ctx_);
-    sock_ = ctx_ = nullptr;
+    ctx_ = nullptr;
     return ok;
   }
 
@@ -203,7 +212,7 @@ class Output {
 
  private:
   void* ctx_ = nullptr;
-  void* sock_ = nullptr;
+  std::vector<void*> socks_;
   std::FILE* file_ = nullptr;
   std::uint64_t blocked_ = 0;
 };
@@ -245,6 +254,17 @@ int Run(const Options& o) {
         static_cast<std::uint64_t>(c) * o.ooc_every / static_cast<std::uint64_t>(k);
   }
   std::vector<std::uint64_t> units_at(static_cast<std::size_t>(s_count), 0);
+  // The endpoint of each characteristic: with --route-shards, the one whose source judges its
+  // shard (engine.judge: source; Engine::RegisterSource); otherwise spread by position.
+  std::vector<std::size_t> endpoint_of(static_cast<std::size_t>(k));
+  for (int c = 0; c < k; ++c) {
+    const std::size_t e =
+        o.route_shards > 0
+            ? shewhart::engine::ShardOfGroup(shewhart::engine::KeyGroupOf(CharacteristicName(o, c)),
+                                             static_cast<std::size_t>(o.route_shards))
+            : static_cast<std::size_t>(c);
+    endpoint_of[static_cast<std::size_t>(c)] = e % o.connect.size();
+  }
 
   Output out;
   if (!(o.output.empty() ? out.OpenZmq(o) : out.OpenFile(o.output))) return 1;
@@ -260,8 +280,8 @@ int Run(const Options& o) {
   bool failed = false;
   std::int64_t now = t0;
 
-  auto send = [&](std::string_view frame) {
-    if (!out.Send(frame)) return false;
+  auto send = [&](std::string_view frame, std::size_t to) {
+    if (!out.Send(frame, to)) return false;
     bytes += frame.size();
     return true;
   };
@@ -307,7 +327,7 @@ int Run(const Options& o) {
     w.Put(",\"sent_ns\":");
     w.PutInt(now);
     w.Put("}");
-    if (!send(w.view())) {
+    if (!send(w.view(), endpoint_of[static_cast<std::size_t>(c)])) {
       failed = !g_stop;
       break;
     }
@@ -334,7 +354,7 @@ int Run(const Options& o) {
       w.Put("\"],\"sent_ns\":");
       w.PutInt(SteadyNs());
       w.Put("}");
-      if (!send(w.view())) {
+      if (!send(w.view(), static_cast<std::size_t>(us) % o.connect.size())) {
         failed = !g_stop;
         break;
       }
@@ -393,7 +413,15 @@ int main(int argc, char** argv) {
       "unit_events, frames, bytes, out_of_control (= expected_signals), first/last send time (ns), rate "
       "(measurements/s).\n"
       "Exit codes: 0 done, 1 ZeroMQ or file error, 2 usage error."};
-  app.add_option("--connect", o.connect, "ZeroMQ endpoint to connect the PUSH socket to")->capture_default_str();
+  app.add_option("--connect", o.connect,
+                 "ZeroMQ endpoint to connect a PUSH socket to; repeat it for several (characteristic c then goes to "
+                 "endpoint c % N, or as --route-shards says; unit event u to endpoint u % N)")
+      ->capture_default_str();
+  app.add_option("--route-shards", o.route_shards,
+                 "Route each characteristic to the endpoint of the shard that judges it in an engine with this many "
+                 "shards (engine.judge: source: the i-th --connect is the engine's i-th zmq source; "
+                 "`shewhart routes` shows the same mapping)")
+      ->check(CLI::Range(1, 256));
   app.add_option("--output", o.output, "Write the messages as JSON lines to this file instead of sending them");
   app.add_option("--rate", o.rate, "Measurements per second (0: as fast as the socket takes them)")
       ->capture_default_str();

@@ -47,4 +47,22 @@ rc=0; "$SHEWHART" bogus 2>"$WORK/err.txt" || rc=$?
 rc=0; "$SHEWHART" run -c "$ROOT/examples/line-demo/config.yaml" --duration abc 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 2 ] && grep -qx -- "--duration: value abc is not a finite number >= 0" "$WORK/err.txt" \
   || fail "--duration abc: rc $rc $(cat "$WORK/err.txt")"
+
+# shewhart routes: each characteristic's key group (FNV-1a of the id mod 256), shard and judging source.
+cat > "$WORK/routes.yaml" <<'YAML'
+engine: { shards: 2 }
+sources:
+  - zmq: { bind: "tcp://127.0.0.1:5601" }
+characteristics:
+  - { id: foobar, chart: { type: individuals }, limits: { mean: 1, sigma: 1 } }
+  - { id: a, chart: { type: individuals }, limits: { mean: 1, sigma: 1 } }
+YAML
+"$SHEWHART" routes -c "$WORK/routes.yaml" >"$WORK/routes.txt" || fail "routes failed"
+grep -Eq '^foobar +104 +0  source zmq0 \(tcp://127.0.0.1:5601\)$' "$WORK/routes.txt" || fail "routes: $(cat "$WORK/routes.txt")"
+grep -Eq '^a +44 +0  source zmq0' "$WORK/routes.txt" || fail "routes (a): $(cat "$WORK/routes.txt")"
+"$SHEWHART" routes -c "$WORK/routes.yaml" --shards 3 --json >"$WORK/routes.json" || fail "routes --json failed"
+grep -qx '{"characteristic":"foobar","group":104,"shard":2,"source":null,"endpoint":null}' "$WORK/routes.json" \
+  || fail "routes --json: $(cat "$WORK/routes.json")"
+rc=0; "$SHEWHART" routes -c "$WORK/routes.yaml" --shards 0 2>"$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "shards: Value 0 not in range 1 to 256" "$WORK/err.txt" || fail "routes --shards 0: rc $rc"
 echo "cli_check: ok"

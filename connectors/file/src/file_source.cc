@@ -46,7 +46,7 @@ Result<FileReadStats> ReadFile(const engine::FileSourceSpec& spec, const std::st
   // Whatever way the file ends, what was handed over is flushed (IngestSink::Flush).
   struct FlushAtEnd {
     engine::IngestSink& sink;
-    ~FlushAtEnd() { sink.Flush(); }
+    ~FlushAtEnd() { (void)sink.Flush(); }
   } flush_at_end{sink};
   engine::EventTime last_ts{};
   std::string line;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <zmq.hpp>
 
@@ -59,29 +60,46 @@ Status ZmqSource::Start(engine::IngestSink& sink) {
     return Unavailable("source " + spec_.name + ": cannot " + (z.bind ? "bind " : "connect ") + z.endpoint + ": " +
                        e.what());
   }
-  thread_ = std::thread([this, &sink] {
+  std::promise<void> attached;
+  std::future<void> started = attached.get_future();
+  thread_ = std::thread([this, &sink, &attached] {
     (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
     SetThreadName("shw-src-" + spec_.name);
-    Run(sink);
+    // The sink may judge on this thread and take work from others: it wakes this thread
+    // through `wake_fd`, which is waited on beside the socket.
+    const int wake_fd = sink.Attach();
+    attached.set_value();
+    Run(sink, wake_fd);
   });
+  started.wait();
   return Status::Ok();
 }
 
-void ZmqSource::Run(engine::IngestSink& sink) {
+void ZmqSource::Run(engine::IngestSink& sink, int wake_fd) {
   engine::Decoder decoder(index_, max_bytes_);
   Decoded d;
   engine::RejectRecord reject;
   ::zmq::message_t msg;
   std::int64_t position = 0;
+  struct DetachAtEnd {
+    engine::IngestSink& sink;
+    ~DetachAtEnd() { sink.Detach(); }
+  } detach{sink};
   while (!stop_.load(std::memory_order_relaxed)) {
     try {
       // A burst is taken without waiting; before the receive waits, the sink hands over what it
       // has queued (IngestSink::Flush).
       auto got = socket_->recv(msg, ::zmq::recv_flags::dontwait);
       if (!got) {
-        sink.Flush();
-        got = socket_->recv(msg, ::zmq::recv_flags::none);
-        if (!got) continue;  // timeout: look at the stop flag
+        if (!sink.Flush()) continue;  // work for this thread arrived meanwhile
+        if (wake_fd < 0) {
+          got = socket_->recv(msg, ::zmq::recv_flags::none);
+          if (!got) continue;  // timeout: look at the stop flag
+        } else {
+          ::zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+          (void)::zmq::poll(items, 2, std::chrono::milliseconds(100));
+          continue;  // a frame, work from another thread, or the timeout: look again
+        }
       }
     } catch (const ::zmq::error_t& e) {
       if (e.num() == EINTR) continue;

@@ -38,7 +38,8 @@ const std::vector<ConfigKey> kKeys = {
   {"http", "tokens", "", "YAML file of users and their bearer tokens"},
   {"http", "max_connections", "256", "connections served at once; more are refused with 503"},
 
-  {"engine", "shards", "0", "shard threads (0: one per hardware thread)"},
+  {"engine", "shards", "0", "shards, each judging a share of the key groups (0: one per hardware thread)"},
+  {"engine", "judge", "source", "where measurements are judged: source (a zmq source's thread) or shard"},
   {"engine", "queue_capacity", "16384", "measurements each shard queue holds"},
   {"engine", "max_message_bytes", "65536", "largest JSON message or CSV row accepted"},
   {"engine", "retry_base", "1s", "first backoff step of the outbox"},

@@ -96,6 +96,9 @@ void Loader::LoadRoot(const Node& root, Config& config) {
       std::string clock;
       if (n["clock"] && Choice(n["clock"], "engine.clock", {"wall", "event"}, clock))
         config.event_clock = clock == "event";
+      std::string judge;
+      if (n["judge"] && Choice(n["judge"], "engine.judge", {"source", "shard"}, judge))
+        config.judge_at_source = judge == "source";
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
       if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
       if (config.retry_max < config.retry_base) {

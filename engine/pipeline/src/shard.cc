@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "shewhart/engine/model/key_group.h"
 #include "shewhart/engine/pipeline/chart_runner.h"
 
 namespace shewhart::engine {
@@ -154,7 +155,7 @@ Result<rules::Capability> CapabilityOf(const CharacteristicSpec& spec, const Cha
 Shard::Shard(const Config& config, std::size_t shard_index, std::size_t shard_count) : config_(config) {
   states_.resize(config.characteristics.size());
   for (std::size_t i = 0; i < config.characteristics.size(); ++i) {
-    if (i % shard_count != shard_index) continue;
+    if (ShardOfGroup(KeyGroupOf(config.characteristics[i].id), shard_count) != shard_index) continue;
     states_[i] = std::make_unique<State>(static_cast<CharacteristicId>(i), config.characteristics[i],
                                          config.ResponseFor(i).resolve_after);
     if (config.characteristics[i].stale_after) stale_.push_back(states_[i].get());

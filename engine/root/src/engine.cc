@@ -13,6 +13,7 @@
 
 #include "engine_parts.h"
 #include "shewhart/base/thread.h"
+#include "shewhart/engine/model/key_group.h"
 #include "shewhart/engine/pipeline/chart_runner.h"
 
 namespace shewhart::engine {
@@ -64,7 +65,14 @@ Engine::Engine(const Config& config, EngineOptions options)
 Engine::~Engine() { Stop(); }
 
 IngestSink& Engine::RegisterSource(const std::string& name) {
-  sources_.push_back(std::make_unique<SourceSink>(*this, name));
+  // engine.judge: source -- the i-th zmq source of the config judges shard i (if there is one).
+  std::ptrdiff_t adoptable = -1, zmq = 0;
+  for (const auto& spec : config_.sources) {
+    if (spec.kind != SourceSpec::Kind::kZmq) continue;
+    if (spec.name == name) adoptable = zmq;
+    ++zmq;
+  }
+  sources_.push_back(std::make_unique<SourceSink>(*this, name, adoptable));
   return *sources_.back();
 }
 
@@ -161,6 +169,10 @@ Status Engine::Start() {
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   }
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<ShardRunner>(*this, i, n));
+  shard_of_.resize(config_.characteristics.size());
+  for (std::size_t i = 0; i < shard_of_.size(); ++i) {
+    shard_of_[i] = static_cast<std::uint32_t>(ShardOfGroup(KeyGroupOf(config_.characteristics[i].id), n));
+  }
   std::map<std::string, std::string> tokens;  // bearer token -> user
   if (!config_.http_tokens.empty()) {
     auto loaded = LoadTokensFile(config_.http_tokens);
@@ -178,7 +190,7 @@ Status Engine::Start() {
     if (id < 0) continue;
     std::vector<std::string> values;
     for (const auto& kv : a.scope) values.push_back(kv.second);
-    shards_[static_cast<std::size_t>(id) % n]->shard.ArmRecovery(static_cast<CharacteristicId>(id), values);
+    shards_[shard_of_[static_cast<std::size_t>(id)]]->shard.ArmRecovery(static_cast<CharacteristicId>(id), values);
   }
   ExportCharacteristicMetrics();
   if (options_.threaded) {
@@ -197,12 +209,9 @@ Status Engine::Start() {
                               [sq] { return double(sq->size()); });
     metrics_.GetGauge("shewhart_queue_capacity", "Capacity of a bounded queue.", {{"queue", "responder"}})
         ->Set(static_cast<double>(sq->capacity()));
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-      shards_[i]->thread = std::thread([r = shards_[i].get(), i] {
-        (void)RequestShortSlice(kLatencySliceNs);  // before the name: a named thread has its slice
-        SetThreadName("shw-shard" + std::to_string(i));
-        r->Run();
-      });
+    for (auto& s : shards_) {
+      std::lock_guard lock(s->owner_mu);
+      s->StartThread();
     }
     responder_running_ = true;
     responder_thread_ = std::thread([this] { RunResponder(); });
@@ -227,6 +236,10 @@ void Engine::Stop() {
   if (options_.threaded) {
     for (auto& s : shards_) s->queue.Close();
     for (auto& s : shards_) {
+      // A source judging the shard lets go at its next call (the close woke it), and the shard's
+      // own thread drains the rest.
+      std::unique_lock lock(s->owner_mu);
+      s->owner_cv.wait(lock, [&s] { return !s->adopted; });
       if (s->thread.joinable()) s->thread.join();
     }
     shards_joined_.store(true, std::memory_order_release);
@@ -244,13 +257,13 @@ void Engine::Stop() {
 }
 
 std::size_t Engine::Enqueue(const Measurement& m) {
-  const std::size_t shard = m.characteristic % shards_.size();
+  const std::size_t shard = shard_of_[m.characteristic];
   shards_[shard]->queue.PushQuiet(m);
   return shard;
 }
 
 void Engine::Route(const Measurement& m) {
-  ShardRunner& r = *shards_[m.characteristic % shards_.size()];
+  ShardRunner& r = *shards_[shard_of_[m.characteristic]];
   if (options_.threaded) {
     r.queue.Push(m);
   } else {
@@ -267,11 +280,11 @@ void Engine::Route(const Measurement& m) {
 }
 
 CharacteristicSummary Engine::Summary(CharacteristicId characteristic) const {
-  return shards_[characteristic % shards_.size()]->shard.Summary(characteristic);
+  return shards_[shard_of_[characteristic]]->shard.Summary(characteristic);
 }
 
 CharacteristicSummary Engine::LiveSummary(CharacteristicId characteristic) const {
-  const Shard& shard = shards_[characteristic % shards_.size()]->shard;
+  const Shard& shard = shards_[shard_of_[characteristic]]->shard;
   const bool running = options_.threaded && !shards_joined_.load(std::memory_order_acquire);
   return running ? shard.Snapshot(characteristic) : shard.Summary(characteristic);
 }

@@ -7,6 +7,8 @@
 #include <array>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -20,17 +22,28 @@ namespace shewhart::engine {
 // A measurement with this characteristic id is a clock tick for the `stale` rule, not data.
 inline constexpr CharacteristicId kTickCharacteristic = UINT32_MAX;
 
-// A shard, its bounded queue and (threaded mode) its thread. Receives the shard's points,
+// A shard, its bounded queue and its judge: in threaded mode either a thread of its own or
+// (engine.judge: source) the thread of the source that adopted it. Receives the shard's points,
 // limits estimates and signals on that thread and passes them on: to the per-characteristic
 // metrics, the listener, the store (limits) and the responder's queue.
+//
+// Ownership moves only under owner_mu, and every move is a happens-before edge (the shard's
+// thread is joined before a source judges, and started after a source lets go), so one thread
+// at a time touches the shard.
 struct Engine::ShardRunner : ShardObserver {
   Engine& engine;
+  std::size_t index;
   Shard shard;
   BoundedQueue<Measurement> queue;
   std::thread thread;
+  std::mutex owner_mu;
+  std::condition_variable owner_cv;  // `adopted` became false
+  bool adopted = false;              // a source's thread judges the shard (under owner_mu)
+  std::atomic<bool> yield{false};    // asks the shard's thread to return: a source adopts the shard
+  int wake_fd = -1;                  // eventfd the adopting source waits on (threaded mode)
 
-  ShardRunner(Engine& e, std::size_t index, std::size_t count)
-      : engine(e), shard(e.config_, index, count), queue(e.options_.threaded ? e.config_.queue_capacity : 2) {}
+  ShardRunner(Engine& e, std::size_t i, std::size_t count);
+  ~ShardRunner() override;
 
   void OnPoint(CharacteristicId c, const rules::ChartPoint& p) override {
     if (CharacteristicMetrics* m = engine.characteristic_metrics_[c].get()) m->OnPoint(p);
@@ -53,36 +66,56 @@ struct Engine::ShardRunner : ShardObserver {
     }
   }
 
-  void Run() {
-    constexpr std::size_t kBatch = 256;
-    // Measurements are processed where they lie in the queue's ring: no copy of the 648 bytes.
-    auto process = [this](const Measurement& m) {
-      if (m.characteristic == kTickCharacteristic) {
-        shard.Tick(m.ts, *this);
-      } else if (shard.has_stale_rules()) {
-        shard.Process(m, *this, WallClock());  // `stale` counts arrival time in `run`
-      } else {
-        shard.Process(m, *this);
-      }
-    };
-    for (;;) {
-      // At most 10 ms asleep: a source that never calls IngestSink::Flush is not stuck.
-      if (queue.ConsumeFor(process, kBatch, std::chrono::milliseconds(10)) == 0 && queue.closed()) return;
+  // One queued item, on the judging thread: a measurement, or the `stale` rule's clock tick.
+  void Judge(const Measurement& m) {
+    if (m.characteristic == kTickCharacteristic) {
+      shard.Tick(m.ts, *this);
+    } else if (shard.has_stale_rules()) {
+      shard.Process(m, *this, WallClock());  // `stale` counts arrival time in `run`
+    } else {
+      shard.Process(m, *this);
     }
   }
+  // Judges what the queue holds now (measurements other threads routed here); returns how many.
+  std::size_t Drain() {
+    std::size_t total = 0, n;
+    do {
+      n = queue.ConsumeNow([this](const Measurement& m) { Judge(m); }, kDrainBatch);
+      total += n;
+    } while (n == kDrainBatch);
+    return total;
+  }
+
+  // The shard's own thread: until the queue is closed and drained, or a source adopts the shard.
+  void Run();
+  // Starts the shard's own thread. Under owner_mu.
+  void StartThread();
+  // On a source's thread: makes it the shard's judge (its own thread returns first). False when
+  // another source has it or the engine is stopping.
+  bool Adopt();
+  // On the adopting source's thread, when it stops judging (it stops, or the queue closed): the
+  // shard gets its own thread again, which drains what is queued.
+  void Release();
+
+  static constexpr std::size_t kDrainBatch = 256;
 };
 
 // What a source hands records to (IngestSink), one per source: counts them, rejects event
 // times that are implausible or late, feeds the genealogy writer (a measurement with a serial
 // is a route step too) and routes measurements to their shards, waking a shard once per
-// kWakeEvery queued for it. On the source's thread; several sources run at once.
+// kWakeEvery queued for it. On the source's thread; several sources run at once. A source that
+// attaches (engine.judge: source, the i-th zmq source) judges shard i's measurements on its own
+// thread, and drains what other sources queue for shard i whenever it calls the sink.
 class Engine::SourceSink : public IngestSink {
  public:
-  SourceSink(Engine& e, const std::string& name);
+  // `adoptable`: the shard this source's thread judges itself once it attaches (-1: none).
+  SourceSink(Engine& e, const std::string& name, std::ptrdiff_t adoptable);
 
   bool OnMeasurement(const Measurement& m) override;
 
-  void Flush() override;
+  int Attach() override;
+  bool Flush() override;
+  void Detach() override;
 
   void OnUnitEvent(const UnitEvent& ev) override;
 
@@ -105,9 +138,23 @@ class Engine::SourceSink : public IngestSink {
 
   static std::string FormatSeconds(double s);
 
+  // Adopted shard: ends a wait on its eventfd (the source is back), if one was begun.
+  void Resume();
+  // Queues `m` for another thread's shard; while that queue is full, keeps judging the adopted
+  // shard's queue (two sources routing to each other never wait for each other). False when
+  // the engine stops.
+  bool EnqueueElsewhere(std::size_t shard, const Measurement& m);
+  // The adopted shard's queue closed (the engine stops): hands the shard back.
+  void LetGo();
+
   static constexpr std::uint32_t kWakeEvery = 32;
   Engine& e_;
   std::string name_;
+  // engine.judge: source -- the shard this source's thread may adopt (its position among the
+  // config's zmq sources; -1: none), and the one it judges now (null: none).
+  std::ptrdiff_t adoptable_ = -1;
+  ShardRunner* own_ = nullptr;
+  bool waiting_ = false;  // between BeginExternalWait (Flush) and the source's next call
   std::vector<std::uint32_t> unwoken_;  // per shard: measurements queued since it was last woken
   Counter* measurements_;
   Counter* unit_events_;

@@ -69,7 +69,7 @@ void Engine::ExportCharacteristicMetrics() {
   for (std::size_t i = 0; i < exported; ++i) {
     const auto id = static_cast<CharacteristicId>(i);
     characteristic_metrics_[i] = std::make_unique<CharacteristicMetrics>(metrics_, config_.characteristics[i],
-                                                                         shards_[i % shards_.size()]->shard.Window(id));
+                                                                         shards_[shard_of_[i]]->shard.Window(id));
   }
   const std::size_t omitted = config_.characteristics.size() - exported;
   metrics_
@@ -174,7 +174,7 @@ Status Engine::LoadLimitVersions(bool skip_phase1) {
     if (v.origin == "phase1" && !UsesPhase1(spec)) continue;
     spdlog::info("limits of '{}': version {} ({}) in force from {}", v.characteristic, v.version, v.origin,
                  FormatRfc3339(v.effective));
-    shards_[c % shards_.size()]->shard.AddLimitVersion(c, LimitValues{v.center, v.sigma}, v.effective);
+    shards_[shard_of_[c]]->shard.AddLimitVersion(c, LimitValues{v.center, v.sigma}, v.effective);
   }
   return Status::Ok();
 }

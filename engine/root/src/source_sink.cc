@@ -2,13 +2,17 @@
 // (engine_parts.h).
 #include <spdlog/spdlog.h>
 
+#include <sys/eventfd.h>
+
 #include <cstdio>
+#include <thread>
 
 #include "engine_parts.h"
 
 namespace shewhart::engine {
 
-Engine::SourceSink::SourceSink(Engine& e, const std::string& name) : e_(e), name_(name) {
+Engine::SourceSink::SourceSink(Engine& e, const std::string& name, std::ptrdiff_t adoptable)
+    : e_(e), name_(name), adoptable_(adoptable) {
   auto& m = e.metrics_;
   measurements_ = m.GetCounter("shewhart_measurements_total", "Measurements accepted, by source.", {{"source", name}});
   unit_events_ =
@@ -55,6 +59,15 @@ bool Engine::SourceSink::OnMeasurement(const Measurement& m) {
     if (e_.trace_->Append(ctx, inline_mode) >= TraceWriter::kBatch && inline_mode) (void)e_.responder_->Tick();
   }
   if (!e_.options_.threaded) return e_.Route(m), true;
+  if (own_) {
+    Resume();
+    const std::size_t shard = e_.shard_of_[m.characteristic];
+    if (shard != own_->index) return EnqueueElsewhere(shard, m);
+    if (own_->queue.closed()) return LetGo(), false;
+    own_->Drain();  // what other sources routed here first: it arrived earlier
+    own_->Judge(m);
+    return true;
+  }
   // Threaded: queued without waking the shard; it is woken every kWakeEvery measurements
   // queued for it and at Flush (one wake-up system call per burst, not per measurement).
   const std::size_t shard = e_.Enqueue(m);
@@ -66,12 +79,71 @@ bool Engine::SourceSink::OnMeasurement(const Measurement& m) {
   return true;
 }
 
-void Engine::SourceSink::Flush() {
+bool Engine::SourceSink::EnqueueElsewhere(std::size_t shard, const Measurement& m) {
+  auto& queue = e_.shards_[shard]->queue;
+  for (int spins = 0; !queue.TryPushQuiet(m); ++spins) {
+    if (queue.closed()) return false;
+    queue.Wake();
+    if (own_->Drain() > 0) continue;
+    if (spins < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+  if (unwoken_.size() != e_.shards_.size()) unwoken_.assign(e_.shards_.size(), 0);  // once
+  if (++unwoken_[shard] >= kWakeEvery) {
+    queue.Wake();
+    unwoken_[shard] = 0;
+  }
+  return true;
+}
+
+int Engine::SourceSink::Attach() {
+  if (!e_.options_.threaded || !e_.config_.judge_at_source || adoptable_ < 0 ||
+      static_cast<std::size_t>(adoptable_) >= e_.shards_.size()) {
+    return -1;
+  }
+  ShardRunner& r = *e_.shards_[static_cast<std::size_t>(adoptable_)];
+  if (!r.Adopt()) return -1;
+  own_ = &r;
+  spdlog::info("source {}: judges shard {} on its own thread", name_, r.index);
+  return r.wake_fd;
+}
+
+void Engine::SourceSink::Resume() {
+  if (!waiting_) return;
+  waiting_ = false;
+  own_->queue.EndExternalWait();
+  eventfd_t ignored;
+  (void)eventfd_read(own_->wake_fd, &ignored);  // non-blocking: EAGAIN when nothing was written
+}
+
+void Engine::SourceSink::LetGo() {
+  own_->Release();
+  own_ = nullptr;
+}
+
+bool Engine::SourceSink::Flush() {
   for (std::size_t i = 0; i < unwoken_.size(); ++i) {
     if (unwoken_[i] == 0) continue;
     e_.shards_[i]->queue.Wake();
     unwoken_[i] = 0;
   }
+  if (!own_) return true;
+  Resume();
+  if (own_->queue.closed()) return LetGo(), true;
+  own_->Drain();
+  if (!own_->queue.BeginExternalWait()) return false;  // more arrived, or the close: look again
+  waiting_ = true;
+  return true;
+}
+
+void Engine::SourceSink::Detach() {
+  (void)Flush();
+  if (!own_) return;
+  Resume();
+  LetGo();
 }
 
 void Engine::SourceSink::OnUnitEvent(const UnitEvent& ev) {

@@ -77,7 +77,9 @@ class Engine {
   void Stop();
 
   // An ingest sink bound to a source name (its metrics label). Owned by the engine; valid
-  // until the engine is destroyed. Call before Start() or from one thread.
+  // until the engine is destroyed. Call from one thread. With engine.judge: source, the sink of
+  // the i-th zmq source of the config judges shard i on the source's thread once the source
+  // attaches (IngestSink::Attach; threaded mode, after Start).
   IngestSink& RegisterSource(const std::string& name);
   // Makes `status` of a source visible on /health.
   void RegisterHealth(const std::string& name, std::function<Status()> status);
@@ -158,6 +160,9 @@ class Engine {
   std::unique_ptr<EngineApi> api_;  // after Start
   std::unique_ptr<Outbox> outbox_;  // threaded mode only: replay runs no outside actions
   std::vector<std::unique_ptr<ShardRunner>> shards_;
+  // The shard of each characteristic (by id): ShardOfGroup(KeyGroupOf(its id), shards). Set by
+  // Start, read-only after.
+  std::vector<std::uint32_t> shard_of_;
   std::vector<std::unique_ptr<SourceSink>> sources_;
   std::vector<std::pair<std::string, std::function<Status()>>> health_;
   std::unique_ptr<BoundedQueue<Signal>> signal_queue_;

@@ -29,8 +29,9 @@ class ZmqSource : public engine::Source {
   ZmqSource(engine::SourceSpec spec, const engine::CharacteristicIndex& index, std::size_t max_message_bytes);
   ~ZmqSource() override;
   const std::string& name() const override { return spec_.name; }
-  // Binds or connects, then starts the receive thread. Unavailable with the endpoint and
-  // ZeroMQ's message when the socket cannot be set up.
+  // Binds or connects, then starts the receive thread, and returns once that thread has attached
+  // to the sink (IngestSink::Attach: from then on, a sink that judges on it does). Unavailable
+  // with the endpoint and ZeroMQ's message when the socket cannot be set up.
   Status Start(engine::IngestSink& sink) override;
   void Stop() override;
   Status status() const override;
@@ -41,7 +42,8 @@ class ZmqSource : public engine::Source {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  void Run(engine::IngestSink& sink);
+  // The receive loop; `wake_fd` is what the sink's Attach returned.
+  void Run(engine::IngestSink& sink, int wake_fd);
 
   engine::SourceSpec spec_;
   const engine::CharacteristicIndex& index_;

@@ -264,6 +264,10 @@ struct Config {
                                              "nonconforming", "customer_concession", "destructive_test", "other"};
   std::vector<std::string> signature_meanings{"performed by", "reviewed by", "approved by", "released by"};
   int shards = 0;                   // 0: one per hardware thread
+  // engine.judge: `source` (true): the i-th zmq source's thread judges the measurements of
+  // shard i itself, and only those for other shards cross a queue (a shard without such a
+  // source has a thread of its own); `shard` (false): every shard has its own thread.
+  bool judge_at_source = true;
   // The responder's clock for `unacknowledged_for` in `run`: wall-clock time (false), or the
   // newest event time of the measurements (true: back-dated data escalates as it happened).
   bool event_clock = false;

@@ -10,8 +10,14 @@
 // the wake-up system call only when a consumer sleeps (an eventcount: the producer publishes the
 // item, then looks at the sleeper count; the consumer announces itself, then looks at the queue;
 // a full fence on each side means one of them sees the other). Linux only (futex).
+//
+// A consumer that waits elsewhere (a source thread in poll() on its socket, which also consumes
+// this queue) takes part through an eventfd instead of the futex: SetWakeFd, then
+// BeginExternalWait / EndExternalWait around its poll(); a producer's Wake writes to the eventfd
+// only while such a consumer waits.
 
 #include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -116,9 +122,33 @@ class BoundedQueue {
   void Wake() {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // the items before the sleeper count
     if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+    Nudge();
+  }
+
+  // Wakes every consumer, waiting or not (a sleeping one returns from its wait without an item).
+  void Nudge() {
     signal_.fetch_add(1, std::memory_order_release);
     queue_detail::FutexWakeAll(signal_);
+    const int fd = wake_fd_.load(std::memory_order_acquire);
+    if (fd >= 0) (void)eventfd_write(fd, 1);
   }
+
+  // The eventfd (non-blocking, owned by the caller; -1: none) that Wake writes to while a
+  // consumer waits on it (BeginExternalWait). Any thread; the descriptor must stay open as long
+  // as the queue may use it.
+  void SetWakeFd(int fd) { wake_fd_.store(fd, std::memory_order_release); }
+
+  // A consumer about to wait on the eventfd: true when it may (the queue is empty and open), and
+  // then it must call EndExternalWait once it has waited; false when items (or the close) are
+  // there already.
+  bool BeginExternalWait() {
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the sleeper count before the look at the queue
+    if (Empty() && !closed_.load(std::memory_order_seq_cst)) return true;
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void EndExternalWait() { sleepers_.fetch_sub(1, std::memory_order_relaxed); }
 
   // Returns false when empty. Any thread.
   bool TryPop(T& out) {
@@ -188,11 +218,16 @@ class BoundedQueue {
     }
   }
 
+  // ConsumeFor without waiting: what is there now, up to `max` items (same single-consumer rule).
+  template <typename Fn>
+  std::size_t ConsumeNow(Fn&& fn, std::size_t max) {
+    return ConsumeAvailable(fn, max);
+  }
+
   // Wakes blocked consumers and producers; items already in the queue can still be popped.
   void Close() {
     closed_.store(true, std::memory_order_seq_cst);
-    signal_.fetch_add(1, std::memory_order_seq_cst);
-    queue_detail::FutexWakeAll(signal_);
+    Nudge();
   }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
@@ -261,6 +296,7 @@ class BoundedQueue {
   alignas(64) std::atomic<std::uint32_t> signal_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> closed_{false};
+  std::atomic<int> wake_fd_{-1};
 };
 
 }  // namespace shewhart::engine

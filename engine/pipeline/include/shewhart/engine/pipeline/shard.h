@@ -81,7 +81,8 @@ Result<rules::Capability> CapabilityOf(const CharacteristicSpec& spec, const Cha
 // (the first 10, then every 1000th), not counted.
 class Shard {
  public:
-  // Creates state for every characteristic of `config` whose id % shard_count == shard_index.
+  // Creates state for every characteristic of `config` whose key group (KeyGroupOf its id) goes
+  // to this shard: ShardOfGroup(group, shard_count) == shard_index.
   // `config` must outlive the shard.
   Shard(const Config& config, std::size_t shard_index, std::size_t shard_count);
   ~Shard();
