@@ -6,7 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <pthread.h>
+
+#include <chrono>
 #include <mutex>
+#include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -15,6 +20,7 @@
 #include "shewhart/connectors/file/file_source.h"
 #include "shewhart/engine/engine.h"
 #include "shewhart/engine/hooks/alarm_sink.h"
+#include "shewhart/engine/respond/alarm_directory.h"
 #include "shewhart/engine/store/store.h"
 
 namespace shewhart::engine {
@@ -50,6 +56,9 @@ struct CheckingSink : AlarmSink {
   Status Publish(std::string_view topic, std::string_view doc) override {
     std::lock_guard lock(mu);
     json j = json::parse(doc);
+    char thread[32] = {};
+    pthread_getname_np(pthread_self(), thread, sizeof thread);
+    threads.insert(std::string(topic) + " " + thread);
     if (topic == "signal") {
       auto store = Store::Open(store_path);
       if (!store.ok()) return store.status();
@@ -64,6 +73,7 @@ struct CheckingSink : AlarmSink {
   std::mutex mu;
   std::vector<json> signals, alarms;
   std::vector<bool> stored_already;
+  std::set<std::string> threads;  // "topic thread-name" of each publication
 };
 
 void Feed(Engine& engine, const testing::TempDir& dir, const std::string& name, const std::string& text) {
@@ -144,6 +154,117 @@ TEST(SignalPublishTest, EachSignalNamesItsAlarmBeforeTheAlarmIsStored) {
   // The third signal of the policy within the hour entered tier 2: its `alarm` message.
   ASSERT_EQ(sink.alarms.size(), 1u);
   EXPECT_EQ(sink.alarms[0]["id"], sink.signals[2]["alarm"]);
+  // `signal` leaves from the thread that judged the measurement (the shard's, for a file
+  // source), `alarm` from the responder's.
+  EXPECT_EQ(sink.threads, (std::set<std::string>{"alarm shw-responder", "signal shw-shard0"}));
+}
+
+// A sink that, while the judging thread publishes the second `signal`, has a person resolve
+// the alarm that signal joins: the resolution commits before the signal is stored.
+struct ResolvingSink : AlarmSink {
+  Engine* engine = nullptr;
+  std::mutex mu;
+  std::vector<json> signals;
+  int resolve_status = 0;
+  Status Publish(std::string_view topic, std::string_view doc) override {
+    if (topic != "signal") return Status::Ok();
+    std::lock_guard lock(mu);
+    signals.push_back(json::parse(doc));
+    if (signals.size() == 2) {
+      const std::string alarm = "/api/alarms/" + std::to_string(signals[1]["alarm"].get<std::int64_t>());
+      // The first signal's unit commits on the responder's thread meanwhile.
+      for (int i = 0; i < 500 && engine->HandleApi("GET", alarm, "").status != 200; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      const std::string target = alarm + "/resolve";
+      resolve_status = engine->HandleApi("POST", target, "", "{}", "Bearer anna-0123456789abcdef").status;
+    }
+    return Status::Ok();
+  }
+};
+
+// A signal claimed as joining an open alarm that a person resolves before the signal is
+// stored reopens that alarm: the id it was published with stays its alarm's.
+TEST(SignalPublishTest, ASignalClaimedBeforeAResolutionReopensItsAlarm) {
+  testing::TempDir dir;
+  const std::string tokens = dir.Write("tokens.yaml", "anna: \"anna-0123456789abcdef\"\n");
+  Config config = LoadOrDie("http: { tokens: \"" + tokens + "\" }\n" + std::string(kPublishConfig));
+  const std::string store = dir.File("s.db");
+  ResolvingSink sink;
+  EngineOptions opts;
+  opts.store_path = store;
+  opts.sinks["pub"] = &sink;
+  Engine engine(config, opts);
+  sink.engine = &engine;
+  ASSERT_TRUE(engine.Start().ok());
+  Feed(engine, dir, "a.jsonl", Line("bore", 12, 1000, "st1") + Line("bore", 12, 2000, "st1"));
+  engine.Stop();
+  std::lock_guard lock(sink.mu);
+  ASSERT_EQ(sink.signals.size(), 2u);
+  EXPECT_EQ(sink.signals[1]["claim"], "joins");
+  EXPECT_EQ(sink.signals[1]["alarm"], sink.signals[0]["alarm"]);
+  EXPECT_EQ(sink.resolve_status, 200);
+  auto s = Store::Open(store);
+  ASSERT_TRUE(s.ok());
+  auto a = (*s)->GetAlarm(sink.signals[0]["alarm"].get<std::int64_t>());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->state, "open") << "reopened by the signal recorded after the resolution";
+  EXPECT_EQ(a->signals, 2);
+  auto all = (*s)->ListAlarms(/*open_only=*/false, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u) << "no second alarm";
+  auto audit = (*s)->ReadAudit(0, 1000);
+  ASSERT_TRUE(audit.ok());
+  std::vector<std::string> kinds;
+  for (const auto& r : *audit) {
+    if (r.kind.rfind("alarm.", 0) == 0) kinds.push_back(r.kind);
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"alarm.opened", "alarm.resolved", "alarm.reopened"}));
+}
+
+// The directory decides what a signal does to its alarm where it is raised: joins the open
+// alarm, opens a new one, reopens the last resolved one within min_interval; a recovery closes;
+// a resolution the responder commits closes only the alarm it names.
+TEST(AlarmDirectoryTest, ClaimsJoinOpenReopenAndClose) {
+  std::string text = kPublishConfig;
+  const std::string tiers = "line: { tiers:";
+  text.replace(text.find(tiers), tiers.size(), "line: { min_interval: 10m, tiers:");
+  Config config = LoadOrDie(text);
+  ASSERT_EQ(config.ResponseFor(0).min_interval, std::chrono::minutes(10));
+  AlarmDirectory directory(config);
+  directory.Reset({{{0, "station=st9"}, 7}}, 40);
+  auto signal = [](const char* station, std::int64_t minutes, Signal::Kind kind = Signal::Kind::kRule) {
+    Signal s;
+    s.kind = kind;
+    s.characteristic = 0;
+    s.scope_count = 1;
+    s.scope_values[0].Assign(station);
+    s.hit.ts = EventTime(std::chrono::minutes(minutes));
+    return s;
+  };
+  auto claim = [&](Signal s) {
+    directory.Claim(s);
+    return std::make_pair(s.claim, s.alarm);
+  };
+  using C = Signal::Claim;
+  EXPECT_EQ(claim(signal("st9", 1)), std::make_pair(C::kJoins, std::int64_t{7})) << "open at the reset";
+  EXPECT_EQ(claim(signal("st1", 1)), std::make_pair(C::kOpens, std::int64_t{40}));
+  EXPECT_EQ(claim(signal("st1", 2)), std::make_pair(C::kJoins, std::int64_t{40}));
+  EXPECT_EQ(claim(signal("st1", 3, Signal::Kind::kRecovered)), std::make_pair(C::kCloses, std::int64_t{0}));
+  EXPECT_EQ(claim(signal("st1", 12)), std::make_pair(C::kReopens, std::int64_t{40})) << "9 min after: within 10m";
+  EXPECT_EQ(claim(signal("st1", 13, Signal::Kind::kRecovered)).first, C::kCloses);
+  EXPECT_EQ(claim(signal("st1", 30)), std::make_pair(C::kOpens, std::int64_t{41})) << "17 min after: a new alarm";
+  directory.Resolved({0, "station=st1"}, 40, EventTime(std::chrono::minutes(31)));
+  EXPECT_EQ(claim(signal("st1", 32)), std::make_pair(C::kJoins, std::int64_t{41})) << "40 was not open any more";
+  directory.Resolved({0, "station=st1"}, 41, EventTime(std::chrono::minutes(33)));
+  EXPECT_EQ(claim(signal("st1", 34)), std::make_pair(C::kReopens, std::int64_t{41}));
+  Signal claimed = signal("st2", 40);
+  claimed.claim = C::kJoins;
+  claimed.alarm = 99;
+  EXPECT_EQ(claim(claimed), std::make_pair(C::kJoins, std::int64_t{99})) << "a claimed signal is left as it is";
+  EXPECT_EQ(directory.next_id(), 42);
+  directory.RaiseNextId(30);
+  EXPECT_EQ(directory.next_id(), 42) << "never lowered";
 }
 
 std::int64_t Reserved(const std::string& store) {

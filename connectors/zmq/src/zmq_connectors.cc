@@ -170,6 +170,7 @@ Status ZmqPubSink::Bind(const std::string& endpoint) {
 
 Status ZmqPubSink::Publish(std::string_view topic, std::string_view json) {
   if (!socket_) return FailedPrecondition("zmq_pub: not bound");
+  std::lock_guard lock(mu_);
   try {
     socket_->send(::zmq::buffer(topic.data(), topic.size()), ::zmq::send_flags::sndmore);
     socket_->send(::zmq::buffer(json.data(), json.size()), ::zmq::send_flags::none);

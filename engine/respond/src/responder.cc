@@ -49,6 +49,7 @@ Responder::Responder(ResponderParts parts)
       alarms_total_(parts.alarms_total),
       arrival_to_signal_(parts.arrival_to_signal),
       arrival_to_response_(parts.arrival_to_response),
+      directory_(*parts.config),
       stations_(metrics_, config_.metrics_max_stations) {
   auto& m = metrics_;
   action_failures_ = m.GetCounter("shewhart_action_failures_total", "Alarm actions that failed.");
@@ -103,16 +104,17 @@ Status Responder::Load() {
   unack_due_ = EventTime::min();  // scanned at the next check
   auto max_id = store_.MaxAlarmId();
   if (!max_id.ok()) return max_id.status();
-  if (!loaded_) {
+  const bool first = !loaded_;
+  if (first) {
     // At start, above what a run that crashed may have published (its reservation); a clean
     // stop gave back what it did not use.
     auto reserved = store_.ReservedAlarmIds();
     if (!reserved.ok()) return reserved.status();
-    alarm_id_floor_ = std::max(alarm_id_floor_, *reserved + 1);
-    loaded_ = true;
+    directory_.RaiseNextId(*reserved + 1);
   }
-  // Never below an id this run has stored (retention may have deleted it since) or published.
-  next_alarm_id_ = std::max({*max_id + 1, alarm_id_floor_, max_published_ + 1});
+  // The next id never goes down: not below an id this run has claimed (retention may have
+  // deleted a stored one since).
+  directory_.RaiseNextId(*max_id + 1);
   auto alarms = store_.ListAlarms(/*open_only=*/true, 1 << 30);
   if (!alarms.ok()) return alarms.status();
   for (auto& a : *alarms) {
@@ -137,6 +139,14 @@ Status Responder::Load() {
     const EventTime reached = a.tier_reached != EventTime{} ? a.tier_reached : clock();
     tier_state_[a.id] = TierState{a.tier >= 1 ? (2u << a.tier) - 2u : 0u, reached};
     Open(key, std::move(a));
+  }
+  if (first) {
+    // The judging threads claim from here on; after a rollback (Recover) the directory keeps
+    // the claims of the batch that is tried again.
+    std::vector<std::pair<Key, std::int64_t>> open;
+    for (const auto& [key, a] : open_) open.emplace_back(key, a.id);
+    directory_.Reset(open, directory_.next_id());
+    loaded_ = true;
   }
   auto holds = store_.ListHolds();
   if (!holds.ok()) return holds.status();
@@ -214,26 +224,30 @@ Status Responder::HandleBatch(const Signal* signals, std::size_t n) {
     Recover();
     if (recover_) return store_status_;
   }
-  // Decided and published before anything is stored: the `signal` messages leave now, the
-  // alarms they name commit below (or, after a rollback, when the batch is tried again, then
-  // under new ids for new alarms: an id published once names no other alarm).
-  const std::vector<Claim> claims = Claims(signals, n);
-  claims_next_ = next_alarm_id_;
-  for (const Claim& c : claims) {
-    if (c.kind == Claim::Kind::kOpens) claims_next_ = std::max(claims_next_, c.alarm + 1);
+  // Claimed (and published) where they were raised; one handed over unclaimed (a test, a
+  // benchmark) is claimed now. The alarms they name commit below, or, after a rollback, when
+  // the batch is tried again under the same claims.
+  const Signal* batch = signals;
+  std::vector<Signal> claimed;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (signals[i].claim != Signal::Claim::kNone) continue;
+    if (claimed.empty()) claimed.assign(signals, signals + n);
+    directory_.Claim(claimed[i]);
+    batch = claimed.data();
   }
-  PublishSignals(signals, claims);
   if (Status st = trace_.Flush(); !st.ok()) return Failed(st);
   return RunUnit([&] {
-    // Keep half a block of reserved ids ahead (a batch opens at most a few dozen alarms), so
-    // that every id a `signal` message names was reserved by a commit before it was published.
-    if (threaded_ && next_alarm_id_ + kAlarmIdBlock / 2 > reserved_ids_) {
-      const std::int64_t up_to = next_alarm_id_ + kAlarmIdBlock;
+    // Keep half a block of reserved ids ahead of the claims, so that the ids `signal` messages
+    // name were reserved by a commit before they were published (the judging threads publish
+    // only ids up to the reservation).
+    const std::int64_t next = directory_.next_id();
+    if (threaded_ && next + kAlarmIdBlock / 2 > directory_.reserved()) {
+      const std::int64_t up_to = next + kAlarmIdBlock;
       if (Status st = store_.ReserveAlarmIds(up_to); !st.ok()) Fail(st);
-      store_.AfterCommit([this, up_to] { reserved_ids_ = up_to; });
+      store_.AfterCommit([this, up_to] { directory_.SetReserved(up_to); });
     }
     JoinFlushed();
-    for (std::size_t i = 0; i < n; ++i) Handle(signals[i], claims[i]);
+    for (std::size_t i = 0; i < n; ++i) Handle(batch[i]);
   });
 }
 
@@ -248,7 +262,6 @@ Status Responder::RunUnit(const std::function<void()>& body) {
   failure_ = Status::Ok();
   if (Status st = store_.Begin(); !st.ok()) return Failed(st);
   windows_undo_.clear();
-  resolved_undo_.clear();
   joined_in_unit_ = false;
   undo_ = true;
   body();
@@ -264,15 +277,10 @@ Status Responder::RunUnit(const std::function<void()>& body) {
       if (w) windows_[key] = std::move(*w);
       else windows_.erase(key);
     }
-    for (auto& [key, r] : resolved_undo_) {
-      if (r) last_resolved_[key] = *r;
-      else last_resolved_.erase(key);
-    }
     recover_ = true;
     Recover();
     return Failed(st);
   }
-  alarm_id_floor_ = std::max(alarm_id_floor_, next_alarm_id_);
   // The flushed genealogy is done with only when this unit joined it to the holds (a unit of a
   // request or a clock tick after a failed one does not: the next tick or batch joins it).
   if (joined_in_unit_) {
@@ -366,7 +374,7 @@ void Responder::JoinFlushed() {
 }
 
 // One signal, inside a unit of work (HandleBatch).
-void Responder::Handle(const Signal& s, const Claim& claim) {
+void Responder::Handle(const Signal& s) {
   if (s.kind == Signal::Kind::kRecovered) {
     Resolve(s);
     return;
@@ -389,22 +397,19 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   }
   if (!threaded_) now_ = std::max(now_, s.hit.ts);
   CountSignal(s);
-  const ScopeLabels scope = ScopeOf(s);
+  const ScopeLabels scope = SignalScope(config_, s);
 
   // One open alarm per characteristic and scope (e.g. per station): a drift at one station
   // and a spike at another are separate alarms with separate holds.
   Key key{s.characteristic, FormatScope(scope)};
   auto it = open_.find(key);
-  // Claims decided from the same state: a difference is a bug, logged; the alarm follows the
-  // state (its id may then differ from the one published).
-  const Claim::Kind want = it != open_.end() ? Claim::Kind::kJoins
-                           : ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts) ? Claim::Kind::kReopens
-                                                                                              : Claim::Kind::kOpens;
-  if (want != claim.kind && failure_.ok()) {
-    spdlog::error("responder: the claim of a {} signal of '{}' does not match its handling",
-                  rules::RuleName(s.hit.rule), spec.id);
-  }
   if (it != open_.end()) {
+    // The directory and the open alarms disagree only through a bug: logged; the signal joins
+    // the alarm that is open (its id then differs from the one published).
+    if (it->second.id != s.alarm && failure_.ok()) {
+      spdlog::error("responder: a {} signal of '{}' claimed alarm {}, but alarm {} is open for its scope",
+                    rules::RuleName(s.hit.rule), spec.id, s.alarm, it->second.id);
+    }
     AlarmRecord& a = it->second;
     a.signals += 1;
     a.last_signal_ts = std::max(a.last_signal_ts, s.hit.ts);
@@ -420,7 +425,7 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
     return;
   }
 
-  if (Reopen(key, s)) {
+  if (s.claim != Signal::Claim::kOpens && Reopen(key, s)) {
     UpdateGauges();
     return;
   }
@@ -435,17 +440,13 @@ void Responder::Handle(const Signal& s, const Claim& claim) {
   a.window_start = s.hit.window_start;
   a.signals = 1;
   a.scope = scope;
-  // A claim that does not match (a bug, logged above) takes an id above every id of the batch.
-  a.id = claim.kind == Claim::Kind::kOpens ? claim.alarm : std::max(next_alarm_id_, claims_next_++);
+  a.id = s.alarm;  // claimed: never given to another alarm
   auto id = store_.InsertAlarm(a);
   if (!id.ok()) {
     Fail(id.status());
     return;
   }
   a.id = *id;
-  next_alarm_id_ = std::max(next_alarm_id_, a.id + 1);
-  // Named from here on (the `alarm` message, run's lines) even if the unit then rolls back.
-  max_published_ = std::max(max_published_, a.id);
   const std::vector<int> tiers = EnterableTiers(a, s);
   if (!tiers.empty()) a.tier = tiers.back();
   a.tier_reached = Now(s.hit.ts);
@@ -489,9 +490,8 @@ void Responder::ClockTick() {
 // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
 // (same alarm, same hold, which grows again). True when it did.
 bool Responder::Reopen(const Key& key, const Signal& s) {
-  if (!ReopensAt(key, config_.ResponseFor(s.characteristic), s.hit.ts)) return false;
-  auto last = last_resolved_.find(key);
-  auto stored = store_.GetAlarm(last->second.first);
+  auto stored = store_.GetAlarm(s.alarm);
+  if (stored.status().code() == StatusCode::kNotFound) return false;
   if (!stored.ok()) {
     // Not a new alarm instead: the unit is tried again.
     Fail(stored.status());
@@ -508,12 +508,11 @@ bool Responder::Reopen(const Key& key, const Signal& s) {
     Fail(st);
     return true;
   }
-  SaveResolved(key);
-  last_resolved_.erase(last);
   Audit("alarm.reopened", "alarm/" + std::to_string(a.id),
            Json{{"alarm", a.id}, {"rule", std::string(rules::RuleName(s.hit.rule))}, {"ts", FormatRfc3339(s.hit.ts)}});
-  spdlog::warn("alarm #{} {} reopened: a {} signal within min_interval of its resolution", a.id, a.characteristic,
-               rules::RuleName(s.hit.rule));
+  spdlog::warn("alarm #{} {} reopened: a {} signal {}", a.id, a.characteristic, rules::RuleName(s.hit.rule),
+               s.claim == Signal::Claim::kReopens ? "within min_interval of its resolution"
+                                                   : "claimed while it was open, recorded after its resolution");
   AlarmRecord& alarm = Open(key, std::move(a));
   // After a Recover its tiers are known only from the store (as Load has them for open alarms).
   if (tier_state_.find(alarm.id) == tier_state_.end()) {
@@ -530,8 +529,6 @@ bool Responder::Reopen(const Key& key, const Signal& s) {
 void Responder::Close(const Key& key) {
   auto it = open_.find(key);
   if (it == open_.end()) return;
-  SaveResolved(key);
-  last_resolved_[key] = {it->second.id, it->second.resolved_ts};
   auto range = by_scope_.equal_range(key.second);
   for (auto b = range.first; b != range.second; ++b) {
     if (b->second == &it->second) {
@@ -541,13 +538,6 @@ void Responder::Close(const Key& key) {
   }
   CountOpen(it->second, -1);
   open_.erase(it);
-}
-
-// Before a unit changes the last resolution of `key`: what it was.
-void Responder::SaveResolved(const Key& key) {
-  if (!undo_) return;
-  auto it = last_resolved_.find(key);
-  resolved_undo_.try_emplace(key, it == last_resolved_.end() ? std::nullopt : std::optional(it->second));
 }
 
 // An audit record appended in the unit of work (its failure fails the unit).

@@ -67,7 +67,12 @@ ApiResponse Responder::Act(std::int64_t id, AlarmAction act) {
     SendResolved(a);
     CloseHoldIfDone(a);
   }
-  if (open && act.kind == "resolved") Close(open_key);  // the hold keeps its units, stops growing
+  if (open && act.kind == "resolved") {
+    Close(open_key);  // the hold keeps its units, stops growing
+    // The judging threads claim against it once it is stored (a signal claimed before then
+    // reopens it: Handle).
+    store_.AfterCommit([this, open_key, id = a.id, ts = act.ts] { directory_.Resolved(open_key, id, ts); });
+  }
   UpdateGauges();
   return ApiResponse{200, "application/json", body.dump(-1, ' ', false, kReplaceInvalidUtf8)};
 }

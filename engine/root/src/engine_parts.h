@@ -55,11 +55,16 @@ struct Engine::ShardRunner : ShardObserver {
                          std::int64_t excluded) override {
     engine.RecordLimits(c, limits, effective, points, excluded);
   }
-  void OnSignal(const Signal& s) override {
+  // A signal leaves the judging thread claimed (its alarm decided) and, in threaded mode,
+  // published on its policy's zmq_pub hooks, before the responder stores it.
+  void OnSignal(const Signal& raised) override {
+    Signal s = raised;
+    engine.responder_->directory().Claim(s);
     if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
       engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
     }
     if (engine.options_.threaded) {
+      engine.responder_->PublishSignal(s);
       engine.signal_queue_->Push(s);
     } else {
       engine.HandleSignal(s);

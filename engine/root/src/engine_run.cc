@@ -127,6 +127,9 @@ void Engine::RunResponder() {
   auto next_tick = std::chrono::steady_clock::now();
   auto next_limits_poll = next_tick + std::chrono::seconds(1);
   for (;;) {
+    // Closed before this look: nothing can be pushed any more, so an empty look means done. (A
+    // look at `closed` after the batch would miss a signal pushed while requests ran.)
+    const bool closed = signal_queue_->closed();
     std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
     if (got > 0) HandleBatchUntilStored(batch.data(), got);
     RunCommands();
@@ -149,7 +152,7 @@ void Engine::RunResponder() {
       }
       next_tick = now + std::chrono::milliseconds(100);
     }
-    if (got == 0 && signal_queue_->closed()) {
+    if (got == 0 && closed) {
       RunCommands();
       return;
     }

@@ -65,11 +65,13 @@ class ZmqPubSink : public engine::AlarmSink {
   ZmqPubSink();
   ~ZmqPubSink() override;
   Status Bind(const std::string& endpoint);
+  // Any thread: a mutex keeps the two frames of a message together on the one socket.
   Status Publish(std::string_view topic, std::string_view json) override;
   // The bound endpoint ("tcp://host:*" resolved to its port).
   const std::string& endpoint() const { return endpoint_; }
 
  private:
+  std::mutex mu_;
   std::unique_ptr<::zmq::context_t> context_;
   std::unique_ptr<::zmq::socket_t> socket_;
   std::string endpoint_;

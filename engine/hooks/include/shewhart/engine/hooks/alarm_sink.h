@@ -1,7 +1,8 @@
 #pragma once
-// A fast, non-durable channel for alarm documents: the `zmq_pub` hook kind. The responder
-// publishes to it directly on its own thread (not through the outbox): a failure is counted and
-// logged, never retried. Implementations live with their transport (connectors/zmq).
+// A fast, non-durable channel for alarm documents: the `zmq_pub` hook kind. The engine
+// publishes to it directly (not through the outbox): `signal` messages from the thread that
+// judged the measurement, `alarm` messages from the responder's thread. A failure is counted
+// and logged, never retried. Implementations live with their transport (connectors/zmq).
 
 #include <string_view>
 
@@ -9,7 +10,7 @@
 
 namespace shewhart::engine {
 
-// Receives alarm documents (JSON) from the responder thread.
+// Receives alarm documents (JSON) from several threads at once: Publish must be thread-safe.
 class AlarmSink {
  public:
   virtual ~AlarmSink() = default;

@@ -38,6 +38,12 @@ struct Signal {
   // SteadyNowNs() when the shard raised the signal (0 when arrival_ns is 0): arrival_ns to here
   // is the arrival-to-signal latency, from here to the responder's handling the hand-over.
   std::int64_t raised_ns = 0;
+  // The alarm a rule signal was given on the thread that raised it (respond's AlarmDirectory):
+  // it joins the open alarm `alarm`, reopens it, or opens it under that new id; kCloses: a
+  // recovery the directory has taken (it closed the key's open alarm). kNone: not seen yet.
+  enum class Claim : std::uint8_t { kNone, kJoins, kReopens, kOpens, kCloses };
+  Claim claim = Claim::kNone;
+  std::int64_t alarm = 0;
 };
 
 // Receives what a shard produces, on the shard's thread.

@@ -3,9 +3,10 @@
 // and each alarm's hold takes the units of its suspect window (DESIGN.md "Alarms", "Holds").
 //
 // Threading: one responder thread owns all of it (in inline mode, replay and tests, the
-// caller's thread). Nothing here is thread-safe (except clock(), which in threaded mode reads
-// only the wall clock or the input clock's atomic: the API's silences call it from the HTTP
-// thread); the engine hands it signals (HandleBatch),
+// caller's thread). Nothing here is thread-safe except clock() (in threaded mode it reads only
+// the wall clock or the input clock's atomic: the API's silences call it from the HTTP thread),
+// directory() and PublishSignal (the judging threads claim and publish each rule signal as they
+// raise it); the engine hands it signals (HandleBatch),
 // the 100 ms tick (Tick) and people's requests (Request with Act or Dispose) on that thread.
 // Units of work: every call that changes anything runs as one unit of work of the store
 // (Store::Begin/Commit): the alarm row, its tier, hold, held units, outbox rows and audit
@@ -38,6 +39,7 @@
 #include "shewhart/engine/model/api_response.h"
 #include "shewhart/engine/model/json.h"
 #include "shewhart/engine/pipeline/shard.h"
+#include "shewhart/engine/respond/alarm_directory.h"
 #include "shewhart/engine/respond/engine_listener.h"
 #include "shewhart/engine/store/store.h"
 #include "shewhart/engine/trace/trace_writer.h"
@@ -103,16 +105,26 @@ class Responder {
   // leaves nothing half done: the genealogy is kept and tried again, the unit rolled back.
   Status Tick();
 
-  // Signals taken from the responder's queue (or one, inline): the genealogy committed first,
+  // Signals taken from the responder's queue (or one, inline), claimed by the directory when
+  // they were raised (an unclaimed one is claimed here): the genealogy committed first,
   // then all of them in one unit of work (group commit): each alarm's state, tier, hold, outbox
   // rows and audit records are stored together or not at all. On an error nothing of the
   // batch is stored and the responder's state is as before it: the caller keeps the batch and
   // tries it again.
   Status HandleBatch(const Signal* signals, std::size_t n);
 
-  // Threaded mode, before the first batch: alarm ids are assigned in memory (no store round
-  // trip) and published in `signal` messages before their unit commits, so the store first
-  // reserves a block of ids above every id a previous run may have published (meta
+  // Which alarm each signal belongs to, decided where the signal is raised. Any thread.
+  AlarmDirectory& directory() { return directory_; }
+  // Threaded mode, on the thread that claimed it: publishes a claimed rule signal on the
+  // zmq_pub hooks its policy runs in any tier (topic `signal`: the signal with "alarm" and
+  // "claim"), before anything of it is stored; an id beyond the store's reservation is not
+  // published (logged, counted). Tiers, silences and inhibition do not apply. Any thread:
+  // AlarmSink::Publish serializes. Nothing in inline mode.
+  void PublishSignal(const Signal& s) const;
+
+  // Threaded mode, before the first signal: alarm ids are assigned in memory (AlarmDirectory,
+  // no store round trip) and published in `signal` messages before their unit commits, so the
+  // store first reserves a block of ids above every id a previous run may have published (meta
   // alarm_ids_reserved); later units extend the reservation before it runs short.
   Status ReserveAlarmIds();
   // At a clean stop (the responder thread done): the reservation shrinks to the highest id
@@ -154,40 +166,22 @@ class Responder {
   // deliveries), and send the units that joined since.
   Status ResumeSerialFeeds();
  private:
-  using Key = std::pair<CharacteristicId, std::string>;  // characteristic, formatted scope
+  using Key = AlarmDirectory::Key;  // characteristic, formatted scope
 
-  // What a rule signal does to the alarm of its characteristic and scope, decided from memory
-  // before the signal's unit of work (Claims), so that its `signal` message names the alarm
-  // before anything is stored: it joins the open alarm, reopens the last resolved one
-  // (min_interval) or opens a new one under the next id. Handle then does exactly that.
-  struct Claim {
-    enum class Kind : std::uint8_t { kNone, kJoins, kReopens, kOpens };
-    Kind kind = Kind::kNone;  // kNone: a recovery (no alarm claimed)
-    std::int64_t alarm = 0;
-  };
-
-  // The claims of a batch, in order, taking the effect of the earlier signals of the batch into
-  // account (a recovery closes, an opening opens); changes no state.
-  std::vector<Claim> Claims(const Signal* signals, std::size_t n);
-  // Publishes each rule signal of the batch, with its claim, on the zmq_pub hooks its policy
-  // runs (topic `signal`; threaded mode only). Responder_signals.cc.
-  void PublishSignals(const Signal* signals, const std::vector<Claim>& claims);
   // One message of alarm `alarm` on zmq_pub hook `hook`: counted by outcome (delivered, failed);
-  // a failure is logged and counted in shewhart_action_failures_total, never retried.
+  // a failure is logged and counted in shewhart_action_failures_total, never retried. Any thread.
   void Publish(const std::string& hook, AlarmSink& sink, std::string_view topic, const std::string& doc,
-               std::int64_t alarm);
-  // The scope labels of a signal (its characteristic's scope keys with the signal's values), and
-  // its key (characteristic, formatted scope).
-  ScopeLabels ScopeOf(const Signal& s) const;
+               std::int64_t alarm) const;
+  // The key of a signal's alarm (characteristic, formatted scope).
   Key KeyOf(const Signal& s) const;
-  // True when a signal at `ts` of a characteristic under `policy` reopens the last resolved alarm
-  // of `key` (min_interval).
-  bool ReopensAt(const Key& key, const ResponseSpec& policy, EventTime ts) const;
 
-  // One signal, inside a unit of work (HandleBatch), as `claim` says. A later signal whose
-  // window starts earlier (a retrospective Phase I signal) widens the alarm's window and holds
-  // the units it now reaches (HoldWindow).
-  void Handle(const Signal& s, const Claim& claim);
+  // One signal, inside a unit of work (HandleBatch), as its claim says: it joins the alarm open
+  // for its key (the claimed one; another is logged as a bug and joined), reopens the claimed
+  // alarm from the store, or opens a new alarm under the claimed id (also when a claimed alarm
+  // was never stored: its opening batch was lost). A later signal whose window starts earlier
+  // (a retrospective Phase I signal) widens the alarm's window and holds the units it now
+  // reaches (HoldWindow).
+  void Handle(const Signal& s);
 
   // An open-alarm gauge (policy, tier) and the count UpdateGauges makes for it.
   struct AlarmCount {
@@ -224,8 +218,9 @@ class Responder {
   void Fail(const Status& st);
 
   // After a unit rolled back: the open alarms, their tiers, holds and quarantine feeds as the
-  // store has them. Windowed counts and the last resolutions were restored from the unit's
-  // undo records. Stays due (recover_) while the store cannot be read.
+  // store has them. Windowed counts were restored from the unit's undo records. Stays due
+  // (recover_) while the store cannot be read. The directory is not touched: the retried batch
+  // keeps its claims.
   void Recover();
 
   // The genealogy batch Flush committed: time escalations, then the units it brings to open
@@ -269,15 +264,13 @@ class Responder {
   // notice: neither inhibition nor silences stop it.
   void OpenHold(AlarmRecord& a, const std::vector<int>& tiers);
 
-  // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
-  // (same alarm, same hold, which grows again). True when it did.
+  // A signal that claims alarm s.alarm, not open, reopens it (same alarm, same hold, which grows
+  // again): min_interval, or a person resolved it after the signal was claimed. False when the
+  // store has no such alarm.
   bool Reopen(const Key& key, const Signal& s);
 
   // Forgets an open alarm (resolved): its scope no longer gathers units into its hold.
   void Close(const Key& key);
-
-  // Before a unit changes the last resolution of `key`: what it was.
-  void SaveResolved(const Key& key);
 
   // An audit record appended in the unit of work (its failure fails the unit).
   void Audit(std::string kind, std::string subject, const Json& body, const std::string& actor = "engine");
@@ -370,27 +363,20 @@ class Responder {
   std::map<std::int64_t, std::int64_t> held_in_;         // units per open hold
   std::map<std::int64_t, std::vector<SerialFeed>> feeds_;  // quarantine hooks per open alarm
   std::map<std::int64_t, TierState> tier_state_;
-  // Alarm ids (Claims): the next new alarm's; the lowest the next may be after a rollback (above
-  // what a previous run reserved, and what this run committed); the highest the store has
-  // reserved (threaded mode). After a rollback a retried batch may claim new ids: an id is
-  // never given to a second alarm.
+  // Alarm ids and claims. The directory's next id is above every id stored, reserved by an
+  // earlier run, or claimed by this one; a retried batch keeps its claims, so an id is never
+  // given to a second alarm. Ids are reserved in the store kAlarmIdBlock at a time.
   static constexpr std::int64_t kAlarmIdBlock = 1000;
-  std::int64_t next_alarm_id_ = 1;
-  std::int64_t alarm_id_floor_ = 1;
-  std::int64_t reserved_ids_ = 0;
-  std::int64_t max_published_ = 0;  // the highest alarm id a message or line may have named
-  std::int64_t claims_next_ = 1;    // one above the batch's highest claimed id (HandleBatch)
-  bool loaded_ = false;             // Load has run once (the start's reservation read)
+  AlarmDirectory directory_;
+  bool loaded_ = false;  // Load has run once (the start's reservation read, the directory set)
   // Per characteristic: the zmq_pub hooks its policy runs in any tier (their `signal` messages).
   std::vector<std::vector<std::pair<std::string, AlarmSink*>>> signal_sinks_;
   // No open alarm escalates by time before this (EventTime::min(): not known, scan at the next
   // check). Lowered by NoteDeadline, recomputed by each scan.
   EventTime unack_due_ = EventTime::min();
-  // min_interval: the last resolved alarm of each characteristic and scope, and when.
-  std::map<Key, std::pair<std::int64_t, EventTime>> last_resolved_;
   std::map<WindowKey, std::deque<EventTime>> windows_;
-  // Units of work (RunUnit): the first error of the unit; what the windows and last
-  // resolutions it touched were before it (nullopt: absent), restored if it rolls back.
+  // Units of work (RunUnit): the first error of the unit; what the windows it touched were
+  // before it (nullopt: absent), restored if it rolls back.
   Status failure_;
   Status store_status_;   // the last unit's outcome (or the failed recovery's)
   bool recover_ = false;  // the state must be read back from the store before the next unit
@@ -398,7 +384,6 @@ class Responder {
   bool joined_in_unit_ = false;  // the running unit joined the flushed genealogy (JoinFlushed)
   bool feed_all_ = false; // quarantine feeds were read back: send what joined their holds since
   std::map<WindowKey, std::optional<std::deque<EventTime>>> windows_undo_;
-  std::map<Key, std::optional<std::pair<std::int64_t, EventTime>>> resolved_undo_;
   Counter* unit_failures_;
   EventTime now_{};  // the responder's clock (see TierState)
   std::int64_t holds_open_count_ = 0;  // holds in state open
