@@ -81,6 +81,7 @@ bool Engine::SourceSink::OnMeasurement(const Measurement& m) {
 
 bool Engine::SourceSink::EnqueueElsewhere(std::size_t shard, const Measurement& m) {
   auto& queue = e_.shards_[shard]->queue;
+  if (queue.closed()) return false;
   for (int spins = 0; !queue.TryPushQuiet(m); ++spins) {
     if (queue.closed()) return false;
     queue.Wake();
