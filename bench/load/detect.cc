@@ -5,8 +5,8 @@
 // Each trial sends one measurement of --characteristic with --value (beyond its limits) from a
 // station of its own ("d<trial>"), so that each opens a new alarm and the policy's tier 1 runs
 // the hook, and waits for the message of --topic whose scope names that station: `signal` (sent
-// when the responder takes the signal, before its unit of work) or `alarm` (the tier's action,
-// inside the unit). Trials are spaced
+// by the thread that judged the measurement, before the responder sees it) or `alarm` (the
+// tier's action, inside the responder's unit of work). Trials are spaced
 // --gap-ms apart, so each meets an idle engine. Before the trials, one warm-up trial is sent
 // until it arrives (a SUB socket misses what is published before its subscription reaches the
 // publisher). With --no-wait it only sends: the harness then watches something else (the

@@ -60,11 +60,11 @@ struct Engine::ShardRunner : ShardObserver {
   void OnSignal(const Signal& raised) override {
     Signal s = raised;
     engine.responder_->directory().Claim(s);
+    if (engine.options_.threaded) engine.responder_->PublishSignal(s);  // first: the subscribers wait
     if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
       engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);
     }
     if (engine.options_.threaded) {
-      engine.responder_->PublishSignal(s);
       engine.signal_queue_->Push(s);
     } else {
       engine.HandleSignal(s);
