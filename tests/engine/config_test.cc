@@ -147,6 +147,24 @@ TEST(ConfigTest, MetricsCapsOutOfRangeOrNotIntegersAreProblems) {
             "f.yaml:1:40: engine.metrics_max_characteristics: expected an integer in [0, 100000], found 1000000");
 }
 
+// engine.judge and engine.commit_delay: defaults, values, and what a bad one gets.
+TEST(ConfigTest, JudgeAndCommitDelayLoadWithTheirDefaultsAndRefuseBadValues) {
+  const std::string chars = "characteristics:\n  - id: a\n    chart: { type: individuals }\n";
+  ConfigLoad load = LoadConfigText(chars, "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  EXPECT_TRUE(load.config->judge_at_source);
+  EXPECT_EQ(load.config->commit_delay, std::chrono::microseconds(500));
+  load = LoadConfigText("engine: { judge: shard, commit_delay: 0s }\n" + chars, "f.yaml");
+  ASSERT_TRUE(load.problems.empty()) << All(load);
+  EXPECT_FALSE(load.config->judge_at_source);
+  EXPECT_EQ(load.config->commit_delay, std::chrono::microseconds(0));
+  load = LoadConfigText("engine: { judge: thread, commit_delay: 1s }\n" + chars, "f.yaml");
+  ASSERT_EQ(load.problems.size(), 2u) << All(load);
+  EXPECT_EQ(load.problems[0].ToString(), "f.yaml:1:18: engine.judge: expected one of source, shard, found 'thread'");
+  EXPECT_EQ(load.problems[1].ToString(),
+            "f.yaml:1:40: engine.commit_delay: expected a duration from 0 to 100ms, found '1s'");
+}
+
 TEST(ConfigTest, NamesRulesAndChartsNotImplementedYet) {
   ConfigLoad load = LoadConfigText(
       "characteristics:\n"

@@ -40,6 +40,7 @@ const std::vector<ConfigKey> kKeys = {
 
   {"engine", "shards", "0", "shards, each judging a share of the key groups (0: one per hardware thread)"},
   {"engine", "judge", "source", "where measurements are judged: source (a zmq source's thread) or shard"},
+  {"engine", "commit_delay", "500us", "how long the responder gathers signals before it stores them"},
   {"engine", "queue_capacity", "16384", "measurements each shard queue holds"},
   {"engine", "max_message_bytes", "65536", "largest JSON message or CSV row accepted"},
   {"engine", "retry_base", "1s", "first backoff step of the outbox"},

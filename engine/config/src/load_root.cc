@@ -99,6 +99,11 @@ void Loader::LoadRoot(const Node& root, Config& config) {
       std::string judge;
       if (n["judge"] && Choice(n["judge"], "engine.judge", {"source", "shard"}, judge))
         config.judge_at_source = judge == "source";
+      if (n["commit_delay"] && Duration(n["commit_delay"], "engine.commit_delay", config.commit_delay) &&
+          config.commit_delay > std::chrono::milliseconds(100)) {
+        Problem(n["commit_delay"], "engine.commit_delay",
+                "expected a duration from 0 to 100ms, found '" + n["commit_delay"].Scalar() + "'");
+      }
       if (n["retry_base"]) PositiveDuration(n["retry_base"], "engine.retry_base", config.retry_base);
       if (n["retry_max"]) PositiveDuration(n["retry_max"], "engine.retry_max", config.retry_max);
       if (config.retry_max < config.retry_base) {

@@ -131,6 +131,12 @@ void Engine::RunResponder() {
     // look at `closed` after the batch would miss a signal pushed while requests ran.)
     const bool closed = signal_queue_->closed();
     std::size_t got = signal_queue_->PopBatchFor(batch.data(), kBatch, std::chrono::milliseconds(100));
+    if (got > 0 && got < kBatch && !closed && config_.commit_delay.count() > 0) {
+      // Group commit: the signals of the next moments join this unit, and the `signal` messages
+      // just published reach their subscribers before the unit takes a core.
+      std::this_thread::sleep_for(config_.commit_delay);
+      got += signal_queue_->PopBatchFor(batch.data() + got, kBatch - got, std::chrono::microseconds(0));
+    }
     if (got > 0) HandleBatchUntilStored(batch.data(), got);
     RunCommands();
     auto now = std::chrono::steady_clock::now();
