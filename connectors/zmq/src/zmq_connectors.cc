@@ -97,7 +97,9 @@ void ZmqSource::Run(engine::IngestSink& sink, int wake_fd) {
           if (!got) continue;  // timeout: look at the stop flag
         } else {
           ::zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
-          (void)::zmq::poll(items, 2, std::chrono::milliseconds(100));
+          // 10 ms at most, as a shard's own thread: a producer that queues for this thread
+          // wakes it only every so many measurements.
+          (void)::zmq::poll(items, 2, std::chrono::milliseconds(10));
           continue;  // a frame, work from another thread, or the timeout: look again
         }
       }

@@ -425,7 +425,8 @@ void Responder::Handle(const Signal& s) {
     return;
   }
 
-  if (s.claim != Signal::Claim::kOpens && Reopen(key, s)) {
+  if (s.claim == Signal::Claim::kJoins && JoinResolved(s)) return;
+  if (s.claim == Signal::Claim::kReopens && Reopen(key, s)) {
     UpdateGauges();
     return;
   }
@@ -489,6 +490,22 @@ void Responder::ClockTick() {
 
 // min_interval: a signal soon after the resolution of the scope's previous alarm reopens it
 // (same alarm, same hold, which grows again). True when it did.
+bool Responder::JoinResolved(const Signal& s) {
+  auto stored = store_.GetAlarm(s.alarm);
+  if (stored.status().code() == StatusCode::kNotFound) return false;
+  if (!stored.ok()) {
+    Fail(stored.status());  // the unit is tried again
+    return true;
+  }
+  AlarmRecord a = *stored;
+  a.signals += 1;
+  a.last_signal_ts = std::max(a.last_signal_ts, s.hit.ts);
+  if (Status st = store_.UpdateAlarm(a); !st.ok()) Fail(st);
+  spdlog::info("alarm #{} {}: a {} signal raised while it was open is recorded after its resolution", a.id,
+               a.characteristic, rules::RuleName(s.hit.rule));
+  return true;
+}
+
 bool Responder::Reopen(const Key& key, const Signal& s) {
   auto stored = store_.GetAlarm(s.alarm);
   if (stored.status().code() == StatusCode::kNotFound) return false;
@@ -510,9 +527,8 @@ bool Responder::Reopen(const Key& key, const Signal& s) {
   }
   Audit("alarm.reopened", "alarm/" + std::to_string(a.id),
            Json{{"alarm", a.id}, {"rule", std::string(rules::RuleName(s.hit.rule))}, {"ts", FormatRfc3339(s.hit.ts)}});
-  spdlog::warn("alarm #{} {} reopened: a {} signal {}", a.id, a.characteristic, rules::RuleName(s.hit.rule),
-               s.claim == Signal::Claim::kReopens ? "within min_interval of its resolution"
-                                                   : "claimed while it was open, recorded after its resolution");
+  spdlog::warn("alarm #{} {} reopened: a {} signal within min_interval of its resolution", a.id, a.characteristic,
+               rules::RuleName(s.hit.rule));
   AlarmRecord& alarm = Open(key, std::move(a));
   // After a Recover its tiers are known only from the store (as Load has them for open alarms).
   if (tier_state_.find(alarm.id) == tier_state_.end()) {

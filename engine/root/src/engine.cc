@@ -256,10 +256,9 @@ void Engine::Stop() {
   if (options_.threaded) (void)responder_->ReleaseAlarmIds();
 }
 
-std::size_t Engine::Enqueue(const Measurement& m) {
-  const std::size_t shard = shard_of_[m.characteristic];
-  shards_[shard]->queue.PushQuiet(m);
-  return shard;
+bool Engine::Enqueue(const Measurement& m, std::size_t& shard) {
+  shard = shard_of_[m.characteristic];
+  return shards_[shard]->queue.PushQuiet(m);
 }
 
 void Engine::Route(const Measurement& m) {

@@ -61,16 +61,19 @@ bool Engine::SourceSink::OnMeasurement(const Measurement& m) {
   if (!e_.options_.threaded) return e_.Route(m), true;
   if (own_) {
     Resume();
+    if (own_->queue.closed()) return LetGo(), false;
+    // What other sources routed here is judged at every call (one load when there is none), so
+    // a source busy with other shards' measurements never leaves its own queue waiting.
+    own_->Drain();
     const std::size_t shard = e_.shard_of_[m.characteristic];
     if (shard != own_->index) return EnqueueElsewhere(shard, m);
-    if (own_->queue.closed()) return LetGo(), false;
-    own_->Drain();  // what other sources routed here first: it arrived earlier
     own_->Judge(m);
     return true;
   }
   // Threaded: queued without waking the shard; it is woken every kWakeEvery measurements
   // queued for it and at Flush (one wake-up system call per burst, not per measurement).
-  const std::size_t shard = e_.Enqueue(m);
+  std::size_t shard = 0;
+  if (!e_.Enqueue(m, shard)) return false;  // the engine stops
   if (unwoken_.size() != e_.shards_.size()) unwoken_.assign(e_.shards_.size(), 0);  // once
   if (++unwoken_[shard] >= kWakeEvery) {
     e_.shards_[shard]->queue.Wake();
@@ -121,6 +124,10 @@ void Engine::SourceSink::Resume() {
 }
 
 void Engine::SourceSink::LetGo() {
+  // The close wrote the eventfd whether or not the source waited on it: read, so that a source
+  // that keeps polling it does not wake at once, again and again.
+  eventfd_t ignored;
+  (void)eventfd_read(own_->wake_fd, &ignored);
   own_->Release();
   own_ = nullptr;
 }

@@ -123,8 +123,9 @@ class Engine {
   ApiParts ApiWiring(std::map<std::string, std::string> tokens);
   void Route(const Measurement& m);
   // Threaded mode: queues `m` for its shard (blocking while the queue is full) without waking
-  // the shard; returns the shard's index. The caller wakes it (BoundedQueue::Wake).
-  std::size_t Enqueue(const Measurement& m);
+  // the shard, and sets `shard` to its index: the caller wakes it (BoundedQueue::Wake). False
+  // when the queue is closed (the engine stops): nothing was queued.
+  bool Enqueue(const Measurement& m, std::size_t& shard);
   // Runs `fn` on the responder's thread (directly when there is none: inline mode, or not
   // running) and returns its answer; 503 when the responder does not take it within 10 s.
   ApiResponse OnResponder(std::function<ApiResponse()> fn);

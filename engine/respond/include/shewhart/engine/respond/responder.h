@@ -176,9 +176,10 @@ class Responder {
   Key KeyOf(const Signal& s) const;
 
   // One signal, inside a unit of work (HandleBatch), as its claim says: it joins the alarm open
-  // for its key (the claimed one; another is logged as a bug and joined), reopens the claimed
-  // alarm from the store, or opens a new alarm under the claimed id (also when a claimed alarm
-  // was never stored: its opening batch was lost). A later signal whose window starts earlier
+  // for its key (the claimed one; another is logged as a bug and joined), or the claimed alarm a
+  // person resolved meanwhile (JoinResolved), reopens the claimed alarm from the store, or opens
+  // a new alarm under the claimed id (also when a claimed alarm was never stored: its opening
+  // batch was lost). A later signal whose window starts earlier
   // (a retrospective Phase I signal) widens the alarm's window and holds the units it now
   // reaches (HoldWindow).
   void Handle(const Signal& s);
@@ -264,10 +265,14 @@ class Responder {
   // notice: neither inhibition nor silences stop it.
   void OpenHold(AlarmRecord& a, const std::vector<int>& tiers);
 
-  // A signal that claims alarm s.alarm, not open, reopens it (same alarm, same hold, which grows
-  // again): min_interval, or a person resolved it after the signal was claimed. False when the
-  // store has no such alarm.
+  // min_interval: a signal that claims to reopen alarm s.alarm reopens it (same alarm, same
+  // hold, which grows again). False when the store has no such alarm.
   bool Reopen(const Key& key, const Signal& s);
+  // A signal claimed as joining alarm s.alarm, which a person resolved before the signal was
+  // stored: counted on that alarm (it was raised while the alarm was open), which stays
+  // resolved, as the directory has it. False when the store has no such alarm (its opening
+  // batch was lost: the signal opens it).
+  bool JoinResolved(const Signal& s);
 
   // Forgets an open alarm (resolved): its scope no longer gathers units into its hold.
   void Close(const Key& key);
