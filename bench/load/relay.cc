@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
       "the ZeroMQ floor under the engine's detection latency (bench/run-e2e)."};
   app.add_option("--pull", pull_at, "endpoint the PULL socket binds")->capture_default_str();
   app.add_option("--pub", pub_at, "endpoint the PUB socket binds")->capture_default_str();
-  app.add_option("--timeout-s", timeout_s, "stop after this many seconds")->check(CLI::PositiveNumber)
+  app.add_option("--timeout-s", timeout_s, "stop after this many seconds")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--two-contexts", two_contexts,
                "one ZeroMQ context (and I/O thread) per socket, as the engine has for a source and a hook");

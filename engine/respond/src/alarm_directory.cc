@@ -7,7 +7,8 @@ namespace shewhart::engine {
 ScopeLabels SignalScope(const Config& config, const Signal& s) {
   const auto& spec = config.characteristics[s.characteristic];
   ScopeLabels scope;
-  for (std::size_t i = 0; i < s.scope_count; ++i) scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
+  for (std::size_t i = 0; i < s.scope_count; ++i)
+    scope.emplace_back(spec.scope[i], std::string(s.scope_values[i].view()));
   return scope;
 }
 

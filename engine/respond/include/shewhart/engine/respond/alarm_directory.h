@@ -60,8 +60,8 @@ class AlarmDirectory {
 
  private:
   struct Entry {
-    std::int64_t open = 0;           // the open alarm's id, 0: none
-    std::int64_t resolved = 0;       // the last resolved alarm's id, 0: none
+    std::int64_t open = 0;      // the open alarm's id, 0: none
+    std::int64_t resolved = 0;  // the last resolved alarm's id, 0: none
     EventTime resolved_ts{};
   };
   const Config& config_;
