@@ -111,6 +111,9 @@ Status Responder::Load() {
     auto reserved = store_.ReservedAlarmIds();
     if (!reserved.ok()) return reserved.status();
     directory_.RaiseNextId(*reserved + 1);
+    auto done = store_.MetaCount(kJournalDone);
+    if (!done.ok()) return done.status();
+    journal_done_ = static_cast<std::uint64_t>(*done);
   }
   // The next id never goes down: not below an id this run has claimed (retention may have
   // deleted a stored one since).
@@ -248,7 +251,35 @@ Status Responder::HandleBatch(const Signal* signals, std::size_t n) {
     }
     JoinFlushed();
     for (std::size_t i = 0; i < n; ++i) Handle(batch[i]);
+    // The journal mark moves over every sequence number now stored without a gap below it.
+    std::set<std::uint64_t> stored = journal_stored_;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (batch[i].journal_seq > journal_done_) stored.insert(batch[i].journal_seq);
+    }
+    std::uint64_t done = journal_done_;
+    while (!stored.empty() && *stored.begin() == done + 1) stored.erase(stored.begin()), ++done;
+    if (done != journal_done_) {
+      if (Status st = store_.SetMetaCount(kJournalDone, static_cast<std::int64_t>(done)); !st.ok()) Fail(st);
+    }
+    store_.AfterCommit([this, done, stored = std::move(stored)]() mutable {
+      journal_done_ = done;
+      journal_stored_ = std::move(stored);
+    });
   });
+}
+
+Status Responder::CompleteJournaled(const std::vector<Signal>& signals) {
+  completing_ = true;
+  Status st = Status::Ok();
+  for (std::size_t i = 0; i < signals.size() && st.ok(); i += 64) {
+    st = HandleBatch(signals.data() + i, std::min<std::size_t>(64, signals.size() - i));
+  }
+  completing_ = false;
+  if (!st.ok()) return st;
+  std::vector<std::pair<Key, std::int64_t>> open;
+  for (const auto& [key, a] : open_) open.emplace_back(key, a.id);
+  directory_.Reset(open, directory_.next_id());
+  return Status::Ok();
 }
 
 // Runs `body` as one unit of work of the store. `body` reports store errors with Fail; any
@@ -441,6 +472,9 @@ void Responder::Handle(const Signal& s) {
   a.window_start = s.hit.window_start;
   a.signals = 1;
   a.scope = scope;
+  // A journaled opening stored before the process died (its unit committed, the mark had not
+  // reached it): not opened twice.
+  if (completing_ && store_.GetAlarm(s.alarm).ok()) return;
   a.id = s.alarm;  // claimed: never given to another alarm
   auto id = store_.InsertAlarm(a);
   if (!id.ok()) {

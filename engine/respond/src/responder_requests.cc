@@ -68,10 +68,10 @@ ApiResponse Responder::Act(std::int64_t id, AlarmAction act) {
     CloseHoldIfDone(a);
   }
   if (open && act.kind == "resolved") {
-    Close(open_key);  // the hold keeps its units, stops growing
-    // The judging threads claim against it once it is stored (a signal claimed before then
-    // reopens it: Handle).
+    // The judging threads claim against it once it is stored (a signal claimed before then is
+    // counted on it: Handle). Before Close: `a` is the open record Close erases.
     store_.AfterCommit([this, open_key, id = a.id, ts = act.ts] { directory_.Resolved(open_key, id, ts); });
+    Close(open_key);  // the hold keeps its units, stops growing
   }
   UpdateGauges();
   return ApiResponse{200, "application/json", body.dump(-1, ' ', false, kReplaceInvalidUtf8)};

@@ -150,6 +150,8 @@ Status Engine::Start() {
     SHEWHART_RETURN_IF_ERROR(responder_->ReserveAlarmIds());
     StartCheckpointer();
     SHEWHART_RETURN_IF_ERROR(responder_->ResumeSerialFeeds());
+    // After the feeds: the signals it completes carry them on.
+    SHEWHART_RETURN_IF_ERROR(OpenJournal());
     outbox_->Start();
     prune_thread_ = std::thread([this] {
       SetThreadName("shw-prune");

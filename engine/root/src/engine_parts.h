@@ -4,6 +4,8 @@
 // Both are nested classes of Engine, declared in engine.h, because they act on the engine's
 // routing state (queues, trace writer, clocks) that no other subsystem sees.
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <chrono>
 #include <climits>
@@ -60,6 +62,13 @@ struct Engine::ShardRunner : ShardObserver {
   void OnSignal(const Signal& raised) override {
     Signal s = raised;
     engine.responder_->directory().Claim(s);
+    if (engine.journal_ && s.kind == Signal::Kind::kRule) {
+      // On file before it is published: a restart after a crash stores it (signal_journal.h).
+      if (Status st = engine.journal_->Append(s); !st.ok()) {
+        if (engine.journal_failures_->value() < 10) spdlog::error("{}", st.message());
+        engine.journal_failures_->Inc();
+      }
+    }
     if (engine.options_.threaded) engine.responder_->PublishSignal(s);  // first: the subscribers wait
     if (engine.options_.listener && s.kind == Signal::Kind::kRule) {
       engine.options_.listener->OnSignal(engine.index_.name(s.characteristic), s);

@@ -62,6 +62,26 @@ void Engine::StartCheckpointer() {
   }
 }
 
+Status Engine::OpenJournal() {
+  journal_failures_ = metrics_.GetCounter(
+      "shewhart_signal_journal_failures_total",
+      "Signals published without their record in the signal journal (it could not be written): a crash before "
+      "they are stored loses them.");
+  if (store_->path().empty() || store_->path() == ":memory:") return Status::Ok();
+  auto journal = SignalJournal::Open(store_->path() + "-signals");
+  if (!journal.ok()) return journal.status();
+  journal_ = std::move(*journal);
+  auto pending = journal_->Read(responder_->journal_done());
+  if (!pending.ok()) return pending.status();
+  if (!pending->empty()) {
+    spdlog::warn("storing {} signal(s) that the last run published and did not store (signal journal {})",
+                 pending->size(), journal_->path());
+    SHEWHART_RETURN_IF_ERROR(responder_->CompleteJournaled(*pending));
+  }
+  journal_->Committed(responder_->journal_done());
+  return Status::Ok();
+}
+
 void Engine::ExportCharacteristicMetrics() {
   // The per-characteristic series of /metrics: the first engine.metrics_max_characteristics
   // characteristics in config order (capability from the window their shard publishes).

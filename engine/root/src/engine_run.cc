@@ -137,7 +137,10 @@ void Engine::RunResponder() {
       std::this_thread::sleep_for(config_.commit_delay);
       got += signal_queue_->PopBatchFor(batch.data() + got, kBatch - got, std::chrono::microseconds(0));
     }
-    if (got > 0) HandleBatchUntilStored(batch.data(), got);
+    if (got > 0) {
+      HandleBatchUntilStored(batch.data(), got);
+      if (journal_) journal_->Committed(responder_->journal_done());
+    }
     RunCommands();
     auto now = std::chrono::steady_clock::now();
     if (now >= next_tick) {

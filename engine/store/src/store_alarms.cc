@@ -76,28 +76,34 @@ Result<std::int64_t> Store::MaxAlarmId() {
   return q.Int(0);
 }
 
-Result<std::int64_t> Store::ReservedAlarmIds() {
+Result<std::int64_t> Store::ReservedAlarmIds() { return MetaCount("alarm_ids_reserved"); }
+
+Status Store::ReserveAlarmIds(std::int64_t up_to) { return SetMetaCount("alarm_ids_reserved", up_to); }
+
+Result<std::int64_t> Store::MetaCount(const std::string& key) {
   std::lock_guard lock(mu_);
-  Stmt q(db_, "SELECT value FROM meta WHERE key = 'alarm_ids_reserved'");
-  if (!q.ok()) return q.error("reading the reserved alarm ids");
+  Stmt q(db_, "SELECT value FROM meta WHERE key = ?");
+  if (!q.ok()) return q.error(("reading meta " + key).c_str());
+  q.Bind(1, key);
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return std::int64_t{0};
-  if (rc != SQLITE_ROW) return q.error("reading the reserved alarm ids");
+  if (rc != SQLITE_ROW) return q.error(("reading meta " + key).c_str());
   const std::string text = q.Text(0);
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
-    return Internal("meta alarm_ids_reserved is not a count: '" + text + "'");
+    return Internal("meta " + key + " is not a count: '" + text + "'");
   }
   return v;
 }
 
-Status Store::ReserveAlarmIds(std::int64_t up_to) {
+Status Store::SetMetaCount(const std::string& key, std::int64_t value) {
   std::lock_guard lock(mu_);
-  Stmt up(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES('alarm_ids_reserved', ?)");
-  if (!up.ok()) return up.error("preparing the alarm id reservation");
-  up.Bind(1, std::to_string(up_to));
-  if (up.Step() != SQLITE_DONE) return up.error("reserving alarm ids");
+  Stmt up(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  if (!up.ok()) return up.error(("preparing meta " + key).c_str());
+  up.Bind(1, key);
+  up.Bind(2, std::to_string(value));
+  if (up.Step() != SQLITE_DONE) return up.error(("writing meta " + key).c_str());
   return Status::Ok();
 }
 

@@ -43,6 +43,7 @@
 #include "shewhart/engine/model/api_response.h"
 #include "shewhart/engine/respond/engine_listener.h"
 #include "shewhart/engine/respond/responder.h"
+#include "shewhart/engine/respond/signal_journal.h"
 #include "shewhart/engine/store/store.h"
 #include "shewhart/engine/trace/trace_writer.h"
 
@@ -160,6 +161,12 @@ class Engine {
   std::unique_ptr<Responder> responder_;
   std::unique_ptr<EngineApi> api_;  // after Start
   std::unique_ptr<Outbox> outbox_;  // threaded mode only: replay runs no outside actions
+  // Threaded mode with a file store: the signal journal beside it (STORE-signals), written by
+  // the judging threads before they publish.
+  std::unique_ptr<SignalJournal> journal_;
+  Counter* journal_failures_ = nullptr;
+  // Opens the journal and stores what a run that died published and did not store.
+  Status OpenJournal();
   std::vector<std::unique_ptr<ShardRunner>> shards_;
   // The shard of each characteristic (by id): ShardOfGroup(KeyGroupOf(its id), shards). Set by
   // Start, read-only after.

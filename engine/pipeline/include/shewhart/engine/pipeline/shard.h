@@ -44,6 +44,9 @@ struct Signal {
   enum class Claim : std::uint8_t { kNone, kJoins, kReopens, kOpens, kCloses };
   Claim claim = Claim::kNone;
   std::int64_t alarm = 0;
+  // Its record in the signal journal (respond's SignalJournal), written before it was
+  // published: 0 when it has none.
+  std::uint64_t journal_seq = 0;
 };
 
 // Receives what a shard produces, on the shard's thread.

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -115,6 +116,16 @@ class Responder {
 
   // Which alarm each signal belongs to, decided where the signal is raised. Any thread.
   AlarmDirectory& directory() { return directory_; }
+
+  // The signal journal (signal_journal.h): every unit of work records in meta
+  // signals_journal_done the highest sequence number up to which every journaled signal is
+  // stored; journal_done() is that mark as last committed.
+  std::uint64_t journal_done() const { return journal_done_; }
+  // At start, before the judging threads run: stores the journaled signals a run that died
+  // published and did not store (their claims as they were published; an alarm a signal opens
+  // that the store has already is not opened again), then sets the directory from the open
+  // alarms. An error leaves them in the journal.
+  Status CompleteJournaled(const std::vector<Signal>& signals);
   // Threaded mode, on the thread that claimed it: publishes a claimed rule signal on the
   // zmq_pub hooks its policy runs in any tier (topic `signal`: the signal with "alarm" and
   // "claim"), before anything of it is stored; an id beyond the store's reservation is not
@@ -372,8 +383,14 @@ class Responder {
   // earlier run, or claimed by this one; a retried batch keeps its claims, so an id is never
   // given to a second alarm. Ids are reserved in the store kAlarmIdBlock at a time.
   static constexpr std::int64_t kAlarmIdBlock = 1000;
+  static constexpr const char* kJournalDone = "signals_journal_done";
   AlarmDirectory directory_;
   bool loaded_ = false;  // Load has run once (the start's reservation read, the directory set)
+  // The journal mark (journal_done()) and the sequence numbers stored above it, not yet
+  // contiguous with it (two judging threads' signals may reach the responder out of order).
+  std::uint64_t journal_done_ = 0;
+  std::set<std::uint64_t> journal_stored_;
+  bool completing_ = false;  // CompleteJournaled runs: an opening whose alarm exists is skipped
   // Per characteristic: the zmq_pub hooks its policy runs in any tier (their `signal` messages).
   std::vector<std::vector<std::pair<std::string, AlarmSink*>>> signal_sinks_;
   // No open alarm escalates by time before this (EventTime::min(): not known, scan at the next

@@ -289,6 +289,10 @@ class Store {
   Result<std::int64_t> MaxAlarmId();
   Result<std::int64_t> ReservedAlarmIds();
   Status ReserveAlarmIds(std::int64_t up_to);
+  // A count kept in the meta table under `key` (0 when absent); its update commits with the unit
+  // of work it runs in (or on its own outside one).
+  Result<std::int64_t> MetaCount(const std::string& key);
+  Status SetMetaCount(const std::string& key, std::int64_t value);
   // Alarms, newest first; `open_only` excludes resolved ones; only ids below `before_id` when it
   // is not 0 (the next page).
   Result<std::vector<AlarmRecord>> ListAlarms(bool open_only, int limit, std::int64_t before_id = 0);
