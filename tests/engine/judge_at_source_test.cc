@@ -88,7 +88,7 @@ struct ThreadsOfSignals : EngineListener {
   }
 };
 
-std::string ConfigWithTwoZmqSources(const std::string& judge) {
+std::string ConfigWithTwoZmqSources(const std::string& judge, const std::string& rules = "[nelson.1]") {
   std::string c = "engine: { shards: 2, queue_capacity: 16, judge: " + judge +
                   " }\n"
                   "sources:\n"
@@ -98,7 +98,8 @@ std::string ConfigWithTwoZmqSources(const std::string& judge) {
   for (int i = 0; i < 8; ++i) {
     c += "  - id: k" + std::to_string(i) +
          "\n    chart: { type: individuals, mr_rules: false }\n    limits: { mean: 10, sigma: 1 }\n"
-         "    rules: [nelson.1]\n";
+         "    rules: " +
+         rules + "\n";
   }
   return c;
 }
@@ -114,8 +115,8 @@ class JudgeAtSourceTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Starts the engine and both sources; pushers_[i] sends to source i.
-  void Start(const std::string& judge) {
-    config_ = fixture::LoadOrDie(ConfigWithTwoZmqSources(judge));
+  void Start(const std::string& judge, const std::string& rules = "[nelson.1]") {
+    config_ = fixture::LoadOrDie(ConfigWithTwoZmqSources(judge, rules));
     EngineOptions opts;
     opts.threaded = true;
     opts.listener = &listener_;
@@ -191,6 +192,18 @@ TEST_F(JudgeAtSourceTest, JudgeShardLeavesTheShardsTheirThreads) {
   }
   StopAll();
   EXPECT_EQ(engine_->measurements(), 800u);
+}
+
+// The `stale` rule's clock reaches an adopted shard through its queue: the responder's tick
+// wakes the source sleeping in poll() on the queue's eventfd, and the source judges it.
+TEST_F(JudgeAtSourceTest, TheStaleClockWakesASourceThatJudgesItsShard) {
+  Start("source", "[nelson.1, { stale: { after: 200ms } }]");
+  EXPECT_TRUE(WaitForSignals(8)) << listener_.count() << " stale signals";
+  for (int c = 0; c < 8; ++c) {
+    const std::string id = "k" + std::to_string(c);
+    EXPECT_EQ(listener_.threads[id], std::set<std::string>{"shw-src-zmq" + std::to_string(Home(c))}) << id;
+  }
+  StopAll();
 }
 
 // A source that stops hands its shard back to a thread of its own, which judges what the other
