@@ -160,6 +160,8 @@ class Engine::SourceSink : public IngestSink {
   bool EnqueueElsewhere(std::size_t shard, const Measurement& m);
   // The adopted shard's queue closed (the engine stops): hands the shard back.
   void LetGo();
+  // A measurement was queued quietly for `shard`: wakes it every kWakeEvery of them.
+  void Queued(std::size_t shard);
 
   static constexpr std::uint32_t kWakeEvery = 32;
   Engine& e_;

@@ -74,12 +74,16 @@ bool Engine::SourceSink::OnMeasurement(const Measurement& m) {
   // queued for it and at Flush (one wake-up system call per burst, not per measurement).
   std::size_t shard = 0;
   if (!e_.Enqueue(m, shard)) return false;  // the engine stops
+  Queued(shard);
+  return true;
+}
+
+void Engine::SourceSink::Queued(std::size_t shard) {
   if (unwoken_.size() != e_.shards_.size()) unwoken_.assign(e_.shards_.size(), 0);  // once
   if (++unwoken_[shard] >= kWakeEvery) {
     e_.shards_[shard]->queue.Wake();
     unwoken_[shard] = 0;
   }
-  return true;
 }
 
 bool Engine::SourceSink::EnqueueElsewhere(std::size_t shard, const Measurement& m) {
@@ -95,11 +99,7 @@ bool Engine::SourceSink::EnqueueElsewhere(std::size_t shard, const Measurement& 
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }
-  if (unwoken_.size() != e_.shards_.size()) unwoken_.assign(e_.shards_.size(), 0);  // once
-  if (++unwoken_[shard] >= kWakeEvery) {
-    queue.Wake();
-    unwoken_[shard] = 0;
-  }
+  Queued(shard);
   return true;
 }
 
