@@ -137,9 +137,9 @@ Status RunRulesSpec::Validate() const {
   return Status::Ok();
 }
 
-RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
-  SHEWHART_CHECK(spec_.Validate().ok());
-  const auto& s = spec_;
+RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) {
+  SHEWHART_CHECK(spec.Validate().ok());
+  const auto& s = spec;
   nelson8_both_sides_ = s.nelson8.both_sides;
   zone_k_[0] = 1;
   zone_k_[1] = 2;
@@ -169,11 +169,11 @@ RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) : spec_(spec) {
   for (int slot = 0; slot < kSlots; ++slot) {
     const Row& r = rows[slot];
     mask_[slot] = LowBits(r.bits);
-    points_[slot] = r.points;
-    min_count_[slot] = r.m;
+    points_[slot] = static_cast<std::uint8_t>(r.points);  // <= kMaxRunLength
+    min_count_[slot] = static_cast<std::uint8_t>(r.m);    // <= kMaxRuleWindow
     if (r.enabled) {
       enabled_ |= std::uint32_t{1} << slot;
-      window_ = std::max(window_, r.points);
+      window_ = static_cast<std::uint8_t>(std::max<int>(window_, r.points));
     }
   }
   const bool inclusive = s.boundary == Boundary::kInclusive;

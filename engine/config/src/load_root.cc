@@ -138,6 +138,9 @@ void Loader::LoadRoot(const Node& root, Config& config) {
     Problem(chars, "characteristics", "expected a list, found " + Describe(chars));
   } else {
     std::set<std::string> ids;
+    // Exactly as many as the list holds: a vector grown by doubling would hold up to twice the
+    // characteristics' bytes for the life of the config.
+    config.characteristics.reserve(config.characteristics.size() + chars.size());
     for (std::size_t i = 0; i < chars.size(); ++i) {
       CharacteristicSpec c;
       const std::string path = "characteristics[" + std::to_string(i) + "]";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -427,7 +428,8 @@ class T2Runner : public ChartRunner {
 // Applies the run rules beyond rule 1 to the points of the primary chart and of its companion
 // (mr, r, s), between a runner and the shard's observer. Zones use the sigma of each plotted
 // point, (ucl - cl) / k_sigma. Keeps a short history of which points were in control, for the
-// suspect window of the hits it raises.
+// suspect window of the hits it raises: the event times of the newest points, as many as the
+// longest enabled pattern plus one, rounded up to a power of two (16 for Nelson 1-8).
 class RunRuleStage : public rules::ChartObserver {
  public:
   RunRuleStage(const CharacteristicSpec& spec, double k_sigma)
@@ -437,7 +439,9 @@ class RunRuleStage : public rules::ChartObserver {
                                                          : rules::ChartKind::kMovingRange),
         primary_(spec.run_rules),
         companion_(spec.companion_rules),
-        k_sigma_(k_sigma) {}
+        k_sigma_(k_sigma),
+        capacity_(Capacity(std::max(primary_.window(), companion_.window()))),
+        ts_(std::make_unique<EventTime[]>(capacity_)) {}
 
   void Begin(rules::ChartObserver* inner) { inner_ = inner; }
   void Reset() {
@@ -464,44 +468,54 @@ class RunRuleStage : public rules::ChartObserver {
   }
 
   void OnRuleHit(const rules::RuleHit& h) override {
-    for (auto& e : ring_) {
-      if (e.used && e.index == Low(h.last)) e.in_control = false;
-    }
+    const std::int64_t back = newest_ - h.last;
+    if (back >= 0 && back < static_cast<std::int64_t>(capacity_)) in_control_ &= ~(std::uint64_t{1} << back);
     inner_->OnRuleHit(h);
   }
 
  private:
-  // A point's index is kept as its low 32 bits: the ring holds the last 64 points, whose
-  // indexes differ in those bits (16 bytes an entry instead of 24).
-  struct Entry {
-    EventTime ts{};
-    std::uint32_t index = 0;
-    bool used = false;
-    bool in_control = false;
-  };
-  static_assert(sizeof(Entry) == 16);
-  static constexpr std::size_t kRing = 64;  // >= the longest run rule (50 points)
-  static std::uint32_t Low(std::int64_t index) { return static_cast<std::uint32_t>(index); }
+  // A firing implicates at most `window` points, newest included, and its suspect window starts
+  // at the point before them: window + 1 points, at least 4 (a moving range spans two).
+  static std::size_t Capacity(int window) {
+    return std::bit_ceil(static_cast<std::size_t>(std::max(window + 1, 4)));
+  }
+  static_assert(rules::kMaxRunLength + 1 <= 64);  // the bit words below hold the whole ring
+  std::uint64_t Ring() const { return capacity_ == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << capacity_) - 1; }
+  std::size_t Slot(std::int64_t index) const { return static_cast<std::size_t>(index) & (capacity_ - 1); }
 
+  // Records the newest primary point (in control until a hit says otherwise). Points that leave
+  // the ring keep only the newest of them that stayed in control. An index at or below the newest
+  // (not expected: a chart's indexes grow) starts the history afresh.
   void Remember(std::int64_t index, EventTime ts) {
-    Entry& slot = ring_[static_cast<std::size_t>(index) % kRing];
-    if (slot.used && slot.in_control) {
-      evicted_in_control_ = slot.ts;
+    std::int64_t shift = index - newest_;
+    if (newest_ == 0 || shift <= 0) {
+      known_ = in_control_ = 0;
+      shift = 64;
+    }
+    const auto cap = static_cast<std::int64_t>(capacity_);
+    // The points that leave: `back` >= cap - shift.
+    const std::uint64_t leaving = shift >= cap ? Ring() : Ring() & ~((std::uint64_t{1} << (cap - shift)) - 1);
+    if (const std::uint64_t left = known_ & in_control_ & leaving; left != 0) {
+      evicted_in_control_ = ts_[Slot(newest_ - std::countr_zero(left))];
       have_evicted_ = true;
     }
-    slot = Entry{ts, Low(index), true, true};
+    known_ = ((shift >= 64 ? 0 : known_ << shift) | 1) & Ring();
+    in_control_ = ((shift >= 64 ? 0 : in_control_ << shift) | 1) & Ring();
+    newest_ = index;
+    ts_[Slot(index)] = ts;
   }
 
   // The event time of the newest point before `first` that was in control.
   EventTime WindowStart(std::int64_t first, EventTime fallback) const {
-    for (std::int64_t i = first - 1; i > 0 && first - i < static_cast<std::int64_t>(kRing); --i) {
-      const Entry& e = ring_[static_cast<std::size_t>(i) % kRing];
-      if (!e.used || e.index != Low(i)) break;
-      if (e.in_control) return e.ts;
+    for (std::int64_t i = first - 1; i > 0; --i) {
+      const std::int64_t back = newest_ - i;
+      if (back < 0 || back >= static_cast<std::int64_t>(capacity_) || ((known_ >> back) & 1) == 0) break;
+      if ((in_control_ >> back) & 1) return ts_[Slot(i)];
     }
     if (have_evicted_) return evicted_in_control_;
-    const Entry& f = ring_[static_cast<std::size_t>(first) % kRing];
-    return f.used && f.index == Low(first) ? f.ts : fallback;
+    const std::int64_t back = newest_ - first;
+    const bool known = back >= 0 && back < static_cast<std::int64_t>(capacity_) && ((known_ >> back) & 1);
+    return known ? ts_[Slot(first)] : fallback;
   }
 
   rules::ChartKind primary_kind_;
@@ -510,7 +524,11 @@ class RunRuleStage : public rules::ChartObserver {
   rules::RunRuleEvaluator companion_;
   double k_sigma_;
   rules::ChartObserver* inner_ = nullptr;
-  std::array<Entry, kRing> ring_{};
+  std::size_t capacity_;                // a power of two, 4..64
+  std::unique_ptr<EventTime[]> ts_;     // by index modulo capacity_
+  std::int64_t newest_ = 0;             // the newest point's index (0: none yet)
+  std::uint64_t known_ = 0;             // bit `back`: point newest_ - back is in ts_
+  std::uint64_t in_control_ = 0;        // bit `back`: and it was judged in control
   EventTime evicted_in_control_{};
   bool have_evicted_ = false;
 };

@@ -166,7 +166,6 @@ class RunRuleEvaluator {
   // new Phase, or a restart without a checkpoint).
   void Reset();
 
-  const RunRulesSpec& spec() const { return spec_; }
   // The longest pattern, in points, among the enabled rules (0 when none): the most recent
   // points that can still contribute to a firing.
   int window() const { return window_; }
@@ -202,16 +201,16 @@ class RunRuleEvaluator {
   // Computes the zone lines of (cl, sigma) into upper_ / lower_, after checking both.
   void SetLines(double cl, double sigma);
 
-  RunRulesSpec spec_;
-  // Derived from spec_ at construction.
-  int window_ = 0;
+  // Derived from the spec at construction (the spec itself is not kept: what a point needs is
+  // here, in as few bytes as hold it).
   std::uint32_t enabled_ = 0;          // bit per slot
   std::uint8_t variant_ = 0;           // Judge instantiation: kInclusive | kZones << 1 | kWe << 2
+  std::uint8_t window_ = 0;
   bool nelson8_both_sides_ = false;
+  std::uint8_t min_count_[kSlots] = {};  // m of the m-of-n slots
+  std::uint8_t points_[kSlots] = {};     // points a firing implicates (full window for m-of-n)
   double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
   std::uint64_t mask_[kSlots] = {};    // the history bits a slot's pattern needs set / counts
-  int min_count_[kSlots] = {};         // m of the m-of-n slots
-  int points_[kSlots] = {};            // points a firing implicates (full window for m-of-n)
 
   // The zone lines of the last (cl, sigma) judged: ZoneLine(cl, sigma, +-zone_k_[i]). A chart
   // with fixed limits plots every point against the same pair, so the lines are computed once
@@ -224,7 +223,7 @@ class RunRuleEvaluator {
 
   std::int64_t count_ = 0;
   std::int64_t last_index_ = 0;  // the newest point's index (meaningful when count_ > 0)
-  std::size_t pos_ = 0;          // ring slot of the newest point
+  std::uint32_t pos_ = 0;        // ring slot of the newest point
   std::uint32_t ring_[kRingCapacity] = {};  // low 32 bits of the recent points' indexes
   // Raw value of the previous point; NaN when there is none (since construction or Reset), so
   // that the first point's step compares false both ways and is neither up nor down.
