@@ -125,7 +125,7 @@ class IndividualsChart {
   // flag byte is stored and reloaded through memory on the hot path.
   void Judge(std::int64_t index, double value, bool has_mr, double mr, EventTime ts, Phase phase,
              ChartObserver& observer);
-  void CheckSpec(std::int64_t index, double value, EventTime ts, ChartObserver& observer);
+  [[gnu::always_inline]] inline void CheckSpec(std::int64_t index, double value, EventTime ts, ChartObserver& observer);
   EventTime WindowStart(std::int64_t first, EventTime first_ts) const;
 
   IndividualsChartSpec spec_;

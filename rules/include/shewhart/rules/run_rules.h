@@ -48,6 +48,7 @@
 // thread-safe. Allocation: none, ever: the history is a fixed-capacity inline ring and a few
 // 64-bit shift registers, so the evaluator is trivially copyable (a checkpoint is a copy).
 
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -196,10 +197,26 @@ class RunRuleEvaluator {
   // never fewer.
   template <bool kInclusive, bool kZones, bool kWe>
   std::size_t Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
+  // Judge after SetLines (the rare path of a point with another cl or sigma than the last).
+  template <bool kInclusive, bool kZones, bool kWe>
+  std::size_t JudgeNewLines(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
+  // The rare path of a point that may fire: Hits, then WriteFirings.
+  [[gnu::noinline]] std::size_t Fire(std::int64_t index, bool above1, bool rule1, bool we1, RuleFiring* out) const;
+  // The exact hit bits of every rule on the newest point (the rare path, after the filter):
+  // `above1` whether it is beyond 1 sigma above; `rule1`, `we1` its rule-1 verdicts.
+  std::uint32_t Hits(bool above1, bool rule1, bool we1) const;
   // The rare path: writes the firings of the rules whose bits are set in `hits`.
   std::size_t WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const;
   // Computes the zone lines of (cl, sigma) into upper_ / lower_, after checking both.
   void SetLines(double cl, double sigma);
+
+  // The run counters' byte lanes (runs_): the length of the current run of points above the
+  // centre line, below it, of steps up, of steps down, of turning steps, of points within 1
+  // sigma, and beyond 1 sigma; each saturates at 127 (> kMaxRunLength).
+  enum Lane : int { kLaneAbove, kLaneBelow, kLaneUp, kLaneDown, kLaneTurned, kLaneWithin1, kLaneBeyond1 };
+  static constexpr std::uint64_t kLaneLow = 0x0101010101010101;   // bit 0 of each lane
+  static constexpr std::uint64_t kLaneHigh = 0x8080808080808080;  // bit 7 of each lane
+  static_assert(kMaxRunLength < 127);
 
   // Derived from the spec at construction (the spec itself is not kept: what a point needs is
   // here, in as few bytes as hold it).
@@ -207,34 +224,41 @@ class RunRuleEvaluator {
   std::uint8_t variant_ = 0;           // Judge instantiation: kInclusive | kZones << 1 | kWe << 2
   std::uint8_t window_ = 0;
   bool nelson8_both_sides_ = false;
+  bool nelson1_on_ = false;
+  std::uint8_t bits_[kSlots] = {};       // the history bits (run length) a slot's pattern reads
   std::uint8_t min_count_[kSlots] = {};  // m of the m-of-n slots
   std::uint8_t points_[kSlots] = {};     // points a firing implicates (full window for m-of-n)
+  std::uint8_t filter_m1_ = 0xff, filter_m2_ = 0xff;  // the smallest m of the enabled 1- / 2-sigma m-of-n rules
+  std::uint64_t filter_mask1_ = 0, filter_mask2_ = 0;  // their widest window
+  std::uint64_t run_add_ = 0;          // per lane: 128 - the shortest enabled run on it (0: none)
   double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
-  std::uint64_t mask_[kSlots] = {};    // the history bits a slot's pattern needs set / counts
+
+  // The bit pattern of lines_[0] before any point: a signalling NaN, which no arithmetic
+  // produces, so that the first point always computes the lines (and SetLines checks them).
+  static constexpr std::uint64_t kNoLines = 0x7ff4000000000001;
 
   // The zone lines of the last (cl, sigma) judged: ZoneLine(cl, sigma, +-zone_k_[i]). A chart
   // with fixed limits plots every point against the same pair, so the lines are computed once
   // per limit version, not per point; any other pair (an x-bar point of another subgroup size)
-  // recomputes them. NaN until the first point, so that it always computes.
-  double lines_cl_ = std::numeric_limits<double>::quiet_NaN();
-  double lines_sigma_ = std::numeric_limits<double>::quiet_NaN();
-  double upper_[4] = {};
-  double lower_[4] = {};
+  // recomputes them. Pairs that one point compares with at once are adjacent and aligned.
+  // centre_prev_: [0] the cl of the lines (kNoLines until the first point), [1] the previous
+  // point's raw value: NaN when there is none (since construction or Reset), so that the first
+  // point's step compares false both ways and is neither up nor down.
+  alignas(16) double centre_prev_[2] = {std::bit_cast<double>(kNoLines), std::numeric_limits<double>::quiet_NaN()};
+  alignas(16) double upper_[4] = {};  // +1, +2 sigma, nelson.1's, we.1's line
+  alignas(16) double lower_[4] = {};
+  double lines_sigma_ = 0;
 
   std::int64_t count_ = 0;
   std::int64_t last_index_ = 0;  // the newest point's index (meaningful when count_ > 0)
   std::uint32_t pos_ = 0;        // ring slot of the newest point
   std::uint32_t ring_[kRingCapacity] = {};  // low 32 bits of the recent points' indexes
-  // Raw value of the previous point; NaN when there is none (since construction or Reset), so
-  // that the first point's step compares false both ways and is neither up nor down.
-  double prev_value_ = std::numeric_limits<double>::quiet_NaN();
-  // Verdict history, newest point in bit 0, one bit per point; bits beyond count_ are 0.
-  // ("Within 1 sigma" and "turned" are derived from these when read.) The zone histories are
-  // kept only when a rule reads them (kZones); otherwise they stay 0.
-  std::uint64_t above_ = 0, below_ = 0;          // strictly above / below the centre line
+  std::uint64_t runs_ = 0;       // the run counters, one byte lane each (Lane)
+  std::uint32_t prev_steps_ = 0; // the previous point's step, as bits 4 (up) and 6 (down) of a verdict code
+  // Zone histories, newest point in bit 0, one bit per point; bits beyond count_ are 0. Kept
+  // only when a rule reads them (kZones); otherwise they stay 0.
   std::uint64_t above1_ = 0, below1_ = 0;        // beyond the 1-sigma line, by side
   std::uint64_t above2_ = 0, below2_ = 0;        // beyond the 2-sigma line, by side
-  std::uint64_t up_ = 0, down_ = 0;              // step from the previous point up / down
 };
 static_assert(std::is_trivially_copyable_v<RunRuleEvaluator>);
 
