@@ -1,6 +1,7 @@
 // The rule core: an individuals point with its moving range, Nelson rule 1 on both charts and
 // the spec limits; then with the run rules of the engine's defaults (Nelson 1-8 on the
-// individuals chart, 1-4 on the mr chart) against DESIGN.md's budget of 20 M observations/s.
+// individuals chart, 1-4 on the mr chart) against issue 17's budget of 50 M observations/s
+// (DESIGN.md asked 20 M).
 // Checks its answer against a simple reference first, then times, and reports observations
 // per second and heap allocations per observation.
 
@@ -164,8 +165,9 @@ void CheckNelson(const std::vector<double>& v) {
   }
 }
 
-// DESIGN.md "Budgets": rule core, I-MR point + all 8 Nelson rules.
-constexpr double kBudgetObsPerS = 20e6;
+// The rule core's budget, I-MR point + all 8 Nelson rules: DESIGN.md "Budgets" asks 20 M
+// observations/s, issue 17 raised it to 50 M.
+constexpr double kBudgetObsPerS = 50e6;
 
 void BM_IndividualsNelson1To8(benchmark::State& state) {
   static const std::vector<double> data = Data(1 << 16);

@@ -1,6 +1,6 @@
 // The time-weighted charts alone: an EWMA point (exact limits, rule 1) and a tabular CUSUM
-// point (both sides, rule 1 on each), each against DESIGN.md's rule-core budget of 20 M
-// observations/s. Each checks its answer against the chart computed the obvious way first, then
+// point (both sides, rule 1 on each), each against issue 17's rule-core budget of 50 M
+// observations/s (DESIGN.md asked 20 M). Each checks its answer against the chart computed the obvious way first, then
 // times Add, and reports points per second and heap allocations per point.
 
 #include <benchmark/benchmark.h>
@@ -111,7 +111,8 @@ void Time(benchmark::State& state, const Spec& spec, const std::vector<double>& 
   state.counters["points_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["allocs_per_point"] = static_cast<double>(allocs) / static_cast<double>(state.iterations());
-  shewhart::bench::ReportBudget(state, static_cast<double>(state.iterations()), cpu, 20e6, "points");
+  // The rule core's budget: DESIGN.md asks 20 M points/s, issue 17 raised it to 50 M.
+  shewhart::bench::ReportBudget(state, static_cast<double>(state.iterations()), cpu, 50e6, "points");
 }
 
 const std::vector<double>& Checked() {

@@ -1,6 +1,6 @@
 // x-bar-R chart, subgroups of 5, with the run rules of the engine's defaults (Nelson 1-8 on the
-// x-bar chart, 1-4 on the R chart) and the spec limits, against DESIGN.md's budget for it: 20 M
-// measurements/s. One iteration is one measurement: it joins the open subgroup, and the fifth
+// x-bar chart, 1-4 on the R chart) and the spec limits, against issue 17's budget for it: 50 M
+// measurements/s (DESIGN.md asked 20 M). One iteration is one measurement: it joins the open subgroup, and the fifth
 // closes it into the chart (as the engine's subgroup runner does). Checks its answer against
 // a simple reference first (subgroup means and ranges computed the obvious way, the run rules
 // by reference_run_rules.h, rule 1 and the spec limits by plain comparisons), then times, and
@@ -30,7 +30,8 @@ namespace {
 using namespace shewhart::rules;
 
 constexpr int kN = 5;
-constexpr double kBudgetMeasurementsPerS = 20e6;
+// DESIGN.md "Budgets" asks 20 M measurements/s of the rule core; issue 17 raised it to 50 M.
+constexpr double kBudgetMeasurementsPerS = 50e6;
 
 std::vector<double> Data(std::size_t n) {
   std::mt19937_64 rng(42);
