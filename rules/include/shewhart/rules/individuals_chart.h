@@ -123,8 +123,8 @@ class IndividualsChart {
   // Judges one observation against the current limits; `mr` is its moving range when
   // `has_mr` (every observation but the first). Not a std::optional: passed by value, its
   // flag byte is stored and reloaded through memory on the hot path.
-  void Judge(std::int64_t index, double value, bool has_mr, double mr, EventTime ts, Phase phase,
-             ChartObserver& observer);
+  [[gnu::always_inline]] inline void Judge(std::int64_t index, double value, bool has_mr, double mr, EventTime ts,
+                                          Phase phase, ChartObserver& observer);
   [[gnu::always_inline]] inline void CheckSpec(std::int64_t index, double value, EventTime ts, ChartObserver& observer);
   EventTime WindowStart(std::int64_t first, EventTime first_ts) const;
 
