@@ -505,7 +505,8 @@ class RunRuleStage : public rules::ChartObserver {
     ts_[Slot(index)] = ts;
   }
 
-  // The event time of the newest point before `first` that was in control.
+  // The event time of the newest point before `first` that was in control (across a gap in the
+  // indexes too: the ring is by index, the evicted point by arrival), else of `first` itself.
   EventTime WindowStart(std::int64_t first, EventTime fallback) const {
     for (std::int64_t i = first - 1; i > 0; --i) {
       const std::int64_t back = newest_ - i;

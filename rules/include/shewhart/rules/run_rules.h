@@ -191,10 +191,10 @@ class RunRuleEvaluator {
   }
   // Evaluate for one boundary mode and one set of rule groups. The groups a spec enables
   // never change, so Evaluate picks one instantiation per evaluator (a predictable branch):
-  // kZones keeps the 1- and 2-sigma histories and judges the rules that read them (nelson.5-8,
-  // we.2, we.3); kWe judges the Western Electric rules. nelson.1-4 are always judged. An
-  // instantiation may judge more rules than are enabled (its hits are masked with enabled_),
-  // never fewer.
+  // kZones keeps the 1- and 2-sigma histories and the zone lanes that the rules reading them need
+  // (nelson.5-8, we.2, we.3); kWe compares with we.1's line. The run lanes of nelson.2-4 and we.4
+  // are always kept. Hits (the rare path) judges every rule from that state; an instantiation
+  // may keep more than the enabled rules need (hits are masked with enabled_), never less.
   template <bool kInclusive, bool kZones, bool kWe>
   std::size_t Judge(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
   // Judge after SetLines (the rare path of a point with another cl or sigma than the last).
@@ -233,8 +233,9 @@ class RunRuleEvaluator {
   std::uint64_t run_add_ = 0;          // per lane: 128 - the shortest enabled run on it (0: none)
   double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
 
-  // The bit pattern of lines_[0] before any point: a signalling NaN, which no arithmetic
-  // produces, so that the first point always computes the lines (and SetLines checks them).
+  // The bit pattern of the cached cl and sigma before any point: a signalling NaN, which no
+  // arithmetic produces, so that the first point always computes the lines (and SetLines checks
+  // them).
   static constexpr std::uint64_t kNoLines = 0x7ff4000000000001;
 
   // The zone lines of the last (cl, sigma) judged: ZoneLine(cl, sigma, +-zone_k_[i]). A chart
@@ -247,7 +248,7 @@ class RunRuleEvaluator {
   alignas(16) double centre_prev_[2] = {std::bit_cast<double>(kNoLines), std::numeric_limits<double>::quiet_NaN()};
   alignas(16) double upper_[4] = {};  // +1, +2 sigma, nelson.1's, we.1's line
   alignas(16) double lower_[4] = {};
-  double lines_sigma_ = 0;
+  double lines_sigma_ = std::bit_cast<double>(kNoLines);
 
   std::int64_t count_ = 0;
   std::int64_t last_index_ = 0;  // the newest point's index (meaningful when count_ > 0)
