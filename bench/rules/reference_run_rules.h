@@ -96,14 +96,18 @@ class ReferenceRunRules {
     return true;
   }
   // The current point beyond `zone` sigma on its side, and at least m of the last n (or of all
-  // points seen, when fewer) beyond it on that side.
+  // points seen, when fewer) beyond it on that side; read plainly (point_beyond false), m of
+  // them beyond on one side, wherever the current point is; with full_window, only from the n-th
+  // point on.
   bool MOfN(const rules::MOfNRuleParams& p, double zone) const {
+    if (p.full_window && seen_ < p.n) return false;
     const int k = static_cast<int>(std::min<std::int64_t>(p.n, seen_));
     int up = 0, down = 0;
     for (int i = 0; i < k; ++i) {
       up += Up(Last(k, i), zone);
       down += Down(Last(k, i), zone);
     }
+    if (!p.point_beyond) return up >= p.m || down >= p.m;
     const Point& now = points_.back();
     return (Up(now, zone) && up >= p.m) || (Down(now, zone) && down >= p.m);
   }

@@ -10,6 +10,7 @@
 #include <emmintrin.h>
 #endif
 #include <string>
+#include <utility>
 
 namespace shewhart::rules {
 
@@ -262,6 +263,16 @@ RunRuleEvaluator::RunRuleEvaluator(const RunRulesSpec& spec) {
   };
   m_of_n_filter({kN5, kW2}, filter_mask2_, filter_m2_);
   m_of_n_filter({kN6, kW3}, filter_mask1_, filter_m1_);
+  const std::pair<int, const MOfNRuleParams*> m_of_n_rules[] = {
+      {kN5, &s.nelson5}, {kN6, &s.nelson6}, {kW2, &s.we2}, {kW3, &s.we3}};
+  for (const auto& [slot, params] : m_of_n_rules) {
+    if (!params->enabled) continue;
+    if (!params->point_beyond) {
+      plain_ |= std::uint32_t{1} << slot;
+      plain_zones_ |= (slot == kN6 || slot == kW3) ? 1 : 2;
+    }
+    if (params->full_window) full_ |= std::uint32_t{1} << slot;
+  }
   const bool inclusive = s.boundary == Boundary::kInclusive;
   const bool zones = s.nelson5.enabled || s.nelson6.enabled || s.nelson7.enabled || s.nelson8.enabled ||
                      s.we2.enabled || s.we3.enabled;
@@ -350,6 +361,14 @@ template <bool kInclusive, bool kZones, bool kWe>
     const std::uint64_t side2 = a & 2 ? above2_ : below2_;
     maybe |= static_cast<bool>((side1 & 1) & (CountBits20(side1 & filter_mask1_) >= filter_m1_));
     maybe |= static_cast<bool>((side2 & 1) & (CountBits20(side2 & filter_mask2_) >= filter_m2_));
+    if (plain_zones_ != 0) [[unlikely]] {
+      // A rule read plainly may fire whatever side the point is on, or none.
+      const bool plain1 = (CountBits20(above1_ & filter_mask1_) >= filter_m1_) |
+                          (CountBits20(below1_ & filter_mask1_) >= filter_m1_);
+      const bool plain2 = (CountBits20(above2_ & filter_mask2_) >= filter_m2_) |
+                          (CountBits20(below2_ & filter_mask2_) >= filter_m2_);
+      maybe |= (plain1 & (plain_zones_ & 1)) | (plain2 & ((plain_zones_ >> 1) & 1));
+    }
   }
   if (!maybe) [[likely]]
     return 0;
@@ -381,9 +400,20 @@ std::uint32_t RunRuleEvaluator::Hits(bool above1, bool rule1, bool we1) const {
   // otherwise, and so are the zone lanes, which the enabled mask then leaves out anyway.
   const std::uint64_t side1 = above1 ? above1_ : below1_;
   const std::uint64_t side2 = above2_ & 1 ? above2_ : below2_;
-  // The current point is beyond on its side and at least m of the window are, on that side.
-  auto m_of_n = [&](int slot, std::uint64_t history) {
-    return static_cast<bool>((history & 1) & (CountBits20(history & LowBits(bits_[slot])) >= min_count_[slot]));
+  // qcc's reading: the current point is beyond on its side and at least m of the window are, on
+  // that side. The plain reading: at least m of the window are beyond, on either side. Either
+  // waits for a full window when asked to.
+  auto m_of_n = [&](int slot, std::uint64_t side) {
+    const std::uint64_t mask = LowBits(bits_[slot]);
+    const bool zone1 = slot == kN6 || slot == kW3;
+    bool hit;
+    if ((plain_ >> slot) & 1) {
+      hit = CountBits20((zone1 ? above1_ : above2_) & mask) >= min_count_[slot] ||
+            CountBits20((zone1 ? below1_ : below2_) & mask) >= min_count_[slot];
+    } else {
+      hit = (side & 1) && CountBits20(side & mask) >= min_count_[slot];
+    }
+    return hit && (((full_ >> slot) & 1) == 0 || count_ >= bits_[slot]);
   };
   const std::uint64_t n8 = LowBits(bits_[kN8]);
   const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));

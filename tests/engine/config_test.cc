@@ -406,6 +406,37 @@ TEST(ConfigTest, RuleParametersAndPresets) {
   EXPECT_FALSE(c.run_rules.nelson4.enabled);
 }
 
+// The readings of the m-of-n rules: qcc's by default, the plain one and the wait for n on request.
+TEST(ConfigTest, MOfNRulesTakeTheirReadings) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [nelson.6, { nelson.5: { m: 2, n: 3, point_beyond: false, full_window: true } }]\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  const auto& r = load.config->characteristics[0].run_rules;
+  EXPECT_FALSE(r.nelson5.point_beyond);
+  EXPECT_TRUE(r.nelson5.full_window);
+  EXPECT_TRUE(r.nelson6.point_beyond);  // the defaults: qcc's reading, a shorter window at the start
+  EXPECT_FALSE(r.nelson6.full_window);
+
+  ConfigLoad bad = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [{ nelson.6: { point_beyond: maybe } }, { nelson.2: { full_window: true } }]\n",
+      "f.yaml");
+  const std::string all = All(bad);
+  EXPECT_FALSE(bad.config);
+  EXPECT_NE(all.find("characteristics[0].rules[0].nelson.6.point_beyond:"), std::string::npos) << all;
+  EXPECT_NE(all.find("maybe"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[0].rules[1].nelson.2.full_window: unknown key 'full_window'"), std::string::npos)
+      << all;
+}
+
 TEST(ConfigTest, EveryShippedPresetLoads) {
   for (const auto& preset : rules::RulePresets()) {
     SCOPED_TRACE(std::string(preset.name));

@@ -130,12 +130,14 @@ class NaiveRunRules {
 
   bool MOfN(const MOfNRuleParams& p, double zone) const {
     const int have = static_cast<int>(points_.size());
+    if (p.full_window && have < p.n) return false;
     const auto window = Last(std::min(have, p.n));
     int above = 0, below = 0;
     for (const auto& q : window) {
       if (Above(q, zone)) ++above;
       if (Below(q, zone)) ++below;
     }
+    if (!p.point_beyond) return above >= p.m || below >= p.m;
     const StoredPoint& now = points_.back();
     return (Above(now, zone) && above >= p.m) || (Below(now, zone) && below >= p.m);
   }
@@ -360,6 +362,8 @@ TEST(RunRulesPropertyTest, IncrementalMatchesNaiveReferenceWithRandomParameters)
     for (MOfNRuleParams* r : {&spec.nelson5, &spec.nelson6, &spec.we2, &spec.we3}) {
       r->n = pick(1, kMaxRuleWindow);
       r->m = pick(1, r->n);
+      r->point_beyond = pick(0, 2) != 0;
+      r->full_window = pick(0, 1) == 1;
     }
     SCOPED_TRACE("round " + std::to_string(round));
     Compare(spec, 1000 + round, 100000);

@@ -391,6 +391,41 @@ TEST(RunRulesTest, MOfNRulesTakeCustomCounts) {
   CheckMOfN(RuleKind::kWe3, we3, 5, 5, 1);
 }
 
+// The plain reading: 2 of 3 beyond 2 sigma above fire on the point after them too, which is
+// itself within 1 sigma; qcc's reading waits for a point that is itself beyond.
+TEST(RunRulesTest, NelsonFiveReadPlainlyFiresOnAPointThatIsNotItselfBeyond) {
+  const std::vector<double> values = {0.1, 2.5, 2.5, 0.2, 0.3, -2.5, 0.1, -2.5};
+  RunRulesSpec qcc = Only(RuleKind::kNelson5);
+  EXPECT_EQ(FiredAt(Judge(qcc, values), RuleKind::kNelson5), (std::vector<std::int64_t>{3, 8}));
+  RunRulesSpec plain = qcc;
+  plain.nelson5.point_beyond = false;
+  // 3: 2.5, 2.5 beyond; 4: the window 2..4 still holds both; 5: 3..5 holds one. 7, 8: -2.5 twice.
+  const Firings all = Judge(plain, values);
+  EXPECT_EQ(FiredAt(all, RuleKind::kNelson5), (std::vector<std::int64_t>{3, 4, 8}));
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1], (RuleFiring{RuleKind::kNelson5, 2, 4}));  // the whole window of 3
+}
+
+// full_window: nothing fires before n points exist, as qcc; without it 2 of the first 2 fire.
+TEST(RunRulesTest, MOfNWaitsForAFullWindowWhenAsked) {
+  const std::vector<double> values = {2.5, 2.5, 0.0, 2.5};
+  RunRulesSpec early = Only(RuleKind::kNelson5);
+  EXPECT_EQ(FiredAt(Judge(early, values), RuleKind::kNelson5), (std::vector<std::int64_t>{2, 4}));
+  RunRulesSpec full = early;
+  full.nelson5.full_window = true;
+  EXPECT_EQ(FiredAt(Judge(full, values), RuleKind::kNelson5), (std::vector<std::int64_t>{4}));
+  // Reset starts the count again.
+  RunRuleEvaluator ev(full);
+  RuleFiring out[kMaxRuleFirings];
+  EXPECT_EQ(ev.Evaluate(1, 2.5, 0, 1, out), 0u);
+  EXPECT_EQ(ev.Evaluate(2, 2.5, 0, 1, out), 0u);
+  EXPECT_EQ(ev.Evaluate(3, 2.5, 0, 1, out), 1u);
+  ev.Reset();
+  EXPECT_EQ(ev.Evaluate(4, 2.5, 0, 1, out), 0u);
+  EXPECT_EQ(ev.Evaluate(5, 2.5, 0, 1, out), 0u);
+  EXPECT_EQ(ev.Evaluate(6, 2.5, 0, 1, out), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // nelson.7
 

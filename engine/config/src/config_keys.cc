@@ -128,6 +128,8 @@ const std::vector<ConfigKey> kKeys = {
   {"rules.run", "both_sides", "false", "nelson.8: whether the run must have points on both sides"},
   {"rules.run", "m", "", "m of m-of-n rules (nelson.5, nelson.6, we.2, we.3)"},
   {"rules.run", "n", "", "n of m-of-n rules"},
+  {"rules.run", "point_beyond", "true", "m-of-n rules: whether the point judged must itself be beyond (qcc)"},
+  {"rules.run", "full_window", "false", "m-of-n rules: judge only once n points exist (qcc)"},
   {"preset file", "rules", "", "the preset's rule list"},
 
   {"responses.<name>", "tiers", "", "the tiers of the policy"},

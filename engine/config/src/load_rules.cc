@@ -183,7 +183,8 @@ void Loader::LoadRuleEntry(const std::string& name, const Node& at, const Node* 
   }
 }
 
-// The parameters of one run rule (`length`; `m` and `n`; nelson.8 also `both_sides`).
+// The parameters of one run rule (`length`; `m`, `n`, `point_beyond` and `full_window`; nelson.8 also
+// `both_sides`).
 void Loader::LoadRunRuleParams(rules::RuleKind kind, const Node& params, const std::string& path,
                                rules::RunRulesSpec& spec) {
   rules::RunRuleParams* run = nullptr;
@@ -217,7 +218,14 @@ void Loader::LoadRunRuleParams(rules::RuleKind kind, const Node& params, const s
       run->length = static_cast<int>(v);
     }
   } else if (m_of_n) {
-    if (!CheckMap(params, path, Keys("rules.run", {"m", "n"}))) return;
+    if (!CheckMap(params, path, Keys("rules.run", {"m", "n", "point_beyond", "full_window"}))) return;
+    std::string flag;
+    if (params["point_beyond"] && Choice(params["point_beyond"], path + ".point_beyond", {"true", "false"}, flag)) {
+      m_of_n->point_beyond = flag == "true";
+    }
+    if (params["full_window"] && Choice(params["full_window"], path + ".full_window", {"true", "false"}, flag)) {
+      m_of_n->full_window = flag == "true";
+    }
     long long m = m_of_n->m, n = m_of_n->n;
     bool ok = true;
     if (params["m"]) ok &= Int(params["m"], path + ".m", 1, rules::kMaxRuleWindow, m);

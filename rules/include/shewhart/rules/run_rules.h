@@ -33,11 +33,15 @@
 //    (qcc: 15 in a row within 1 sigma flags points 15 and 16 of a run of 16.)
 //  * "m of n" rules (nelson.5/6, we.2/3) fire on a point that is itself beyond the zone line
 //    and, with it, at least m of the last n points are beyond that line on the same side as it;
-//    the other points of the window may lie anywhere. A firing implicates the whole window:
+//    the other points of the window may lie anywhere (qcc's reading). With
+//    MOfNRuleParams::point_beyond false (the plain reading of the rule's words) the point need
+//    not be beyond: the rule fires on every point at which at least m of the last n points,
+//    the point included, are beyond the line on one side. A firing implicates the whole window:
 //    from the first of the last n points through the current one. Before n points have been
 //    seen (since construction or Reset) the window is the points seen so far, so m qualifying
-//    points among the first k < n already fire (qcc waits for n points; a shift right after
-//    a limit change should not go unflagged for that).
+//    points among the first k < n already fire (a shift right after a limit change should not
+//    go unflagged for that); MOfNRuleParams::full_window makes the rule wait for n points, as
+//    qcc does.
 //  * nelson.1 and we.1 fire on a point beyond its K-sigma line; they implicate that point only.
 //  * When one point completes several patterns, each enabled rule writes its own firing, in
 //    the order of RuleKind (nelson.1 .. nelson.8, then we.1 .. we.4).
@@ -89,11 +93,16 @@ struct Nelson8Params {
   bool both_sides = false;
 };
 
-// At least `m` of the last `n` points beyond a zone line on the same side.
+// At least `m` of the last `n` points beyond a zone line on the same side. point_beyond: the
+// point judged must itself be one of them (qcc; false: the plain reading, any point of a window
+// that holds m). full_window: judge only once n points exist (qcc; false: a shorter window at
+// the start counts the points it has).
 struct MOfNRuleParams {
   bool enabled = false;
   int m = 2;
   int n = 3;
+  bool point_beyond = true;
+  bool full_window = false;
 };
 
 // Which run rules a chart applies and their parameters (Minitab's defaults). A
@@ -230,6 +239,10 @@ class RunRuleEvaluator {
   std::uint8_t points_[kSlots] = {};     // points a firing implicates (full window for m-of-n)
   std::uint8_t filter_m1_ = 0xff, filter_m2_ = 0xff;  // the smallest m of the enabled 1- / 2-sigma m-of-n rules
   std::uint64_t filter_mask1_ = 0, filter_mask2_ = 0;  // their widest window
+  // The m-of-n slots read plainly (point_beyond false) and those that wait for a full window;
+  // plain_zones_: bit 0 when a 1-sigma rule is read plainly, bit 1 a 2-sigma one.
+  std::uint32_t plain_ = 0, full_ = 0;
+  std::uint8_t plain_zones_ = 0;
   std::uint64_t run_add_ = 0;          // per lane: 128 - the shortest enabled run on it (0: none)
   double zone_k_[4] = {1, 2, 3, 3};    // the zone lines kZones judges: 1, 2, nelson.1's, we.1's sigmas
 
