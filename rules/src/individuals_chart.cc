@@ -1,9 +1,11 @@
 #include "shewhart/rules/individuals_chart.h"
 #include "shewhart/rules/format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace shewhart::rules {
 
@@ -24,6 +26,12 @@ Status SpecLimits::Validate() const {
 Status IndividualsChartSpec::Validate() const {
   if (mode == LimitMode::kPhase1 && phase1_points < 2) {
     return InvalidArgument("phase1 needs at least 2 points, found " + std::to_string(phase1_points));
+  }
+  if (mode != LimitMode::kPhase1 &&
+      (estimator != IndividualsEstimator::kMeanMr || centre != IndividualsCentre::kMean)) {
+    return InvalidArgument("estimator " + std::string(IndividualsEstimatorName(estimator)) + " and centre " +
+                           std::string(IndividualsCentreName(centre)) +
+                           " apply only to phase1 limits; known limits are not estimated");
   }
   if (mode != LimitMode::kPhase1 && phase1_exclusion != Phase1Exclusion::kNone) {
     return InvalidArgument("phase1_exclusion " + std::string(Phase1ExclusionName(phase1_exclusion)) +
@@ -55,29 +63,58 @@ struct MeanSigma {
   double sigma = 0;
 };
 
-// The mean of the values not flagged in `excluded` (all of them when it is null) and the mean
-// moving range of adjacent pairs both kept, over d2(2); nullopt when no such pair is left.
-// Sums in arrival order, so that without exclusions the result is bit for bit the sum of all.
-std::optional<MeanSigma> EstimateKept(std::span<const double> values, const char* excluded) {
+// The median of `v` (reordered): the middle value, or the mean of the middle two.
+double Median(std::vector<double>& v) {
+  const std::size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  if (v.size() % 2 == 1) return v[mid];
+  const double upper = v[mid];
+  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+  return (lower + upper) / 2;
+}
+
+// The centre (mean, or median) of the values not flagged in `excluded` (all of them when it is
+// null) and sigma from the moving ranges of adjacent pairs both kept (their mean over d2(2), or
+// their median over 0.954); nullopt when no such pair is left. Sums in arrival order, so that
+// without exclusions the mean is bit for bit the sum of all.
+std::optional<MeanSigma> EstimateKept(std::span<const double> values, const char* excluded,
+                                      IndividualsEstimator estimator, IndividualsCentre centre) {
   double sum = 0, mr_sum = 0;
   std::size_t kept = 0, pairs = 0;
+  std::vector<double> kept_values, ranges;  // for the medians only
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (excluded && excluded[i]) continue;
     sum += values[i];
     ++kept;
+    if (centre == IndividualsCentre::kMedian) kept_values.push_back(values[i]);
     if (i > 0 && !(excluded && excluded[i - 1])) {
-      mr_sum += std::fabs(values[i] - values[i - 1]);
+      const double mr = std::fabs(values[i] - values[i - 1]);
+      mr_sum += mr;
       ++pairs;
+      if (estimator == IndividualsEstimator::kMedianMr) ranges.push_back(mr);
     }
   }
   if (kept == 0 || pairs == 0) return std::nullopt;
-  return MeanSigma{sum / static_cast<double>(kept), (mr_sum / static_cast<double>(pairs)) / kD2Span2};
+  const double c = centre == IndividualsCentre::kMedian ? Median(kept_values) : sum / static_cast<double>(kept);
+  const double sigma = estimator == IndividualsEstimator::kMedianMr ? Median(ranges) / kD4MedianSpan2
+                                                                     : (mr_sum / static_cast<double>(pairs)) / kD2Span2;
+  return MeanSigma{c, sigma};
 }
 
 }  // namespace
 
+std::string_view IndividualsEstimatorName(IndividualsEstimator e) {
+  return e == IndividualsEstimator::kMedianMr ? "median_mr" : "mean_mr";
+}
+
+std::string_view IndividualsCentreName(IndividualsCentre c) {
+  return c == IndividualsCentre::kMedian ? "median" : "mean";
+}
+
 Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const double> values, double k_sigma,
-                                                                Boundary boundary, Phase1Exclusion exclusion) {
+                                                                Boundary boundary, Phase1Exclusion exclusion,
+                                                                IndividualsEstimator estimator,
+                                                                IndividualsCentre centre) {
   if (values.size() < 2) {
     return InvalidArgument("a baseline needs at least 2 values, found " + std::to_string(values.size()));
   }
@@ -89,7 +126,7 @@ Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const 
   }
   if (!(k_sigma > 0) || !std::isfinite(k_sigma))
     return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
-  const std::optional<MeanSigma> all = EstimateKept(values, nullptr);
+  const std::optional<MeanSigma> all = EstimateKept(values, nullptr, estimator, centre);
   SHEWHART_CHECK(all.has_value());  // two or more values: one moving range at least
   IndividualsBaselineEstimate out;
   out.mean = all->mean;
@@ -97,7 +134,7 @@ Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const 
   if (exclusion == Phase1Exclusion::kNone) return out;
   const MeanSigma final_estimate = IteratePhase1Exclusion(
       values.size(), *all,
-      [&](const std::vector<char>& excluded) { return EstimateKept(values, excluded.data()); },
+      [&](const std::vector<char>& excluded) { return EstimateKept(values, excluded.data(), estimator, centre); },
       [&](const MeanSigma& e, std::size_t i) {
         return BeyondLimits(values[i], e.mean - k_sigma * e.sigma, e.mean + k_sigma * e.sigma, boundary);
       },
@@ -203,7 +240,8 @@ void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) 
 
   // Baseline complete: estimate, then judge the baseline retrospectively.
   Result<IndividualsBaselineEstimate> estimate =
-      EstimateIndividualsBaseline(baseline_values_, spec_.k_sigma, spec_.boundary, spec_.phase1_exclusion);
+      EstimateIndividualsBaseline(baseline_values_, spec_.k_sigma, spec_.boundary, spec_.phase1_exclusion,
+                                  spec_.estimator, spec_.centre);
   SHEWHART_CHECK(estimate.ok());  // >= 2 values (Validate), finite (the caller's contract), k_sigma > 0
   SetLimits(estimate->mean, estimate->sigma);
   exclusions_ = std::move(estimate->exclusions);

@@ -96,7 +96,7 @@ TEST(ConfigTest, T2ChartProblemsNameTheirKey) {
            "t2.yaml:10:41: characteristics[2].limits.covariance: covariance is not symmetric: [1][0] = 0.4 but [0][1] "
            "= 0.5",
            "t2.yaml:12:38: characteristics[3].chart.estimator: 'estimator' does not apply to a t2 chart (it is for: "
-           "xbar_r, xbar_s)",
+           "individuals, xbar_r, xbar_s)",
            "t2.yaml:12:58: characteristics[3].chart.k_sigma: 'k_sigma' does not apply to a t2 chart",
            "t2.yaml:13:41: characteristics[3].limits.sigma: unknown key 'sigma'; expected one of: phase1, mean, "
            "covariance, known_from_subgroups, ucl",

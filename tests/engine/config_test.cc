@@ -437,6 +437,44 @@ TEST(ConfigTest, MOfNRulesTakeTheirReadings) {
       << all;
 }
 
+TEST(ConfigTest, IndividualsTakeTheMedianMovingRangeAndCentre) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals, estimator: median_mr, centre: median }\n"
+      "    limits: { phase1: { points: 20 } }\n"
+      "  - id: b\n"
+      "    chart: { type: individuals }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  EXPECT_EQ(load.config->characteristics[0].chart.estimator, rules::IndividualsEstimator::kMedianMr);
+  EXPECT_EQ(load.config->characteristics[0].chart.centre, rules::IndividualsCentre::kMedian);
+  EXPECT_EQ(load.config->characteristics[1].chart.estimator, rules::IndividualsEstimator::kMeanMr);
+  EXPECT_EQ(load.config->characteristics[1].chart.centre, rules::IndividualsCentre::kMean);
+
+  ConfigLoad bad = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: individuals, estimator: median_mr }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "  - id: b\n"
+      "    chart: { type: individuals, estimator: uwave-r, centre: mode }\n"
+      "  - id: c\n"
+      "    chart: { type: ewma, centre: median }\n",
+      "f.yaml");
+  const std::string all = All(bad);
+  EXPECT_FALSE(bad.config);
+  EXPECT_NE(all.find("characteristics[0].chart.estimator: estimator applies to phase1 limits"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[1].chart.estimator: expected one of mean_mr, median_mr, found 'uwave-r'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[1].chart.centre: expected one of mean, median, found 'mode'"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[2].chart.centre: 'centre' does not apply to a ewma chart"), std::string::npos)
+      << all;
+}
+
 TEST(ConfigTest, EveryShippedPresetLoads) {
   for (const auto& preset : rules::RulePresets()) {
     SCOPED_TRACE(std::string(preset.name));

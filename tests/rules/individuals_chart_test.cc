@@ -212,6 +212,39 @@ TEST(IndividualsChartSpecTest, ValidateNamesTheOffendingValue) {
 namespace shewhart::rules {
 namespace {
 
+// The chart takes its Phase I estimate from the estimator and centre of its spec; the mr chart's
+// limits follow the sigma as with the mean moving range (centre d2 sigma, upper (d2 + 3 d3)
+// sigma: 1.182 and 3.864 times the median moving range, Minitab's formulas).
+TEST(IndividualsChartTest, PhaseOneWithTheMedianMovingRange) {
+  IndividualsChartSpec spec;
+  spec.phase1_points = 10;
+  spec.estimator = IndividualsEstimator::kMedianMr;
+  spec.centre = IndividualsCentre::kMedian;
+  ASSERT_TRUE(spec.Validate().ok());
+  IndividualsChart chart(spec);
+  Recorder rec;
+  const std::vector<double> v = {10, 11, 10, 11, 10, 30, 10, 11, 10, 11};
+  for (std::size_t i = 0; i < v.size(); ++i) chart.Add(v[i], At(static_cast<int>(i)), rec);
+  ASSERT_TRUE(chart.limits_ready());
+  const double sigma = 1.0 / 0.954;
+  EXPECT_DOUBLE_EQ(chart.sigma(), sigma);
+  EXPECT_DOUBLE_EQ(chart.individuals_limits().cl, 10.5);
+  EXPECT_DOUBLE_EQ(chart.individuals_limits().ucl, 10.5 + 3 * sigma);
+  EXPECT_DOUBLE_EQ(chart.mr_limits().cl, kD2Span2 * sigma);
+  EXPECT_DOUBLE_EQ(chart.mr_limits().ucl, kD2Span2 * sigma + 3 * kD3Span2 * sigma);
+  // The 30 is beyond 10.5 + 3.14, and so are its two moving ranges of 20.
+  EXPECT_EQ(rec.hits.size(), 3u);
+
+  IndividualsChartSpec known;
+  known.mode = IndividualsChartSpec::LimitMode::kKnown;
+  known.mean = 0;
+  known.sigma = 1;
+  known.estimator = IndividualsEstimator::kMedianMr;
+  const Status st = known.Validate();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("apply only to phase1 limits"), std::string::npos) << st.message();
+}
+
 TEST(IndividualsChartTest, MovingRangeRulesCanBeTurnedOff) {
   IndividualsChartSpec spec = Known(10, 1);
   spec.mr_rules = false;

@@ -117,6 +117,55 @@ TEST(IndividualsBaselineTest, WithoutExclusionEveryValueCounts) {
   EXPECT_EQ(e->exclusions.estimates, 1);
 }
 
+// The median moving range (Minitab's and JMP's "median moving range": sigma = median MR /
+// 0.954) and Wheeler's median centre line, checked by hand on the same ten values: the moving
+// ranges sorted are 1 1 1 1 1 1 1 20 20, median 1; the values sorted 10 10 10 10 10 11 11 11 11
+// 30, median (10 + 11) / 2. One wild value moves the mean and the mean moving range, not these.
+TEST(IndividualsBaselineTest, MedianMovingRangeAndMedianCentre) {
+  const std::vector<double> v = {10, 11, 10, 11, 10, 30, 10, 11, 10, 11};
+  Result<IndividualsBaselineEstimate> e = EstimateIndividualsBaseline(
+      v, 3, Boundary::kStrict, Phase1Exclusion::kNone, IndividualsEstimator::kMedianMr, IndividualsCentre::kMedian);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_DOUBLE_EQ(e->mean, 10.5);
+  EXPECT_DOUBLE_EQ(e->sigma, 1.0 / 0.954);
+  // Each choice on its own: the median MR with the mean, the mean MR with the median.
+  e = EstimateIndividualsBaseline(v, 3, Boundary::kStrict, Phase1Exclusion::kNone, IndividualsEstimator::kMedianMr,
+                                  IndividualsCentre::kMean);
+  ASSERT_TRUE(e.ok());
+  EXPECT_DOUBLE_EQ(e->mean, 12.4);
+  EXPECT_DOUBLE_EQ(e->sigma, 1.0 / 0.954);
+  e = EstimateIndividualsBaseline(v, 3, Boundary::kStrict, Phase1Exclusion::kNone, IndividualsEstimator::kMeanMr,
+                                  IndividualsCentre::kMedian);
+  ASSERT_TRUE(e.ok());
+  EXPECT_DOUBLE_EQ(e->mean, 10.5);
+  EXPECT_DOUBLE_EQ(e->sigma, (47.0 / 9) / kD2Span2);
+  // An odd number of moving ranges and values: 4 values, ranges 3 1 6 (median 3), values
+  // sorted 2 3 5 9 (median 4), and with 5 values, the middle one.
+  e = EstimateIndividualsBaseline(std::vector<double>{2, 5, 4, 10}, 3, Boundary::kStrict, Phase1Exclusion::kNone,
+                                  IndividualsEstimator::kMedianMr, IndividualsCentre::kMedian);
+  ASSERT_TRUE(e.ok());
+  EXPECT_DOUBLE_EQ(e->mean, 4.5);
+  EXPECT_DOUBLE_EQ(e->sigma, 3.0 / 0.954);
+  e = EstimateIndividualsBaseline(std::vector<double>{2, 5, 4, 10, 7}, 3, Boundary::kStrict, Phase1Exclusion::kNone,
+                                  IndividualsEstimator::kMedianMr, IndividualsCentre::kMedian);
+  ASSERT_TRUE(e.ok());
+  EXPECT_DOUBLE_EQ(e->mean, 5);
+  EXPECT_DOUBLE_EQ(e->sigma, 3.0 / 0.954);  // ranges 3 1 6 3
+}
+
+// With exclusion, the medians are of what is kept: round 1 (median 10.5, sigma 1 / 0.954) puts
+// the 30 beyond 10.5 + 3.14; round 2 keeps nine values (median 10) and seven ranges of 1.
+TEST(IndividualsBaselineTest, MediansAreOfTheKeptValuesAfterExclusion) {
+  const std::vector<double> v = {10, 11, 10, 11, 10, 30, 10, 11, 10, 11};
+  Result<IndividualsBaselineEstimate> e =
+      EstimateIndividualsBaseline(v, 3, Boundary::kStrict, Phase1Exclusion::kBeyondLimits,
+                                  IndividualsEstimator::kMedianMr, IndividualsCentre::kMedian);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_DOUBLE_EQ(e->mean, 10);
+  EXPECT_DOUBLE_EQ(e->sigma, 1.0 / 0.954);
+  EXPECT_EQ(e->exclusions.excluded, (Positions{6}));
+}
+
 TEST(IndividualsBaselineTest, AValueBeyondTheTrialLimitsIsExcludedWithItsMovingRanges) {
   // Round 1: mean 12.4, sigma 47/9/1.128 = 4.63, UCL 26.29: the 30 (position 6) is beyond.
   // Round 2 from the other nine: mean 94/9; the moving ranges 5-6 and 6-7 span the excluded

@@ -95,7 +95,7 @@ void Loader::LoadChart(const Node& node, const std::string& path, Characteristic
     // problem.
     const std::vector<std::string>& chart_keys = Keys("characteristics[].chart");
     static const std::map<std::string, std::vector<std::string>> kKeysOf = {
-        {"individuals", {"mr_rules", "warning_sigmas"}},
+        {"individuals", {"mr_rules", "warning_sigmas", "estimator", "centre"}},
         {"ewma", {"lambda"}},
         {"cusum", {"k", "h", "head_start", "reset"}},
         {"p", {"limit_type", "alpha", "sample_size", "warning_sigmas"}},
@@ -224,8 +224,17 @@ void Loader::LoadChart(const Node& node, const std::string& path, Characteristic
         c.subgroup.dispersion_rules = flag == "true";
       }
       std::string estimator;
-      if (ch["estimator"] && Choice(ch["estimator"], cp + ".estimator",
-                                    {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
+      if (c.type == ChartType::kIndividuals) {
+        if (ch["estimator"] && Choice(ch["estimator"], cp + ".estimator", {"mean_mr", "median_mr"}, estimator)) {
+          chart.estimator = estimator == "median_mr" ? rules::IndividualsEstimator::kMedianMr
+                                                     : rules::IndividualsEstimator::kMeanMr;
+        }
+        std::string centre;
+        if (ch["centre"] && Choice(ch["centre"], cp + ".centre", {"mean", "median"}, centre)) {
+          chart.centre = centre == "median" ? rules::IndividualsCentre::kMedian : rules::IndividualsCentre::kMean;
+        }
+      } else if (ch["estimator"] && Choice(ch["estimator"], cp + ".estimator",
+                                           {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
         c.subgroup.estimator = rules::SigmaEstimatorFromName(estimator);
       }
     }
@@ -409,6 +418,15 @@ void Loader::CheckChartSpec(const Node& node, const std::string& path, Character
   // The type's own spec, from the settings above; checked here so that its problems carry the
   // characteristic's path.
   const Node chart_node = node["chart"] ? node["chart"] : node;
+  if (c.type == ChartType::kIndividuals && chart.mode != rules::IndividualsChartSpec::LimitMode::kPhase1) {
+    for (const char* key : {"estimator", "centre"}) {
+      if (!chart_node[key]) continue;
+      Problem(chart_node[key], path + ".chart." + key,
+              std::string(key) + " applies to phase1 limits; with known limits there is nothing to estimate");
+      chart.estimator = rules::IndividualsEstimator::kMeanMr;
+      chart.centre = rules::IndividualsCentre::kMean;
+    }
+  }
   if (c.warning_sigmas > 0) {
     const std::string wp = path + ".chart.warning_sigmas";
     if (c.warning_sigmas >= chart.k_sigma) {

@@ -140,7 +140,8 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     baseline_ts_.push_back(m.ts);
     if (static_cast<int>(baseline_values_.size()) < variables_.phase1_points) return Status::Ok();
     Result<rules::IndividualsBaselineEstimate> estimate = rules::EstimateIndividualsBaseline(
-        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion);
+        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion, variables_.estimator,
+        variables_.centre);
     SHEWHART_CHECK(estimate.ok());  // >= 2 finite values (config, decoder)
     Build(estimate->mean, estimate->sigma);
     exclusions_ = std::move(estimate->exclusions);

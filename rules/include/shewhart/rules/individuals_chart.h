@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "shewhart/base/status.h"
@@ -31,6 +32,20 @@ namespace shewhart::rules {
 // is what the engine uses (viscosity: qcc's sigma 0.5076521 = MR-bar / 1.128).
 inline constexpr double kD2Span2 = 1.128;
 inline constexpr double kD3Span2 = 0.8525;
+// The median of the range of 2 standard normals, sqrt(2) * 0.67449 = 0.95387, as the tables
+// (Minitab, JMP, Wheeler) give it: sigma = median moving range / 0.954.
+inline constexpr double kD4MedianSpan2 = 0.954;
+
+// How a Phase I baseline of individual values estimates sigma: the mean moving range over d2(2)
+// (qcc, the default), or the median moving range over 0.954 (less moved by a few wild ranges;
+// Minitab's and JMP's "median moving range").
+enum class IndividualsEstimator : std::uint8_t { kMeanMr, kMedianMr };
+// And its centre line: the mean of the baseline (the default), or its median (Wheeler's chart
+// of individual values with the median moving range).
+enum class IndividualsCentre : std::uint8_t { kMean, kMedian };
+// "mean_mr", "median_mr"; "mean", "median": the configuration's names.
+std::string_view IndividualsEstimatorName(IndividualsEstimator e);
+std::string_view IndividualsCentreName(IndividualsCentre c);
 
 struct SpecLimits {
   std::optional<double> lsl;
@@ -53,6 +68,9 @@ struct IndividualsChartSpec {
   // kPhase1 only: whether the estimate is revised after excluding baseline points beyond its
   // limits (phase1.h). kNone with kKnown (Validate refuses anything else).
   Phase1Exclusion phase1_exclusion = Phase1Exclusion::kNone;
+  // kPhase1 only (Validate refuses another with known or explicit limits).
+  IndividualsEstimator estimator = IndividualsEstimator::kMeanMr;
+  IndividualsCentre centre = IndividualsCentre::kMean;
   double mean = 0;             // kKnown: process mean
   double sigma = 0;            // kKnown: process standard deviation, > 0
   double k_sigma = 3;          // limits at centre +/- k_sigma * sigma, > 0
@@ -75,9 +93,11 @@ struct IndividualsBaselineEstimate {
 };
 
 // Estimates a Phase I baseline of individual values (in arrival order): mean = the mean of the
-// kept values; sigma = the mean of the moving ranges |x_i - x_(i-1)| whose two values are both
-// kept, divided by d2(2) = kD2Span2 (a moving range that spans an excluded value is dropped,
-// not bridged: qcc, which recomputes on the remaining values, would take |x_(i+1) - x_(i-1)|).
+// kept values (their median with IndividualsCentre::kMedian; of an even number, the mean of the
+// middle two); sigma = the mean of the moving ranges |x_i - x_(i-1)| whose two values are both
+// kept, divided by d2(2) = kD2Span2 (with IndividualsEstimator::kMedianMr their median divided
+// by kD4MedianSpan2). A moving range that spans an excluded value is dropped, not bridged: qcc,
+// which recomputes on the remaining values, would take |x_(i+1) - x_(i-1)|.
 // Without exclusion every value is kept (qcc's "xbar.one" with "MR").
 // With Phase1Exclusion::kBeyondLimits, the rounds of phase1.h: a value beyond
 // mean +/- k_sigma * sigma is excluded (strictly beyond, or on a limit with
@@ -87,9 +107,10 @@ struct IndividualsBaselineEstimate {
 // or no two adjacent kept values (no moving range), is not applied.
 // Returns InvalidArgument, naming the value, when `values` has fewer than 2 values, a value is
 // not finite, or k_sigma is not a finite number > 0.
-// Pure; allocates only with kBeyondLimits.
-Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(std::span<const double> values, double k_sigma,
-                                                                Boundary boundary, Phase1Exclusion exclusion);
+// Pure; allocates only with kBeyondLimits or a median.
+Result<IndividualsBaselineEstimate> EstimateIndividualsBaseline(
+    std::span<const double> values, double k_sigma, Boundary boundary, Phase1Exclusion exclusion,
+    IndividualsEstimator estimator = IndividualsEstimator::kMeanMr, IndividualsCentre centre = IndividualsCentre::kMean);
 
 class IndividualsChart {
  public:
