@@ -52,7 +52,8 @@ Status CusumChart::Add(double statistic, int n, EventTime ts, CusumObserver& obs
   TrackRun(upper_, index, ts);
   TrackRun(lower_, index, ts);
 
-  observer.OnCusumPoint(CusumPoint{index, ts, upper_.sum, lower_.sum, spec_.h, n, phase});
+  auto run = [index](const Side& side) { return side.first > 0 ? index - side.first + 1 : 0; };
+  observer.OnCusumPoint(CusumPoint{index, ts, upper_.sum, lower_.sum, spec_.h, n, phase, run(upper_), run(lower_)});
 
   const bool strict = spec_.boundary == Boundary::kStrict;
   const bool up = strict ? upper_.sum > spec_.h : upper_.sum >= spec_.h;

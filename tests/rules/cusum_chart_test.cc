@@ -49,6 +49,34 @@ Recorder FeedIndividuals(const CusumChartSpec& spec, const std::vector<double>& 
   return rec;
 }
 
+// ---- Montgomery, Introduction to Statistical Quality Control, Example 9.1 (Tables 9.1, 9.2) ----
+
+// The 30 observations of Table 9.1 (mu0 = 10, sigma = 1, k = 0.5, h = 5): the tabular CUSUM of
+// Table 9.2 signals first at period 29 with C+ = 5.28 and N+ = 7, so the book concludes the
+// shift began after period 29 - 7 = 22. The runs N+ and N- are checked where the table gives them.
+TEST(CusumChartTest, MontgomeryExampleNineOneRunCounters) {
+  const std::vector<double> x = {9.45,  7.99,  9.29,  11.66, 12.16, 10.18, 8.04,  11.46, 9.20,  10.34,
+                                 9.03,  11.47, 10.51, 9.40,  10.08, 9.37,  10.62, 10.31, 8.52,  10.84,
+                                 10.90, 9.33,  12.29, 11.50, 10.60, 11.08, 10.38, 11.62, 11.31, 10.52};
+  Recorder rec = FeedIndividuals(Spec(10, 1, 0.5, 5), x);
+  ASSERT_EQ(rec.points.size(), 30u);
+  auto at = [&](int period) { return rec.points[static_cast<std::size_t>(period - 1)]; };
+  EXPECT_NEAR(at(29).upper, 5.28, 0.005);
+  EXPECT_EQ(at(29).upper_run, 7);
+  ASSERT_FALSE(rec.hits.empty());
+  EXPECT_EQ(rec.hits.front().index, 29);
+  EXPECT_EQ(rec.hits.front().first, 23);  // 29 - 7 + 1: the first period of the run
+  // Table 9.2's N- for periods 1-3 (C- 0.05, 1.56, 1.77) and the runs around it.
+  EXPECT_EQ(at(1).lower_run, 1);
+  EXPECT_EQ(at(3).lower_run, 3);
+  EXPECT_NEAR(at(3).lower, -1.77, 0.005);
+  EXPECT_EQ(at(4).lower_run, 0);
+  EXPECT_EQ(at(4).upper_run, 1);
+  EXPECT_EQ(at(8).upper_run, 5);
+  EXPECT_EQ(at(9).upper_run, 0);
+  EXPECT_EQ(at(30).upper_run, 8);
+}
+
 // ---- qcc's own unit tests (tests/testthat/test-cusum.R) ----
 
 TEST(CusumChartTest, QccFixtureSumsAndStrictDecisionInterval) {

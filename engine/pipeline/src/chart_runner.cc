@@ -228,6 +228,8 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
                          p.upper >= -p.lower ? p.upper : p.lower, 0.0, p.h, -p.h, p.n};
     cp.upper = p.upper;
     cp.lower = p.lower;
+    cp.upper_run = p.upper_run;
+    cp.lower_run = p.lower_run;
     shift_.OnPoint(cp);
   }
   void OnRuleHit(const rules::RuleHit& h) override { shift_.OnRuleHit(h); }

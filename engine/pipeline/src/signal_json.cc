@@ -13,6 +13,8 @@ Json PointJson(const std::string& characteristic, const rules::ChartPoint& p) {
                 {"ts", FormatRfc3339(p.ts)},
                 {"upper", p.upper},
                 {"lower", p.lower},
+                {"upper_run", p.upper_run},
+                {"lower_run", p.lower_run},
                 {"ucl", p.ucl},
                 {"lcl", p.lcl},
                 {"n", p.n},

@@ -60,7 +60,11 @@ struct CusumChartSpec {
 };
 
 // One plotted CUSUM point. `upper` >= 0 and `lower` <= 0 are the sums after this point, before
-// any reset it triggers; `h` is the decision interval (the limits are +h and -h). Trivially
+// any reset it triggers; `h` is the decision interval (the limits are +h and -h). upper_run and
+// lower_run are Montgomery's N+ and N-: the number of consecutive points, this one included,
+// over which that side's sum has been away from zero (0 when it is zero; with a head start, the
+// points since the start or the last reset while the sum has not touched zero). When a side
+// signals, the shift began about that many points before: the first point of the hit. Trivially
 // copyable.
 struct CusumPoint {
   std::int64_t index;  // counts points of the chart from 1
@@ -70,6 +74,8 @@ struct CusumPoint {
   double h;
   int n;               // observations behind the point
   Phase phase;
+  std::int64_t upper_run = 0;
+  std::int64_t lower_run = 0;
 };
 
 // Receives what a CUSUM chart produces. Called on the thread that calls the chart; must not

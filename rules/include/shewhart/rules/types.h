@@ -67,9 +67,11 @@ struct ChartPoint {
   double lcl;
   int n;  // observations behind the point (1 for individuals, 2 for mr)
   // kCusum only: the upper (>= 0) and lower (<= 0) sums; `value` is then the larger in
-  // magnitude, cl 0 and the limits +/-h.
+  // magnitude, cl 0 and the limits +/-h. And their runs (CusumPoint::upper_run, lower_run).
   double upper = 0;
   double lower = 0;
+  std::int64_t upper_run = 0;
+  std::int64_t lower_run = 0;
 };
 
 // One rule firing on one point. [first, last] are the observation indexes the rule
