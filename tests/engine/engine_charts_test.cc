@@ -138,6 +138,44 @@ TEST(EngineTest, SignalsInAndAfterAPhaseOneBaselineCarryTheirOwnPointsLabels) {
 namespace shewhart::engine {
 namespace {
 
+// A run rule that keeps firing for longer than the run-rule stage's history (16 points for
+// nelson.2's 9) still finds the newest in-control point before the run for its suspect window:
+// points 1-8 alternate around the centre line, 9-48 are all above it; nelson.2 fires at 17 (run
+// 9..17, window from point 8) and on every point after, so from point 25 on the newest point
+// without a firing before the run's first is point 16, which left the history at point 32.
+TEST(EngineTest, RunRuleWindowsReachPastTheStagesHistory) {
+  testing::TempDir dir;
+  Config config = LoadOrDie(
+      "engine: { past_tolerance: 36500d }\n"
+      "characteristics:\n"
+      "  - id: bore\n"
+      "    chart: { type: individuals, mr_rules: false }\n"
+      "    limits: { mean: 0, sigma: 1 }\n"
+      "    rules: [nelson.2]\n"
+      "    scope: [station]\n");
+  std::string text;
+  for (int i = 1; i <= 48; ++i) {
+    const double v = i <= 8 ? (i % 2 == 0 && i != 8 ? 0.5 : -0.5) : 0.5;
+    text += Measure(v, 1000 * i, "U" + std::to_string(i), "st1");
+  }
+  struct Signals : EngineListener {
+    std::vector<rules::RuleHit> hits;
+    void OnSignal(const std::string&, const Signal& s) override {
+      if (s.kind == Signal::Kind::kRule) hits.push_back(s.hit);
+    }
+  } signals;
+  std::unique_ptr<Engine> engine = RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", text), &signals);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(signals.hits.size(), 32u);  // points 17..48
+  auto at_point = [](std::int64_t i) { return EventTime(std::chrono::milliseconds(1000 * i)); };
+  for (const rules::RuleHit& h : signals.hits) {
+    SCOPED_TRACE("firing at point " + std::to_string(h.index));
+    EXPECT_EQ(h.first, h.index - 8);
+    const std::int64_t newest_in_control = h.index < 25 ? h.first - 1 : 16;
+    EXPECT_EQ(h.window_start, at_point(newest_in_control));
+  }
+}
+
 // The replay summary's capability, computed end to end from pistonrings' Phase I (25 subgroups
 // of 5, x-bar/R, uwave-r): qcc's published table for specs 73.95 / 74.05, target 74.
 TEST(EngineTest, CapabilityOfPistonringsMatchesQcc) {
