@@ -243,6 +243,12 @@ void IndividualsChart::Add(double value, EventTime ts, ChartObserver& observer) 
       EstimateIndividualsBaseline(baseline_values_, spec_.k_sigma, spec_.boundary, spec_.phase1_exclusion,
                                   spec_.estimator, spec_.centre);
   SHEWHART_CHECK(estimate.ok());  // >= 2 values (Validate), finite (the caller's contract), k_sigma > 0
+  if (!(estimate->sigma > 0)) {
+    ++discarded_baselines_;
+    baseline_values_.clear();  // the capacity stays for the next baseline
+    baseline_ts_.clear();
+    return;
+  }
   SetLimits(estimate->mean, estimate->sigma);
   exclusions_ = std::move(estimate->exclusions);
   const std::size_t size = baseline_values_.size();

@@ -300,7 +300,8 @@ void RunRuleEvaluator::SetLines(double cl, double sigma) {
 }
 
 // The hot path. A point updates the run counters (one byte lane each, all in one word) and the
-// zone histories, and tests, without branches, a necessary condition for every enabled rule: a
+// zone histories, and tests, without data-dependent branches, a necessary condition for every
+// enabled rule (the plain m-of-n reading adds a branch on the spec, the same at every point): a
 // lane's counter at its shortest enabled run, the point beyond a rule-1 line, or an m-of-n count
 // reached in the widest window of its zone. Only a point that passes one takes the branch to
 // Hits, which judges each rule exactly. The zone lines are those of the last (cl, sigma)

@@ -460,9 +460,19 @@ TEST(ConfigTest, IndividualsTakeTheMedianMovingRangeAndCentre) {
       "  - id: b\n"
       "    chart: { type: individuals, estimator: uwave-r, centre: mode }\n"
       "  - id: c\n"
-      "    chart: { type: ewma, centre: median }\n",
+      "    chart: { type: ewma, centre: median }\n"
+      "  - id: d\n"
+      "    chart: { type: ewma, estimator: median_mr }\n"
+      "  - id: e\n"
+      "    chart: { type: individuals, centre: median }\n"
+      "    limits: { ucl: 3, cl: 0, lcl: -3 }\n",
       "f.yaml");
   const std::string all = All(bad);
+  EXPECT_NE(all.find("characteristics[3].chart.estimator: 'estimator' does not apply to a ewma chart"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("characteristics[3].chart.estimator: expected one of"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[4].chart.centre: centre applies to phase1 limits"), std::string::npos) << all;
   EXPECT_FALSE(bad.config);
   EXPECT_NE(all.find("characteristics[0].chart.estimator: estimator applies to phase1 limits"), std::string::npos)
       << all;

@@ -515,7 +515,10 @@ struct CentreLines : EngineListener {
   std::vector<std::pair<std::int64_t, double>> cl;  // (index, cl)
   std::vector<LimitVersion> versions;
   void OnPoint(const std::string&, const rules::ChartPoint& p) override {
-    if (p.chart == rules::ChartKind::kIndividuals) cl.emplace_back(p.index, p.cl);
+    if (p.chart == rules::ChartKind::kIndividuals || p.chart == rules::ChartKind::kEwma ||
+        p.chart == rules::ChartKind::kCusum) {
+      cl.emplace_back(p.index, p.cl);
+    }
   }
   void OnLimits(const LimitVersion& v) override { versions.push_back(v); }
 };
@@ -595,6 +598,48 @@ TEST(EngineTest, PhaseOneEstimateIsRecordedAndReusedAfterARestart) {
                         dir.File("s.db"), dir.Write("c.jsonl", Values({50}, 20)), &run3, true));
   ASSERT_EQ(run3.cl.size(), 1u);
   EXPECT_DOUBLE_EQ(run3.cl[0].second, 0.0);
+}
+
+// A Phase I baseline without variation gives no limits: individuals (median moving range of a
+// coarse gauge), EWMA and CUSUM (every value equal) throw it away and collect the next, whose
+// points are numbered after it; nothing is recorded for it. A stored version no chart can judge
+// against (sigma 0, from a store of an earlier release) is ignored at start, not a crash.
+TEST(EngineTest, BaselinesWithoutVariationAreDiscardedAndNeverRecorded) {
+  for (const char* chart : {"{ type: individuals, estimator: median_mr }", "{ type: ewma }", "{ type: cusum }"}) {
+    SCOPED_TRACE(chart);
+    testing::TempDir dir;
+    const std::string config = std::string("characteristics:\n  - id: x\n    chart: ") + chart +
+                               "\n    limits: { phase1: { points: 4 } }\n";
+    // Baseline 1: moving ranges 0 0 0 (or 0 0.1 0 with the median: 0). Baseline 2 varies.
+    const bool median = std::string(chart).find("median") != std::string::npos;
+    const std::vector<double> values = {10, 10, median ? 10.1 : 10, median ? 10.1 : 10, 10, 12, 11, 13, 12};
+    CentreLines run;
+    ASSERT_TRUE(RunInline(LoadOrDie(config), dir.File("s.db"), dir.Write("a.jsonl", Values(values)), &run, true));
+    ASSERT_EQ(run.versions.size(), 1u);  // the second baseline's only
+    EXPECT_GT(run.versions[0].sigma, 0);
+    ASSERT_FALSE(run.cl.empty());
+    EXPECT_EQ(run.cl.front().first, 5);  // the first plotted point is the second baseline's first
+  }
+  testing::TempDir dir;
+  {
+    auto store = Store::Open(dir.File("s.db"));
+    ASSERT_TRUE(store.ok());
+    LimitVersion v;
+    v.characteristic = "x";
+    v.origin = "phase1";
+    v.center = 10;
+    v.sigma = 0;
+    v.points = 4;
+    v.effective = *ParseRfc3339("2026-11-27T08:00:00Z");
+    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
+  }
+  CentreLines lines;
+  auto engine = RunInline(LoadOrDie("characteristics:\n  - id: x\n    chart: { type: individuals }\n"
+                                    "    limits: { phase1: { points: 4 } }\n"),
+                          dir.File("s.db"), dir.Write("b.jsonl", Values({10, 12, 11, 13, 12})), &lines, true);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(lines.cl.size(), 5u);  // a baseline of its own, not the stored sigma 0
+  EXPECT_DOUBLE_EQ(lines.cl[0].second, 11.5);
 }
 
 // EstimateLimits (shewhart limits recalc) gives what the chart's own Phase I gives over the

@@ -214,7 +214,7 @@ namespace {
 
 // The chart takes its Phase I estimate from the estimator and centre of its spec; the mr chart's
 // limits follow the sigma as with the mean moving range (centre d2 sigma, upper (d2 + 3 d3)
-// sigma: 1.182 and 3.864 times the median moving range, Minitab's formulas).
+// sigma: 1.182 and 3.863 times the median moving range, Minitab's formulas).
 TEST(IndividualsChartTest, PhaseOneWithTheMedianMovingRange) {
   IndividualsChartSpec spec;
   spec.phase1_points = 10;
@@ -243,6 +243,28 @@ TEST(IndividualsChartTest, PhaseOneWithTheMedianMovingRange) {
   const Status st = known.Validate();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("apply only to phase1 limits"), std::string::npos) << st.message();
+}
+
+// A coarse gauge: most moving ranges are 0, so the median moving range is 0 and the baseline has
+// no sigma. It is thrown away and the next one, which varies, gives the limits; the discarded
+// values keep their indexes (the first point plotted is observation 7).
+TEST(IndividualsChartTest, ABaselineWithoutVariationIsDiscarded) {
+  IndividualsChartSpec spec;
+  spec.phase1_points = 6;
+  spec.estimator = IndividualsEstimator::kMedianMr;
+  IndividualsChart chart(spec);
+  Recorder rec;
+  const std::vector<double> v = {10, 10, 10, 10.1, 10.1, 10.1, 10, 11, 10, 12, 10, 11};
+  for (std::size_t i = 0; i < 6; ++i) chart.Add(v[i], At(static_cast<int>(i)), rec);
+  EXPECT_FALSE(chart.limits_ready());
+  EXPECT_EQ(chart.discarded_baselines(), 1);
+  EXPECT_TRUE(rec.points.empty());
+  for (std::size_t i = 6; i < v.size(); ++i) chart.Add(v[i], At(static_cast<int>(i)), rec);
+  ASSERT_TRUE(chart.limits_ready());
+  EXPECT_EQ(chart.discarded_baselines(), 1);
+  EXPECT_DOUBLE_EQ(chart.sigma(), 1.0 / 0.954);  // ranges 1 1 2 2 1: median 1
+  ASSERT_FALSE(rec.points.empty());
+  EXPECT_EQ(rec.points.front().index, 7);
 }
 
 TEST(IndividualsChartTest, MovingRangeRulesCanBeTurnedOff) {

@@ -399,7 +399,8 @@ TEST(RunRulesTest, NelsonFiveReadPlainlyFiresOnAPointThatIsNotItselfBeyond) {
   EXPECT_EQ(FiredAt(Judge(qcc, values), RuleKind::kNelson5), (std::vector<std::int64_t>{3, 8}));
   RunRulesSpec plain = qcc;
   plain.nelson5.point_beyond = false;
-  // 3: 2.5, 2.5 beyond; 4: the window 2..4 still holds both; 5: 3..5 holds one. 7, 8: -2.5 twice.
+  // 3: 2.5, 2.5 beyond; 4: the window 2..4 still holds both; 5: 3..5 holds one; 6, 7: one -2.5
+  // in the window; 8: the window 6..8 holds two.
   const Firings all = Judge(plain, values);
   EXPECT_EQ(FiredAt(all, RuleKind::kNelson5), (std::vector<std::int64_t>{3, 4, 8}));
   ASSERT_EQ(all.size(), 3u);

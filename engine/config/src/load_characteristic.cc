@@ -233,8 +233,9 @@ void Loader::LoadChart(const Node& node, const std::string& path, Characteristic
         if (ch["centre"] && Choice(ch["centre"], cp + ".centre", {"mean", "median"}, centre)) {
           chart.centre = centre == "median" ? rules::IndividualsCentre::kMedian : rules::IndividualsCentre::kMean;
         }
-      } else if (ch["estimator"] && Choice(ch["estimator"], cp + ".estimator",
-                                           {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"}, estimator)) {
+      } else if ((c.type == ChartType::kXbarR || c.type == ChartType::kXbarS) && ch["estimator"] &&
+                 Choice(ch["estimator"], cp + ".estimator", {"uwave-r", "uwave-sd", "mvlue-r", "mvlue-sd", "rmsdf"},
+                        estimator)) {
         c.subgroup.estimator = rules::SigmaEstimatorFromName(estimator);
       }
     }

@@ -70,6 +70,7 @@ class IndividualsRunner : public ChartRunner {
     chart_.SetKnownLimits(v.center, v.sigma);
     return true;
   }
+  std::int64_t discarded_baselines() const override { return chart_.discarded_baselines(); }
   std::optional<std::int64_t> phase1_excluded() const override {
     return ExcludedCount(spec_.mode == rules::IndividualsChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
                          spec_.phase1_exclusion, chart_.phase1_exclusions());
@@ -140,13 +141,21 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     baseline_ts_.push_back(m.ts);
     if (static_cast<int>(baseline_values_.size()) < variables_.phase1_points) return Status::Ok();
     Result<rules::IndividualsBaselineEstimate> estimate = rules::EstimateIndividualsBaseline(
-        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion, variables_.estimator,
-        variables_.centre);
+        baseline_values_, kExclusionSigmas, variables_.boundary, variables_.phase1_exclusion);
     SHEWHART_CHECK(estimate.ok());  // >= 2 finite values (config, decoder)
+    if (!(estimate->sigma > 0)) {
+      // No variation: no chart can be built on it. Its values keep their indexes; a new
+      // baseline is collected after them.
+      ++discarded_;
+      shift_.shift += static_cast<std::int64_t>(baseline_values_.size());
+      baseline_values_.clear();
+      baseline_ts_.clear();
+      return Status::Ok();
+    }
     Build(estimate->mean, estimate->sigma);
     exclusions_ = std::move(estimate->exclusions);
     for (std::size_t i = 0; i < baseline_values_.size(); ++i) {
-      tracker_.Begin(&observer, chart_->points() + 1);
+      tracker_.Begin(&observer, shift_.shift + chart_->points() + 1);
       Feed(baseline_values_[i], baseline_ts_[i], rules::Phase::kOne);
       tracker_.End(baseline_ts_[i]);
     }
@@ -157,8 +166,9 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
     return Status::Ok();
   }
   std::int64_t next_index() const override {
-    return chart_ ? shift_.shift + chart_->points() + 1 : static_cast<std::int64_t>(baseline_values_.size()) + 1;
+    return shift_.shift + (chart_ ? chart_->points() : static_cast<std::int64_t>(baseline_values_.size())) + 1;
   }
+  std::int64_t discarded_baselines() const override { return discarded_; }
   bool judging() const override { return chart_.has_value(); }
   std::size_t lookback() const override { return chart_ ? 1 : static_cast<std::size_t>(variables_.phase1_points); }
   std::optional<double> sigma_within() const override {
@@ -252,6 +262,7 @@ class SmoothedRunner : public ChartRunner, private rules::CusumObserver {
   rules::Phase1Exclusions exclusions_;
   InControlTracker tracker_;
   IndexShift shift_;
+  std::int64_t discarded_ = 0;  // baselines without variation, thrown away
 };
 
 class AttributeRunner : public ChartRunner {
@@ -554,6 +565,7 @@ class RunRulesRunner : public ChartRunner {
   std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
+  std::int64_t discarded_baselines() const override { return inner_->discarded_baselines(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
   bool ApplyLimits(const LimitValues& v) override {
     if (!inner_->ApplyLimits(v)) return false;
@@ -602,6 +614,7 @@ class ValueRulesRunner : public ChartRunner {
   std::optional<double> sigma_within() const override { return inner_->sigma_within(); }
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
+  std::int64_t discarded_baselines() const override { return inner_->discarded_baselines(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
   bool ApplyLimits(const LimitValues& v) override { return inner_->ApplyLimits(v); }
   std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }
@@ -685,6 +698,9 @@ CharacteristicSpec WithBaseline(CharacteristicSpec spec, std::int64_t points) {
       c.mode = rules::IndividualsChartSpec::LimitMode::kKnown;
       c.mean = 0;
       c.sigma = 1;
+      c.estimator = rules::IndividualsEstimator::kMeanMr;  // nothing is estimated with known limits
+      c.centre = rules::IndividualsCentre::kMean;
+      c.phase1_exclusion = rules::Phase1Exclusion::kNone;
     }
   }
   return spec;

@@ -48,6 +48,7 @@ struct Shard::State : rules::ChartObserver {
   std::int64_t last_hit_index = 0;
   std::int64_t arrival_ns = 0;  // of the measurement being added (its hits carry it)
   std::uint64_t refused = 0;  // measurements the chart could not take
+  std::int64_t discarded_baselines = 0;  // as last logged (ChartRunner::discarded_baselines)
   std::optional<rules::CapabilityWindow> capability;  // variables data with spec limits
   std::unique_ptr<PublishedWindow> published;  // with `capability`: its stats, for /metrics
   // What Snapshot() returns, published by the shard's thread.
@@ -273,6 +274,12 @@ void Shard::Process(const Measurement& m, ShardObserver& observer, EventTime see
                    added.message());
     }
     return;
+  }
+  if (const std::int64_t discarded = st->chart->discarded_baselines(); discarded > st->discarded_baselines) {
+    st->discarded_baselines = discarded;
+    spdlog::warn("characteristic '{}': its Phase I baseline of {} values has no variation (sigma 0); discarded, "
+                 "collecting a new one ({} discarded so far)",
+                 st->spec.id, baseline_points, discarded);
   }
   if (!judged_at_once && st->chart->judging()) {
     // A Phase I baseline completed: its estimate is a limits version.

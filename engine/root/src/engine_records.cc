@@ -3,6 +3,7 @@
 // health; and the store's opening, checkpointer and per-characteristic metrics at Start.
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "engine_parts.h"
@@ -192,6 +193,15 @@ Status Engine::LoadLimitVersions(bool skip_phase1) {
     // An earlier run's Phase I estimate replaces the baseline only while the config still asks
     // for one: a config that now gives known limits wins over it (recalculations always apply).
     if (v.origin == "phase1" && !UsesPhase1(spec)) continue;
+    // A version no chart can judge against (a store written before such estimates were
+    // refused, or edited by hand) is left out, loudly, rather than stopping the engine.
+    const bool variables = !IsAttribute(spec.type);
+    if (!std::isfinite(v.center) || (variables && !(v.sigma > 0 && std::isfinite(v.sigma))) ||
+        (!variables && v.center < 0)) {
+      spdlog::error("limits of '{}': version {} ({}) ignored: center {}, sigma {} give no limits to judge against",
+                    v.characteristic, v.version, v.origin, v.center, v.sigma);
+      continue;
+    }
     spdlog::info("limits of '{}': version {} ({}) in force from {}", v.characteristic, v.version, v.origin,
                  FormatRfc3339(v.effective));
     shards_[shard_of_[c]]->shard.AddLimitVersion(c, LimitValues{v.center, v.sigma}, v.effective);

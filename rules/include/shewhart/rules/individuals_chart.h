@@ -11,8 +11,8 @@
 //
 // Threading: a chart is owned by one shard thread; no method is thread-safe.
 // Allocation: Add() allocates the Phase I baseline's buffers at its first observation (none are
-// held before), and once more when it completes a baseline with kBeyondLimits (the exclusion
-// bookkeeping); never otherwise.
+// held before), and once more when it completes a baseline with kBeyondLimits or a median (the
+// exclusion bookkeeping, the sorted copies); never otherwise.
 
 #include <cstdint>
 #include <optional>
@@ -130,6 +130,11 @@ class IndividualsChart {
   // The sigma the limits use: estimated (MR-bar / d2) or known.
   double sigma() const { return sigma_; }
   std::int64_t observations() const { return count_; }
+  // Phase I baselines thrown away so far: an estimate with sigma 0 (no variation: every value
+  // equal or, with the median moving range, at least half the moving ranges 0) gives no limits
+  // to judge against, so the chart collects a new baseline from the next observation on (the
+  // discarded values keep their indexes and are never plotted).
+  std::int64_t discarded_baselines() const { return discarded_baselines_; }
   // What the Phase I estimate excluded (phase1.h); empty before the baseline completes, without
   // exclusion, and with known limits.
   const Phase1Exclusions& phase1_exclusions() const { return exclusions_; }
@@ -157,6 +162,7 @@ class IndividualsChart {
   double mr_lcl_judged_ = 0;
   double sigma_ = 0;
   std::int64_t count_ = 0;
+  std::int64_t discarded_baselines_ = 0;
   double last_value_ = 0;  // the previous observation (meaningful when count_ > 1 at Add)
   // The Phase I baseline's values and event times: capacity phase1_points each, reserved at
   // its first observation, released once the baseline is judged.

@@ -60,6 +60,9 @@ class ChartRunner {
   virtual std::span<const double> t2_covariance() const { return {}; }
   // The limits in force, once known; absent for charts whose limits are not versioned (T^2).
   virtual std::optional<LimitValues> limits() const { return std::nullopt; }
+  // Phase I baselines thrown away because their estimate had no variation (sigma 0), so far:
+  // individuals, EWMA and CUSUM then collect a new baseline.
+  virtual std::int64_t discarded_baselines() const { return 0; }
   // A new limits version: the next measurements are judged against `v` as a known standard;
   // run-rule patterns start afresh (EWMA and CUSUM restart from the new centre). Indexes run on.
   // Call only when judging() or before the first measurement. False (nothing changed) for a
