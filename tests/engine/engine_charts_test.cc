@@ -620,6 +620,16 @@ TEST(EngineTest, BaselinesWithoutVariationAreDiscardedAndNeverRecorded) {
     ASSERT_FALSE(run.cl.empty());
     EXPECT_EQ(run.cl.front().first, 5);  // the first plotted point is the second baseline's first
   }
+  {
+    // An x-bar baseline whose subgroups all have range 0 is judged against (zero-width limits)
+    // but not recorded: after a restart no chart could be given it.
+    testing::TempDir xbar_dir;
+    CentreLines run;
+    ASSERT_TRUE(RunInline(LoadOrDie("characteristics:\n  - id: x\n    chart: { type: xbar_r, subgroup_size: 2 }\n"
+                                    "    limits: { phase1: { subgroups: 2 } }\n"),
+                          xbar_dir.File("s.db"), xbar_dir.Write("a.jsonl", Values({10, 10, 11, 11, 12, 12})), &run));
+    EXPECT_TRUE(run.versions.empty());
+  }
   testing::TempDir dir;
   {
     auto store = Store::Open(dir.File("s.db"));
