@@ -170,7 +170,10 @@ int LimitsRecalc(const engine::Config& config, const LimitsOptions& o, const std
                 "effective %s\n",
                 o.dry_run ? "would record" : "recorded", spec.id.c_str(),
                 o.dry_run ? "" : (" as version " + std::to_string(v.version)).c_str(), v.center,
-                v.sigma > 0 ? (", sigma " + engine::FormatMetricValue(v.sigma)).c_str() : "",
+                v.sigma > 0 ? ((engine::IsAttribute(spec.type) ? ", sigma_z " : ", sigma ") +
+                               engine::FormatMetricValue(v.sigma))
+                                  .c_str()
+                            : "",
                 static_cast<long long>(v.points), collector.measurements.size(),
                 static_cast<long long>(collector.rejects), engine::FormatRfc3339(v.effective).c_str());
     if (!o.dry_run) {

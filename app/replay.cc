@@ -105,6 +105,7 @@ class ReplayWriter : public engine::EngineListener {
       }
       const engine::CharacteristicSummary cs = engine.Summary(static_cast<engine::CharacteristicId>(i));
       if (cs.sigma_within) j["sigma"] = *cs.sigma_within;
+      if (cs.sigma_z) j["sigma_z"] = *cs.sigma_z;
       if (cs.phase1_excluded) j["phase1_excluded"] = *cs.phase1_excluded;
       if (!cs.t2_center.empty()) {
         // T^2: the centre and covariance (one array per row) the limits use.

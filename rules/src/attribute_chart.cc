@@ -133,6 +133,13 @@ Status AttributeChartSpec::Validate() const {
   if (!(k_sigma > 0) || !std::isfinite(k_sigma))
     return InvalidArgument("k_sigma must be > 0, found " + FormatNumber(k_sigma));
   if (!(alpha > 0 && alpha < 1)) return InvalidArgument("alpha must be in (0, 1), found " + FormatNumber(alpha));
+  if (limit_type == LimitType::kLaney && kind != AttributeChartKind::kP && kind != AttributeChartKind::kU) {
+    return InvalidArgument("laney limits are Laney's p' and u' charts: they apply to p and u charts, not to " +
+                           ChartPhrase(kind));
+  }
+  if (!(sigma_z >= 0) || !std::isfinite(sigma_z)) {
+    return InvalidArgument("sigma_z must be a finite number >= 0, found " + FormatNumber(sigma_z));
+  }
   if (!(sample_size >= 0) || !std::isfinite(sample_size)) {
     return InvalidArgument("sample_size must be >= 0 (0: set by the first subgroup), found " +
                            FormatNumber(sample_size));
@@ -184,6 +191,43 @@ Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const 
   return count_sum / n_sum;
 }
 
+namespace {
+
+// A baseline's centre and Laney's sigma_z (1 unless the spec asks for Laney's limits).
+struct CenterZ {
+  double center = 0;
+  double sigma_z = 1;
+};
+
+// Laney's sigma_z of the subgroups of `baseline` not flagged in `excluded` (all when it is
+// null), around `center`: the mean |z_i - z_(i-1)| of consecutive subgroups both kept, over
+// d2(2) = 1.128. 1 when no such pair is left (nothing to measure the variation between
+// subgroups by: the plain chart).
+double LaneySigmaZ(AttributeChartKind kind, std::span<const AttributeSubgroup> baseline, double center,
+                   const char* excluded) {
+  double mr_sum = 0, previous = 0;
+  std::size_t pairs = 0;
+  bool have_previous = false;
+  for (std::size_t i = 0; i < baseline.size(); ++i) {
+    if (excluded && excluded[i]) {
+      have_previous = false;
+      continue;
+    }
+    const AttributeSubgroup& s = baseline[i];
+    const double sigma = SigmaAt(kind, center, s.n);
+    const double z = sigma > 0 ? (StatisticOf(kind, s.count, s.n) - center) / sigma : 0.0;
+    if (have_previous) {
+      mr_sum += std::fabs(z - previous);
+      ++pairs;
+    }
+    previous = z;
+    have_previous = true;
+  }
+  return pairs == 0 ? 1.0 : (mr_sum / static_cast<double>(pairs)) / 1.128;
+}
+
+}  // namespace
+
 Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChartSpec& spec,
                                                             std::span<const AttributeSubgroup> baseline) {
   if (spec.mode != AttributeChartSpec::LimitMode::kPhase1) {
@@ -191,34 +235,41 @@ Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChart
   }
   Result<double> center = EstimateAttributeCenter(spec.kind, baseline);
   if (!center.ok()) return center.status();
+  const bool laney = spec.limit_type == AttributeChartSpec::LimitType::kLaney;
   AttributeBaselineEstimate out;
   out.center = *center;
+  out.sigma_z = laney ? LaneySigmaZ(spec.kind, baseline, out.center, nullptr) : 1.0;
   if (spec.phase1_exclusion == Phase1Exclusion::kNone) return out;
 
   std::vector<std::int64_t> exclude;
   exclude.reserve(baseline.size());
-  auto estimate = [&](const std::vector<char>& excluded) -> std::optional<double> {
+  auto estimate = [&](const std::vector<char>& excluded) -> std::optional<CenterZ> {
     exclude.clear();
     for (std::size_t i = 0; i < excluded.size(); ++i) {
       if (excluded[i]) exclude.push_back(static_cast<std::int64_t>(i) + 1);
     }
     Result<double> c = EstimateAttributeCenter(spec.kind, baseline, exclude);
-    return c.ok() ? std::optional<double>(*c) : std::nullopt;
+    if (!c.ok()) return std::nullopt;
+    return CenterZ{*c, laney ? LaneySigmaZ(spec.kind, baseline, *c, excluded.data()) : 1.0};
   };
   // Limits depend on n: keep those of the last n seen (baselines mostly have one n, and
   // probability limits cost a quantile search each).
-  double limits_center = 0, limits_n = 0;
+  double limits_center = 0, limits_z = 0, limits_n = 0;
   AttributeChart::PointLimits limits;
-  auto beyond = [&](double c, std::size_t i) {
+  auto beyond = [&](const CenterZ& c, std::size_t i) {
     const AttributeSubgroup& s = baseline[i];
-    if (limits_n != s.n || limits_center != c) {
-      limits = AttributeChart::ComputeLimits(spec, c, s.n);
+    if (limits_n != s.n || limits_center != c.center || limits_z != c.sigma_z) {
+      limits = AttributeChart::ComputeLimits(spec, c.center, c.sigma_z, s.n);
       limits_n = s.n;
-      limits_center = c;
+      limits_center = c.center;
+      limits_z = c.sigma_z;
     }
     return AttributeChart::Beyond(limits, StatisticOf(spec.kind, s.count, s.n));
   };
-  out.center = IteratePhase1Exclusion(baseline.size(), out.center, estimate, beyond, out.exclusions);
+  const CenterZ final_estimate =
+      IteratePhase1Exclusion(baseline.size(), CenterZ{out.center, out.sigma_z}, estimate, beyond, out.exclusions);
+  out.center = final_estimate.center;
+  out.sigma_z = final_estimate.sigma_z;
   return out;
 }
 
@@ -226,6 +277,7 @@ AttributeChart::AttributeChart(const AttributeChartSpec& spec) : spec_(spec), ch
   fixed_n_ = spec_.sample_size;
   if (spec_.mode == AttributeChartSpec::LimitMode::kKnown) {
     center_ = spec_.center;
+    sigma_z_ = spec_.limit_type == AttributeChartSpec::LimitType::kLaney ? spec_.sigma_z : 1.0;
     limits_ready_ = true;
   } else {
     baseline_.reserve(static_cast<std::size_t>(spec_.phase1_subgroups));
@@ -237,9 +289,10 @@ double AttributeChart::center_line_at(double n) const { return CenterLineAt(spec
 
 double AttributeChart::sigma_at(double n) const { return SigmaAt(spec_.kind, center_, n); }
 
-AttributeLimits AttributeChart::limits_at(double n) const { return ComputeLimits(spec_, center_, n).shown; }
+AttributeLimits AttributeChart::limits_at(double n) const { return ComputeLimits(spec_, center_, sigma_z_, n).shown; }
 
-AttributeChart::PointLimits AttributeChart::ComputeLimits(const AttributeChartSpec& spec, double center, double n) {
+AttributeChart::PointLimits AttributeChart::ComputeLimits(const AttributeChartSpec& spec, double center,
+                                                          double sigma_z, double n) {
   const AttributeChartKind kind = spec.kind;
   const bool inclusive = spec.boundary == Boundary::kInclusive;
   const double cl = CenterLineAt(kind, center, n);
@@ -248,8 +301,9 @@ AttributeChart::PointLimits AttributeChart::ComputeLimits(const AttributeChartSp
                      : kind == AttributeChartKind::kNp ? n
                                                        : std::numeric_limits<double>::infinity();
   PointLimits lim;
-  if (spec.limit_type == AttributeChartSpec::LimitType::kSigma) {
-    const double half_width = spec.k_sigma * SigmaAt(kind, center, n);
+  if (spec.limit_type != AttributeChartSpec::LimitType::kProbability) {
+    const bool laney = spec.limit_type == AttributeChartSpec::LimitType::kLaney;
+    const double half_width = spec.k_sigma * SigmaAt(kind, center, n) * (laney ? sigma_z : 1.0);
     lim.ucl_judged = cl + half_width;
     lim.lcl_judged = cl - half_width;
     lim.ucl_closed = inclusive && lim.ucl_judged < top && lim.ucl_judged > cl;
@@ -300,7 +354,7 @@ const AttributeChart::PointLimits& AttributeChart::LimitsFor(double n) {
   CachedLimits& slot = limit_cache_[static_cast<std::size_t>(next_cache_slot_)];
   next_cache_slot_ = (next_cache_slot_ + 1) % kLimitCacheSize;
   slot.n = n;
-  slot.limits = ComputeLimits(spec_, center_, n);
+  slot.limits = ComputeLimits(spec_, center_, sigma_z_, n);
   return slot.limits;
 }
 
@@ -340,10 +394,13 @@ void AttributeChart::Judge(std::int64_t index, std::int64_t count, double n, Eve
   last_in_control_ts_ = ts;
 }
 
-void AttributeChart::SetKnownCenter(double center) {
+void AttributeChart::SetKnownCenter(double center, double sigma_z) {
   SHEWHART_CHECK(limits_ready_ || count_ == 0);
   SHEWHART_CHECK(std::isfinite(center) && center >= 0);
+  const bool laney = spec_.limit_type == AttributeChartSpec::LimitType::kLaney;
+  SHEWHART_CHECK(!laney || (std::isfinite(sigma_z) && sigma_z >= 0));
   center_ = center;
+  sigma_z_ = laney ? sigma_z : 1.0;
   limits_ready_ = true;
   limit_cache_ = {};
 }
@@ -364,6 +421,7 @@ Status AttributeChart::Add(std::int64_t count, double n, EventTime ts, ChartObse
   Result<AttributeBaselineEstimate> estimate = EstimateAttributeBaseline(spec_, baseline_);
   SHEWHART_CHECK(estimate.ok());  // every subgroup passed CheckSubgroup
   center_ = estimate->center;
+  sigma_z_ = estimate->sigma_z;
   exclusions_ = std::move(estimate->exclusions);
   limits_ready_ = true;
   limit_cache_ = {};

@@ -184,7 +184,7 @@ TEST(ConfigTest, Phase1ExcludeProblemsNameTheirKey) {
            "exclude.yaml:13:49: characteristics[3].limits.phase1.exclude: phase1.exclude is not available on a t2 "
            "chart: its limits depend on the number of baseline subgroups",
            "exclude.yaml:16:42: characteristics[4].limits.exclude: unknown key 'exclude'; expected one of: phase1, "
-           "center; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits })\n",
+           "center, sigma_z; it belongs under 'phase1' (phase1: { subgroups: 20, exclude: beyond_limits })\n",
        }) {
     EXPECT_NE(all.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << all;
   }

@@ -485,6 +485,43 @@ TEST(ConfigTest, IndividualsTakeTheMedianMovingRangeAndCentre) {
       << all;
 }
 
+TEST(ConfigTest, LaneyLimitsOnPAndUCharts) {
+  ConfigLoad load = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: p, limit_type: laney }\n"
+      "  - id: b\n"
+      "    chart: { type: u, limit_type: laney }\n"
+      "    limits: { center: 4.5, sigma_z: 2.1 }\n",
+      "f.yaml");
+  ASSERT_TRUE(load.config) << All(load);
+  EXPECT_EQ(load.config->characteristics[0].attribute.limit_type, rules::AttributeChartSpec::LimitType::kLaney);
+  EXPECT_DOUBLE_EQ(load.config->characteristics[1].attribute.sigma_z, 2.1);
+
+  ConfigLoad bad = LoadConfigText(
+      "characteristics:\n"
+      "  - id: a\n"
+      "    chart: { type: np, limit_type: laney }\n"
+      "  - id: b\n"
+      "    chart: { type: p, limit_type: laney }\n"
+      "    limits: { center: 0.1 }\n"
+      "  - id: c\n"
+      "    chart: { type: p }\n"
+      "    limits: { center: 0.1, sigma_z: 2 }\n"
+      "  - id: d\n"
+      "    chart: { type: u, limit_type: laney }\n"
+      "    limits: { center: 1, sigma_z: 0 }\n",
+      "f.yaml");
+  const std::string all = All(bad);
+  EXPECT_FALSE(bad.config);
+  EXPECT_NE(all.find("characteristics[0].chart: laney limits are Laney's p' and u' charts"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[1].limits.sigma_z: missing: known laney limits need"), std::string::npos) << all;
+  EXPECT_NE(all.find("characteristics[2].limits.sigma_z: sigma_z goes with a known center and chart.limit_type: laney"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("characteristics[3].limits.sigma_z: expected a number > 0, found 0"), std::string::npos) << all;
+}
+
 TEST(ConfigTest, EveryShippedPresetLoads) {
   for (const auto& preset : rules::RulePresets()) {
     SCOPED_TRACE(std::string(preset.name));

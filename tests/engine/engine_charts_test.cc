@@ -652,6 +652,32 @@ TEST(EngineTest, BaselinesWithoutVariationAreDiscardedAndNeverRecorded) {
   EXPECT_DOUBLE_EQ(lines.cl[0].second, 11.5);
 }
 
+// A p' (Laney) chart's Phase I estimate is recorded with its sigma_z and given back after a
+// restart: the next run judges against the same limits without a new baseline.
+TEST(EngineTest, LaneyPhaseOneIsRecordedWithItsSigmaZ) {
+  testing::TempDir dir;
+  const std::string config =
+      "characteristics:\n  - id: x\n    chart: { type: p, limit_type: laney }\n"
+      "    limits: { phase1: { subgroups: 6 } }\n";
+  auto line = [](int count, int n, int second) {
+    return "{\"characteristic\":\"x\",\"count\":" + std::to_string(count) + ",\"n\":" + std::to_string(n) +
+           ",\"ts\":\"2026-11-27T08:00:" + (second < 10 ? "0" : "") + std::to_string(second) + "Z\"}\n";
+  };
+  const int counts[] = {120, 251, 83, 310, 152, 201};
+  const int sizes[] = {10000, 12000, 9000, 11000, 10000, 9500};
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += line(counts[i], sizes[i], i);
+  CentreLines run1;
+  ASSERT_TRUE(RunInline(LoadOrDie(config), dir.File("s.db"), dir.Write("a.jsonl", text), &run1));
+  ASSERT_EQ(run1.versions.size(), 1u);
+  EXPECT_GT(run1.versions[0].sigma, 2);  // sigma_z: overdispersed
+  auto engine = RunInline(LoadOrDie(config), dir.File("s.db"), dir.Write("b.jsonl", line(150, 10000, 30)), nullptr);
+  ASSERT_TRUE(engine);
+  const CharacteristicSummary s = engine->Summary(0);
+  ASSERT_TRUE(s.sigma_z.has_value());  // judged at once against the stored version
+  EXPECT_DOUBLE_EQ(*s.sigma_z, run1.versions[0].sigma);
+}
+
 // EstimateLimits (shewhart limits recalc) gives what the chart's own Phase I gives over the
 // same points: x-bar/R with uwave-r on pistonrings' 25 Phase I subgroups (qcc: centre 74.00118,
 // sigma 0.009785).

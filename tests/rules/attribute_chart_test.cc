@@ -759,3 +759,147 @@ TEST(EstimateAttributeCenterTest, ExcludesByPositionAndReportsBadInput) {
 
 }  // namespace
 }  // namespace shewhart::rules
+
+namespace shewhart::rules {
+namespace {
+
+// Laney's p' and u' (Quality Engineering 14(4), 2002), computed here the obvious way from the
+// definition: p-bar (u-bar) = sum(count) / sum(n); z_i = (stat_i - centre) / sqrt(centre (1 -
+// centre) / n_i) (for u: sqrt(centre / n_i)); sigma_z = mean |z_i - z_(i-1)| / 1.128; limits
+// centre +/- 3 sigma_i sigma_z. Large subgroups with a wandering rate: sigma_z well above 1.
+struct LaneyReference {
+  double center = 0, sigma_z = 0;
+  std::vector<double> ucl, lcl;
+};
+
+LaneyReference Laney(const std::vector<AttributeSubgroup>& baseline, bool u) {
+  LaneyReference r;
+  double counts = 0, units = 0;
+  for (const auto& s : baseline) {
+    counts += static_cast<double>(s.count);
+    units += s.n;
+  }
+  r.center = counts / units;
+  std::vector<double> z;
+  for (const auto& s : baseline) {
+    const double sigma = u ? std::sqrt(r.center / s.n) : std::sqrt(r.center * (1 - r.center) / s.n);
+    z.push_back((static_cast<double>(s.count) / s.n - r.center) / sigma);
+  }
+  double mr = 0;
+  for (std::size_t i = 1; i < z.size(); ++i) mr += std::fabs(z[i] - z[i - 1]);
+  r.sigma_z = mr / static_cast<double>(z.size() - 1) / 1.128;
+  for (const auto& s : baseline) {
+    const double sigma = u ? std::sqrt(r.center / s.n) : std::sqrt(r.center * (1 - r.center) / s.n);
+    r.ucl.push_back(r.center + 3 * sigma * r.sigma_z);
+    r.lcl.push_back(std::max(0.0, r.center - 3 * sigma * r.sigma_z));
+  }
+  return r;
+}
+
+AttributeChartSpec LaneySpec(AttributeChartKind kind, int subgroups) {
+  AttributeChartSpec spec;
+  spec.kind = kind;
+  spec.limit_type = AttributeChartSpec::LimitType::kLaney;
+  spec.phase1_subgroups = subgroups;
+  return spec;
+}
+
+TEST(LaneyChartTest, PPrimeMatchesTheDefinition) {
+  const std::vector<AttributeSubgroup> baseline = {{120, 10000}, {251, 12000}, {83, 9000},  {310, 11000},
+                                                   {152, 10000}, {201, 9500},  {95, 10500}, {260, 12500}};
+  const LaneyReference ref = Laney(baseline, false);
+  ASSERT_GT(ref.sigma_z, 2) << "the example must be overdispersed";
+  const AttributeChartSpec spec = LaneySpec(AttributeChartKind::kP, static_cast<int>(baseline.size()));
+  ASSERT_TRUE(spec.Validate().ok());
+  AttributeChart chart(spec);
+  Recorder rec;
+  for (std::size_t i = 0; i < baseline.size(); ++i) {
+    ASSERT_TRUE(chart.Add(baseline[i].count, baseline[i].n, At(static_cast<int>(i)), rec).ok());
+  }
+  ASSERT_TRUE(chart.limits_ready());
+  EXPECT_NEAR(chart.center(), ref.center, 1e-15);
+  EXPECT_NEAR(chart.sigma_z(), ref.sigma_z, 1e-12);
+  ASSERT_EQ(rec.points.size(), baseline.size());
+  for (std::size_t i = 0; i < baseline.size(); ++i) {
+    EXPECT_NEAR(rec.points[i].ucl, ref.ucl[i], 1e-12) << i;
+    EXPECT_NEAR(rec.points[i].lcl, ref.lcl[i], 1e-12) << i;
+  }
+  // The plain p chart flags most of these subgroups; p' none.
+  EXPECT_TRUE(rec.hits.empty());
+  AttributeChartSpec plain = spec;
+  plain.limit_type = AttributeChartSpec::LimitType::kSigma;
+  AttributeChart p(plain);
+  Recorder prec;
+  for (std::size_t i = 0; i < baseline.size(); ++i) (void)p.Add(baseline[i].count, baseline[i].n, At(0), prec);
+  EXPECT_GE(prec.hits.size(), 4u);
+}
+
+TEST(LaneyChartTest, UPrimeMatchesTheDefinitionWithFractionalUnits) {
+  const std::vector<AttributeSubgroup> baseline = {{410, 95.5}, {530, 102.0}, {380, 88.25}, {620, 110.5},
+                                                   {450, 99.0}, {505, 97.75}};
+  const LaneyReference ref = Laney(baseline, true);
+  AttributeChart chart(LaneySpec(AttributeChartKind::kU, static_cast<int>(baseline.size())));
+  Recorder rec;
+  for (std::size_t i = 0; i < baseline.size(); ++i) {
+    ASSERT_TRUE(chart.Add(baseline[i].count, baseline[i].n, At(static_cast<int>(i)), rec).ok());
+  }
+  EXPECT_NEAR(chart.center(), ref.center, 1e-12);
+  EXPECT_NEAR(chart.sigma_z(), ref.sigma_z, 1e-12);
+  ASSERT_EQ(rec.points.size(), baseline.size());
+  for (std::size_t i = 0; i < baseline.size(); ++i) EXPECT_NEAR(rec.points[i].ucl, ref.ucl[i], 1e-12) << i;
+}
+
+// A known standard: centre and sigma_z as given; sigma_z 1 is the plain chart exactly.
+TEST(LaneyChartTest, KnownSigmaZAndTheValidationOfTheSpec) {
+  AttributeChartSpec spec = LaneySpec(AttributeChartKind::kP, 20);
+  spec.mode = AttributeChartSpec::LimitMode::kKnown;
+  spec.center = 0.02;
+  spec.sigma_z = 1;
+  AttributeChartSpec plain = spec;
+  plain.limit_type = AttributeChartSpec::LimitType::kSigma;
+  EXPECT_DOUBLE_EQ(AttributeChart(spec).limits_at(1000).ucl, AttributeChart(plain).limits_at(1000).ucl);
+  spec.sigma_z = 2.5;
+  AttributeChart chart(spec);
+  EXPECT_DOUBLE_EQ(chart.limits_at(1000).ucl, 0.02 + 3 * std::sqrt(0.02 * 0.98 / 1000) * 2.5);
+  chart.SetKnownCenter(0.03, 1.5);
+  EXPECT_DOUBLE_EQ(chart.sigma_z(), 1.5);
+  EXPECT_DOUBLE_EQ(chart.limits_at(1000).ucl, 0.03 + 3 * std::sqrt(0.03 * 0.97 / 1000) * 1.5);
+
+  AttributeChartSpec np = LaneySpec(AttributeChartKind::kNp, 20);
+  const Status st = np.Validate();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("apply to p and u charts"), std::string::npos) << st.message();
+  spec.sigma_z = -1;
+  EXPECT_FALSE(spec.Validate().ok());
+}
+
+// With exclusion, sigma_z is re-estimated from the kept subgroups: a moving range that spans
+// the excluded one is dropped, not bridged.
+TEST(LaneyChartTest, ExclusionReestimatesSigmaZFromTheKeptSubgroups) {
+  std::vector<AttributeSubgroup> baseline = {{100, 10000}, {108, 10000}, {95, 10000}, {104, 10000}, {99, 10000},
+                                             {400, 10000}, {102, 10000}, {97, 10000}, {105, 10000}, {101, 10000}};
+  AttributeChartSpec spec = LaneySpec(AttributeChartKind::kP, static_cast<int>(baseline.size()));
+  spec.phase1_exclusion = Phase1Exclusion::kBeyondLimits;
+  Result<AttributeBaselineEstimate> e = EstimateAttributeBaseline(spec, baseline);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->exclusions.excluded, (std::vector<std::int64_t>{6}));
+  // The reference over the nine kept subgroups, without the two ranges around the sixth.
+  std::vector<AttributeSubgroup> kept = baseline;
+  kept.erase(kept.begin() + 5);
+  double counts = 0, units = 0;
+  for (const auto& s : kept) counts += static_cast<double>(s.count), units += s.n;
+  const double center = counts / units;
+  const double sigma = std::sqrt(center * (1 - center) / 10000);
+  double mr = 0;
+  int pairs = 0;
+  for (std::size_t i = 1; i < baseline.size(); ++i) {
+    if (i == 5 || i == 6) continue;  // the ranges 5-6 and 6-7 span the excluded subgroup
+    mr += std::fabs(static_cast<double>(baseline[i].count - baseline[i - 1].count) / 10000 / sigma);
+    ++pairs;
+  }
+  EXPECT_NEAR(e->center, center, 1e-15);
+  EXPECT_NEAR(e->sigma_z, mr / pairs / 1.128, 1e-12);
+}
+
+}  // namespace
+}  // namespace shewhart::rules

@@ -459,6 +459,7 @@ Json EngineApi::CharacteristicJson(std::size_t i) const {
   if (spec.chart.spec.usl) limits["usl"] = *spec.chart.spec.usl;
   j["spec"] = std::move(limits);
   if (s.sigma_within) j["sigma"] = *s.sigma_within;
+  if (s.sigma_z) j["sigma_z"] = *s.sigma_z;
   if (s.has_spec) {
     j["capability_window"] = Json{{"size", spec.capability_window}, {"values", s.window.n}};
     auto cap = CapabilityOf(spec, s);

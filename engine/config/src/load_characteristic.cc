@@ -191,8 +191,10 @@ void Loader::LoadChart(const Node& node, const std::string& path, Characteristic
                                           : rules::CusumReset::kNone;
       }
       std::string limit_type;
-      if (ch["limit_type"] && Choice(ch["limit_type"], cp + ".limit_type", {"sigma", "probability"}, limit_type)) {
+      if (ch["limit_type"] &&
+          Choice(ch["limit_type"], cp + ".limit_type", {"sigma", "probability", "laney"}, limit_type)) {
         c.attribute.limit_type = limit_type == "probability" ? rules::AttributeChartSpec::LimitType::kProbability
+                                 : limit_type == "laney"     ? rules::AttributeChartSpec::LimitType::kLaney
                                                              : rules::AttributeChartSpec::LimitType::kSigma;
       }
       if (ch["alpha"] && Double(ch["alpha"], cp + ".alpha", v)) c.attribute.alpha = v;
@@ -258,7 +260,7 @@ bool Loader::LoadLimits(const Node& node, const std::string& path, Characteristi
     const bool explicit_ok = c.type == ChartType::kIndividuals || subgrouped;
     const bool is_map = CheckMap(
         l, lp,
-        attribute     ? Keys("characteristics[].limits", {"phase1", "center"})
+        attribute     ? Keys("characteristics[].limits", {"phase1", "center", "sigma_z"})
         : subgrouped  ? Keys("characteristics[].limits", {"phase1", "mean", "sigma", "ucl", "cl", "lcl", "dispersion"})
         : explicit_ok ? Keys("characteristics[].limits", {"phase1", "mean", "sigma", "ucl", "cl", "lcl"})
                       : Keys("characteristics[].limits", {"phase1", "mean", "sigma"}));
@@ -279,8 +281,20 @@ bool Loader::LoadLimits(const Node& node, const std::string& path, Characteristi
         } else if (auto ce = l["center"]) {
           c.attribute.mode = rules::AttributeChartSpec::LimitMode::kKnown;
           Double(ce, lp + ".center", c.attribute.center);
+          const bool laney = c.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
+          if (laney && !l["sigma_z"]) {
+            Problem(l, lp + ".sigma_z", "missing: known laney limits need Laney's sigma_z beside the center");
+          }
         } else {
           Problem(l, lp, "expected 'phase1: { subgroups: N }' or 'center'");
+        }
+        if (auto z = l["sigma_z"]) {
+          if (c.attribute.limit_type != rules::AttributeChartSpec::LimitType::kLaney || !l["center"]) {
+            Problem(z, lp + ".sigma_z", "sigma_z goes with a known center and chart.limit_type: laney");
+          } else if (Double(z, lp + ".sigma_z", c.attribute.sigma_z) &&
+                     !(c.attribute.sigma_z > 0 && std::isfinite(c.attribute.sigma_z))) {
+            Problem(z, lp + ".sigma_z", "expected a number > 0, found " + z.Scalar());
+          }
         }
       } else if ((l["ucl"] || l["cl"] || l["lcl"] || l["dispersion"]) && explicit_ok) {
         // Explicit limits (a standard from elsewhere: a customer's chart, an earlier study).

@@ -278,13 +278,17 @@ class AttributeRunner : public ChartRunner {
                ? static_cast<std::size_t>(spec_.phase1_subgroups)
                : 1;
   }
+  // LimitValues::sigma carries Laney's sigma_z (0 for the other limit types).
   std::optional<LimitValues> limits() const override {
     if (!chart_.limits_ready()) return std::nullopt;
-    return LimitValues{chart_.center(), 0};
+    return LimitValues{chart_.center(), Laney() ? chart_.sigma_z() : 0};
   }
   bool ApplyLimits(const LimitValues& v) override {
-    chart_.SetKnownCenter(v.center);
+    chart_.SetKnownCenter(v.center, Laney() ? v.sigma : 1);
     return true;
+  }
+  std::optional<double> sigma_z() const override {
+    return Laney() && chart_.limits_ready() ? std::optional<double>(chart_.sigma_z()) : std::nullopt;
   }
   std::optional<std::int64_t> phase1_excluded() const override {
     return ExcludedCount(spec_.mode == rules::AttributeChartSpec::LimitMode::kPhase1 && chart_.limits_ready(),
@@ -292,6 +296,8 @@ class AttributeRunner : public ChartRunner {
   }
 
  private:
+  bool Laney() const { return spec_.limit_type == rules::AttributeChartSpec::LimitType::kLaney; }
+
   rules::AttributeChartSpec spec_;
   rules::AttributeChart chart_;
 };
@@ -566,6 +572,7 @@ class RunRulesRunner : public ChartRunner {
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
   std::int64_t discarded_baselines() const override { return inner_->discarded_baselines(); }
+  std::optional<double> sigma_z() const override { return inner_->sigma_z(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
   bool ApplyLimits(const LimitValues& v) override {
     if (!inner_->ApplyLimits(v)) return false;
@@ -615,6 +622,7 @@ class ValueRulesRunner : public ChartRunner {
   std::span<const double> t2_center() const override { return inner_->t2_center(); }
   std::span<const double> t2_covariance() const override { return inner_->t2_covariance(); }
   std::int64_t discarded_baselines() const override { return inner_->discarded_baselines(); }
+  std::optional<double> sigma_z() const override { return inner_->sigma_z(); }
   std::optional<LimitValues> limits() const override { return inner_->limits(); }
   bool ApplyLimits(const LimitValues& v) override { return inner_->ApplyLimits(v); }
   std::optional<std::int64_t> phase1_excluded() const override { return inner_->phase1_excluded(); }

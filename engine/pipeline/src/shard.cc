@@ -172,6 +172,7 @@ CharacteristicSummary Shard::Summary(CharacteristicId characteristic) const {
   s.has_spec = st->capability.has_value();
   if (s.has_spec) s.window = st->capability->stats();
   s.sigma_within = st->chart->sigma_within();
+  s.sigma_z = st->chart->sigma_z();
   s.phase1_excluded = st->chart->phase1_excluded();
   const auto center = st->chart->t2_center();
   const auto covariance = st->chart->t2_covariance();

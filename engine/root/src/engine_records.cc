@@ -202,8 +202,11 @@ Status Engine::LoadLimitVersions(bool skip_phase1) {
     if (v.origin == "phase1" && !UsesPhase1(spec)) continue;
     // A version no chart can judge against (a store written before such estimates were
     // refused, or edited by hand) is left out, loudly, rather than stopping the engine.
+    // A laney chart needs its sigma_z (> 0: a version recorded without one, for the plain chart
+    // of an earlier config, is not one).
     const bool variables = !IsAttribute(spec.type);
-    if (!std::isfinite(v.center) || (variables && !(v.sigma > 0 && std::isfinite(v.sigma))) ||
+    const bool laney = !variables && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
+    if (!std::isfinite(v.center) || ((variables || laney) && !(v.sigma > 0 && std::isfinite(v.sigma))) ||
         (!variables && v.center < 0)) {
       spdlog::error("limits of '{}': version {} ({}) ignored: center {}, sigma {} give no limits to judge against",
                     v.characteristic, v.version, v.origin, v.center, v.sigma);

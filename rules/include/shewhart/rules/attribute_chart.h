@@ -40,6 +40,17 @@
 // L - 1 and U + 1: the same counts fire in both modes. p and u limits are these counts / n_i.
 // sigma_at() is the normal-approximation sigma in both limit types (run-rule zones use it).
 //
+// Laney's limits (LimitType::kLaney, p and u only: Laney's p' and u' charts, Quality Engineering
+// 14(4), 2002): the subgroups of a process whose rate wanders a little between subgroups (large
+// subgroups, "overdispersion") are judged against the variation between consecutive subgroups
+// as well as within them. Each subgroup's z_i = (statistic_i - centre) / sigma_at(n_i); sigma_z
+// = the mean moving range of consecutive z over d2(2) = 1.128 (the individuals chart of the z);
+// limits centre +/- k_sigma * sigma_at(n_i) * sigma_z, clamped and judged as sigma limits.
+// sigma_z 1 gives the p or u chart; > 1 wider limits (overdispersion), < 1 narrower. A Phase I
+// baseline estimates the centre as for sigma limits, then sigma_z from the z of its subgroups
+// (with exclusion, from the kept ones: a moving range spanning an excluded subgroup is dropped);
+// a known standard gives both. A subgroup whose sigma_at is 0 (a p-bar of 0) has z 0.
+//
 // Judging (rule nelson.1): under kStrict a point fires when it lies strictly beyond the
 // unclamped limit; clamping cannot change that, since no statistic is < 0, a proportion is never
 // > 1 and a count never > n. Under kInclusive with sigma limits a point on a limit fires, except
@@ -73,7 +84,7 @@ ChartKind ToChartKind(AttributeChartKind kind);
 
 struct AttributeChartSpec {
   enum class LimitMode : std::uint8_t { kPhase1, kKnown };
-  enum class LimitType : std::uint8_t { kSigma, kProbability };
+  enum class LimitType : std::uint8_t { kSigma, kProbability, kLaney };
 
   AttributeChartKind kind = AttributeChartKind::kP;
   LimitMode mode = LimitMode::kPhase1;
@@ -86,6 +97,8 @@ struct AttributeChartSpec {
   // mean count per subgroup (of the chart's constant n), > 0; u: the mean count per inspection
   // unit, > 0.
   double center = 0;
+  // kKnown with kLaney: Laney's sigma_z, finite and >= 0 (1: the plain p or u chart).
+  double sigma_z = 1;
   LimitType limit_type = LimitType::kSigma;
   // kSigma: limits at centre +/- k_sigma * sigma_at(n), > 0. Default 3 (qcc, Minitab).
   double k_sigma = 3;
@@ -127,6 +140,7 @@ Result<double> EstimateAttributeCenter(AttributeChartKind kind, std::span<const 
 // The centre of a Phase I baseline of attribute subgroups.
 struct AttributeBaselineEstimate {
   double center = 0;  // p-bar, c-bar or u-bar, as EstimateAttributeCenter()
+  double sigma_z = 1;  // kLaney: Laney's sigma_z of the (kept) subgroups; 1 otherwise
   Phase1Exclusions exclusions;
 };
 
@@ -174,10 +188,13 @@ class AttributeChart {
   // The constant n of an np or c chart, or spec.sample_size; 0 while not yet set.
   double fixed_n() const { return fixed_n_; }
   std::int64_t subgroups() const { return count_; }
+  // Laney's sigma_z in force (1 unless limit_type is kLaney).
+  double sigma_z() const { return sigma_z_; }
   // A new limits version: later subgroups are judged against `center` (p-bar, c-bar or u-bar;
-  // valid as AttributeChartSpec::center is) as a known standard. Only when the limits are ready
-  // or no subgroup has been added (SHEWHART_CHECK).
-  void SetKnownCenter(double center);
+  // valid as AttributeChartSpec::center is) and, with kLaney, `sigma_z` (finite, >= 0; ignored
+  // otherwise) as a known standard. Only when the limits are ready or no subgroup has been added
+  // (SHEWHART_CHECK).
+  void SetKnownCenter(double center, double sigma_z = 1);
   // The Phase I subgroups in arrival order (chart indexes 1..N), kept for re-estimation with
   // EstimateAttributeCenter(); empty for a chart with a known centre. Valid until the next Add().
   std::span<const AttributeSubgroup> baseline() const { return baseline_; }
@@ -193,8 +210,8 @@ class AttributeChart {
     double ucl_judged = 0, lcl_judged = 0;
     bool ucl_closed = false, lcl_closed = false;
   };
-  // The limits of a chart of `spec` with centre `center` at sample size n.
-  static PointLimits ComputeLimits(const AttributeChartSpec& spec, double center, double n);
+  // The limits of a chart of `spec` with centre `center` (and Laney's sigma_z) at sample size n.
+  static PointLimits ComputeLimits(const AttributeChartSpec& spec, double center, double sigma_z, double n);
   // Whether `value` fires rule 1 against `lim`.
   static bool Beyond(const PointLimits& lim, double value);
   friend Result<AttributeBaselineEstimate> EstimateAttributeBaseline(const AttributeChartSpec& spec,
@@ -215,6 +232,7 @@ class AttributeChart {
   ChartKind chart_;
   bool limits_ready_ = false;
   double center_ = 0;
+  double sigma_z_ = 1;
   double fixed_n_ = 0;
   std::int64_t count_ = 0;
   std::vector<AttributeSubgroup> baseline_;  // capacity phase1_subgroups, reserved at construction

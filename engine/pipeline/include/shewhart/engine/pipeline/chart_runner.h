@@ -63,6 +63,8 @@ class ChartRunner {
   // Phase I baselines thrown away because their estimate had no variation (sigma 0), so far:
   // individuals, EWMA and CUSUM then collect a new baseline.
   virtual std::int64_t discarded_baselines() const { return 0; }
+  // Laney's sigma_z of a p or u chart with laney limits, once its limits are known.
+  virtual std::optional<double> sigma_z() const { return std::nullopt; }
   // A new limits version: the next measurements are judged against `v` as a known standard;
   // run-rule patterns start afresh (EWMA and CUSUM restart from the new centre). Indexes run on.
   // Call only when judging() or before the first measurement. False (nothing changed) for a

@@ -70,6 +70,7 @@ struct CharacteristicSummary {
   bool has_spec = false;           // variables data with spec.lsl and/or spec.usl
   rules::WindowStats window;       // the capability window's values (has_spec only)
   std::optional<double> sigma_within;
+  std::optional<double> sigma_z;  // Laney's, for p and u charts with laney limits
   // ChartRunner::phase1_excluded(): baseline points the Phase I estimate excluded.
   std::optional<std::int64_t> phase1_excluded;
   // Hotelling T^2 only, once its limits are known: the centre vector and the covariance
