@@ -708,6 +708,41 @@ TEST(EngineTest, EstimateLimitsMatchesThePhaseOneOfTheChart) {
   EXPECT_FALSE(EstimateLimits(config.characteristics[0], ms).ok());
 }
 
+// shewhart limits recalc over data without variation refuses, naming why: an individuals input
+// of equal values (the chart discards such a baseline), a Laney p' input whose subgroups all have
+// the same z. A varying Laney input gives its sigma_z as the version's sigma.
+TEST(EngineTest, EstimateLimitsRefusesDataWithoutVariation) {
+  Config config = LoadOrDie(
+      "characteristics:\n"
+      "  - id: a\n    chart: { type: individuals }\n"
+      "  - id: b\n    chart: { type: p, limit_type: laney }\n");
+  auto value = [](double v) {
+    Measurement m;
+    m.has_value = true;
+    m.value = v;
+    return m;
+  };
+  auto subgroup = [](std::int64_t count, double n) {
+    Measurement m;
+    m.count = count;
+    m.n = n;
+    return m;
+  };
+  auto flat = EstimateLimits(config.characteristics[0], std::vector<Measurement>{value(5), value(5), value(5), value(5)});
+  ASSERT_FALSE(flat.ok());
+  EXPECT_NE(flat.status().message().find("no variation (sigma 0)"), std::string::npos) << flat.status().message();
+  auto same_z = EstimateLimits(config.characteristics[1],
+                               std::vector<Measurement>{subgroup(5, 100), subgroup(5, 100), subgroup(5, 100)});
+  ASSERT_FALSE(same_z.ok());
+  EXPECT_NE(same_z.status().message().find("Laney's sigma_z 0"), std::string::npos) << same_z.status().message();
+  auto varying = EstimateLimits(config.characteristics[1], std::vector<Measurement>{subgroup(120, 10000),
+                                                                                   subgroup(251, 12000),
+                                                                                   subgroup(83, 9000),
+                                                                                   subgroup(310, 11000)});
+  ASSERT_TRUE(varying.ok()) << varying.status().message();
+  EXPECT_GT(varying->limits.sigma, 1);
+}
+
 // A version recorded by another process while the engine runs (shewhart limits recalc) is
 // picked up within about a second.
 TEST(EngineTest, RunningEngineAppliesAVersionRecordedByAnotherProcess) {

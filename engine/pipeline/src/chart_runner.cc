@@ -733,7 +733,15 @@ Result<LimitEstimate> EstimateLimits(const CharacteristicSpec& spec, std::span<c
   auto runner = MakeChartRunner(WithBaseline(spec, points));
   for (const auto& m : measurements) (void)runner->Add(m, null);
   auto limits = runner->limits();
+  if (!limits && runner->discarded_baselines() > 0) {
+    return InvalidArgument("characteristic '" + spec.id + "': the input has no variation (sigma 0); limits refused");
+  }
   if (!limits) return InvalidArgument("characteristic '" + spec.id + "': the baseline did not complete");
+  const bool laney = IsAttribute(spec.type) && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
+  if (laney && !(limits->sigma > 0)) {
+    return InvalidArgument("characteristic '" + spec.id +
+                           "': the input has no variation between subgroups (Laney's sigma_z 0); limits refused");
+  }
   if (!IsAttribute(spec.type) && !(limits->sigma > 0)) {
     return InvalidArgument("characteristic '" + spec.id + "': the input has no variation (sigma 0); limits refused");
   }

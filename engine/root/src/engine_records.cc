@@ -107,9 +107,12 @@ void Engine::ExportCharacteristicMetrics() {
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                           std::int64_t points, std::int64_t excluded) {
-  if (!IsAttribute(config_.characteristics[characteristic].type) && !(limits.sigma > 0)) {
+  const CharacteristicSpec& spec = config_.characteristics[characteristic];
+  const bool laney = IsAttribute(spec.type) && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
+  if ((!IsAttribute(spec.type) || laney) && !(limits.sigma > 0)) {
     // Limits no chart could be given again after a restart (an x-bar baseline whose every
-    // subgroup has range 0): not a version. The chart judges against them until then.
+    // subgroup has range 0, a Laney baseline whose subgroups all have the same z): not a
+    // version. The chart judges against them until then.
     spdlog::warn("limits of '{}': the Phase I estimate has sigma {}; not recorded as a version",
                  config_.characteristics[characteristic].id, limits.sigma);
     return;

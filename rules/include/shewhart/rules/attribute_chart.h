@@ -38,7 +38,9 @@
 // limits are L and U (qcc's `conf = 1 - alpha` limits). Under
 // Boundary::kInclusive a count on a limit fires, so the limits are drawn one count further out,
 // L - 1 and U + 1: the same counts fire in both modes. p and u limits are these counts / n_i.
-// sigma_at() is the normal-approximation sigma in both limit types (run-rule zones use it).
+// sigma_at() is the normal-approximation sigma whatever the limit type. Run-rule zones are drawn
+// from each point's reported limits, (ucl - cl) / k, so they follow Laney's sigma_z (and shrink
+// where a reported UCL is clamped at 1).
 //
 // Laney's limits (LimitType::kLaney, p and u only: Laney's p' and u' charts, Quality Engineering
 // 14(4), 2002): the subgroups of a process whose rate wanders a little between subgroups (large

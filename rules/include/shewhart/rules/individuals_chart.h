@@ -131,7 +131,7 @@ class IndividualsChart {
   double sigma() const { return sigma_; }
   std::int64_t observations() const { return count_; }
   // Phase I baselines thrown away so far: an estimate with sigma 0 (no variation: every value
-  // equal or, with the median moving range, at least half the moving ranges 0) gives no limits
+  // equal or, with the median moving range, more than half the moving ranges 0) gives no limits
   // to judge against, so the chart collects a new baseline from the next observation on (the
   // discarded values keep their indexes and are never plotted).
   std::int64_t discarded_baselines() const { return discarded_baselines_; }

@@ -54,7 +54,8 @@ inline std::size_t Phase1MinimumKept(std::size_t baseline_size) {
 
 // What the re-estimation did.
 struct Phase1Exclusions {
-  // The excluded points, by 1-based position in the baseline (their chart index), ascending.
+  // The excluded points, by 1-based position in the baseline (their chart index when the
+  // baseline starts the chart), ascending.
   std::vector<std::int64_t> excluded;
   // Estimates made: 1 without exclusion or when nothing was beyond the first trial limits.
   int estimates = 1;

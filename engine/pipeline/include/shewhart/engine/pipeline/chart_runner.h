@@ -16,7 +16,8 @@
 namespace shewhart::engine {
 
 // The parameters a limits version sets: the process centre and within sigma of a variables
-// chart, or the centre (p-bar, c-bar, u-bar) of an attribute chart (sigma 0).
+// chart, or the centre (p-bar, c-bar, u-bar) of an attribute chart (sigma: Laney's sigma_z with
+// limit_type laney, else 0).
 struct LimitValues {
   double center = 0;
   double sigma = 0;

@@ -125,7 +125,7 @@ struct LimitVersion {
   EventTime recorded{};         // wall-clock time it was recorded
   std::string origin;           // "phase1" (estimated by the engine) | "recalc" (shewhart limits recalc)
   double center = 0;            // process mean, or p-bar / c-bar / u-bar for attribute charts
-  double sigma = 0;             // within sigma (0 for attribute charts)
+  double sigma = 0;             // within sigma (attribute charts: Laney's sigma_z, or 0)
   std::int64_t points = 0;      // points (subgroups) the estimate used
   std::string user;
   std::string reason;
