@@ -523,6 +523,21 @@ struct CentreLines : EngineListener {
   void OnLimits(const LimitVersion& v) override { versions.push_back(v); }
 };
 
+// Records a limits version of characteristic "x" in the store at `path`, as another process would.
+void InsertVersion(const std::string& path, const std::string& origin, double center, double sigma,
+                   const std::string& effective) {
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  LimitVersion v;
+  v.characteristic = "x";
+  v.origin = origin;
+  v.center = center;
+  v.sigma = sigma;
+  v.points = 30;
+  v.effective = *ParseRfc3339(effective);
+  ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
+}
+
 std::string Values(const std::vector<double>& values, int t0_seconds = 0) {
   std::string text;
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -543,21 +558,8 @@ TEST(EngineTest, LimitVersionsApplyFromTheirEffectiveTime) {
       "    chart: { type: individuals }\n"
       "    limits: { mean: 10, sigma: 1 }\n"
       "    rules: [nelson.1]\n");
-  {
-    auto store = Store::Open(dir.File("s.db"));
-    ASSERT_TRUE(store.ok());
-    LimitVersion v;
-    v.characteristic = "x";
-    v.origin = "recalc";
-    v.center = 20;
-    v.sigma = 2;
-    v.points = 30;
-    v.effective = *ParseRfc3339("2026-11-27T08:00:05Z");
-    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
-    v.center = 30;
-    v.effective = *ParseRfc3339("2026-11-27T08:00:08Z");
-    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
-  }
+  InsertVersion(dir.File("s.db"), "recalc", 20, 2, "2026-11-27T08:00:05Z");
+  InsertVersion(dir.File("s.db"), "recalc", 30, 2, "2026-11-27T08:00:08Z");
   CentreLines lines;
   auto engine =
       RunInline(config, dir.File("s.db"), dir.Write("in.jsonl", Values(std::vector<double>(10, 10.0))), &lines,
@@ -631,18 +633,7 @@ TEST(EngineTest, BaselinesWithoutVariationAreDiscardedAndNeverRecorded) {
     EXPECT_TRUE(run.versions.empty());
   }
   testing::TempDir dir;
-  {
-    auto store = Store::Open(dir.File("s.db"));
-    ASSERT_TRUE(store.ok());
-    LimitVersion v;
-    v.characteristic = "x";
-    v.origin = "phase1";
-    v.center = 10;
-    v.sigma = 0;
-    v.points = 4;
-    v.effective = *ParseRfc3339("2026-11-27T08:00:00Z");
-    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
-  }
+  InsertVersion(dir.File("s.db"), "phase1", 10, 0, "2026-11-27T08:00:00Z");
   CentreLines lines;
   auto engine = RunInline(LoadOrDie("characteristics:\n  - id: x\n    chart: { type: individuals }\n"
                                     "    limits: { phase1: { points: 4 } }\n"),
@@ -757,18 +748,7 @@ TEST(EngineTest, RunningEngineAppliesAVersionRecordedByAnotherProcess) {
   opts.want_points = true;
   Engine engine(config, opts);
   ASSERT_TRUE(engine.Start().ok());
-  {
-    auto store = Store::Open(dir.File("s.db"));
-    ASSERT_TRUE(store.ok());
-    LimitVersion v;
-    v.characteristic = "x";
-    v.origin = "recalc";
-    v.center = 40;
-    v.sigma = 1;
-    v.points = 25;
-    v.effective = *ParseRfc3339("2026-11-27T08:00:00Z");
-    ASSERT_TRUE((*store)->InsertLimitVersion(v).ok());
-  }
+  InsertVersion(dir.File("s.db"), "recalc", 40, 1, "2026-11-27T08:00:00Z");
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the engine polls every second
   FileSourceSpec spec;
   spec.path = dir.Write("in.jsonl", Values({40, 40}));
