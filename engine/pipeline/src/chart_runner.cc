@@ -737,15 +737,20 @@ Result<LimitEstimate> EstimateLimits(const CharacteristicSpec& spec, std::span<c
     return InvalidArgument("characteristic '" + spec.id + "': the input has no variation (sigma 0); limits refused");
   }
   if (!limits) return InvalidArgument("characteristic '" + spec.id + "': the baseline did not complete");
-  const bool laney = IsAttribute(spec.type) && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
-  if (laney && !(limits->sigma > 0)) {
-    return InvalidArgument("characteristic '" + spec.id +
-                           "': the input has no variation between subgroups (Laney's sigma_z 0); limits refused");
-  }
-  if (!IsAttribute(spec.type) && !(limits->sigma > 0)) {
-    return InvalidArgument("characteristic '" + spec.id + "': the input has no variation (sigma 0); limits refused");
+  if (!LimitsUsable(spec, *limits)) {
+    return InvalidArgument("characteristic '" + spec.id + "': the input has no variation" +
+                           (IsAttribute(spec.type) ? " between subgroups (Laney's sigma_z 0)" : " (sigma 0)") +
+                           "; limits refused");
   }
   return LimitEstimate{*limits, points};
+}
+
+bool LimitsUsable(const CharacteristicSpec& spec, const LimitValues& v) {
+  if (!std::isfinite(v.center)) return false;
+  if (!IsAttribute(spec.type)) return v.sigma > 0 && std::isfinite(v.sigma);
+  if (v.center < 0) return false;
+  return spec.attribute.limit_type != rules::AttributeChartSpec::LimitType::kLaney ||
+         (v.sigma > 0 && std::isfinite(v.sigma));
 }
 
 }  // namespace shewhart::engine

@@ -3,7 +3,6 @@
 // health; and the store's opening, checkpointer and per-characteristic metrics at Start.
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <filesystem>
 
 #include "engine_parts.h"
@@ -107,9 +106,7 @@ void Engine::ExportCharacteristicMetrics() {
 
 void Engine::RecordLimits(CharacteristicId characteristic, const LimitValues& limits, EventTime effective,
                           std::int64_t points, std::int64_t excluded) {
-  const CharacteristicSpec& spec = config_.characteristics[characteristic];
-  const bool laney = IsAttribute(spec.type) && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
-  if ((!IsAttribute(spec.type) || laney) && !(limits.sigma > 0)) {
+  if (!LimitsUsable(config_.characteristics[characteristic], limits)) {
     // Limits no chart could be given again after a restart (an x-bar baseline whose every
     // subgroup has range 0, a Laney baseline whose subgroups all have the same z): not a
     // version. The chart judges against them until then.
@@ -207,10 +204,7 @@ Status Engine::LoadLimitVersions(bool skip_phase1) {
     // refused, or edited by hand) is left out, loudly, rather than stopping the engine.
     // A laney chart needs its sigma_z (> 0: a version recorded without one, for the plain chart
     // of an earlier config, is not one).
-    const bool variables = !IsAttribute(spec.type);
-    const bool laney = !variables && spec.attribute.limit_type == rules::AttributeChartSpec::LimitType::kLaney;
-    if (!std::isfinite(v.center) || ((variables || laney) && !(v.sigma > 0 && std::isfinite(v.sigma))) ||
-        (!variables && v.center < 0)) {
+    if (!LimitsUsable(spec, LimitValues{v.center, v.sigma})) {
       spdlog::error("limits of '{}': version {} ({}) ignored: center {}, sigma {} give no limits to judge against",
                     v.characteristic, v.version, v.origin, v.center, v.sigma);
       continue;

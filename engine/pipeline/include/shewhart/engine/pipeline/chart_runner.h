@@ -103,6 +103,12 @@ struct LimitEstimate {
 };
 Result<LimitEstimate> EstimateLimits(const CharacteristicSpec& spec, std::span<const Measurement> measurements);
 
+// Whether a chart of `spec` can be given `v` (ChartRunner::ApplyLimits): a finite centre, >= 0
+// for attribute charts, and for variables charts and Laney's limits a finite sigma > 0. Limits
+// without variation (an estimate of sigma 0) are none: they are not recorded, not taken from the
+// store and not recalculated.
+bool LimitsUsable(const CharacteristicSpec& spec, const LimitValues& v);
+
 // The chart kind whose points a characteristic's alarms and summary are about.
 rules::ChartKind PrimaryChart(ChartType type);
 
