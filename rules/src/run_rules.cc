@@ -373,7 +373,7 @@ template <bool kInclusive, bool kZones, bool kWe>
   }
   if (!maybe) [[likely]]
     return 0;
-  return Fire(index, a & 1, rule1, we1, out);
+  return Fire(index, rule1, we1, out);
 }
 
 template <bool kInclusive, bool kZones, bool kWe>
@@ -383,13 +383,13 @@ template <bool kInclusive, bool kZones, bool kWe>
   return Judge<kInclusive, kZones, kWe>(index, value, cl, sigma, out);
 }
 
-std::size_t RunRuleEvaluator::Fire(std::int64_t index, bool above1, bool rule1, bool we1, RuleFiring* out) const {
-  const std::uint32_t hits = Hits(above1, rule1, we1) & enabled_;
+std::size_t RunRuleEvaluator::Fire(std::int64_t index, bool rule1, bool we1, RuleFiring* out) const {
+  const std::uint32_t hits = Hits(rule1, we1) & enabled_;
   if (hits == 0) return 0;
   return WriteFirings(hits, index, out);
 }
 
-std::uint32_t RunRuleEvaluator::Hits(bool above1, bool rule1, bool we1) const {
+std::uint32_t RunRuleEvaluator::Hits(bool rule1, bool we1) const {
   auto lane = [&](int l) { return static_cast<int>((runs_ >> (8 * l)) & 0x7f); };
   auto bit = [](bool hit, int slot) { return static_cast<std::uint32_t>(hit) << slot; };
   const int side_run = std::max(lane(kLaneAbove), lane(kLaneBelow));
@@ -399,27 +399,22 @@ std::uint32_t RunRuleEvaluator::Hits(bool above1, bool rule1, bool we1) const {
                        bit(side_run >= bits_[kW4], kW4);
   // The zone histories are kept only by the instantiations that judge the zone rules; they are 0
   // otherwise, and so are the zone lanes, which the enabled mask then leaves out anyway.
-  const std::uint64_t side1 = above1 ? above1_ : below1_;
-  const std::uint64_t side2 = above2_ & 1 ? above2_ : below2_;
-  // qcc's reading: the current point is beyond on its side and at least m of the window are, on
-  // that side. The plain reading: at least m of the window are beyond, on either side. Either
-  // waits for a full window when asked to.
-  auto m_of_n = [&](int slot, std::uint64_t side) {
+  // At least m of the window beyond on one side: qcc's reading also wants the current point
+  // (bit 0 of that side's history) among them, the plain reading does not. Either waits for a
+  // full window when asked to.
+  auto m_of_n = [&](int slot) {
     const std::uint64_t mask = LowBits(bits_[slot]);
     const bool zone1 = slot == kN6 || slot == kW3;
-    bool hit;
-    if ((plain_ >> slot) & 1) {
-      hit = CountBits20((zone1 ? above1_ : above2_) & mask) >= min_count_[slot] ||
-            CountBits20((zone1 ? below1_ : below2_) & mask) >= min_count_[slot];
-    } else {
-      hit = (side & 1) && CountBits20(side & mask) >= min_count_[slot];
-    }
+    const bool plain = (plain_ >> slot) & 1;
+    auto side = [&](std::uint64_t history) {
+      return ((history & 1) || plain) && CountBits20(history & mask) >= min_count_[slot];
+    };
+    const bool hit = side(zone1 ? above1_ : above2_) || side(zone1 ? below1_ : below2_);
     return hit && (((full_ >> slot) & 1) == 0 || count_ >= bits_[slot]);
   };
   const std::uint64_t n8 = LowBits(bits_[kN8]);
   const bool n8_sides = (!nelson8_both_sides_) | (((above1_ & n8) != 0) & ((below1_ & n8) != 0));
-  hits |= bit(m_of_n(kN5, side2), kN5) | bit(m_of_n(kN6, side1), kN6) | bit(m_of_n(kW2, side2), kW2) |
-          bit(m_of_n(kW3, side1), kW3) | bit(lane(kLaneWithin1) >= bits_[kN7], kN7) |
+  hits |= bit(m_of_n(kN5), kN5) | bit(m_of_n(kN6), kN6) | bit(m_of_n(kW2), kW2) | bit(m_of_n(kW3), kW3) | bit(lane(kLaneWithin1) >= bits_[kN7], kN7) |
           bit((lane(kLaneBeyond1) >= bits_[kN8]) & n8_sides, kN8);
   return hits;
 }

@@ -210,10 +210,10 @@ class RunRuleEvaluator {
   template <bool kInclusive, bool kZones, bool kWe>
   std::size_t JudgeNewLines(std::int64_t index, double value, double cl, double sigma, RuleFiring* out);
   // The rare path of a point that may fire: Hits, then WriteFirings.
-  [[gnu::noinline]] std::size_t Fire(std::int64_t index, bool above1, bool rule1, bool we1, RuleFiring* out) const;
+  [[gnu::noinline]] std::size_t Fire(std::int64_t index, bool rule1, bool we1, RuleFiring* out) const;
   // The exact hit bits of every rule on the newest point (the rare path, after the filter):
-  // `above1` whether it is beyond 1 sigma above; `rule1`, `we1` its rule-1 verdicts.
-  std::uint32_t Hits(bool above1, bool rule1, bool we1) const;
+  // `rule1`, `we1` its rule-1 verdicts; the rest comes from the state it left.
+  std::uint32_t Hits(bool rule1, bool we1) const;
   // The rare path: writes the firings of the rules whose bits are set in `hits`.
   std::size_t WriteFirings(std::uint32_t hits, std::int64_t index, RuleFiring* out) const;
   // Computes the zone lines of (cl, sigma) into upper_ / lower_, after checking both.
